@@ -1,0 +1,43 @@
+"""The livecam error tree. Messages say what to do; none ever contains an API key."""
+
+from __future__ import annotations
+
+
+class LivecamError(Exception):
+    """Base of every error livecam raises on purpose."""
+
+
+class ConfigError(LivecamError):
+    """A bad option, file or combination of options."""
+
+
+class SourceError(LivecamError):
+    """A camera, file or stream that cannot be opened or read."""
+
+
+class DetectionError(LivecamError):
+    """The detection API answered with an error or could not be reached.
+
+    Attributes:
+        status: the HTTP status, or None when no answer arrived (timeout, refused).
+        retryable: whether trying again later may succeed.
+    """
+
+    def __init__(self, message: str, status: int | None = None, *, retryable: bool = False,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class AuthError(DetectionError):
+    """401/403: the API key is missing, wrong, or lacks access to the model."""
+
+
+class ModelNotFoundError(DetectionError):
+    """404: the API does not serve the requested model id."""
+
+
+class ResponseError(DetectionError):
+    """The API answered 2xx but the body is not a usable prediction set."""

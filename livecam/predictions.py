@@ -1,0 +1,276 @@
+"""Frozen prediction values, parsed and validated from a Roboflow response.
+
+A Roboflow answer gives box centres (``x``, ``y``) and sizes in pixels of the image as sent.
+``Predictions.from_roboflow`` turns that into corner boxes, drops what cannot be drawn
+(NaN, infinite, inverted or absurd boxes), clips the rest to the image and caps the count, so
+nothing downstream ever sees hostile numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from livecam.errors import ResponseError
+
+MAX_PREDICTIONS = 1000
+"""More predictions than this in one answer are cut (highest confidence kept)."""
+
+MAX_POINTS = 2000
+"""Polygon vertices kept per prediction."""
+
+_MAX_COORD = 1e6
+
+
+@dataclass(frozen=True)
+class Keypoint:
+    """One keypoint of a pose prediction, in pixels."""
+
+    x: float
+    y: float
+    confidence: float
+    name: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One detection with a corner box in pixels.
+
+    Attributes:
+        x1, y1, x2, y2: box corners, ``x1 <= x2`` and ``y1 <= y2``.
+        confidence: 0..1.
+        class_name: the label the model gave.
+        class_id: the model's class index, when the server sent it.
+        points: polygon vertices for instance segmentation, else empty.
+        keypoints: pose keypoints, else empty.
+    """
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    confidence: float
+    class_name: str
+    class_id: int | None = None
+    points: tuple[tuple[float, float], ...] = ()
+    keypoints: tuple[Keypoint, ...] = ()
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    def scaled(self, sx: float, sy: float) -> Prediction:
+        """The same prediction with every coordinate multiplied by (sx, sy)."""
+        return replace(
+            self,
+            x1=self.x1 * sx, y1=self.y1 * sy, x2=self.x2 * sx, y2=self.y2 * sy,
+            points=tuple((x * sx, y * sy) for x, y in self.points),
+            keypoints=tuple(replace(k, x=k.x * sx, y=k.y * sy) for k in self.keypoints),
+        )
+
+
+def center_to_corners(x: float, y: float, width: float, height: float) -> tuple[float, float, float, float]:
+    """Roboflow's centre box to corners: ``(x - w/2, y - h/2, x + w/2, y + h/2)``."""
+    return x - width / 2, y - height / 2, x + width / 2, y + height / 2
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """The answer for one frame.
+
+    Attributes:
+        items: detections, highest confidence first is not guaranteed (server order is kept).
+        image_size: (width, height) of the image the boxes refer to, when known.
+        caption: a classification answer ("cat 0.93"), when the model is a classifier.
+        frame_seq: sequence number of the frame these were computed on (-1 if none).
+        captured_at: capture time of that frame (monotonic seconds).
+        issues: what validation dropped or clipped, by kind (for logging once per kind).
+    """
+
+    items: tuple[Prediction, ...] = ()
+    image_size: tuple[int, int] | None = None
+    caption: str | None = None
+    frame_seq: int = -1
+    captured_at: float = 0.0
+    issues: frozenset[str] = field(default_factory=frozenset)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def seq(self) -> int:
+        """Alias of ``frame_seq`` so prediction sets can live in a :class:`~livecam.slot.LatestSlot`."""
+        return self.frame_seq
+
+    def scaled(self, sx: float, sy: float) -> Predictions:
+        """Every box multiplied by (sx, sy), e.g. back from a downsized request to the frame."""
+        size = None
+        if self.image_size is not None:
+            size = (round(self.image_size[0] * sx), round(self.image_size[1] * sy))
+        return replace(self, items=tuple(p.scaled(sx, sy) for p in self.items), image_size=size)
+
+    def for_frame(self, seq: int, captured_at: float) -> Predictions:
+        """The same predictions stamped with the frame they were computed on."""
+        return replace(self, frame_seq=seq, captured_at=captured_at)
+
+    def filtered(self, classes: Iterable[str] | None = None, min_confidence: float = 0.0) -> Predictions:
+        """Only the named classes (None: all) at or above ``min_confidence``."""
+        wanted = None if classes is None else frozenset(classes)
+        items = tuple(p for p in self.items
+                      if p.confidence >= min_confidence and (wanted is None or p.class_name in wanted))
+        return replace(self, items=items)
+
+    @classmethod
+    def from_roboflow(cls, data: Any, image_size: tuple[int, int] | None = None) -> Predictions:
+        """Parse a Roboflow hosted/inference response body (already JSON-decoded).
+
+        Args:
+            data: the decoded JSON. Object detection, instance segmentation, keypoints and
+                classification answers are understood.
+            image_size: (width, height) of the image that was sent, used to clip boxes when the
+                answer lacks an ``image`` field.
+
+        Raises:
+            ResponseError: the body is not a prediction answer at all.
+        """
+        if not isinstance(data, Mapping):
+            raise ResponseError(f"expected a JSON object, got {type(data).__name__}")
+        size = _image_size(data.get("image")) or image_size
+        raw = data.get("predictions")
+        if raw is None:
+            raise ResponseError("response has no 'predictions' field")
+        issues: set[str] = set()
+        if isinstance(raw, Mapping):  # multi-label classification
+            return cls(caption=_multilabel_caption(data, raw), image_size=size)
+        if not isinstance(raw, list):
+            raise ResponseError(f"'predictions' is a {type(raw).__name__}, not a list")
+        if raw and isinstance(raw[0], Mapping) and "x" not in raw[0] and "class" in raw[0]:
+            return cls(caption=_classification_caption(data, raw), image_size=size)
+        items = []
+        for entry in raw:
+            pred = _parse_one(entry, size, issues)
+            if pred is not None:
+                items.append(pred)
+        if len(items) > MAX_PREDICTIONS:
+            issues.add("too many predictions")
+            items = sorted(items, key=lambda p: p.confidence, reverse=True)[:MAX_PREDICTIONS]
+        return cls(items=tuple(items), image_size=size, issues=frozenset(issues))
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and abs(number) <= _MAX_COORD else None
+
+
+def _image_size(image: Any) -> tuple[int, int] | None:
+    if not isinstance(image, Mapping):
+        return None
+    w, h = _finite(image.get("width")), _finite(image.get("height"))
+    if w is None or h is None or w < 1 or h < 1:
+        return None
+    return int(w), int(h)
+
+
+def _parse_one(entry: Any, size: tuple[int, int] | None, issues: set[str]) -> Prediction | None:
+    if not isinstance(entry, Mapping):
+        issues.add("prediction is not an object")
+        return None
+    x, y, w, h = (_finite(entry.get(k)) for k in ("x", "y", "width", "height"))
+    if x is None or y is None or w is None or h is None:
+        issues.add("missing or non-finite box")
+        return None
+    if w <= 0 or h <= 0:
+        issues.add("empty or negative box")
+        return None
+    x1, y1, x2, y2 = center_to_corners(x, y, w, h)
+    if size is not None:
+        width, height = size
+        cx1, cy1, cx2, cy2 = max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2)
+        if cx1 >= cx2 or cy1 >= cy2:
+            issues.add("box outside the image")
+            return None
+        if (cx1, cy1, cx2, cy2) != (x1, y1, x2, y2):
+            issues.add("box clipped to the image")
+        x1, y1, x2, y2 = cx1, cy1, cx2, cy2
+    confidence = _finite(entry.get("confidence"))
+    if confidence is None:
+        issues.add("missing confidence")
+        confidence = 0.0
+    confidence = min(1.0, max(0.0, confidence))
+    name = entry.get("class", entry.get("class_name"))
+    class_id = entry.get("class_id")
+    return Prediction(
+        x1=x1, y1=y1, x2=x2, y2=y2,
+        confidence=confidence,
+        class_name=_label(name, class_id),
+        class_id=class_id if isinstance(class_id, int) and not isinstance(class_id, bool) else None,
+        points=_points(entry.get("points"), issues),
+        keypoints=_keypoints(entry.get("keypoints"), issues),
+    )
+
+
+def _label(name: Any, class_id: Any) -> str:
+    if isinstance(name, str) and name:
+        return name[:64]
+    if isinstance(class_id, int):
+        return f"class {class_id}"
+    return "object"
+
+
+def _points(raw: Any, issues: set[str]) -> tuple[tuple[float, float], ...]:
+    if not isinstance(raw, list):
+        return ()
+    points = []
+    for point in raw[:MAX_POINTS]:
+        if isinstance(point, Mapping):
+            px, py = _finite(point.get("x")), _finite(point.get("y"))
+            if px is not None and py is not None:
+                points.append((px, py))
+                continue
+        issues.add("bad polygon point")
+    return tuple(points)
+
+
+def _keypoints(raw: Any, issues: set[str]) -> tuple[Keypoint, ...]:
+    if not isinstance(raw, list):
+        return ()
+    keypoints = []
+    for point in raw[:MAX_POINTS]:
+        if isinstance(point, Mapping):
+            px, py = _finite(point.get("x")), _finite(point.get("y"))
+            conf = _finite(point.get("confidence"))
+            if px is not None and py is not None:
+                name = point.get("class", point.get("class_name", ""))
+                keypoints.append(Keypoint(px, py, 1.0 if conf is None else conf,
+                                          name if isinstance(name, str) else ""))
+                continue
+        issues.add("bad keypoint")
+    return tuple(keypoints)
+
+
+def _classification_caption(data: Mapping[str, Any], raw: list[Any]) -> str | None:
+    top = data.get("top")
+    conf = _finite(data.get("confidence"))
+    if isinstance(top, str) and conf is not None:
+        return f"{top[:64]} {conf:.2f}"
+    best = max((p for p in raw if isinstance(p, Mapping) and _finite(p.get("confidence")) is not None),
+               key=lambda p: float(p["confidence"]), default=None)
+    if best is None or not isinstance(best.get("class"), str):
+        return None
+    return f"{best['class'][:64]} {float(best['confidence']):.2f}"
+
+
+def _multilabel_caption(data: Mapping[str, Any], raw: Mapping[str, Any]) -> str | None:
+    chosen = data.get("predicted_classes")
+    names = [c for c in chosen if isinstance(c, str)] if isinstance(chosen, list) else []
+    if not names:
+        names = [k for k, v in raw.items() if isinstance(v, Mapping) and (_finite(v.get("confidence")) or 0) >= 0.5]
+    return ", ".join(n[:64] for n in names[:8]) or None
