@@ -1,0 +1,314 @@
+"""The Roboflow detection client: endpoint URLs, JPEG+base64 requests, errors, retry, redaction.
+
+It speaks the legacy route every Roboflow server understands
+(``POST {api_url}/{project}/{version}?api_key=…&confidence=…&overlap=…``, base64 body), on a
+keep-alive ``requests.Session`` with connect and read timeouts and a cap on the answer's size and
+time. Every message it produces has the API key removed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from livecam.backoff import Backoff
+from livecam.encode import Encoder, fit_max_side, make_encoder
+from livecam.errors import (
+    AuthError,
+    ConfigError,
+    DetectionError,
+    ModelNotFoundError,
+    ResponseError,
+)
+from livecam.frames import Image
+from livecam.predictions import Predictions
+
+log = logging.getLogger(__name__)
+
+HOSTED_API_URL = "https://serverless.roboflow.com"
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[0-9]+$")
+_KEY_IN_TEXT = re.compile(r"(api_key=|Bearer\s+)[^&\s'\"]+", re.IGNORECASE)
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """``text`` with ``secret`` and anything that looks like ``api_key=…`` replaced by ``***``."""
+    if secret:
+        text = text.replace(secret, "***")
+        text = text.replace(quote(secret, safe=""), "***")
+    return _KEY_IN_TEXT.sub(r"\1***", text)
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Where and how to ask for detections.
+
+    Attributes:
+        api_url: base URL, e.g. ``https://serverless.roboflow.com`` or ``http://localhost:9001``.
+        model_id: ``project/version``.
+        api_key: the Roboflow key (never printed: ``repr`` hides it).
+        confidence, overlap: thresholds in percent (0-100), as Roboflow documents them.
+        classes: only these class names are kept (filtered on the client, since servers differ).
+        max_side: frames are downsized so the longest side is at most this before sending.
+        jpeg_quality: 1-100.
+        connect_timeout, read_timeout: seconds; ``read_timeout`` also bounds the whole answer.
+        encoder: ``auto``, ``opencv`` or ``turbojpeg``.
+    """
+
+    api_url: str
+    model_id: str
+    api_key: str | None = field(default=None, repr=False)
+    confidence: float = 40.0
+    overlap: float = 30.0
+    classes: tuple[str, ...] | None = None
+    max_side: int | None = 640
+    jpeg_quality: int = 80
+    connect_timeout: float = 3.05
+    read_timeout: float = 10.0
+    encoder: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not self.api_url.startswith(("http://", "https://")):
+            raise ConfigError(f"--api-url must start with http:// or https:// (got {self.api_url!r})")
+        if not _MODEL_ID.match(self.model_id):
+            raise ConfigError(f"--model must look like PROJECT/VERSION, e.g. coco/1 (got {self.model_id!r})")
+        for name in ("confidence", "overlap"):
+            value = getattr(self, name)
+            if not 0 <= value <= 100:
+                raise ConfigError(f"--{name} must be between 0 and 100 (got {value})")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ConfigError(f"--jpeg-quality must be between 1 and 100 (got {self.jpeg_quality})")
+        if self.max_side is not None and self.max_side < 32:
+            raise ConfigError(f"--max-side must be at least 32 pixels (got {self.max_side})")
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            raise ConfigError("timeouts must be positive")
+
+    @property
+    def endpoint(self) -> str:
+        """The legacy route for the model, without the query string."""
+        return f"{self.api_url.rstrip('/')}/{self.model_id}"
+
+    def query(self) -> dict[str, str]:
+        params = {"confidence": f"{self.confidence:g}", "overlap": f"{self.overlap:g}", "format": "json"}
+        if self.api_key:
+            params["api_key"] = self.api_key
+        return params
+
+
+@dataclass(frozen=True)
+class Request:
+    """One encoded frame ready to send, and how to map the answer back to the frame."""
+
+    body: bytes
+    scale: float
+    frame_size: tuple[int, int]
+
+
+class DetectionClient:
+    """Sends frames to a Roboflow-format API and returns :class:`Predictions` in frame pixels.
+
+    Not shared between threads: give each sender thread its own client (its own session).
+
+    Example:
+        >>> client = DetectionClient(ApiConfig("http://127.0.0.1:9001", "coco/1"))
+        >>> predictions = client.detect(frame_bgr)
+    """
+
+    def __init__(self, config: ApiConfig, session: requests.Session | None = None,
+                 encoder: Encoder | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.encoder = encoder or make_encoder(config.encoder)
+        self._session = session or _keepalive_session()
+        self._clock = clock
+        self.bytes_sent = 0
+
+    def prepare(self, image: Image) -> Request:
+        """Downsize, JPEG-encode and base64 a frame."""
+        height, width = image.shape[:2]
+        small, scale = fit_max_side(image, self.config.max_side)
+        jpeg = self.encoder.encode(small, self.config.jpeg_quality)
+        return Request(body=base64.b64encode(jpeg), scale=scale, frame_size=(width, height))
+
+    def detect(self, image: Image) -> Predictions:
+        """One request for one frame; boxes come back in the frame's own pixels.
+
+        Raises:
+            AuthError: 401/403.
+            ModelNotFoundError: 404.
+            DetectionError: anything else that went wrong; ``retryable`` says whether to try again.
+        """
+        return self.send(self.prepare(image))
+
+    def send(self, request: Request) -> Predictions:
+        """POST a prepared request and parse the answer."""
+        cfg = self.config
+        try:
+            response = self._session.post(
+                cfg.endpoint, params=cfg.query(), data=request.body,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                timeout=(cfg.connect_timeout, cfg.read_timeout), stream=True,
+            )
+        except requests.Timeout as exc:
+            raise DetectionError(f"no answer from {self._where()} within the timeout",
+                                 retryable=True) from _scrubbed(exc, cfg.api_key)
+        except requests.ConnectionError as exc:
+            raise DetectionError(f"cannot reach {self._where()} ({_reason(exc, cfg.api_key)})",
+                                 retryable=True) from _scrubbed(exc, cfg.api_key)
+        except requests.RequestException as exc:
+            raise DetectionError(f"request to {self._where()} failed ({_reason(exc, cfg.api_key)})",
+                                 retryable=True) from _scrubbed(exc, cfg.api_key)
+        self.bytes_sent += len(request.body)
+        with response:
+            body = self._read_capped(response)
+        if response.status_code >= 400:
+            raise _http_error(response.status_code, body, response.headers.get("Retry-After"),
+                              cfg, self._where())
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise ResponseError(f"{self._where()} answered {response.status_code} with a body that is not JSON",
+                                response.status_code, retryable=True) from exc
+        small_size = (round(request.frame_size[0] * request.scale), round(request.frame_size[1] * request.scale))
+        predictions = Predictions.from_roboflow(data, image_size=small_size)
+        if request.scale != 1.0:
+            predictions = predictions.scaled(1 / request.scale, 1 / request.scale)
+        if cfg.classes is not None:
+            predictions = predictions.filtered(cfg.classes)
+        return predictions
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _where(self) -> str:
+        return redact(self.config.endpoint, self.config.api_key)
+
+    def _read_capped(self, response: requests.Response) -> bytes:
+        deadline = self._clock() + self.config.read_timeout
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(chunk_size=65536):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise ResponseError(f"{self._where()} sent an answer over {MAX_RESPONSE_BYTES >> 20} MB; "
+                                        "ignored", response.status_code, retryable=True)
+                if self._clock() > deadline:
+                    raise DetectionError(f"{self._where()} took longer than the timeout to send its answer",
+                                         retryable=True)
+        except requests.RequestException as exc:
+            raise DetectionError(f"the answer from {self._where()} was cut off ({_reason(exc, self.config.api_key)})",
+                                 retryable=True) from _scrubbed(exc, self.config.api_key)
+        return b"".join(chunks)
+
+
+def _keepalive_session(pool_size: int = 4) -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.trust_env = True
+    return session
+
+
+def _reason(exc: BaseException, secret: str | None) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "timed out", "Connection reset",
+                   "Remote end closed connection", "certificate verify failed"):
+        if marker in text:
+            return marker.lower()
+    return redact(type(exc).__name__, secret)
+
+
+class _ScrubbedCause(Exception):
+    """Stands in for a transport exception whose text may carry the key."""
+
+
+def _scrubbed(exc: BaseException, secret: str | None) -> BaseException:
+    return _ScrubbedCause(redact(f"{type(exc).__name__}: {exc}", secret))
+
+
+def _http_error(status: int, body: bytes, retry_after: str | None, cfg: ApiConfig, where: str) -> DetectionError:
+    message = _server_message(body, cfg.api_key)
+    detail = f": {message}" if message else ""
+    if status in (401, 403):
+        return AuthError(
+            f"{where} refused the API key (HTTP {status}{detail}). Check --api-key or ROBOFLOW_API_KEY, "
+            "and that the key can use this model.", status)
+    if status == 404:
+        return ModelNotFoundError(f"{where}: model {cfg.model_id!r} not found (HTTP 404{detail}). "
+                                  "Check --model PROJECT/VERSION.", status)
+    wait = _parse_retry_after(retry_after)
+    if status == 429:
+        return DetectionError(f"{where} is rate limiting requests (HTTP 429{detail})", status,
+                              retryable=True, retry_after=wait)
+    if status >= 500:
+        return DetectionError(f"{where} failed (HTTP {status}{detail})", status, retryable=True, retry_after=wait)
+    if status in (402, 423):
+        return DetectionError(f"{where}: account usage paused or billing needed (HTTP {status}{detail})",
+                              status, retryable=True, retry_after=wait)
+    return DetectionError(f"{where} rejected the request (HTTP {status}{detail})", status, retryable=status == 413)
+
+
+def _server_message(body: bytes, secret: str | None) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    if isinstance(data, dict):
+        for key in ("message", "detail", "error"):
+            value = data.get(key)
+            if isinstance(value, str):
+                return redact(value[:200], secret)
+    return ""
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return min(max(seconds, 0.0), 60.0)
+
+
+@dataclass
+class RetryPolicy:
+    """How often and how long to retry one frame (file annotation; live mode moves on instead)."""
+
+    attempts: int = 4
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.5, maximum=8.0))
+
+
+def detect_with_retry(client: DetectionClient, image: Image, policy: RetryPolicy,
+                      stop: threading.Event) -> Predictions:
+    """``client.detect`` with retries on retryable errors, waiting on ``stop`` between tries.
+
+    Raises:
+        DetectionError: the last error, once attempts run out, the error is not retryable, or
+            ``stop`` was set.
+    """
+    request = client.prepare(image)
+    backoff = Backoff(policy.backoff.initial, policy.backoff.maximum, policy.backoff.jitter)
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return client.send(request)
+        except DetectionError as exc:
+            if not exc.retryable or attempt == policy.attempts:
+                raise
+            delay = backoff.next_delay(exc.retry_after or 0.0)
+            log.debug("retrying in %.1f s after: %s", delay, exc)
+            if stop.wait(delay):
+                raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,106 @@
+"""JPEG encoders: OpenCV (always there) and PyTurboJPEG (when its library loads).
+
+The default is OpenCV: opencv-python bundles libjpeg-turbo 3.x and measured faster here than
+PyTurboJPEG 1.x on the system's libjpeg-turbo 2.1 (see BENCHMARKS.md). PyTurboJPEG is loaded only
+when asked for, and a failure to load it falls back to OpenCV with one log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+import cv2
+
+from livecam.errors import ConfigError
+from livecam.frames import Image
+
+log = logging.getLogger(__name__)
+
+ENCODER_NAMES = ("auto", "opencv", "turbojpeg")
+DEFAULT_ENCODER = "opencv"
+"""What ``auto`` picks; chosen by ``scripts/bench.py encoder``."""
+
+
+class Encoder(Protocol):
+    """Turns a BGR image into JPEG bytes."""
+
+    name: str
+
+    def encode(self, image: Image, quality: int) -> bytes: ...
+
+
+class OpenCVEncoder:
+    """``cv2.imencode``; thread-safe, no extra library."""
+
+    name = "opencv"
+
+    def encode(self, image: Image, quality: int) -> bytes:
+        ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        if not ok:
+            raise ValueError("OpenCV could not JPEG-encode the frame")
+        return buffer.tobytes()
+
+
+class TurboJPEGEncoder:
+    """PyTurboJPEG on the system libjpeg-turbo.
+
+    Raises:
+        ConfigError: the ``turbojpeg`` module or its shared library cannot be loaded.
+    """
+
+    name = "turbojpeg"
+
+    def __init__(self, library_path: str | None = None) -> None:
+        try:
+            from turbojpeg import TJPF_BGR, TJSAMP_420, TurboJPEG
+        except ImportError as exc:
+            raise ConfigError("PyTurboJPEG is not installed (pip install 'PyTurboJPEG<2')") from exc
+        try:
+            self._jpeg: Any = TurboJPEG(library_path) if library_path else TurboJPEG()
+        except (OSError, RuntimeError) as exc:
+            raise ConfigError(
+                "the libjpeg-turbo library could not be loaded (Debian: apt-get install libturbojpeg0)"
+            ) from exc
+        self._pixel_format = TJPF_BGR
+        self._subsample = TJSAMP_420
+
+    def encode(self, image: Image, quality: int) -> bytes:
+        data: bytes = self._jpeg.encode(image, quality=int(quality), pixel_format=self._pixel_format,
+                                        jpeg_subsample=self._subsample)
+        return data
+
+
+def make_encoder(name: str = "auto") -> Encoder:
+    """The encoder called ``name``; ``auto`` is :data:`DEFAULT_ENCODER`.
+
+    Asking for ``turbojpeg`` when it cannot load falls back to OpenCV and logs why, once.
+    """
+    if name not in ENCODER_NAMES:
+        raise ConfigError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODER_NAMES)}")
+    chosen = DEFAULT_ENCODER if name == "auto" else name
+    if chosen == "turbojpeg":
+        try:
+            encoder: Encoder = TurboJPEGEncoder()
+        except ConfigError as exc:
+            log.warning("JPEG encoder: PyTurboJPEG unavailable (%s); using OpenCV", exc)
+            return OpenCVEncoder()
+        log.info("JPEG encoder: PyTurboJPEG")
+        return encoder
+    log.info("JPEG encoder: OpenCV %s", cv2.__version__)
+    return OpenCVEncoder()
+
+
+def fit_max_side(image: Image, max_side: int | None) -> tuple[Image, float]:
+    """Downsize so the longest side is at most ``max_side``; returns (image, scale <= 1).
+
+    Boxes computed on the result map back to ``image`` by dividing by ``scale``.
+    """
+    height, width = image.shape[:2]
+    longest = max(height, width)
+    if not max_side or longest <= max_side:
+        return image, 1.0
+    scale = max_side / longest
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resized: Image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return resized, scale

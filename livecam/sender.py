@@ -1,0 +1,164 @@
+"""Sender threads: take the newest unsent frame, ask the API, publish the newest answer.
+
+``K`` workers (``--in-flight K``) share one claim counter, so each frame is sent at most once
+and a worker always takes the newest frame, never a queued stale one. Answers go into a
+:class:`LatestSlot` that refuses one for an older frame than it holds. Failures pause every
+worker together with a shared backoff, so an outage never turns into a request storm.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from livecam.backoff import Backoff
+from livecam.client import DetectionClient
+from livecam.errors import AuthError, DetectionError, ModelNotFoundError, ResponseError
+from livecam.frames import Frame
+from livecam.predictions import Predictions
+from livecam.slot import LatestSlot, SlotClosed
+from livecam.stats import RunStats
+from livecam.status import StatusBoard
+
+log = logging.getLogger(__name__)
+
+_WAIT_STEP = 0.25
+
+
+class SenderPool:
+    """``in_flight`` worker threads between the frame slot and the predictions slot.
+
+    Args:
+        make_client: builds one :class:`DetectionClient` per worker (each has its own session).
+        frames: the capture thread's slot.
+        predictions: where answers go, newest frame wins.
+        stop: the run's stop event.
+        status: where the "api" status line is set while the API fails.
+        stats: counters.
+        in_flight: concurrent requests.
+        backoff: shared retry schedule (max delay bounds how soon a recovered API is noticed).
+    """
+
+    def __init__(self, make_client: Callable[[], DetectionClient], frames: LatestSlot[Frame],
+                 predictions: LatestSlot[Predictions], stop: threading.Event, status: StatusBoard,
+                 stats: RunStats, *, in_flight: int = 1, backoff: Backoff | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if in_flight < 1:
+            raise ValueError("in_flight must be at least 1")
+        self._make_client = make_client
+        self._frames = frames
+        self._predictions = predictions
+        self._stop = stop
+        self._status = status
+        self._stats = stats
+        self._clock = clock
+        self._backoff = backoff or Backoff(initial=0.25, maximum=1.5)
+        self._lock = threading.Lock()
+        self._claim_lock = threading.Lock()
+        self._claimed_seq = -1
+        self._resume_at = 0.0
+        self._logged_kinds: set[str] = set()
+        self._threads = [threading.Thread(target=self._work, name=f"livecam-sender-{i}", daemon=True)
+                         for i in range(in_flight)]
+        self.encoder_name: str | None = None
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def join(self, timeout: float) -> list[str]:
+        """Wait for the workers (after ``stop`` is set); returns the names of any still running."""
+        deadline = self._clock() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - self._clock()))
+        return [t.name for t in self._threads if t.is_alive()]
+
+    def _work(self) -> None:
+        client = self._make_client()
+        self.encoder_name = client.encoder.name
+        try:
+            while not self._stop.is_set():
+                if self._wait_out_backoff():
+                    return
+                frame = self._claim()
+                if frame is not None:
+                    self._send(client, frame)
+        except SlotClosed:
+            return
+        finally:
+            client.close()
+
+    def _wait_out_backoff(self) -> bool:
+        with self._lock:
+            delay = self._resume_at - self._clock()
+        return delay > 0 and self._stop.wait(delay)
+
+    def _claim(self) -> Frame | None:
+        with self._claim_lock:
+            frame = self._frames.wait_newer(self._claimed_seq, timeout=_WAIT_STEP)
+            if frame is not None:
+                self._claimed_seq = frame.seq
+            return frame
+
+    def _send(self, client: DetectionClient, frame: Frame) -> None:
+        started = self._clock()
+        sent_before = client.bytes_sent
+        try:
+            predictions = client.detect(frame.image)
+        except DetectionError as exc:
+            self._stats.request_sent(client.bytes_sent - sent_before)
+            self._failed(exc)
+            return
+        self._stats.request_sent(client.bytes_sent - sent_before)
+        fresh = self._predictions.put(predictions.for_frame(frame.seq, frame.captured_at))
+        self._stats.response_ok(self._clock() - started, stale=not fresh)
+        self._log_issues(predictions)
+        with self._lock:
+            self._backoff.reset()
+            self._resume_at = 0.0
+        self._status.set("api", None)
+
+    def _failed(self, exc: DetectionError) -> None:
+        kind = _kind(exc)
+        self._stats.response_failed(kind)
+        with self._lock:
+            delay = self._backoff.next_delay(exc.retry_after or 0.0)
+            self._resume_at = max(self._resume_at, self._clock() + delay)
+            first = kind not in self._logged_kinds
+            self._logged_kinds.add(kind)
+        self._status.set("api", f"{_headline(exc)} - retrying in {delay:.0f} s" if delay >= 1
+                         else f"{_headline(exc)} - retrying")
+        if first:
+            log.warning("%s", exc)
+        else:
+            log.debug("%s", exc)
+
+    def _log_issues(self, predictions: Predictions) -> None:
+        new = predictions.issues - self._logged_kinds
+        if new:
+            with self._lock:
+                self._logged_kinds.update(new)
+            log.warning("ignored parts of an API answer: %s", ", ".join(sorted(new)))
+
+
+def _kind(exc: DetectionError) -> str:
+    if isinstance(exc, ResponseError):
+        return "bad_response"
+    if exc.status is not None:
+        return f"http_{exc.status}"
+    name = type(exc).__name__
+    return "no_answer" if name == "DetectionError" else name
+
+
+def _headline(exc: DetectionError) -> str:
+    if isinstance(exc, AuthError):
+        return f"API key rejected (HTTP {exc.status}) - check --api-key"
+    if isinstance(exc, ModelNotFoundError):
+        return "Model not found (HTTP 404) - check --model"
+    if isinstance(exc, ResponseError):
+        return "Detection service sent an unusable answer"
+    if exc.status is None:
+        return "Detection service unreachable"
+    return f"Detection service error (HTTP {exc.status})"

@@ -1,0 +1,113 @@
+"""Run statistics: thread-safe counters and bounded samples, written as the DESIGN.md schema."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections import deque
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+SAMPLES_KEPT = 20_000
+"""Latency and age samples kept for percentiles; older ones are dropped, so memory is bounded."""
+
+
+def percentiles(samples: Iterable[float], *points: float) -> list[float | None]:
+    """Nearest-rank percentiles of ``samples`` (None for each when there are none)."""
+    ordered = sorted(samples)
+    if not ordered:
+        return [None for _ in points]
+    last = len(ordered) - 1
+    return [ordered[min(last, max(0, math.ceil(p / 100 * len(ordered)) - 1))] for p in points]
+
+
+class RunStats:
+    """What happened in one run. Every method is safe to call from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.source_frames = 0
+        self.displayed_frames = 0
+        self.requests_sent = 0
+        self.responses_ok = 0
+        self.responses_failed = 0
+        self.stale_responses = 0
+        self.bytes_sent = 0
+        self.errors: dict[str, int] = {}
+        self._latency_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
+        self._age_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+
+    def request_sent(self, nbytes: int) -> None:
+        with self._lock:
+            self.requests_sent += 1
+            self.bytes_sent += nbytes
+
+    def response_ok(self, latency_s: float, stale: bool) -> None:
+        with self._lock:
+            self.responses_ok += 1
+            self.stale_responses += int(stale)
+            self._latency_ms.append(latency_s * 1000)
+
+    def response_failed(self, kind: str) -> None:
+        with self._lock:
+            self.responses_failed += 1
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def frame_displayed(self, prediction_age_s: float | None) -> None:
+        with self._lock:
+            self.displayed_frames += 1
+            if prediction_age_s is not None:
+                self._age_ms.append(prediction_age_s * 1000)
+
+    def latency_ms(self) -> tuple[float | None, float | None]:
+        """(p50, p95) request latency so far."""
+        with self._lock:
+            p50, p95 = percentiles(self._latency_ms, 50, 95)
+        return p50, p95
+
+    def to_dict(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The stats as the DESIGN.md schema (plus ``extra``)."""
+        with self._lock:
+            start = self.started_at or 0.0
+            duration = max(0.0, (self.ended_at or start) - start)
+            lat50, lat95 = percentiles(self._latency_ms, 50, 95)
+            age50, age95 = percentiles(self._age_ms, 50, 95)
+            data: dict[str, Any] = {
+                "source_frames": self.source_frames,
+                "displayed_frames": self.displayed_frames,
+                "source_fps": _rate(self.source_frames, duration),
+                "display_fps": _rate(self.displayed_frames, duration),
+                "requests_sent": self.requests_sent,
+                "responses_ok": self.responses_ok,
+                "responses_failed": self.responses_failed,
+                "stale_responses": self.stale_responses,
+                "prediction_rate": _rate(self.responses_ok, duration),
+                "request_latency_ms": {"p50": _round(lat50), "p95": _round(lat95)},
+                "prediction_age_ms": {"p50": _round(age50), "p95": _round(age95)},
+                "bytes_sent": self.bytes_sent,
+                "duration_s": round(duration, 3),
+                "errors": dict(self.errors),
+            }
+        data.update(extra or {})
+        return data
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` atomically (a reader never sees half a file)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _rate(count: int, duration: float) -> float:
+    return round(count / duration, 3) if duration > 0 else 0.0
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
