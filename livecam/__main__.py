@@ -1,0 +1,7 @@
+"""``python -m livecam``."""
+
+import sys
+
+from livecam.cli import main
+
+sys.exit(main())

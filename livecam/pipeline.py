@@ -1,0 +1,269 @@
+"""The live pipeline: capture thread -> sender threads -> display loop, with one stop event.
+
+Example:
+    >>> from livecam import ApiConfig, LivePipeline, open_source, HeadlessDisplay
+    >>> api = ApiConfig("http://127.0.0.1:9001", "coco/1")
+    >>> with LivePipeline(open_source("video.mp4"), api, HeadlessDisplay()) as pipeline:
+    ...     stats = pipeline.run()
+    >>> stats["displayed_frames"]
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from livecam.backoff import Backoff
+from livecam.capture import CaptureThread
+from livecam.client import ApiConfig, DetectionClient
+from livecam.display import Display, VideoRecorder, save_snapshot
+from livecam.frames import Frame, Image
+from livecam.overlay import OverlayStyle, draw_hud, draw_predictions, draw_status
+from livecam.predictions import Predictions
+from livecam.ratemeter import RateMeter
+from livecam.sender import SenderPool
+from livecam.slot import LatestSlot, SlotClosed
+from livecam.sources import SourceInfo, VideoSource
+from livecam.stats import RunStats
+from livecam.status import StatusBoard
+
+log = logging.getLogger(__name__)
+
+JOIN_TIMEOUT_S = 3.0
+_IDLE_REDRAW_S = 0.25
+_KEY_QUIT = {ord("q"), ord("Q"), 27}
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """How the live pipeline runs and draws.
+
+    Attributes:
+        in_flight: concurrent requests (``--in-flight``).
+        max_frames: stop after this many source frames.
+        duration: stop after this many seconds.
+        max_prediction_age: predictions older than this (seconds) are hidden, not shown stale.
+        hud: start with the HUD shown (toggle with ``h``).
+        style: how boxes and labels are drawn.
+        snapshot_dir: where ``s`` saves PNGs.
+        record: also write the annotated video to this file.
+    """
+
+    in_flight: int = 1
+    max_frames: int | None = None
+    duration: float | None = None
+    max_prediction_age: float = 3.0
+    hud: bool = True
+    style: OverlayStyle = field(default_factory=OverlayStyle)
+    snapshot_dir: Path = Path(".")
+    record: Path | None = None
+
+
+FrameHook = Callable[[Image], Image]
+"""Changes a frame before drawing (the kiosk rotates and mirrors with one)."""
+
+
+class LivePipeline:
+    """Shows ``source`` on ``display`` with the newest detections from ``api`` drawn on it.
+
+    The display loop runs on the thread that calls :meth:`run` (OpenCV windows need the main
+    thread); capture and sending run on their own threads. Use it as a context manager so the
+    threads, source and window are always released.
+
+    Args:
+        source: an unopened video source.
+        api: where detections come from; None shows the video alone.
+        display: a window, a headless display, or a recording display.
+        config: run options.
+        make_client: builds a detection client (tests inject a transport here).
+        on_frame: called with every annotated frame (e.g. the kiosk's web view).
+        frame_hook: transforms each frame before drawing; predictions must match its output.
+        stop: an external stop event (e.g. set by a signal handler); one is made if omitted.
+        clock: monotonic time source.
+    """
+
+    def __init__(self, source: VideoSource, api: ApiConfig | None, display: Display,
+                 config: LiveConfig | None = None, *,
+                 make_client: Callable[[], DetectionClient] | None = None,
+                 on_frame: Sequence[Callable[[Image], None]] = (),
+                 stop: threading.Event | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.source = source
+        self.api = api
+        self.display = display
+        self.config = config or LiveConfig()
+        self.stop = stop or threading.Event()
+        self.status = StatusBoard()
+        self.stats = RunStats()
+        self.frames: LatestSlot[Frame] = LatestSlot()
+        self.predictions: LatestSlot[Predictions] = LatestSlot()
+        self.info: SourceInfo | None = None
+        self._clock = clock
+        if make_client is None and api is not None:
+            make_client = lambda: DetectionClient(api)  # noqa: E731
+        self._make_client = make_client
+        self._on_frame = list(on_frame)
+        self._capture: CaptureThread | None = None
+        self._recorder: VideoRecorder | None = None
+        self._senders: SenderPool | None = None
+        self._hud = self.config.hud
+        self._display_rate = RateMeter()
+        self._prediction_rate = RateMeter()
+        self._last_prediction_seq = -1
+
+    def __enter__(self) -> LivePipeline:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def start(self) -> SourceInfo:
+        """Open the source and start the threads (once; :meth:`run` calls it if needed).
+
+        Raises:
+            SourceError: the source cannot be opened.
+        """
+        if self.info is not None:
+            return self.info
+        self.info = self.source.open()
+        log.info("source: %s, %dx%d at %.3g fps", self.info.name, self.info.width, self.info.height,
+                 self.info.fps)
+        if self.config.record is not None:
+            self._recorder = VideoRecorder(self.config.record, self.info.fps, (self.info.width, self.info.height))
+            log.info("recording to %s (%s)", self.config.record, self._recorder.codec)
+        self._capture = CaptureThread(self.source, self.frames, self.stop, self.status, clock=self._clock,
+                                      max_frames=self.config.max_frames)
+        if self._make_client is not None:
+            self._senders = SenderPool(self._make_client, self.frames, self.predictions, self.stop,
+                                       self.status, self.stats, in_flight=self.config.in_flight,
+                                       backoff=Backoff(initial=0.25, maximum=1.5), clock=self._clock)
+            self._senders.start()
+        self.stats.started_at = self._clock()
+        self._capture.start()
+        return self.info
+
+    def run(self) -> dict[str, Any]:
+        """Run the display loop until the source ends, a limit is reached, or ``stop`` is set.
+
+        Returns:
+            The run's statistics (DESIGN.md schema).
+        """
+        if self._capture is None:
+            self.start()
+        deadline = None if self.config.duration is None else self._clock() + self.config.duration
+        last_seq = -1
+        last_canvas: Image | None = None
+        while not self.stop.is_set():
+            wait = _IDLE_REDRAW_S if deadline is None else min(_IDLE_REDRAW_S, max(0.0, deadline - self._clock()))
+            try:
+                frame = self.frames.wait_newer(last_seq, timeout=wait)
+            except SlotClosed:
+                break
+            if deadline is not None and self._clock() >= deadline:
+                break
+            if frame is None:
+                if last_canvas is not None and self.status.lines():
+                    self._show(draw_status(last_canvas.copy(), self.status.lines()))
+                continue
+            last_seq = frame.seq
+            last_canvas = self._compose(frame)
+            self._show(last_canvas)
+        return self.finish()
+
+    def finish(self) -> dict[str, Any]:
+        """Stop the threads and return the statistics."""
+        self.stats.ended_at = self._clock()
+        self.close()
+        return self.stats.to_dict(self._extra_stats())
+
+    def close(self) -> None:
+        """Stop every thread (bounded joins) and release the source and display. Idempotent."""
+        self.stop.set()
+        self.frames.close()
+        stuck: list[str] = []
+        if self._capture is not None and not self._capture.join(JOIN_TIMEOUT_S):
+            stuck.append("capture")
+        if self._senders is not None:
+            stuck += self._senders.join(JOIN_TIMEOUT_S)
+        if stuck:
+            log.warning("threads still running after %.0f s (left as daemons): %s", JOIN_TIMEOUT_S,
+                        ", ".join(stuck))
+        self.source.close()
+        self.display.close()
+        if self._recorder is not None:
+            self._recorder.close()
+
+    def _compose(self, frame: Frame) -> Image:
+        now = self._clock()
+        canvas = frame.image.copy()
+        predictions = self.predictions.peek()
+        age: float | None = None
+        if predictions is not None:
+            age = now - predictions.captured_at
+            if age <= self.config.max_prediction_age:
+                draw_predictions(canvas, predictions, self.config.style)
+            else:
+                age = None
+            if predictions.frame_seq != self._last_prediction_seq:
+                self._last_prediction_seq = predictions.frame_seq
+                self._prediction_rate.tick(now)
+        self.stats.frame_displayed(age)
+        self._display_rate.tick(now)
+        if self._hud:
+            draw_hud(canvas, self._hud_lines(now, age))
+        lines = self.status.lines()
+        if lines:
+            draw_status(canvas, lines)
+        return canvas
+
+    def _show(self, canvas: Image) -> None:
+        for callback in self._on_frame:
+            callback(canvas)
+        if self._recorder is not None:
+            self._recorder.write(canvas)
+        key = self.display.show(canvas)
+        if key < 0:
+            if self.display.closed_by_user:
+                self.stop.set()
+            return
+        key &= 0xFF
+        if key in _KEY_QUIT:
+            self.stop.set()
+        elif key in (ord("f"), ord("F")):
+            self.display.set_fullscreen(not self.display.fullscreen)
+        elif key in (ord("h"), ord("H")):
+            self._hud = not self._hud
+        elif key in (ord("s"), ord("S")):
+            path = save_snapshot(canvas, self.config.snapshot_dir)
+            log.info("snapshot saved to %s", path)
+
+    def _hud_lines(self, now: float, age: float | None) -> list[str]:
+        p50, _ = self.stats.latency_ms()
+        parts = [f"video {self._display_rate.rate(now):.1f} fps"]
+        if self._senders is not None:
+            parts.append(f"detections {self._prediction_rate.rate(now):.1f}/s")
+            parts.append("latency -" if p50 is None else f"latency {p50:.0f} ms")
+            parts.append("age -" if age is None else f"age {age * 1000:.0f} ms")
+        return ["  ".join(parts)]
+
+    def _extra_stats(self) -> dict[str, Any]:
+        capture = self._capture
+        extra: dict[str, Any] = {
+            "in_flight": self.config.in_flight,
+            "dropped_frames": self.frames.dropped,
+            "encoder": self._senders.encoder_name if self._senders else None,
+        }
+        if capture is not None:
+            self.stats.source_frames = capture.frames_captured
+            extra["reconnects"] = capture.reconnects
+        if self.info is not None:
+            extra["source"] = {"name": self.info.name, "width": self.info.width, "height": self.info.height,
+                               "nominal_fps": self.info.fps, "live": self.info.live}
+        return extra

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up everything the tests need and run them: system packages (as root, with apt-get),
+# the .venv with the test extras, the Roboflow client peers' own venv, then pytest.
+# Arguments are passed to pytest, e.g. `scripts/test.sh -k client -x`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v Xvfb >/dev/null || missing+=(xvfb)
+command -v import >/dev/null || missing+=(imagemagick)
+command -v xauth >/dev/null || missing+=(xauth)
+ldconfig -p 2>/dev/null | grep -q 'libturbojpeg\.so' || missing+=(libturbojpeg0)
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        echo "installing system packages: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "warning: missing system packages (${missing[*]}); tests that need them will be skipped" >&2
+    fi
+fi
+
+scripts/setup.sh '.[test]'
+if [ -f tests/peers/setup.sh ]; then
+    bash tests/peers/setup.sh
+fi
+exec .venv/bin/python -m pytest "$@"
