@@ -1,0 +1,1 @@
+"""The bundled COCO detector (NanoDet, ONNX), its class names and NOTICE."""

@@ -1,0 +1,154 @@
+"""Server configuration: the frozen value, and the ``livecam serve`` flags that build it."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from livecam.detector.runtime import Backend
+from livecam.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How the embedded Roboflow-compatible server runs.
+
+    Attributes:
+        host: address to bind; loopback unless the user opens it up.
+        port: TCP port; 0 picks a free one.
+        model_path: an ONNX detector, or None for the bundled COCO NanoDet.
+        classes_path: class names for ``model_path``, one a line.
+        model_id: the only ``project/version`` served; other ids get 404.
+        api_key: when set, requests must carry it (query, JSON body or Bearer header).
+        simulate_latency_ms: a fixed delay before each inference answer; it holds an admitted
+            request slot but never a model worker.
+        max_body_mb: larger request bodies get 413.
+        max_image_pixels: larger images (read from the header, before decoding) get 413.
+        allow_image_urls: whether ``image=<url>`` may make the server fetch a URL.
+        workers: model instances, i.e. inferences running at once.
+        max_pending: inference requests admitted at once (waiting, delayed or running); more get 503.
+        max_connections: open connections; more are answered 503 and closed.
+        socket_timeout_s: idle/slow-client timeout per connection read.
+        backend: ONNX runtime choice.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 9001
+    model_path: Path | None = None
+    classes_path: Path | None = None
+    model_id: str = "coco/1"
+    api_key: str | None = None
+    simulate_latency_ms: float = 0.0
+    max_body_mb: float = 20.0
+    max_image_pixels: int = 50_000_000
+    allow_image_urls: bool = False
+    workers: int = 1
+    max_pending: int = 8
+    max_connections: int = 64
+    socket_timeout_s: float = 30.0
+    backend: Backend = "auto"
+
+    @property
+    def max_body_bytes(self) -> int:
+        """``max_body_mb`` in bytes."""
+        return int(self.max_body_mb * 1024 * 1024)
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``livecam serve`` flags to ``parser`` (read back with :func:`server_config_from_args`)."""
+    d = ServerConfig()
+    parser.add_argument(
+        "--host", default=d.host, help="address to bind (default %(default)s: this machine only)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=d.port, help="TCP port (default %(default)s; 0 = any free)"
+    )
+    parser.add_argument(
+        "--model",
+        dest="model_path",
+        type=Path,
+        default=None,
+        metavar="PATH.onnx",
+        help="serve this ONNX detector (NanoDet or YOLOv8 layout) instead of the bundled COCO one",
+    )
+    parser.add_argument(
+        "--classes",
+        dest="classes_path",
+        type=Path,
+        default=None,
+        metavar="NAMES.txt",
+        help="class names for --model, one a line",
+    )
+    parser.add_argument(
+        "--model-id", default=d.model_id, help="the project/version served (default %(default)s)"
+    )
+    parser.add_argument("--api-key", default=None, help="require this key from every client")
+    parser.add_argument(
+        "--simulate-latency-ms",
+        type=float,
+        default=d.simulate_latency_ms,
+        metavar="MS",
+        help="delay every answer by MS milliseconds (demos of slow networks)",
+    )
+    parser.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=d.max_body_mb,
+        metavar="MB",
+        help="largest request body accepted (default %(default)s)",
+    )
+    parser.add_argument(
+        "--allow-image-urls",
+        action="store_true",
+        help="let clients make the server fetch image=<url> (off: anyone could make it fetch URLs)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=d.workers, help="model instances running at once (default %(default)s)"
+    )
+    parser.add_argument(
+        "--max-pending",
+        type=int,
+        default=d.max_pending,
+        help="inference requests admitted at once; more are answered 503 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "opencv", "onnxruntime"),
+        default=d.backend,
+        help="ONNX runtime (auto: onnxruntime when installed, else OpenCV)",
+    )
+
+
+def server_config_from_args(ns: argparse.Namespace) -> ServerConfig:
+    """The :class:`ServerConfig` for flags parsed by a parser given :func:`add_serve_arguments`.
+
+    Raises:
+        ConfigError: a value out of range.
+    """
+    checks = {
+        "--port": 0 <= ns.port <= 65535,
+        "--workers": ns.workers >= 1,
+        "--max-pending": ns.max_pending >= 1,
+        "--max-body-mb": ns.max_body_mb > 0,
+        "--simulate-latency-ms": ns.simulate_latency_ms >= 0,
+    }
+    for flag, ok in checks.items():
+        if not ok:
+            raise ConfigError(f"{flag} is out of range; see livecam serve --help")
+    if "/" not in ns.model_id:
+        raise ConfigError(f"--model-id {ns.model_id!r} must look like project/version, e.g. coco/1")
+    return ServerConfig(
+        host=ns.host,
+        port=ns.port,
+        model_path=ns.model_path,
+        classes_path=ns.classes_path,
+        model_id=ns.model_id.strip("/"),
+        api_key=ns.api_key or None,
+        simulate_latency_ms=ns.simulate_latency_ms,
+        max_body_mb=ns.max_body_mb,
+        allow_image_urls=ns.allow_image_urls,
+        workers=ns.workers,
+        max_pending=max(ns.max_pending, ns.workers),
+        backend=ns.backend,
+    )

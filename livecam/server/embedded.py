@@ -1,0 +1,113 @@
+"""Run the server: in-process on a free loopback port, or blocking until a stop event."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from types import TracebackType
+
+from livecam.detector import Detector, detector_factory
+from livecam.errors import ConfigError
+from livecam.server.app import App
+from livecam.server.config import ServerConfig
+from livecam.server.http import BoundedHTTPServer
+from livecam.server.pool import DetectorPool
+
+log = logging.getLogger(__name__)
+
+JOIN_TIMEOUT_S = 10.0
+
+
+class EmbeddedServer:
+    """The server running in a background thread, as a context manager.
+
+    Usage::
+
+        with EmbeddedServer() as server:      # bundled model, free port on 127.0.0.1
+            client = make_client(server.url)  # "http://127.0.0.1:PORT"
+
+    Args:
+        config: the configuration; the default binds a free loopback port (``port=0``).
+        detector_factory: builds one detector per model worker (default: from ``config``).
+        stop: set to stop the server from elsewhere; one is created when omitted.
+
+    Raises:
+        ConfigError: the model cannot be loaded or the address cannot be bound (on ``start``).
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig | None = None,
+        detector_factory: Callable[[], Detector] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.config = config or ServerConfig(port=0)
+        self._factory = detector_factory
+        self.stop_event = stop or threading.Event()
+        self._server: BoundedHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:9001``."""
+        if self._server is None:
+            raise RuntimeError("the server is not started; use it as a context manager")
+        host, port = self._server.server_address[:2]
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        shown = f"[{name}]" if ":" in name else name
+        return f"http://{shown}:{port}"
+
+    def start(self) -> EmbeddedServer:
+        """Load the model, bind, and serve in a background thread."""
+        factory = self._factory or detector_factory(
+            self.config.model_path, self.config.classes_path, self.config.backend
+        )
+        pool = DetectorPool(factory, self.config.workers, self.stop_event)
+        with pool.borrowed() as detector:
+            input_size = detector.input_size
+        app = App(self.config, pool, input_size, self.stop_event)
+        try:
+            self._server = BoundedHTTPServer(self.config, app)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {self.config.host}:{self.config.port}: {exc}; "
+                "choose another --port or --host"
+            ) from exc
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="livecam-server",
+            daemon=True,
+        )
+        self._thread.start()
+        log.info("serving %s at %s", self.config.model_id, self.url)
+        return self
+
+    def close(self) -> None:
+        """Stop gracefully: finish requests in progress, then join (bounded)."""
+        self.stop_event.set()
+        if self._server is not None:
+            self._server.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=JOIN_TIMEOUT_S)
+            if self._thread.is_alive():
+                log.warning("the server thread did not stop within %.0f s", JOIN_TIMEOUT_S)
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def serve(config: ServerConfig, stop: threading.Event) -> None:
+    """Serve until ``stop`` is set (the ``livecam serve`` command), then stop gracefully.
+
+    Raises:
+        ConfigError: the model cannot be loaded or the address cannot be bound.
+    """
+    with EmbeddedServer(config, stop=stop):
+        stop.wait()

@@ -1,0 +1,115 @@
+"""Turn a request body into a BGR image: base64 text, ``data:`` URLs, multipart ``file`` parts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import urllib.parse
+from email.parser import BytesParser
+from email.policy import HTTP
+
+import cv2
+import numpy as np
+
+from livecam.frames import Image
+from livecam.server.errors import HttpError
+from livecam.server.imagesize import header_size
+
+_DATA_URL = re.compile(rb"^data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
+_WHITESPACE = re.compile(rb"\s+")
+
+
+def image_bytes_from_body(body: bytes, content_type: str) -> bytes:
+    """The encoded image inside a legacy-route body.
+
+    Raises:
+        HttpError: 400 for an empty body, raw bytes, or text that is not base64.
+    """
+    if not body.strip():
+        raise HttpError(
+            400, "the request body is empty; send the image as base64 text or a multipart 'file' part"
+        )
+    if content_type.lower().startswith("multipart/form-data"):
+        return _multipart_file(body, content_type)
+    return decode_base64(body)
+
+
+def decode_base64(text: bytes | str) -> bytes:
+    """Bytes from base64 text, tolerating a ``data:image/...;base64,`` prefix, quotes, line breaks,
+    URL-encoding and the URL-safe alphabet.
+
+    Raises:
+        HttpError: 400 when the text is not base64.
+    """
+    raw = text.encode("latin-1", "replace") if isinstance(text, str) else text
+    raw = raw.strip()
+    if raw.startswith(b'"'):
+        raw = _json_string(raw)
+    if b"%" in raw:
+        raw = urllib.parse.unquote_to_bytes(raw)
+    raw = _WHITESPACE.sub(b"", _DATA_URL.sub(b"", raw))
+    if b"-" in raw or b"_" in raw:
+        raw = raw.replace(b"-", b"+").replace(b"_", b"/")
+    raw += b"=" * (-len(raw) % 4)
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise HttpError(
+            400,
+            "the body is not base64 text; send the image base64-encoded "
+            "(raw image bytes belong in a multipart 'file' part)",
+        ) from exc
+    if not data:
+        raise HttpError(400, "the base64 text decodes to nothing; send an encoded image")
+    return data
+
+
+def decode_image(data: bytes, max_pixels: int) -> Image:
+    """A BGR image from encoded bytes, refusing huge dimensions before decoding.
+
+    Raises:
+        HttpError: 400 for data that is not an image, 413 for an image above ``max_pixels``.
+    """
+    size = header_size(data)
+    if size is None:
+        raise HttpError(400, "the data is not a JPEG, PNG, GIF, BMP or WebP image")
+    width, height = size
+    if width * height > max_pixels:
+        raise HttpError(
+            413,
+            f"the image is {width}x{height}; at most {max_pixels} pixels are accepted, send it downscaled",
+        )
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if decoded is None or decoded.size == 0:
+        raise HttpError(400, "the image could not be decoded; it may be truncated or corrupt")
+    image: Image = np.asarray(decoded, np.uint8)
+    if image.shape[1] * image.shape[0] > max_pixels:
+        raise HttpError(413, f"the image is larger than {max_pixels} pixels; send it downscaled")
+    return image
+
+
+def _json_string(raw: bytes) -> bytes:
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HttpError(400, "the body is a broken JSON string; send the bare base64 text") from exc
+    if not isinstance(value, str):
+        raise HttpError(400, "the body must be base64 text")
+    return value.encode("latin-1", "replace")
+
+
+def _multipart_file(body: bytes, content_type: str) -> bytes:
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart():
+        raise HttpError(400, "the multipart body could not be parsed; check its boundary")
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == "file":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes) and payload:
+                return payload
+            raise HttpError(400, "the multipart 'file' part is empty")
+    raise HttpError(400, "the multipart body has no part named 'file'")
