@@ -126,6 +126,18 @@ class Predictions:
                       if p.confidence >= min_confidence and (wanted is None or p.class_name in wanted))
         return replace(self, items=items)
 
+    def to_roboflow(self) -> dict[str, Any]:
+        """This answer in Roboflow's response format (centre boxes), e.g. for a JSON Lines file.
+
+        The result is what ``supervision.Detections.from_inference`` reads.
+        """
+        data: dict[str, Any] = {"predictions": [_prediction_json(p) for p in self.items]}
+        if self.image_size is not None:
+            data["image"] = {"width": self.image_size[0], "height": self.image_size[1]}
+        if self.caption is not None:
+            data["caption"] = self.caption
+        return data
+
     @classmethod
     def from_roboflow(cls, data: Any, image_size: tuple[int, int] | None = None) -> Predictions:
         """Parse a Roboflow hosted/inference response body (already JSON-decoded).
@@ -161,6 +173,22 @@ class Predictions:
             issues.add("too many predictions")
             items = sorted(items, key=lambda p: p.confidence, reverse=True)[:MAX_PREDICTIONS]
         return cls(items=tuple(items), image_size=size, issues=frozenset(issues))
+
+
+def _prediction_json(p: Prediction) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "x": round((p.x1 + p.x2) / 2, 2), "y": round((p.y1 + p.y2) / 2, 2),
+        "width": round(p.width, 2), "height": round(p.height, 2),
+        "confidence": round(p.confidence, 4), "class": p.class_name,
+    }
+    if p.class_id is not None:
+        entry["class_id"] = p.class_id
+    if p.points:
+        entry["points"] = [{"x": round(x, 2), "y": round(y, 2)} for x, y in p.points]
+    if p.keypoints:
+        entry["keypoints"] = [{"x": round(k.x, 2), "y": round(k.y, 2), "confidence": round(k.confidence, 4),
+                               "class": k.name} for k in p.keypoints]
+    return entry
 
 
 def _finite(value: Any) -> float | None:

@@ -104,3 +104,13 @@ def test_scaled_maps_back_to_frame_pixels():
 def test_filtered_by_class_and_confidence():
     preds = Predictions.from_roboflow({"predictions": [box(), box(**{"class": "dog"}), box(confidence=0.1)]})
     assert [p.class_name for p in preds.filtered({"car"}, 0.5).items] == ["car"]
+
+
+def test_to_roboflow_round_trips():
+    data = {"image": {"width": 640, "height": 480},
+            "predictions": [box(points=[{"x": 80, "y": 40}, {"x": 120, "y": 60}, {"x": 90, "y": 55}])]}
+    preds = Predictions.from_roboflow(data)
+    again = Predictions.from_roboflow(preds.to_roboflow())
+    assert again == preds
+    out = preds.to_roboflow()["predictions"][0]
+    assert (out["x"], out["y"], out["width"], out["height"], out["class_id"]) == (100, 50, 40, 20, 2)
