@@ -1,0 +1,333 @@
+"""The capture thread: pacing, end of file, dropouts and reconnects, prompt stops."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pytest
+from mjpeg_server import MjpegServer
+from test_sources import sample_video, write_video
+
+from livecam.backoff import Backoff
+from livecam.capture import CaptureThread, is_valid_image
+from livecam.errors import SourceError
+from livecam.frames import Frame, Image
+from livecam.slot import LatestSlot, SlotClosed
+from livecam.sources import (
+    CaptureOptions,
+    OpenCVSource,
+    SourceInfo,
+    SourceKind,
+    SyntheticSource,
+    VideoSource,
+)
+from livecam.status import StatusBoard
+
+WAIT = 10.0
+"""Upper bound for every wait: generous, since the machine is noisy; never a timing assertion."""
+
+IMG = np.zeros((4, 4, 3), np.uint8)
+
+
+def tiny_backoff() -> Backoff:
+    return Backoff(initial=0.001, maximum=0.002, jitter=0.0)
+
+
+class RecordingSlot(LatestSlot[Frame]):
+    """A LatestSlot that also remembers every sequence number offered to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seqs: list[int] = []
+
+    def put(self, item: Frame) -> bool:
+        self.seqs.append(item.seq)
+        return super().put(item)
+
+
+class WatchedStatus(StatusBoard):
+    """A StatusBoard that records every change and lets a test wait for one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._changed = threading.Condition()
+        self.history: list[str | None] = []
+
+    def set(self, key: str, message: str | None) -> None:
+        super().set(key, message)
+        with self._changed:
+            self.history.append(message)
+            self._changed.notify_all()
+
+    def wait_for(self, predicate: Callable[[str | None], bool], key: str = "source") -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self.get(key)), WAIT)
+
+
+class ScriptedSource:
+    """A fake source: each open plays the next scripted session of reads.
+
+    A step is an image, None (failed read) or an exception to raise. When a session runs out,
+    ``read`` blocks until ``release`` is set (like a camera with nothing new), then returns None.
+    Reopens wait on ``open_gate`` when one is given, and the first ``failing_opens`` of them fail.
+    """
+
+    def __init__(self, sessions: list[list[object]], *, kind: SourceKind = "camera", live: bool = True,
+                 failing_opens: int = 0, open_gate: threading.Event | None = None) -> None:
+        self._sessions = deque(sessions)
+        self._steps: deque[object] = deque()
+        self._kind, self._live = kind, live
+        self._failing_opens = failing_opens
+        self._info: SourceInfo | None = None
+        self.open_gate = open_gate
+        self.open_calls = 0
+        self.reopening = threading.Event()
+        self.in_read = threading.Event()
+        self.release = threading.Event()
+        self.closed = threading.Event()
+
+    @property
+    def info(self) -> SourceInfo | None:
+        return self._info
+
+    def open(self) -> SourceInfo:
+        self.open_calls += 1
+        if self.open_calls > 1:
+            self.reopening.set()
+            if self.open_gate is not None:
+                self.open_gate.wait(WAIT)
+            if self._failing_opens > 0:
+                self._failing_opens -= 1
+                raise SourceError("cannot open fake camera: unplugged")
+        self._steps = deque(self._sessions.popleft() if self._sessions else [])
+        self._info = SourceInfo(fps=30.0, width=4, height=4, live=self._live, name="fake",
+                                kind=self._kind, paced=False)
+        return self._info
+
+    def read(self) -> Image | None:
+        if self._steps:
+            step = self._steps.popleft()
+            if isinstance(step, Exception):
+                raise step
+            return cast(Image | None, step)
+        self.in_read.set()
+        self.release.wait(WAIT)
+        return None
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class Rig:
+    """A slot, stop event and status board wired to one CaptureThread."""
+
+    def __init__(self) -> None:
+        self.slot = RecordingSlot()
+        self.stop = threading.Event()
+        self.status = WatchedStatus()
+
+    def capture(self, source: VideoSource, **kwargs: Any) -> CaptureThread:
+        source.open()
+        thread = CaptureThread(source, self.slot, self.stop, self.status, **kwargs)
+        thread.start()
+        return thread
+
+    def drain(self) -> list[Frame]:
+        """Every frame a consumer sees until the slot closes."""
+        seen: list[Frame] = []
+        while True:
+            try:
+                frame = self.slot.wait_newer(seen[-1].seq if seen else -1, WAIT)
+            except SlotClosed:
+                return seen
+            assert frame is not None, "no frame and no end within the wait bound"
+            seen.append(frame)
+
+
+@pytest.fixture
+def rig() -> Rig:
+    return Rig()
+
+
+def test_file_plays_every_frame_in_order_then_closes_the_slot(rig: Rig, tmp_path: Path) -> None:
+    source = OpenCVSource(str(write_video(tmp_path / "clip.avi", 20, fps=25.0)))
+    capture = rig.capture(source)
+    seen = rig.drain()
+    assert capture.join(WAIT)
+    assert capture.ended.is_set() and capture.error is None
+    assert rig.slot.seqs == list(range(20))
+    assert capture.frames_captured == 20 and capture.read_failures == 0
+    assert [f.seq for f in seen] == sorted({f.seq for f in seen}) and seen[-1].seq == 19
+    levels = [int(f.image.mean()) for f in seen]
+    assert levels == sorted(levels)
+    assert rig.status.history == []
+
+
+def test_paced_synthetic_clip_delivers_the_frames_it_renders(rig: Rig) -> None:
+    source = SyntheticSource(96, 64, fps=50.0, frames=12, live=False)
+    capture = rig.capture(source)
+    seen = rig.drain()
+    assert capture.join(WAIT) and capture.ended.is_set()
+    assert rig.slot.seqs == list(range(12))
+    reference = SyntheticSource(96, 64)
+    for frame in seen:
+        assert np.array_equal(frame.image, reference.frame(frame.seq))
+
+
+def test_sample_file_unpaced_with_max_frames(rig: Rig) -> None:
+    source = OpenCVSource(str(sample_video("bikes.mp4")))
+    capture = rig.capture(source, pace=False, max_frames=30)
+    assert capture.join(WAIT) and capture.ended.is_set()
+    assert rig.slot.seqs == list(range(30))
+    assert rig.slot.closed
+
+
+def test_max_frames_ends_a_live_source_and_stats_add_up(rig: Rig) -> None:
+    ticks = (i / 10 for i in range(1000))
+    capture = rig.capture(SyntheticSource(64, 48), pace=False, max_frames=5, clock=lambda: next(ticks))
+    assert capture.join(WAIT) and capture.ended.is_set()
+    assert rig.slot.seqs == [0, 1, 2, 3, 4]
+    last = rig.slot.peek()
+    assert last is not None and last.captured_at == pytest.approx(0.4)  # one clock reading per captured frame
+    stats = capture.stats()
+    counts = (stats.frames_captured, stats.reconnects, stats.read_failures, stats.corrupt_frames)
+    assert counts == (5, 0, 0, 0)
+    assert stats.dropped == 4  # nobody read: every frame but the last was overwritten
+    assert stats.source_fps == pytest.approx(8.0)  # 5 ticks at t=0..0.4, measured at t=0.5
+
+
+def test_reconnect_after_dropout_sets_then_clears_the_status(rig: Rig) -> None:
+    gate = threading.Event()
+    source = ScriptedSource([[IMG, IMG, IMG, None], [IMG, IMG, IMG]], failing_opens=1, open_gate=gate)
+    capture = rig.capture(source, backoff=tiny_backoff(), max_frames=6)
+    assert source.reopening.wait(WAIT)
+    message = rig.status.get("source")
+    assert message is not None and message.startswith("Camera disconnected - retrying in ")
+    gate.set()
+    assert capture.join(WAIT)
+    assert capture.ended.is_set()
+    assert rig.slot.seqs == list(range(6))
+    assert (capture.reconnects, capture.read_failures, source.open_calls) == (1, 1, 3)
+    assert rig.status.get("source") is None
+    assert rig.status.history[-2:] == ["Camera reconnected - waiting for frames", None]
+
+
+def test_a_read_that_raises_is_a_dropout_and_streams_say_stream(rig: Rig) -> None:
+    source = ScriptedSource([[IMG, SourceError("decoder fell over")], [IMG]], kind="stream")
+    capture = rig.capture(source, backoff=tiny_backoff(), max_frames=2)
+    assert capture.join(WAIT) and capture.ended.is_set()
+    assert rig.slot.seqs == [0, 1]
+    first = rig.status.history[0]
+    assert first is not None and first.startswith("Stream disconnected - retrying in ")
+    assert rig.status.get("source") is None
+
+
+def test_corrupt_frames_are_skipped_and_counted(rig: Rig) -> None:
+    bad: list[object] = [
+        np.zeros((4, 4), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 4), np.uint8),
+        np.zeros((0, 4, 3), np.uint8), "not an image",
+    ]
+    source = ScriptedSource([[IMG, *bad, IMG]])
+    capture = rig.capture(source, max_frames=2)
+    assert capture.join(WAIT) and capture.ended.is_set()
+    assert capture.corrupt_frames == len(bad)
+    assert rig.slot.seqs == [0, 1]
+
+
+def test_is_valid_image() -> None:
+    assert is_valid_image(IMG)
+    assert not is_valid_image(None) and not is_valid_image(IMG[:, :, :2])
+
+
+def test_start_requires_an_opened_source(rig: Rig) -> None:
+    capture = CaptureThread(ScriptedSource([]), rig.slot, rig.stop, rig.status)
+    with pytest.raises(SourceError, match=r"call source\.open\(\)"):
+        capture.start()
+    assert not capture.is_alive()
+
+
+def test_a_source_that_never_opens_fails_before_any_thread(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="no such file"):
+        OpenCVSource(str(tmp_path / "gone.mp4")).open()
+
+
+def test_an_unexpected_error_is_recorded_and_ends_the_stream(rig: Rig) -> None:
+    capture = rig.capture(ScriptedSource([[IMG, RuntimeError("bug in a source")]]))
+    assert capture.join(WAIT)
+    assert isinstance(capture.error, RuntimeError)
+    assert rig.slot.closed and not capture.ended.is_set()
+
+
+def test_stop_while_a_read_blocks(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    source = ScriptedSource([[IMG]])
+    capture = rig.capture(source)
+    assert source.in_read.wait(WAIT)
+    rig.stop.set()
+    with caplog.at_level(logging.WARNING, logger="livecam.capture"):
+        assert capture.join(timeout=0.05) is False  # bounded even though the read is stuck
+    assert "did not stop" in caplog.text
+    source.release.set()
+    assert capture.join(WAIT)
+    assert capture.reconnects == 0 and capture.frames_captured == 1
+    assert source.closed.is_set() and rig.slot.closed
+
+
+def test_stop_while_backing_off(rig: Rig) -> None:
+    source = ScriptedSource([[None]])
+    capture = rig.capture(source, backoff=Backoff(initial=3600.0, maximum=3600.0, jitter=0.0))
+    assert source.closed.wait(WAIT)
+    rig.stop.set()
+    assert capture.join(WAIT)
+    assert capture.reconnects == 0 and source.open_calls == 1
+
+
+def test_stop_while_reopening(rig: Rig) -> None:
+    gate = threading.Event()
+    source = ScriptedSource([[None]], open_gate=gate)
+    capture = rig.capture(source, backoff=tiny_backoff())
+    assert source.reopening.wait(WAIT)
+    rig.stop.set()
+    gate.set()
+    assert capture.join(WAIT)
+    assert capture.reconnects == 0 and not capture.ended.is_set()
+
+
+def test_stop_while_pacing(rig: Rig) -> None:
+    capture = rig.capture(SyntheticSource(64, 48, fps=0.001))
+    assert rig.slot.wait_newer(-1, WAIT) is not None
+    rig.stop.set()
+    assert capture.join(WAIT)
+    assert capture.frames_captured == 1
+
+
+def test_stop_before_the_first_read(rig: Rig) -> None:
+    rig.stop.set()
+    capture = rig.capture(SyntheticSource(64, 48))
+    assert capture.join(WAIT)
+    assert capture.frames_captured == 0 and rig.slot.closed
+
+
+def test_mjpeg_stream_drops_out_and_comes_back(rig: Rig) -> None:
+    with MjpegServer(fps=50.0) as server:
+        source = OpenCVSource(server.url, CaptureOptions(open_timeout_s=5.0, read_timeout_s=2.0))
+        capture = rig.capture(source, backoff=Backoff(initial=0.05, maximum=0.2, jitter=0.0))
+        try:
+            assert rig.slot.wait_newer(-1, WAIT) is not None
+            server.stop()
+            assert rig.status.wait_for(lambda m: m is not None and m.startswith("Stream disconnected"))
+            last = rig.slot.peek()
+            assert last is not None
+            server.start()
+            assert rig.status.wait_for(lambda m: m is None)
+            assert rig.slot.wait_newer(last.seq, WAIT) is not None
+            assert capture.reconnects >= 1 and capture.read_failures >= 1
+            assert rig.slot.seqs == list(range(len(rig.slot.seqs)))
+        finally:
+            rig.stop.set()
+            assert capture.join(WAIT)
