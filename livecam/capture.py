@@ -154,7 +154,10 @@ class CaptureThread:
         """Wait up to ``timeout`` s for the thread; False (with a warning) if it is still running.
 
         Set ``stop`` first. A thread still blocked in a source read is a daemon and is left behind.
+        Returns True at once if the thread was never started.
         """
+        if self._thread.ident is None:
+            return True
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning("capture thread did not stop within %.1f s (a source read is blocked); "

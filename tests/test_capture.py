@@ -250,6 +250,7 @@ def test_start_requires_an_opened_source(rig: Rig) -> None:
     with pytest.raises(SourceError, match=r"call source\.open\(\)"):
         capture.start()
     assert not capture.is_alive()
+    assert capture.join(WAIT)
 
 
 def test_a_source_that_never_opens_fails_before_any_thread(tmp_path: Path) -> None:
