@@ -24,7 +24,7 @@ class Backoff:
         base = min(self.maximum, self.initial * (2 ** self._failures))
         self._failures += 1
         spread = base * self.jitter
-        return max(at_least, base + self.rng.uniform(-spread, spread))
+        return float(max(at_least, base + self.rng.uniform(-spread, spread)))
 
     def reset(self) -> None:
         self._failures = 0

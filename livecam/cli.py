@@ -223,6 +223,8 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     for flag, path in (("--stats-json", args.stats_json), ("--record", args.record)):
         if path is not None and not path.parent.is_dir():
             raise ConfigError(f"{flag}: folder {path.parent} does not exist")
+    if not args.headless:
+        _require_screen(env)
     stop = threading.Event()
     with resolved_api(args, env) as api, stop_on_signals(stop):
         display = HeadlessDisplay() if args.headless else WindowDisplay(fullscreen=args.fullscreen)
@@ -245,6 +247,12 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     with stop_on_signals(stop):
         serve(config, stop)
     return EXIT_OK
+
+
+def _require_screen(env: Mapping[str, str]) -> None:
+    if sys.platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        raise ConfigError("no screen to open a window on (DISPLAY is not set): add --headless, "
+                          "with --record OUT.mp4 to keep the annotated video")
 
 
 def _check_positive(args: argparse.Namespace, *names: str) -> None:

@@ -8,7 +8,7 @@ when asked for, and a failure to load it falls back to OpenCV with one log line.
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import cv2
 
@@ -102,5 +102,4 @@ def fit_max_side(image: Image, max_side: int | None) -> tuple[Image, float]:
         return image, 1.0
     scale = max_side / longest
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized: Image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    return resized, scale
+    return cast(Image, cv2.resize(image, size, interpolation=cv2.INTER_AREA)), scale

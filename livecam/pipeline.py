@@ -19,13 +19,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
+
 from livecam.backoff import Backoff
 from livecam.capture import CaptureThread
 from livecam.client import ApiConfig, DetectionClient
 from livecam.display import Display, VideoRecorder, save_snapshot
 from livecam.frames import Frame, Image
 from livecam.overlay import OverlayStyle, draw_hud, draw_predictions, draw_status
-from livecam.predictions import Predictions
+from livecam.predictions import Prediction, Predictions
 from livecam.ratemeter import RateMeter
 from livecam.sender import SenderPool
 from livecam.slot import LatestSlot, SlotClosed
@@ -145,6 +147,7 @@ class LivePipeline:
                                        self.status, self.stats, in_flight=self.config.in_flight,
                                        backoff=Backoff(initial=0.25, maximum=1.5), clock=self._clock)
             self._senders.start()
+        _warm_up_drawing(self.info, self.config.style)
         self.stats.started_at = self._clock()
         self._capture.start()
         return self.info
@@ -257,13 +260,22 @@ class LivePipeline:
         capture = self._capture
         extra: dict[str, Any] = {
             "in_flight": self.config.in_flight,
-            "dropped_frames": self.frames.dropped,
             "encoder": self._senders.encoder_name if self._senders else None,
         }
         if capture is not None:
             self.stats.source_frames = capture.frames_captured
+            extra["frames_not_shown"] = max(0, capture.frames_captured - self.stats.displayed_frames)
             extra["reconnects"] = capture.reconnects
         if self.info is not None:
             extra["source"] = {"name": self.info.name, "width": self.info.width, "height": self.info.height,
                                "nominal_fps": self.info.fps, "live": self.info.live}
         return extra
+
+
+def _warm_up_drawing(info: SourceInfo, style: OverlayStyle) -> None:
+    """Draw once on a blank frame: OpenCV's first text call takes ~100 ms, longer than a frame."""
+    blank = np.zeros((info.height, info.width, 3), np.uint8)
+    sample = Predictions(items=(Prediction(1, 1, 10, 10, 0.5, "warm-up"),))
+    draw_predictions(blank, sample, style)
+    draw_hud(blank, ["warm-up"])
+    draw_status(blank, ["warm-up"])
