@@ -104,7 +104,9 @@ class App:
             return handler(request)
         parts = path.strip("/").split("/")
         if len(parts) == 2 and all(parts):
-            _require_method(request, "POST")
+            if request.method != "POST":
+                self._check_model("/".join(parts))
+                _require_method(request, "POST")
             return self._infer_legacy(request, "/".join(parts))
         raise HttpError(
             404, f"no route {path}; POST /{self._config.model_id} with a base64 image, or see GET /info"

@@ -64,9 +64,7 @@ class EmbeddedServer:
             self.config.model_path, self.config.classes_path, self.config.backend
         )
         pool = DetectorPool(factory, self.config.workers, self.stop_event)
-        with pool.borrowed() as detector:
-            input_size = detector.input_size
-        app = App(self.config, pool, input_size, self.stop_event)
+        app = App(self.config, pool, pool.warm(), self.stop_event)
         try:
             self._server = BoundedHTTPServer(self.config, app)
         except OSError as exc:

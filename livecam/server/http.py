@@ -39,6 +39,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: BoundedHTTPServer
     server_version = "livecam"
+    # HTTP/0.9 answers have no status line; garbage requests get a real HTTP error instead.
+    default_request_version = "HTTP/1.0"
 
     def setup(self) -> None:
         super().setup()

@@ -55,6 +55,15 @@ class DetectorPool:
         self._stop = stop
         self._wait_s = wait_s
 
+    def warm(self) -> tuple[int, int]:
+        """Build one detector now (so model errors surface at startup); its input (width, height)."""
+        detector = self._idle.get(timeout=self._wait_s)
+        try:
+            detector = detector or self._factory()
+            return detector.input_size
+        finally:
+            self._idle.put(detector)
+
     @contextmanager
     def borrowed(self) -> Iterator[Detector]:
         """A detector for the ``with`` body, waiting (bounded) for one to come free.
