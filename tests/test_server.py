@@ -111,7 +111,8 @@ def test_image_formats(server: EmbeddedServer, plaza: bytes) -> None:
 
 def test_json_routes(server: EmbeddedServer, plaza: bytes) -> None:
     image = {"type": "base64", "value": base64.b64encode(plaza).decode()}
-    body: dict[str, Any] = {"model_id": "coco/1", "api_key": KEY, "image": image, "confidence": 0.5, "iou_threshold": 0.4}
+    body: dict[str, Any] = {"model_id": "coco/1", "api_key": KEY, "image": image,
+                            "confidence": 0.5, "iou_threshold": 0.4}
     single = requests.post(f"{server.url}/infer/object_detection", json=body, timeout=TIMEOUT).json()
     assert len(people(single)) >= 2 and all(p["confidence"] >= 0.5 for p in single["predictions"])
     batch = requests.post(f"{server.url}/infer/object_detection", json={**body, "image": [image, image]},
