@@ -1,0 +1,26 @@
+"""Video file and image folder annotation: every frame, several requests in flight, written in order."""
+
+from livecam.annotate.command import add_annotate_arguments, check_arguments, run_annotate
+from livecam.annotate.engine import (
+    DEFAULT_IN_FLIGHT,
+    AnnotateOptions,
+    AnnotateResult,
+    Annotator,
+    ApiDetector,
+    FrameDetector,
+)
+from livecam.annotate.media import (
+    FrameInput,
+    FrameOutput,
+    ImageFolderInput,
+    ImageFolderOutput,
+    InputFrame,
+    VideoInput,
+    VideoOutput,
+)
+
+__all__ = [
+    "DEFAULT_IN_FLIGHT", "AnnotateOptions", "AnnotateResult", "Annotator", "ApiDetector", "FrameDetector",
+    "FrameInput", "FrameOutput", "ImageFolderInput", "ImageFolderOutput", "InputFrame", "VideoInput",
+    "VideoOutput", "add_annotate_arguments", "check_arguments", "run_annotate",
+]

@@ -1,0 +1,189 @@
+"""``livecam annotate``: arguments, checks before any work, the run, the summary, the exit status."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from livecam.annotate.engine import (
+    DEFAULT_IN_FLIGHT,
+    AnnotateOptions,
+    AnnotateResult,
+    Annotator,
+    ApiDetector,
+    FrameDetector,
+)
+from livecam.annotate.jsonl import JsonLinesWriter
+from livecam.annotate.media import (
+    FrameInput,
+    FrameOutput,
+    ImageFolderInput,
+    ImageFolderOutput,
+    VideoInput,
+    VideoOutput,
+)
+from livecam.client import ApiConfig
+from livecam.errors import ConfigError
+from livecam.overlay import OverlayStyle
+from livecam.progress import Progress
+
+log = logging.getLogger(__name__)
+
+
+def add_annotate_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``livecam annotate`` (including the shared API options)."""
+    from livecam.cli import add_api_arguments  # livecam.cli imports this module to wire the command
+
+    parser.add_argument("input", type=Path, metavar="INPUT",
+                        help="a video file OpenCV can read, or a folder of .jpg/.png/.bmp/.webp images")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTPUT",
+                        help="the annotated video (.mp4: H.264 when available, else MPEG-4; .avi: MJPEG), "
+                             "or a folder for annotated images")
+    parser.add_argument("--json", type=Path, metavar="PREDICTIONS.jsonl",
+                        help="also write one JSON object per frame, in order (Roboflow format)")
+    parser.add_argument("--every", type=int, default=1, metavar="N",
+                        help="send only every Nth frame; the frames between keep its boxes (default: 1)")
+    parser.add_argument("--max-failed-fraction", type=float, default=0.0, metavar="F",
+                        help="exit 0 even if up to this fraction (0-1) of requests failed (default: 0)")
+    parser.add_argument("--no-labels", action="store_true", help="draw boxes without labels")
+    if parser.get_default("quiet") is None:
+        parser.add_argument("-q", "--quiet", action="count", default=0, help="no progress bar")
+    add_api_arguments(parser)
+    parser.set_defaults(in_flight=DEFAULT_IN_FLIGHT)
+
+
+@dataclass(frozen=True)
+class AnnotateJob:
+    """Checked paths and options of one ``annotate`` run."""
+
+    input: Path
+    output: Path
+    json: Path | None
+    folder: bool
+    options: AnnotateOptions
+    max_failed_fraction: float
+
+
+def check_arguments(args: argparse.Namespace) -> AnnotateJob:
+    """Validate the paths and numbers before any work.
+
+    Raises:
+        ConfigError: what is wrong and how to fix it.
+    """
+    source: Path = args.input
+    output: Path = args.output
+    if not source.exists():
+        raise ConfigError(f"INPUT {source} does not exist; give a video file or a folder of images")
+    folder = source.is_dir()
+    if not folder and not source.is_file():
+        raise ConfigError(f"INPUT {source} is not a regular file or folder")
+    if not 0.0 <= args.max_failed_fraction <= 1.0:
+        raise ConfigError(f"--max-failed-fraction must be between 0 and 1 (got {args.max_failed_fraction})")
+    options = AnnotateOptions(in_flight=args.in_flight, every=args.every,
+                              style=OverlayStyle(labels=not args.no_labels))
+    taken = {source.resolve(): "INPUT"}
+    _check_target(output, "-o", folder, taken)
+    taken[output.resolve()] = "-o"
+    if args.json is not None:
+        _check_target(args.json, "--json", False, taken)
+    return AnnotateJob(source, output, args.json, folder, options, args.max_failed_fraction)
+
+
+def _check_target(path: Path, flag: str, folder: bool, taken: dict[Path, str]) -> None:
+    resolved = path.resolve()
+    if resolved in taken:
+        raise ConfigError(f"{flag} {path} is the same file as {taken[resolved]}; choose another name")
+    if not resolved.parent.is_dir():
+        raise ConfigError(f"{flag}: folder {path.parent} does not exist; create it first")
+    if folder and path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path} is a file; with a folder of images as INPUT, give a folder")
+    if not folder and path.is_dir():
+        raise ConfigError(f"{flag} {path} is a folder; give a file name")
+
+
+def run_annotate(args: argparse.Namespace, env: Mapping[str, str], *, stop: threading.Event | None = None,
+                 progress_stream: TextIO | None = None) -> int:
+    """Run ``livecam annotate``; returns the exit status.
+
+    Args:
+        args: parsed by a parser set up with :func:`add_annotate_arguments`.
+        env: the environment (for the API key).
+        stop: set to stop early; by default Ctrl-C and SIGTERM set it.
+        progress_stream: where the progress goes (default: stderr).
+
+    Raises:
+        ConfigError: bad arguments or paths, found before any work.
+    """
+    from livecam.cli import resolved_api, stop_on_signals
+
+    job = check_arguments(args)
+    source: FrameInput = ImageFolderInput(job.input) if job.folder else VideoInput(job.input)
+    stop = threading.Event() if stop is None else stop
+    signals = stop_on_signals(stop) if threading.current_thread() is threading.main_thread() \
+        else contextlib.nullcontext()
+    try:
+        with resolved_api(args, env) as api, signals, _outputs(job, source) as (output, jsonl):
+            progress = None if getattr(args, "quiet", 0) else Progress(source.total, progress_stream or sys.stderr)
+            annotator = Annotator(source, output, _detector_factory(api), job.options, stop,
+                                  jsonl=jsonl, progress=progress)
+            result = annotator.run()
+            if progress is not None:
+                progress.finish()
+            codec = output.codec if isinstance(output, VideoOutput) else "images"
+    finally:
+        source.close()
+    return _report(job, result, codec)
+
+
+def _detector_factory(api: ApiConfig) -> Callable[[], FrameDetector]:
+    return lambda: ApiDetector(api)
+
+
+@contextlib.contextmanager
+def _outputs(job: AnnotateJob, source: FrameInput) -> Iterator[tuple[FrameOutput, JsonLinesWriter | None]]:
+    output: FrameOutput
+    if job.folder:
+        job.output.mkdir(exist_ok=True)
+        output = ImageFolderOutput(job.output)
+    else:
+        assert isinstance(source, VideoInput)
+        output = VideoOutput(job.output, source.fps, source.size)
+    try:
+        with contextlib.ExitStack() as stack:
+            jsonl = stack.enter_context(JsonLinesWriter(job.json)) if job.json is not None else None
+            yield output, jsonl
+    finally:
+        output.close()
+
+
+def _report(job: AnnotateJob, result: AnnotateResult, codec: str) -> int:
+    from livecam.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+
+    where = f"{job.output} ({codec})"
+    log.info("%d frames written to %s in %.1f s (%.1f fps); %d sent, %d failed%s",
+             result.frames_written, where, result.elapsed_s, result.fps, result.sent, result.failed,
+             f"; predictions in {job.json}" if job.json else "")
+    if result.fatal is not None:
+        log.error("stopped after %d frames: %s", result.frames_written, result.fatal)
+        return EXIT_FAILED
+    if result.interrupted:
+        log.warning("interrupted: %s holds the first %d frames", job.output, result.frames_written)
+        return EXIT_INTERRUPTED
+    if result.frames_written == 0:
+        log.error("no frame could be read from %s", job.input)
+        return EXIT_FAILED
+    if result.failed and result.failed_fraction > job.max_failed_fraction:
+        log.error("%d of %d requests failed (%.1f%% > --max-failed-fraction %g); those frames have no boxes"
+                  "%s", result.failed, result.sent, 100 * result.failed_fraction, job.max_failed_fraction,
+                  f" and an \"error\" in {job.json}" if job.json else "")
+        return EXIT_FAILED
+    if result.failed:
+        log.warning("%d of %d requests failed (tolerated by --max-failed-fraction)", result.failed, result.sent)
+    return EXIT_OK

@@ -1,0 +1,256 @@
+"""File annotation: one reader, K request workers, one writer that keeps the input's order.
+
+    stop = threading.Event()
+    annotator = Annotator(VideoInput(path), VideoOutput(out, fps, size),
+                          lambda: ApiDetector(api), AnnotateOptions(in_flight=8), stop)
+    result = annotator.run()
+
+The reader decodes frames as fast as the window lets it; the workers each own a
+:class:`~livecam.client.DetectionClient` (their own keep-alive connection) and retry with
+backoff; the writer (the calling thread) draws and writes frames strictly in input order.
+At most :attr:`AnnotateOptions.capacity` frames are held in memory at any time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from livecam.annotate.jsonl import ClassIds, JsonLinesWriter, frame_record
+from livecam.annotate.media import FrameInput, FrameOutput
+from livecam.annotate.window import Outcome, Window
+from livecam.client import ApiConfig, DetectionClient, RetryPolicy, detect_with_retry
+from livecam.errors import AuthError, ConfigError, DetectionError, ModelNotFoundError
+from livecam.frames import Image
+from livecam.overlay import OverlayStyle, draw_predictions
+from livecam.predictions import Predictions
+from livecam.progress import Progress
+
+log = logging.getLogger(__name__)
+
+DEFAULT_IN_FLIGHT = 8
+"""Requests in flight by default; see the README for the measurements behind it."""
+WINDOW_SLACK = 2
+"""Frames held beyond those in flight: one being read, one being written."""
+MAX_SKIP_WINDOW = 32
+"""With ``--every N``, frames between sent ones are held too, up to this many per run."""
+
+
+class FrameDetector(Protocol):
+    """Detections for one frame; each worker thread gets its own."""
+
+    def detect(self, image: Image, stop: threading.Event) -> Predictions:
+        """Boxes in ``image``'s pixels.
+
+        Raises:
+            DetectionError: the request failed for good (after any retries).
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class ApiDetector:
+    """A :class:`FrameDetector` over HTTP: its own keep-alive session, retries with backoff."""
+
+    def __init__(self, config: ApiConfig, policy: RetryPolicy | None = None) -> None:
+        self._client = DetectionClient(config)
+        self._policy = policy or RetryPolicy()
+
+    def detect(self, image: Image, stop: threading.Event) -> Predictions:
+        return detect_with_retry(self._client, image, self._policy, stop)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@dataclass(frozen=True)
+class AnnotateOptions:
+    """How to annotate.
+
+    Attributes:
+        in_flight: requests at once.
+        every: send every Nth frame; the frames between show the last sent frame's boxes.
+        window: frames held in memory at most; None picks enough to keep ``in_flight`` busy.
+        style: how boxes are drawn (the same drawing as live mode).
+        join_timeout_s: how long to wait for threads when the run ends.
+    """
+
+    in_flight: int = DEFAULT_IN_FLIGHT
+    every: int = 1
+    window: int | None = None
+    style: OverlayStyle = field(default_factory=OverlayStyle)
+    join_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.in_flight < 1:
+            raise ConfigError(f"--in-flight must be at least 1 (got {self.in_flight})")
+        if self.every < 1:
+            raise ConfigError(f"--every must be at least 1 (got {self.every})")
+        if self.window is not None and self.window < 1:
+            raise ConfigError(f"the frame window must be at least 1 (got {self.window})")
+
+    @property
+    def capacity(self) -> int:
+        """Frames held at most between reading and writing."""
+        if self.window is not None:
+            return self.window
+        return min(self.in_flight * self.every, max(self.in_flight, MAX_SKIP_WINDOW)) + WINDOW_SLACK
+
+
+@dataclass(frozen=True)
+class AnnotateResult:
+    """How a run went.
+
+    Attributes:
+        frames_read: frames decoded from the input.
+        frames_written: frames written to the output (and the JSON Lines file).
+        sent: written frames whose image was sent to the API.
+        failed: written frames whose request failed for good (written without boxes).
+        fatal: the error that stopped the run (bad key, unknown model), if any.
+        interrupted: the stop event ended the run early.
+        max_held: the most frames held in memory at once.
+        elapsed_s: wall time of the run.
+    """
+
+    frames_read: int
+    frames_written: int
+    sent: int
+    failed: int
+    fatal: DetectionError | None
+    interrupted: bool
+    max_held: int
+    elapsed_s: float
+
+    @property
+    def failed_fraction(self) -> float:
+        """Failed requests as a fraction of the frames sent (0 when none were)."""
+        return self.failed / self.sent if self.sent else 0.0
+
+    @property
+    def fps(self) -> float:
+        """Frames written per second of wall time."""
+        return self.frames_written / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+class Annotator:
+    """Runs one annotation from ``source`` to ``output`` (and ``jsonl``).
+
+    ``stop`` ends the run early (Ctrl-C); the run also sets it when it ends, so every thread
+    it started winds down. Outputs are not closed here: the caller owns them.
+    """
+
+    def __init__(self, source: FrameInput, output: FrameOutput, detectors: Callable[[], FrameDetector],
+                 options: AnnotateOptions, stop: threading.Event, *, jsonl: JsonLinesWriter | None = None,
+                 progress: Progress | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._source = source
+        self._output = output
+        self._detectors = detectors
+        self._options = options
+        self._stop = stop
+        self._jsonl = jsonl
+        self._progress = progress
+        self._clock = clock
+        self._fatal: DetectionError | None = None
+        self._fatal_lock = threading.Lock()
+        self._frames_read = 0
+
+    def run(self) -> AnnotateResult:
+        """Annotate until the input ends, ``stop`` is set or a fatal error; then join the threads."""
+        started = self._clock()
+        window = Window(self._options.capacity, self._stop)
+        threads = [threading.Thread(target=self._read, args=(window,), name="annotate-reader", daemon=True)]
+        threads += [threading.Thread(target=self._work, args=(window,), name=f"annotate-worker-{i}", daemon=True)
+                    for i in range(self._options.in_flight)]
+        for thread in threads:
+            thread.start()
+        written = sent = failed = 0
+        try:
+            written, sent, failed = self._write(window)
+            interrupted = self._stop.is_set() and self._fatal is None
+        finally:
+            window.halt()
+            self._join(threads)
+        return AnnotateResult(frames_read=self._frames_read, frames_written=written, sent=sent, failed=failed,
+                              fatal=self._fatal, interrupted=interrupted, max_held=window.max_held,
+                              elapsed_s=self._clock() - started)
+
+    def _read(self, window: Window) -> None:
+        every = self._options.every
+        frames = iter(self._source)
+        count = 0
+        try:
+            while window.admit():
+                frame = next(frames, None)
+                if frame is None:
+                    window.release()
+                    break
+                window.add(frame, send=frame.index % every == 0)
+                count += 1
+        except Exception:
+            # Whatever broke decoding, the frames read so far still get written and the run ends.
+            log.exception("reading the input failed after %d frames", count)
+            window.release()
+        finally:
+            self._frames_read = count
+            window.end_input(count)
+
+    def _work(self, window: Window) -> None:
+        detector = self._detectors()
+        try:
+            while (frame := window.take()) is not None:
+                window.complete(frame.index, self._detect(detector, frame.image, window))
+        finally:
+            detector.close()
+
+    def _detect(self, detector: FrameDetector, image: Image, window: Window) -> Outcome:
+        try:
+            return Outcome(predictions=detector.detect(image, self._stop))
+        except (AuthError, ModelNotFoundError) as exc:
+            with self._fatal_lock:
+                self._fatal = self._fatal or exc
+            window.halt()
+            return Outcome(error=str(exc))
+        except DetectionError as exc:
+            return Outcome(error=str(exc))
+        except Exception as exc:
+            # One frame the encoder or parser chokes on must not leave the writer waiting for it.
+            log.exception("detecting on a frame failed")
+            return Outcome(error=f"internal error: {type(exc).__name__}")
+
+    def _write(self, window: Window) -> tuple[int, int, int]:
+        style, jsonl, progress = self._options.style, self._jsonl, self._progress
+        class_ids = ClassIds()
+        shown: Predictions | None = None
+        shown_error: str | None = None
+        shown_from = 0
+        index = sent = failed = 0
+        while (item := window.next(index)) is not None:
+            frame, outcome = item
+            if outcome.sent:
+                sent += 1
+                failed += outcome.predictions is None
+                shown, shown_error, shown_from = outcome.predictions, outcome.error, frame.index
+            image = frame.image if shown is None else draw_predictions(frame.image, shown, style)
+            self._output.write(frame, image)
+            if jsonl is not None:
+                jsonl.write(frame_record(frame, shown, shown_error, shown_from, class_ids))
+            window.release()
+            index += 1
+            if progress is not None:
+                progress.update(index, failed)
+        return index, sent, failed
+
+    def _join(self, threads: list[threading.Thread]) -> None:
+        deadline = self._clock() + self._options.join_timeout_s
+        for thread in threads:
+            thread.join(max(0.0, deadline - self._clock()))
+            if thread.is_alive():
+                log.warning("%s did not stop within %.0f s (a request is still open); leaving it",
+                            thread.name, self._options.join_timeout_s)

@@ -1,0 +1,191 @@
+"""What ``annotate`` reads and writes: a video file or a folder of images, in and out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+
+from livecam.display import VideoRecorder
+from livecam.errors import ConfigError, SourceError
+from livecam.frames import Image
+from livecam.sources import OpenCVSource
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+
+
+@dataclass(frozen=True)
+class InputFrame:
+    """One frame to annotate.
+
+    Attributes:
+        index: position in the input, from 0.
+        image: the decoded BGR pixels.
+        time_s: position in the video in seconds (None for images).
+        name: the image's file name in folder mode (None for video).
+    """
+
+    index: int
+    image: Image
+    time_s: float | None = None
+    name: str | None = None
+
+
+class FrameInput(Protocol):
+    """Frames in order; iteration ends at the end of the input."""
+
+    @property
+    def total(self) -> int | None:
+        """How many frames to expect, when known."""
+        ...
+
+    def __iter__(self) -> Iterator[InputFrame]: ...
+
+    def close(self) -> None:
+        """Release the file; safe to call twice."""
+        ...
+
+
+class FrameOutput(Protocol):
+    """Where annotated frames go, in order."""
+
+    @property
+    def written(self) -> int:
+        """Frames written so far."""
+        ...
+
+    def write(self, frame: InputFrame, image: Image) -> None:
+        """Append the annotated ``image`` of ``frame``."""
+        ...
+
+    def close(self) -> None:
+        """Finish the output so it is valid; safe to call twice."""
+        ...
+
+
+class VideoInput:
+    """Every frame of a video file OpenCV can read, decoded as fast as it goes (not paced).
+
+    Raises:
+        ConfigError: the file is missing or not a video OpenCV can read.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._source = OpenCVSource(str(path))
+        try:
+            info = self._source.open()
+        except SourceError as exc:
+            raise ConfigError(f"{exc}") from exc
+        self.fps = info.fps
+        self.size = (info.width, info.height)
+        self._total = info.frame_count
+
+    @property
+    def total(self) -> int | None:
+        return self._total
+
+    def __iter__(self) -> Iterator[InputFrame]:
+        index = 0
+        while True:
+            try:
+                image = self._source.read()
+            except SourceError as exc:
+                log.warning("%s: stopped reading after frame %d (%s)", self.path, index, exc)
+                return
+            if image is None:
+                return
+            yield InputFrame(index, image, time_s=round(index / self.fps, 4))
+            index += 1
+
+    def close(self) -> None:
+        self._source.close()
+
+
+class ImageFolderInput:
+    """The images (jpg, png, bmp, webp) of a folder, in name order; unreadable ones are skipped.
+
+    Raises:
+        ConfigError: the folder holds no image.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.paths:
+            raise ConfigError(f"{folder} holds no .jpg, .png, .bmp or .webp image; give a video or an image folder")
+
+    @property
+    def total(self) -> int | None:
+        return len(self.paths)
+
+    def __iter__(self) -> Iterator[InputFrame]:
+        index = 0
+        for path in self.paths:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                log.warning("%s: not an image OpenCV can read; skipped", path)
+                continue
+            yield InputFrame(index, image, name=path.name)  # type: ignore[arg-type]
+            index += 1
+
+    def close(self) -> None:
+        return None
+
+
+class VideoOutput:
+    """Annotated frames as a video of the input's size and frame rate (H.264 when available)."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
+        self._recorder = VideoRecorder(path, fps, size)
+
+    @property
+    def codec(self) -> str:
+        """The FourCC the file is written with, e.g. ``avc1`` or ``mp4v``."""
+        return self._recorder.codec
+
+    @property
+    def written(self) -> int:
+        return self._recorder.frames_written
+
+    def write(self, frame: InputFrame, image: Image) -> None:
+        self._recorder.write(image)
+
+    def close(self) -> None:
+        self._recorder.close()
+
+
+class ImageFolderOutput:
+    """Annotated images written into a folder under their input names."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._written = 0
+
+    @property
+    def written(self) -> int:
+        return self._written
+
+    def write(self, frame: InputFrame, image: Image) -> None:
+        """Write the image under the input's name.
+
+        Raises:
+            ConfigError: the image cannot be written (folder gone, disk full).
+        """
+        path = self.folder / (frame.name or f"frame_{frame.index:06d}.png")
+        try:
+            ok = cv2.imwrite(str(path), image)
+        except cv2.error as exc:
+            raise ConfigError(f"cannot write {path}; check the folder and free space") from exc
+        if not ok:
+            raise ConfigError(f"cannot write {path}; check the folder and free space")
+        self._written += 1
+
+    def close(self) -> None:
+        return None
