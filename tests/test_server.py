@@ -110,6 +110,7 @@ def test_image_formats(server: EmbeddedServer, plaza: bytes) -> None:
 
 
 def test_json_routes(server: EmbeddedServer, plaza: bytes) -> None:
+    assert server.model_id == "coco/1" and server.url.startswith("http://127.0.0.1:")
     image = {"type": "base64", "value": base64.b64encode(plaza).decode()}
     body: dict[str, Any] = {"model_id": "coco/1", "api_key": KEY, "image": image,
                             "confidence": 0.5, "iou_threshold": 0.4}

@@ -58,6 +58,11 @@ class EmbeddedServer:
         shown = f"[{name}]" if ":" in name else name
         return f"http://{shown}:{port}"
 
+    @property
+    def model_id(self) -> str:
+        """The ``project/version`` this server answers for, e.g. ``coco/1``."""
+        return self.config.model_id
+
     def start(self) -> EmbeddedServer:
         """Load the model, bind, and serve in a background thread."""
         factory = self._factory or detector_factory(
