@@ -198,7 +198,8 @@ class LivePipeline:
         if stuck:
             log.warning("threads still running after %.0f s (left as daemons): %s", JOIN_TIMEOUT_S,
                         ", ".join(stuck))
-        self.source.close()
+        if self._capture is None:
+            self.source.close()  # otherwise the capture thread closes it on its way out
         self.display.close()
         if self._recorder is not None:
             self._recorder.close()

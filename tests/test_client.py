@@ -5,11 +5,11 @@ import traceback
 
 import numpy as np
 import pytest
+from stub_api import Reply, StubApi, one_box
 
 from livecam.backoff import Backoff
 from livecam.client import ApiConfig, DetectionClient, RetryPolicy, detect_with_retry, redact
 from livecam.errors import AuthError, ConfigError, DetectionError, ModelNotFoundError, ResponseError
-from stub_api import Reply, StubApi, one_box
 
 KEY = "sk-test-SECRET-4f9a"
 
