@@ -71,7 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_display_arguments(run)
     run.set_defaults(handler=_run)
 
+    from livecam.annotate.command import add_annotate_arguments, run_annotate
     from livecam.server.config import add_serve_arguments
+
+    annotate = commands.add_parser(
+        "annotate", parents=[common], help="annotate a video file (or a folder of images), every frame",
+        description="Send every frame of a video to the API and write an annotated video and JSON Lines.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_annotate_arguments(annotate)
+    annotate.set_defaults(handler=run_annotate)
 
     serve = commands.add_parser("serve", parents=[common], help="run the embedded Roboflow-compatible server",
                                 description="Serve a detection model over Roboflow's HTTP API.")
