@@ -186,6 +186,8 @@ def resolved_api(args: argparse.Namespace, env: Mapping[str, str]) -> Iterator[A
     if args.api_url is None and args.model is None:
         from livecam.server import EmbeddedServer, ServerConfig
 
+        if not log.isEnabledFor(logging.DEBUG):
+            logging.getLogger("livecam.server.http").setLevel(logging.WARNING)  # no access log in-process
         with EmbeddedServer(ServerConfig(port=0)) as server:
             log.info("no --api-url or --model: using the embedded server at %s with the bundled COCO model",
                      server.url)

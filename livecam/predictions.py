@@ -225,8 +225,6 @@ def _parse_one(entry: Any, size: tuple[int, int] | None, issues: set[str]) -> Pr
         if cx1 >= cx2 or cy1 >= cy2:
             issues.add("box outside the image")
             return None
-        if (cx1, cy1, cx2, cy2) != (x1, y1, x2, y2):
-            issues.add("box clipped to the image")
         x1, y1, x2, y2 = cx1, cy1, cx2, cy2
     confidence = _finite(entry.get("confidence"))
     if confidence is None:

@@ -113,7 +113,8 @@ class SenderPool:
             return
         self._stats.request_sent(client.bytes_sent - sent_before)
         fresh = self._predictions.put(predictions.for_frame(frame.seq, frame.captured_at))
-        self._stats.response_ok(self._clock() - started, stale=not fresh)
+        self._stats.response_ok(self._clock() - started, stale=not fresh,
+                                classes=(p.class_name for p in predictions.items))
         self._log_issues(predictions)
         with self._lock:
             self._backoff.reset()

@@ -37,6 +37,7 @@ class RunStats:
         self.stale_responses = 0
         self.bytes_sent = 0
         self.errors: dict[str, int] = {}
+        self.detections: dict[str, int] = {}
         self._latency_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
         self._age_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
         self.started_at: float | None = None
@@ -47,8 +48,11 @@ class RunStats:
             self.requests_sent += 1
             self.bytes_sent += nbytes
 
-    def response_ok(self, latency_s: float, stale: bool) -> None:
+    def response_ok(self, latency_s: float, stale: bool, classes: Iterable[str] = ()) -> None:
+        """Count an answer, its latency and the classes it detected."""
         with self._lock:
+            for name in classes:
+                self.detections[name] = self.detections.get(name, 0) + 1
             self.responses_ok += 1
             self.stale_responses += int(stale)
             self._latency_ms.append(latency_s * 1000)
@@ -92,6 +96,7 @@ class RunStats:
                 "bytes_sent": self.bytes_sent,
                 "duration_s": round(duration, 3),
                 "errors": dict(self.errors),
+                "detections": dict(sorted(self.detections.items(), key=lambda kv: -kv[1])),
             }
         data.update(extra or {})
         return data
