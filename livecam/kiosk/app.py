@@ -1,0 +1,305 @@
+"""The supervised run loop: pipelines are started, watched, and restarted until the process stops.
+
+Usage::
+
+    stop = threading.Event()                        # the process's: signals and the quit keys set it
+    supervisor = Supervisor(make_pipeline, display, stop, watchdog_s=10)
+    supervisor.run()                                # returns only once ``stop`` is set
+
+Each pipeline gets its own stop event. A :class:`Watchdog` thread sets it when no new frame was
+shown for ``watchdog_s`` seconds, or when the process stop is set; the pipeline then tears down
+(bounded joins) and the supervisor starts a fresh one. A pipeline that fails to start or raises
+is logged in one line (traceback at debug level) and retried with backoff, while the last
+picture stays on screen with a status banner. Nothing but ``stop`` ends :meth:`Supervisor.run`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from livecam.backoff import Backoff
+from livecam.errors import SourceError
+from livecam.frames import Image
+from livecam.kiosk.display import KioskDisplay
+from livecam.overlay import draw_status
+from livecam.pipeline import LivePipeline
+from livecam.status import StatusBoard
+
+log = logging.getLogger(__name__)
+
+PipelineFactory = Callable[[threading.Event], LivePipeline]
+"""Builds a fresh, unstarted pipeline that stops when the given event is set."""
+
+STATUS_KEY = "kiosk"
+"""The supervisor's own line on its status board."""
+_RATE_WINDOW_S = 2.0
+JOIN_TIMEOUT_S = 2.0
+
+
+class Outcome(Enum):
+    """How one pipeline run ended."""
+
+    STOPPED = "stopped"
+    """The process is stopping."""
+    ENDED = "ended"
+    """The source ended (a file played to its end)."""
+    STALLED = "stalled"
+    """The watchdog saw no new frame for too long."""
+    FAILED = "failed"
+    """The pipeline could not start or raised."""
+
+
+class Watchdog:
+    """Watches one pipeline from its own thread.
+
+    Every ``tick`` seconds it reads ``progress()`` (frames shown so far) and calls ``on_tick``.
+    When ``progress()`` has not changed for ``timeout`` seconds it sets :attr:`stalled` and the
+    pipeline's stop event; when the process stop event is set it passes that on too.
+
+    Args:
+        progress: a counter that grows while the pipeline works.
+        timeout: seconds without progress before the pipeline is stopped.
+        process_stop: the process's stop event.
+        pipeline_stop: the pipeline's own stop event.
+        clock: monotonic seconds.
+        tick: how often to look.
+        on_tick: called with the time at every look (e.g. to sample rates).
+    """
+
+    def __init__(self, progress: Callable[[], int], timeout: float, process_stop: threading.Event,
+                 pipeline_stop: threading.Event, *, clock: Callable[[], float] = time.monotonic,
+                 tick: float = 0.25, on_tick: Callable[[float], None] | None = None) -> None:
+        self._progress = progress
+        self._timeout = timeout
+        self._process_stop = process_stop
+        self._pipeline_stop = pipeline_stop
+        self._clock = clock
+        self._tick = tick
+        self._on_tick = on_tick
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="livecam-watchdog", daemon=True)
+        self.stalled = False
+        """True once the watchdog stopped the pipeline for lack of frames."""
+
+    def start(self) -> None:
+        """Start watching."""
+        self._thread.start()
+
+    def finish(self) -> None:
+        """Stop watching (the pipeline has ended) and join the thread (bounded)."""
+        self._done.set()
+        self._thread.join(JOIN_TIMEOUT_S)
+        if self._thread.is_alive():
+            log.warning("watchdog thread did not stop within %.1f s", JOIN_TIMEOUT_S)
+
+    def _run(self) -> None:
+        last = self._progress()
+        since = self._clock()
+        while not self._done.wait(self._tick):
+            now = self._clock()
+            if self._on_tick is not None:
+                self._on_tick(now)
+            if self._process_stop.is_set():
+                self._pipeline_stop.set()
+                return
+            value = self._progress()
+            if value != last:
+                last, since = value, now
+            elif now - since >= self._timeout:
+                self.stalled = True
+                log.warning("no new frame for %.0f s; restarting the pipeline", now - since)
+                self._pipeline_stop.set()
+                return
+
+
+class _Rates:
+    """Frames and detections per second from counters sampled over a short window."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._samples: deque[tuple[float, int, int]] = deque()
+
+    def sample(self, now: float, frames: int, detections: int) -> None:
+        with self._lock:
+            self._samples.append((now, frames, detections))
+            while len(self._samples) > 2 and now - self._samples[0][0] > _RATE_WINDOW_S:
+                self._samples.popleft()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._samples.clear()
+
+    def rates(self) -> tuple[float, float]:
+        with self._lock:
+            if len(self._samples) < 2:
+                return 0.0, 0.0
+            (t0, f0, d0), (t1, f1, d1) = self._samples[0], self._samples[-1]
+        span = t1 - t0
+        return ((f1 - f0) / span, (d1 - d0) / span) if span > 0 else (0.0, 0.0)
+
+
+class Supervisor:
+    """Runs pipelines one after another until the process stop event is set.
+
+    Call :meth:`run` on the main thread (OpenCV windows need it).
+
+    Args:
+        make_pipeline: builds each pipeline.
+        display: the screen shared by every pipeline (it survives restarts).
+        stop: the process's stop event; the only way :meth:`run` returns.
+        watchdog_s: restart when no new frame was shown for this many seconds.
+        backoff: delays between failed attempts (default 1 s doubling to 30 s).
+        clock: monotonic seconds.
+        tick: how often the watchdog looks and the waiting screen is redrawn.
+        blank_size: (width, height) of the picture shown before any frame arrived.
+    """
+
+    def __init__(self, make_pipeline: PipelineFactory, display: KioskDisplay, stop: threading.Event, *,
+                 watchdog_s: float = 10.0, backoff: Backoff | None = None,
+                 clock: Callable[[], float] = time.monotonic, tick: float = 0.25,
+                 blank_size: tuple[int, int] = (1280, 720)) -> None:
+        self._make_pipeline = make_pipeline
+        self._display = display
+        self._stop = stop
+        self._watchdog_s = watchdog_s
+        self._backoff = backoff or Backoff(initial=1.0, maximum=30.0)
+        self._clock = clock
+        self._tick = tick
+        self._blank_size = blank_size
+        self._lock = threading.Lock()
+        self._pipeline: LivePipeline | None = None
+        self._rates = _Rates()
+        self._logged: set[str] = set()
+        self._started_at = clock()
+        self._reason = ""
+        self.status = StatusBoard()
+        """The supervisor's own status lines (shown while no pipeline runs)."""
+        self.runs = 0
+        """Pipelines started."""
+        self.restarts = 0
+        """Pipelines started after the first."""
+        self.outcomes: dict[Outcome, int] = {outcome: 0 for outcome in Outcome}
+        """How many runs ended each way."""
+
+    def run(self) -> None:
+        """Start, watch and restart pipelines until the process stop event is set."""
+        while not self._stop.is_set():
+            if self.runs:
+                self.restarts += 1
+            self.runs += 1
+            pipeline_stop = threading.Event()
+            pipeline = self._make_pipeline(pipeline_stop)
+            outcome, shown = self._run_one(pipeline, pipeline_stop)
+            self.outcomes[outcome] += 1
+            if outcome is Outcome.STOPPED or self._stop.is_set():
+                break
+            if shown and outcome is not Outcome.FAILED:
+                self._backoff.reset()
+                self.status.set(STATUS_KEY, None)
+                continue
+            delay = self._backoff.next_delay()
+            self.status.set(STATUS_KEY, f"{self._reason} - retrying in {delay:.0f} s")
+            self._wait(delay)
+        self.status.set(STATUS_KEY, None)
+
+    def stats(self) -> dict[str, Any]:
+        """Live figures for ``/stats``: rates, latency, age, status lines; never the API key."""
+        with self._lock:
+            pipeline = self._pipeline
+        fps, detections = self._rates.rates()
+        data: dict[str, Any] = {
+            "fps": round(fps, 2), "detections_per_s": round(detections, 2), "latency_ms": None,
+            "age_ms": None, "status": self.status.lines(), "source": None, "restarts": self.restarts,
+            "uptime_s": round(self._clock() - self._started_at, 1), "displayed_frames": 0,
+        }
+        if pipeline is not None:
+            p50, _ = pipeline.stats.latency_ms()
+            newest = pipeline.predictions.peek()
+            data["latency_ms"] = None if p50 is None else round(p50, 1)
+            data["age_ms"] = None if newest is None else round((self._clock() - newest.captured_at) * 1000, 1)
+            data["status"] = pipeline.status.lines() + data["status"]
+            data["source"] = pipeline.info.name if pipeline.info is not None else None
+            data["displayed_frames"] = pipeline.stats.displayed_frames
+        return data
+
+    def _run_one(self, pipeline: LivePipeline, pipeline_stop: threading.Event) -> tuple[Outcome, bool]:
+        """Run ``pipeline`` to its end; returns how it ended and whether it showed any frame."""
+        watchdog = Watchdog(lambda: pipeline.stats.displayed_frames, self._watchdog_s, self._stop, pipeline_stop,
+                            clock=self._clock, tick=self._tick, on_tick=lambda now: self._sample(pipeline, now))
+        self._rates.clear()
+        with self._lock:
+            self._pipeline = pipeline
+        watchdog.start()
+        outcome = Outcome.ENDED
+        try:
+            with pipeline:
+                info = pipeline.start()
+                self._forget("start")
+                self.status.set(STATUS_KEY, None)
+                log.info("pipeline %d running: %s", self.runs, info.name)
+                pipeline.run()
+        except SourceError as exc:
+            outcome = Outcome.FAILED
+            self._log_once("start", f"cannot start the video: {exc}")
+            self._reason = "Camera not available"
+        except Exception as exc:  # noqa: BLE001 - a kiosk must survive any pipeline failure; logged, then retried
+            outcome = Outcome.FAILED
+            log.error("pipeline %d failed: %s: %s", self.runs, type(exc).__name__, exc)
+            log.debug("traceback of the pipeline failure", exc_info=True)
+            self._reason = "Video stopped after an error"
+        finally:
+            watchdog.finish()
+            with self._lock:
+                self._pipeline = None
+        shown = pipeline.stats.displayed_frames > 0
+        if self._stop.is_set():
+            return Outcome.STOPPED, shown
+        if watchdog.stalled:
+            self._reason = "No picture from the camera"
+            return Outcome.STALLED, shown
+        if outcome is Outcome.ENDED:
+            self._reason = "Video ended with no picture"
+            log.info("the source ended after %d frames; starting it again", pipeline.stats.displayed_frames)
+        return outcome, shown
+
+    def _wait(self, delay: float) -> None:
+        """Keep the last picture on screen with the status banner for ``delay`` s (or until stop)."""
+        deadline = self._clock() + delay
+        while not self._stop.is_set():
+            lines = self.status.lines()
+            remaining = deadline - self._clock()
+            if lines:
+                self._display.show(draw_status(self._background(), lines))
+            if remaining <= 0 or self._stop.wait(min(self._tick, remaining)):
+                return
+
+    def _background(self) -> Image:
+        last = self._display.last_picture
+        if last is not None:
+            return last.copy()
+        width, height = self._blank_size
+        return np.zeros((height, width, 3), np.uint8)
+
+    def _sample(self, pipeline: LivePipeline, now: float) -> None:
+        self._rates.sample(now, pipeline.stats.displayed_frames, pipeline.stats.responses_ok)
+
+    def _log_once(self, kind: str, message: str) -> None:
+        """Log a repeating failure once at warning level, then at debug until it changes."""
+        key = f"{kind}:{message}"
+        if key in self._logged:
+            log.debug("%s", message)
+            return
+        self._forget(kind)
+        self._logged.add(key)
+        log.warning("%s", message)
+
+    def _forget(self, kind: str) -> None:
+        self._logged = {k for k in self._logged if not k.startswith(f"{kind}:")}

@@ -1,0 +1,381 @@
+"""The browser view: the annotated stream as MJPEG, a snapshot, and live stats, over HTTP.
+
+Usage::
+
+    hub = FrameHub(fps=10)
+    with WebView(("127.0.0.1", 8080), hub, stats=lambda: {...}) as view:
+        ...                     # the display calls hub.publish(picture) for every picture
+    # GET /  /stream.mjpg  /snapshot.jpg  /stats
+
+Cost to the display is one reference assignment per picture: :class:`FrameHub` encodes at most
+one JPEG per ``1 / fps`` tick on its own thread, and only while someone is watching; every
+viewer then copies the same bytes. A viewer that stops reading hits the socket send timeout
+and is dropped; nothing is ever queued for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from livecam.encode import Encoder, OpenCVEncoder
+from livecam.errors import ConfigError
+from livecam.frames import Image
+
+log = logging.getLogger(__name__)
+
+BOUNDARY = "livecamframe"
+JOIN_TIMEOUT_S = 3.0
+_WAIT_STEP_S = 1.0
+_SNAPSHOT_WAIT_S = 2.0
+
+
+class HubClosed(Exception):
+    """Raised by :meth:`FrameHub.wait_jpeg` once the hub is closed."""
+
+
+class TooManyViewers(Exception):
+    """Raised by :meth:`FrameHub.viewer` when the viewer limit is reached."""
+
+
+class FrameHub:
+    """Holds the newest picture and turns it into JPEG bytes at most ``fps`` times a second.
+
+    Args:
+        fps: the most JPEGs made per second.
+        max_viewers: the most viewers registered at once.
+        quality: JPEG quality.
+        encoder: the JPEG encoder (OpenCV by default).
+        clock: monotonic seconds.
+    """
+
+    def __init__(self, fps: float = 10.0, *, max_viewers: int = 8, quality: int = 80,
+                 encoder: Encoder | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        if fps <= 0:
+            raise ConfigError(f"web fps must be positive (got {fps})")
+        self._period = 1.0 / fps
+        self._max_viewers = max_viewers
+        self._quality = quality
+        self._encoder = encoder or OpenCVEncoder()
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._picture: Image | None = None
+        self._picture_seq = 0
+        self._jpeg: bytes | None = None
+        self._jpeg_seq = 0
+        self._encoded_from = 0
+        self._viewers = 0
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="livecam-web-encoder", daemon=True)
+        self.encoded = 0
+        """JPEGs made so far."""
+
+    def start(self) -> None:
+        """Start the encoder thread."""
+        self._thread.start()
+
+    def close(self, timeout: float = JOIN_TIMEOUT_S) -> None:
+        """Stop encoding and wake every viewer (they then end). Idempotent."""
+        self._closed.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("web encoder thread did not stop within %.1f s", timeout)
+
+    def publish(self, picture: Image) -> None:
+        """Offer the newest picture. Cheap: keeps a reference; the caller must not change it later."""
+        with self._cond:
+            self._picture = picture
+            self._picture_seq += 1
+
+    @property
+    def viewers(self) -> int:
+        """Viewers registered now."""
+        with self._cond:
+            return self._viewers
+
+    @contextlib.contextmanager
+    def viewer(self) -> Iterator[None]:
+        """Register a viewer for the ``with`` block; JPEGs are only made while one is registered.
+
+        Raises:
+            TooManyViewers: ``max_viewers`` are already registered.
+        """
+        with self._cond:
+            if self._viewers >= self._max_viewers:
+                raise TooManyViewers(f"already {self._viewers} viewers")
+            self._viewers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._viewers -= 1
+
+    def wait_jpeg(self, after_seq: int, timeout: float) -> tuple[int, bytes] | None:
+        """The newest JPEG once it is newer than ``after_seq``, or None after ``timeout`` s.
+
+        Raises:
+            HubClosed: the hub was closed.
+        """
+        with self._cond:
+            self._cond.wait_for(lambda: self._jpeg_seq > after_seq or self._closed.is_set(), timeout)
+            if self._closed.is_set():
+                raise HubClosed
+            if self._jpeg is None or self._jpeg_seq <= after_seq:
+                return None
+            return self._jpeg_seq, self._jpeg
+
+    def _run(self) -> None:
+        next_at = self._clock()
+        while not self._closed.is_set():
+            delay = next_at - self._clock()
+            if delay > 0 and self._closed.wait(delay):
+                return
+            # Stay on the fps schedule, but never try to catch up after a slow encode.
+            next_at = max(next_at + self._period, self._clock())
+            with self._cond:
+                picture, seq = self._picture, self._picture_seq
+                wanted = self._viewers > 0 and seq != self._encoded_from
+            if picture is None or not wanted:
+                continue
+            try:
+                data = self._encoder.encode(picture, self._quality)
+            except ValueError as exc:
+                log.warning("web view: %s", exc)
+                continue
+            with self._cond:
+                self._jpeg = data
+                self._jpeg_seq += 1
+                self._encoded_from = seq
+                self.encoded += 1
+                self._cond.notify_all()
+
+
+Stats = Callable[[], dict[str, Any]]
+"""Returns the ``/stats`` JSON object."""
+
+
+class WebView:
+    """An HTTP server for the browser view, on its own thread; a context manager.
+
+    Args:
+        address: (host, port); port 0 picks a free one (see :attr:`url`).
+        hub: where pictures come from; started and closed with the view.
+        stats: builds the ``/stats`` answer.
+        title: the page title.
+        send_timeout: seconds a viewer may take to accept one frame before it is dropped.
+        send_buffer: socket send buffer per viewer, in bytes (small, so a stalled viewer is
+            noticed quickly instead of filling kernel memory).
+
+    Raises:
+        ConfigError: the address cannot be bound.
+    """
+
+    def __init__(self, address: tuple[str, int], hub: FrameHub, stats: Stats, *, title: str = "livecam",
+                 send_timeout: float = 5.0, send_buffer: int = 256 * 1024) -> None:
+        self.hub = hub
+        self.stats = stats
+        self.title = title
+        self.send_timeout = send_timeout
+        self.send_buffer = send_buffer
+        self.dropped_viewers = 0
+        """Viewers dropped because they stopped reading or went away."""
+        self.viewer_dropped = threading.Event()
+        """Set each time a viewer is dropped."""
+        try:
+            self._server = _Server(address, _Handler, self)
+        except OSError as exc:
+            raise ConfigError(f"web view: cannot listen on {address[0]}:{address[1]} ({exc.strerror}); "
+                              "choose another --web HOST:PORT") from exc
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.5},
+                                        name="livecam-web", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The page's address, e.g. ``http://127.0.0.1:8080/``."""
+        host, port = self._server.server_address[:2]
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        shown = f"[{name}]" if ":" in name else name
+        return f"http://{shown}:{port}/"
+
+    def start(self) -> None:
+        """Start encoding and serving."""
+        self.hub.start()
+        self._thread.start()
+        log.info("web view at %s", self.url)
+
+    def close(self) -> None:
+        """Stop serving, end every stream, and join the threads (bounded). Idempotent."""
+        self.hub.close()
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(JOIN_TIMEOUT_S)
+        self._server.server_close()
+
+    def __enter__(self) -> WebView:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def page(self) -> bytes:
+        """The HTML page at ``/``."""
+        return _PAGE.replace("{title}", html.escape(self.title)).encode("utf-8")
+
+    def dropped(self, peer: str, reason: str) -> None:
+        self.dropped_viewers += 1
+        self.viewer_dropped.set()
+        log.info("web viewer %s dropped: %s", peer, reason)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], view: WebView) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.view = view
+        super().__init__(address, handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches on
+        path = self.path.split("?", 1)[0]
+        if path in ("/", "/index.html"):
+            self._send(HTTPStatus.OK, "text/html; charset=utf-8", self.server.view.page())
+        elif path == "/stats":
+            body = json.dumps(self.server.view.stats(), sort_keys=True).encode("utf-8")
+            self._send(HTTPStatus.OK, "application/json", body)
+        elif path == "/snapshot.jpg":
+            self._snapshot()
+        elif path == "/stream.mjpg":
+            self._stream()
+        else:
+            self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found\n")
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        log.debug("web %s: %s", self.address_string(), format % args)
+
+    def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _snapshot(self) -> None:
+        hub = self.server.view.hub
+        try:
+            with hub.viewer():
+                item = hub.wait_jpeg(0, timeout=_SNAPSHOT_WAIT_S)
+        except TooManyViewers:
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", b"too many viewers\n")
+            return
+        except HubClosed:
+            item = None
+        if item is None:
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", b"no picture yet\n")
+            return
+        self._send(HTTPStatus.OK, "image/jpeg", item[1])
+
+    def _stream(self) -> None:
+        view = self.server.view
+        self.close_connection = True
+        try:
+            with view.hub.viewer():
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, view.send_buffer)
+                self.connection.settimeout(view.send_timeout)
+                self.send_response(HTTPStatus.OK)
+                self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self._pump(view.hub)
+        except TooManyViewers:
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", b"too many viewers\n")
+        except HubClosed:
+            return
+        except TimeoutError:
+            view.dropped(self.address_string(), f"not reading for {view.send_timeout:g} s")
+        except OSError as exc:
+            view.dropped(self.address_string(), exc.strerror or type(exc).__name__)
+
+    def _pump(self, hub: FrameHub) -> None:
+        seq = 0
+        while True:
+            item = hub.wait_jpeg(seq, timeout=_WAIT_STEP_S)
+            if item is None:
+                continue
+            seq, data = item
+            head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
+                    ).encode("ascii")
+            self.wfile.write(head)
+            self.wfile.write(data)
+            self.wfile.write(b"\r\n")
+
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+  html, body { margin: 0; height: 100%; background: #111; color: #eee; font: 14px system-ui, sans-serif; }
+  main { position: relative; height: 100%; display: flex; align-items: center; justify-content: center; }
+  img { max-width: 100%; max-height: 100%; object-fit: contain; }
+  #stats { position: absolute; right: 8px; bottom: 8px; padding: 6px 10px; background: rgba(0,0,0,.6);
+           border-radius: 4px; white-space: pre; font-variant-numeric: tabular-nums; }
+</style>
+</head>
+<body>
+<main>
+  <img id="view" src="/snapshot.jpg" alt="{title}">
+  <div id="stats">connecting...</div>
+</main>
+<script>
+  // The snapshot paints at once (also for screenshots); the stream then replaces it.
+  const view = document.getElementById("view");
+  view.addEventListener("load", () => {
+    if (!view.dataset.live) { view.dataset.live = "1"; view.src = "/stream.mjpg"; }
+  });
+  view.addEventListener("error", () => {
+    view.dataset.live = "";
+    setTimeout(() => { view.src = "/snapshot.jpg?" + Date.now(); }, 2000);
+  });
+  const panel = document.getElementById("stats");
+  const fmt = (v, unit) => v === null || v === undefined ? "-" : `${Math.round(v * 10) / 10}${unit}`;
+  async function poll() {
+    try {
+      const s = await (await fetch("/stats", { cache: "no-store" })).json();
+      const lines = [`video ${fmt(s.fps, " fps")}   detections ${fmt(s.detections_per_s, "/s")}`,
+                     `latency ${fmt(s.latency_ms, " ms")}   age ${fmt(s.age_ms, " ms")}`];
+      for (const line of s.status || []) lines.push(line);
+      panel.textContent = lines.join("\\n");
+    } catch (e) {
+      panel.textContent = "stats unavailable";
+    }
+  }
+  poll();
+  setInterval(poll, 1000);
+</script>
+</body>
+</html>
+"""
