@@ -151,7 +151,7 @@ def draw_hud(image: Image, lines: Sequence[str],
     if not lines:
         return image
     height, width = image.shape[:2]
-    scale = _auto_font_scale(width, height) * 0.8
+    scale = max(0.45, _auto_font_scale(width, height) * 0.8)
     texts = [ascii_text(line) for line in lines]
     sizes = [cv2.getTextSize(t, _FONT, scale, 1) for t in texts]
     line_h = max(s[0][1] + s[1] for s in sizes) + 4
@@ -202,7 +202,7 @@ def _auto_thickness(width: int, height: int) -> int:
 
 
 def _auto_font_scale(width: int, height: int) -> float:
-    return max(0.4, min(width, height) / 1200)
+    return max(0.45, min(width, height) / 1200)
 
 
 def _inside(x: float, y: float, width: int, height: int) -> bool:
