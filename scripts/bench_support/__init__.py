@@ -1,0 +1,1 @@
+"""Helpers of ``scripts/bench.py``: a latency server, runners and one module per benchmark."""
