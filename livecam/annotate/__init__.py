@@ -3,6 +3,7 @@
 from livecam.annotate.command import add_annotate_arguments, check_arguments, run_annotate
 from livecam.annotate.engine import (
     DEFAULT_IN_FLIGHT,
+    EMBEDDED_IN_FLIGHT,
     AnnotateOptions,
     AnnotateResult,
     Annotator,
@@ -20,7 +21,8 @@ from livecam.annotate.media import (
 )
 
 __all__ = [
-    "DEFAULT_IN_FLIGHT", "AnnotateOptions", "AnnotateResult", "Annotator", "ApiDetector", "FrameDetector",
+    "DEFAULT_IN_FLIGHT", "EMBEDDED_IN_FLIGHT", "AnnotateOptions", "AnnotateResult", "Annotator", "ApiDetector",
+    "FrameDetector",
     "FrameInput", "FrameOutput", "ImageFolderInput", "ImageFolderOutput", "InputFrame", "VideoInput",
     "VideoOutput", "add_annotate_arguments", "check_arguments", "run_annotate",
 ]

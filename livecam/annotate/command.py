@@ -14,6 +14,7 @@ from typing import TextIO
 
 from livecam.annotate.engine import (
     DEFAULT_IN_FLIGHT,
+    EMBEDDED_IN_FLIGHT,
     AnnotateOptions,
     AnnotateResult,
     Annotator,
@@ -56,7 +57,7 @@ def add_annotate_arguments(parser: argparse.ArgumentParser) -> None:
     if parser.get_default("quiet") is None:
         parser.add_argument("-q", "--quiet", action="count", default=0, help="no progress bar")
     add_api_arguments(parser)
-    parser.set_defaults(in_flight=DEFAULT_IN_FLIGHT)
+    parser.set_defaults(in_flight=None)
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,24 @@ def check_arguments(args: argparse.Namespace) -> AnnotateJob:
         raise ConfigError(f"INPUT {source} is not a regular file or folder")
     if not 0.0 <= args.max_failed_fraction <= 1.0:
         raise ConfigError(f"--max-failed-fraction must be between 0 and 1 (got {args.max_failed_fraction})")
-    options = AnnotateOptions(in_flight=args.in_flight, every=args.every,
-                              style=OverlayStyle(labels=not args.no_labels))
+    in_flight = default_in_flight(args) if args.in_flight is None else args.in_flight
+    options = AnnotateOptions(in_flight=in_flight, every=args.every, style=OverlayStyle(labels=not args.no_labels))
     taken = {source.resolve(): "INPUT"}
     _check_target(output, "-o", folder, taken)
     taken[output.resolve()] = "-o"
     if args.json is not None:
         _check_target(args.json, "--json", False, taken)
     return AnnotateJob(source, output, args.json, folder, options, args.max_failed_fraction)
+
+
+def default_in_flight(args: argparse.Namespace) -> int:
+    """Requests in flight when ``--in-flight`` is not given: fewer for the embedded server.
+
+    The embedded model shares this machine's cores with the client, so more requests in flight
+    only add encoding work; a remote server is kept busy with more.
+    """
+    embedded = args.api_url is None and args.model is None
+    return EMBEDDED_IN_FLIGHT if embedded else DEFAULT_IN_FLIGHT
 
 
 def _check_target(path: Path, flag: str, folder: bool, taken: dict[Path, str]) -> None:
@@ -124,6 +135,7 @@ def run_annotate(args: argparse.Namespace, env: Mapping[str, str], *, stop: thre
     from livecam.cli import resolved_api, stop_on_signals
 
     job = check_arguments(args)
+    args = argparse.Namespace(**{**vars(args), "in_flight": job.options.in_flight})
     source: FrameInput = ImageFolderInput(job.input) if job.folder else VideoInput(job.input)
     stop = threading.Event() if stop is None else stop
     signals = stop_on_signals(stop) if threading.current_thread() is threading.main_thread() \

@@ -33,7 +33,9 @@ from livecam.progress import Progress
 log = logging.getLogger(__name__)
 
 DEFAULT_IN_FLIGHT = 8
-"""Requests in flight by default; see the README for the measurements behind it."""
+"""Requests in flight by default against an API server (8x a one-at-a-time client at 200 ms)."""
+EMBEDDED_IN_FLIGHT = 4
+"""Requests in flight by default against the embedded server on this process's own cores."""
 WINDOW_SLACK = 2
 """Frames held beyond those in flight: one being read, one being written."""
 MAX_SKIP_WINDOW = 32

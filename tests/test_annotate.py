@@ -1,0 +1,376 @@
+import argparse
+import json
+import random
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from stub_api import Reply, StubApi, one_box
+
+from livecam.annotate import (
+    DEFAULT_IN_FLIGHT,
+    EMBEDDED_IN_FLIGHT,
+    AnnotateOptions,
+    Annotator,
+    ApiDetector,
+    InputFrame,
+    add_annotate_arguments,
+    run_annotate,
+)
+from livecam.client import ApiConfig, RetryPolicy
+from livecam.errors import ConfigError
+
+KEY = "sk-annotate-SECRET-77"
+SIZE = (320, 240)
+
+
+def write_video(path, frames=12, size=SIZE, fps=10.0):
+    """Frame i is flat grey at level 10 * i + 5 (mod 250), so the output's order can be read back."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
+    assert writer.isOpened()
+    for i in range(frames):
+        writer.write(np.full((size[1], size[0], 3), (10 * i + 5) % 250, np.uint8))
+    writer.release()
+    return path
+
+
+def read_video(path):
+    cap = cv2.VideoCapture(str(path))
+    assert cap.isOpened(), f"{path} does not open"
+    fps, width, height = cap.get(cv2.CAP_PROP_FPS), int(cap.get(3)), int(cap.get(4))
+    frames = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        frames.append(image)
+    cap.release()
+    return frames, fps, (width, height)
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def parse(*argv):
+    parser = argparse.ArgumentParser()
+    add_annotate_arguments(parser)
+    return parser.parse_args([str(a) for a in argv])
+
+
+def annotate(api, src, out, *extra, stop=None):
+    args = parse(src, "-o", out, "--api-url", api.url, "--model", "test/1", "--api-key", KEY, "-q", *extra)
+    return run_annotate(args, {}, stop=stop)
+
+
+@pytest.fixture
+def video(tmp_path):
+    return write_video(tmp_path / "in.avi")
+
+
+def test_video_keeps_frame_count_size_and_fps_and_draws_the_boxes(tmp_path, video):
+    out, jsonl = tmp_path / "out.mp4", tmp_path / "p.jsonl"
+    with StubApi() as api:
+        assert annotate(api, video, out, "--json", jsonl) == 0
+        assert api.requests == 12
+    frames, fps, size = read_video(out)
+    assert len(frames) == 12 and size == SIZE and fps == pytest.approx(10.0)
+    # one_box answers the middle half: a box from (80, 60) to (240, 180) in frame pixels.
+    first = frames[0].astype(int)
+    assert abs(first[120, 80] - 5).max() > 60, "no box edge where the prediction says"
+    assert abs(first[120, 20] - 5).max() < 20, "drawing outside the box"
+    records = read_jsonl(jsonl)
+    assert [r["frame"] for r in records] == list(range(12))
+    assert records[3]["time_s"] == pytest.approx(0.3)
+    assert records[0]["image"] == {"width": 320, "height": 240}
+    (box,) = records[0]["predictions"]
+    assert (box["x"], box["y"], box["width"], box["height"]) == (160, 120, 160, 120)
+    assert box["class"] == "person" and box["class_id"] == 0 and box["confidence"] == 0.9
+
+
+def test_jsonl_lines_are_read_by_supervision(tmp_path, video):
+    sv = pytest.importorskip("supervision")
+    jsonl = tmp_path / "p.jsonl"
+    with StubApi() as api:
+        assert annotate(api, video, tmp_path / "out.mp4", "--json", jsonl) == 0
+    for record in read_jsonl(jsonl):
+        detections = sv.Detections.from_inference(record)
+        assert detections.xyxy.tolist() == [[80, 60, 240, 180]]
+        assert detections.class_id.tolist() == [0]
+        assert detections.data["class_name"].tolist() == ["person"]
+
+
+def test_missing_class_ids_get_stable_ones(tmp_path, video):
+    def no_ids(seen):
+        reply = one_box(seen, "cat" if seen.client_port % 2 else "dog")
+        for p in reply.body["predictions"]:
+            del p["class_id"]
+        return reply
+
+    jsonl = tmp_path / "p.jsonl"
+    with StubApi(script=no_ids) as api:
+        assert annotate(api, video, tmp_path / "out.mp4", "--json", jsonl) == 0
+    ids = {p["class"]: p["class_id"] for r in read_jsonl(jsonl) for p in r["predictions"]}
+    assert sorted(ids.values()) == list(range(len(ids)))
+
+
+def test_order_is_kept_when_answers_arrive_out_of_order(tmp_path):
+    video = write_video(tmp_path / "in.avi", frames=24)
+    rng = random.Random(7)
+    delays = []
+
+    def shuffled(seen):
+        delays.append(rng.uniform(0.0, 0.15))
+        return Reply(**{**one_box(seen).__dict__, "delay": delays[-1]})
+
+    out = tmp_path / "out.mp4"
+    with StubApi(script=shuffled) as api:
+        assert annotate(api, video, out, "--in-flight", 6) == 0
+        assert api.max_concurrent > 1
+    frames, _, _ = read_video(out)
+    levels = [int(f[5:40, 5:40].mean()) for f in frames]  # a corner outside the box
+    assert len(levels) == 24
+    assert all(abs(level - (10 * i + 5)) <= 4 for i, level in enumerate(levels)), levels
+
+
+def test_folder_answers_match_their_images_whatever_the_order(tmp_path):
+    folder, out, jsonl = tmp_path / "images", tmp_path / "annotated", tmp_path / "p.jsonl"
+    folder.mkdir()
+    for i in range(10):
+        ext = ("jpg", "png", "bmp", "webp")[i % 4]
+        cv2.imwrite(str(folder / f"img{i:02d}.{ext}"), np.full((60 + 4 * i, 100 + 8 * i, 3), 90, np.uint8))
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    (folder / "notes.txt").write_text("ignored")
+    rng = random.Random(3)
+    with StubApi(script=lambda s: Reply(**{**one_box(s).__dict__, "delay": rng.uniform(0, 0.1)})) as api:
+        assert annotate(api, folder, out, "--json", jsonl, "--in-flight", 4) == 0
+    records = read_jsonl(jsonl)
+    assert [r["file"] for r in records] == sorted(p.name for p in folder.iterdir()
+                                                  if p.suffix != ".txt" and p.name != "broken.jpg")
+    for i, record in enumerate(records):
+        width, height = 100 + 8 * i, 60 + 4 * i
+        assert record["frame"] == i and record["image"] == {"width": width, "height": height}
+        assert record["predictions"][0]["x"] == pytest.approx(width / 2)
+        written = cv2.imread(str(out / record["file"]))
+        assert written is not None and written.shape[:2] == (height, width)
+    assert not (out / "broken.jpg").exists()
+
+
+def test_failed_frames_are_written_without_boxes_and_recorded(tmp_path, video):
+    counter = iter(range(1000))
+
+    def every_third_fails(seen):
+        return Reply(400, {"message": f"bad image {KEY}"}) if next(counter) % 3 == 0 else one_box(seen)
+
+    out, jsonl = tmp_path / "out.mp4", tmp_path / "p.jsonl"
+    with StubApi(script=every_third_fails) as api:
+        assert annotate(api, video, out, "--json", jsonl) == 1
+        assert annotate(api, video, out, "--json", jsonl, "--max-failed-fraction", 0.5) == 0
+    frames, _, _ = read_video(out)
+    records = read_jsonl(jsonl)
+    assert len(frames) == len(records) == 12
+    failed = [r for r in records if "error" in r]
+    assert len(failed) == 4
+    assert all("HTTP 400" in r["error"] and "predictions" not in r for r in failed)
+    assert KEY not in jsonl.read_text()
+    bare = frames[failed[0]["frame"]].astype(int)
+    assert abs(bare[120, 80] - bare[120, 20]).max() < 20, "a failed frame has a box"
+
+
+def test_retryable_errors_are_retried(tmp_path, video):
+    first = threading.Event()
+
+    def one_503(seen):
+        if not first.is_set():
+            first.set()
+            return Reply(503, {"message": "Model is temporarily not ready - retry request."})
+        return one_box(seen)
+
+    jsonl = tmp_path / "p.jsonl"
+    with StubApi(script=one_503) as api:
+        assert annotate(api, video, tmp_path / "out.mp4", "--json", jsonl) == 0
+        assert api.requests == 13
+    assert all("predictions" in r for r in read_jsonl(jsonl))
+
+
+@pytest.mark.parametrize("status", [401, 404])
+def test_auth_and_unknown_model_stop_at_once_leaving_a_valid_file(tmp_path, status):
+    video = write_video(tmp_path / "in.avi", frames=60)
+    counter = iter(range(1000))
+    out, jsonl = tmp_path / "out.mp4", tmp_path / "p.jsonl"
+    with StubApi(script=lambda s: one_box(s) if next(counter) < 5 else Reply(status, {"message": "no"})) as api:
+        assert annotate(api, video, out, "--json", jsonl, "--in-flight", 2) == 1
+        assert api.requests <= 5 + 2
+    frames, _, _ = read_video(out)
+    assert 0 < len(frames) <= 5
+    assert len(read_jsonl(jsonl)) == len(frames)
+
+
+def test_stop_leaves_a_playable_file_and_a_complete_jsonl(tmp_path):
+    video = write_video(tmp_path / "in.avi", frames=60)
+    stop = threading.Event()
+    counter = iter(range(1000))
+
+    def stop_after_ten(seen):
+        if next(counter) == 9:
+            stop.set()
+        return one_box(seen)
+
+    out, jsonl = tmp_path / "out.mp4", tmp_path / "p.jsonl"
+    with StubApi(script=stop_after_ten) as api:
+        assert annotate(api, video, out, "--json", jsonl, "--in-flight", 2, stop=stop) == 130
+    frames, fps, size = read_video(out)
+    records = read_jsonl(jsonl)
+    assert 0 < len(frames) < 60 and (fps, size) == (10.0, SIZE)
+    assert [r["frame"] for r in records] == list(range(len(frames)))
+
+
+def test_sigint_stops_a_real_run_with_status_130(tmp_path):
+    video = write_video(tmp_path / "in.avi", frames=200)
+    out, jsonl = tmp_path / "out.mp4", tmp_path / "p.jsonl"
+    code = ("import argparse, sys; from livecam.annotate import add_annotate_arguments, run_annotate; "
+            "p = argparse.ArgumentParser(); add_annotate_arguments(p); "
+            "sys.exit(run_annotate(p.parse_args(sys.argv[1:]), {}))")
+    with StubApi(latency=0.2) as api:
+        proc = subprocess.Popen([sys.executable, "-c", code, str(video), "-o", str(out), "--json", str(jsonl),
+                                 "-q", "--api-url", api.url, "--model", "test/1", "--in-flight", "2"],
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            assert api.wait_for_requests(6, timeout=30)
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    frames, _, _ = read_video(out)
+    assert 0 < len(frames) < 200
+    assert len(read_jsonl(jsonl)) == len(frames)
+
+
+def test_requests_really_overlap_up_to_in_flight(tmp_path, video):
+    gate = threading.Condition()
+    arrived = []
+
+    def wait_for_four(seen):
+        with gate:
+            arrived.append(seen)
+            gate.notify_all()
+            gate.wait_for(lambda: len(arrived) >= 4, timeout=10)
+        return one_box(seen)
+
+    with StubApi(script=wait_for_four) as api:
+        assert annotate(api, video, tmp_path / "out.mp4", "--in-flight", 4) == 0
+        assert api.max_concurrent == 4
+    with StubApi(latency=0.02) as api:
+        assert annotate(api, video, tmp_path / "out.mp4", "--in-flight", 1) == 0
+        assert api.max_concurrent == 1
+
+
+def test_default_in_flight_keeps_eight_requests_busy(tmp_path):
+    video = write_video(tmp_path / "in.avi", frames=24)
+    with StubApi(latency=0.3) as api:
+        assert annotate(api, video, tmp_path / "out.mp4") == 0
+        assert api.max_concurrent == 8
+
+
+class CountingInput:
+    """Synthetic frames; records how many were read but not yet written at every read."""
+
+    def __init__(self, frames, output):
+        self.frames, self.output, self.held = frames, output, []
+
+    @property
+    def total(self):
+        return self.frames
+
+    def __iter__(self):
+        for i in range(self.frames):
+            self.held.append(i - self.output.written + 1)
+            yield InputFrame(i, np.full((48, 64, 3), i % 250, np.uint8), time_s=i / 10)
+
+    def close(self):
+        pass
+
+
+class ListOutput:
+    def __init__(self):
+        self.indices = []
+
+    @property
+    def written(self):
+        return len(self.indices)
+
+    def write(self, frame, image):
+        self.indices.append(frame.index)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("in_flight,every", [(4, 1), (2, 5)])
+def test_memory_stays_bounded_by_the_window(in_flight, every):
+    output = ListOutput()
+    source = CountingInput(80, output)
+    rng = random.Random(11)
+    options = AnnotateOptions(in_flight=in_flight, every=every)
+    with StubApi(script=lambda s: Reply(**{**one_box(s).__dict__, "delay": rng.uniform(0, 0.03)})) as api:
+        config = ApiConfig(api.url, "test/1")
+        result = Annotator(source, output, lambda: ApiDetector(config, RetryPolicy(attempts=1)), options,
+                           threading.Event()).run()
+    assert output.indices == list(range(80))
+    assert result.frames_written == 80 and result.sent == len(range(0, 80, every)) and result.failed == 0
+    assert max(source.held) <= options.capacity == min(in_flight * every, 32) + 2
+    assert result.max_held <= options.capacity
+
+
+def test_every_nth_frame_is_sent_and_boxes_are_held_between(tmp_path, video):
+    jsonl = tmp_path / "p.jsonl"
+    with StubApi() as api:
+        assert annotate(api, video, tmp_path / "out.mp4", "--json", jsonl, "--every", 5) == 0
+        assert api.requests == 3
+    records = read_jsonl(jsonl)
+    assert len(records) == 12 and all(len(r["predictions"]) == 1 for r in records)
+    assert [r.get("from_frame", r["frame"]) for r in records] == [0] * 5 + [5] * 5 + [10] * 2
+
+
+@pytest.mark.parametrize("case,message", [
+    ("missing", "does not exist"),
+    ("no-folder", "does not exist"),
+    ("same", "same file"),
+    ("json-same", "same file"),
+    ("not-video", "not a video"),
+    ("every", "--every"),
+    ("in-flight", "--in-flight"),
+    ("fraction", "--max-failed-fraction"),
+])
+def test_bad_input_is_refused_before_any_work(tmp_path, video, case, message):
+    out = tmp_path / "out.mp4"
+    argv = {
+        "missing": [tmp_path / "nope.mp4", "-o", out],
+        "no-folder": [video, "-o", tmp_path / "no" / "out.mp4"],
+        "same": [video, "-o", tmp_path / "." / "in.avi"],
+        "json-same": [video, "-o", out, "--json", out],
+        "not-video": [tmp_path / "text.mp4", "-o", out],
+        "every": [video, "-o", out, "--every", 0],
+        "in-flight": [video, "-o", out, "--in-flight", 0],
+        "fraction": [video, "-o", out, "--max-failed-fraction", 2],
+    }[case]
+    (tmp_path / "text.mp4").write_text("hello")
+    with StubApi() as api:
+        with pytest.raises(ConfigError, match=message):
+            run_annotate(parse(*argv, "--api-url", api.url, "--model", "test/1"), {})
+        assert api.requests == 0
+    assert not out.exists()
+
+
+def test_default_in_flight_is_lower_for_the_embedded_server(video):
+    from livecam.annotate.command import check_arguments
+
+    remote = parse(video, "-o", "o.mp4", "--api-url", "http://127.0.0.1:9001", "--model", "a/1")
+    assert check_arguments(remote).options.in_flight == DEFAULT_IN_FLIGHT == 8
+    assert check_arguments(parse(video, "-o", "o.mp4")).options.in_flight == EMBEDDED_IN_FLIGHT == 4
