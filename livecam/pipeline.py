@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 3.0
 _IDLE_REDRAW_S = 0.25
+STALL_S = 2.0
+"""No new frame for this long shows a "No new video" status."""
 _KEY_QUIT = {ord("q"), ord("Q"), 27}
 
 
@@ -162,7 +164,8 @@ class LivePipeline:
             self.start()
         deadline = None if self.config.duration is None else self._clock() + self.config.duration
         last_seq = -1
-        last_canvas: Image | None = None
+        last_frame: Frame | None = None
+        last_frame_at = self._clock()
         while not self.stop.is_set():
             wait = _IDLE_REDRAW_S if deadline is None else min(_IDLE_REDRAW_S, max(0.0, deadline - self._clock()))
             try:
@@ -172,12 +175,17 @@ class LivePipeline:
             if deadline is not None and self._clock() >= deadline:
                 break
             if frame is None:
-                if last_canvas is not None and self.status.lines():
-                    self._show(draw_status(last_canvas.copy(), self.status.lines()))
+                # No new frame (a dropout, a slow start): redraw the last picture with the current
+                # status, which also keeps a window responsive to keys.
+                stalled = self._clock() - last_frame_at
+                if last_frame is not None and stalled >= STALL_S:
+                    self.status.set("video", f"No new video for {stalled:.0f} s")
+                self._show(self._compose(last_frame or self._placeholder(), new=False), new=False)
                 continue
             last_seq = frame.seq
-            last_canvas = self._compose(frame)
-            self._show(last_canvas)
+            last_frame = frame
+            last_frame_at = self._clock()
+            self._show(self._compose(frame, new=True), new=True)
         return self.finish()
 
     def finish(self) -> dict[str, Any]:
@@ -204,7 +212,13 @@ class LivePipeline:
         if self._recorder is not None:
             self._recorder.close()
 
-    def _compose(self, frame: Frame) -> Image:
+    def _placeholder(self) -> Frame:
+        width, height = (self.info.width, self.info.height) if self.info else (640, 360)
+        self.status.set("video", "Waiting for video")
+        return Frame(-1, np.zeros((height, width, 3), np.uint8), self._clock())
+
+    def _compose(self, frame: Frame, new: bool) -> Image:
+        """Draw the frame with the newest predictions, HUD and status; count it if ``new``."""
         now = self._clock()
         canvas = frame.image.copy()
         predictions = self.predictions.peek()
@@ -218,8 +232,10 @@ class LivePipeline:
             if predictions.frame_seq != self._last_prediction_seq:
                 self._last_prediction_seq = predictions.frame_seq
                 self._prediction_rate.tick(now)
-        self.stats.frame_displayed(age)
-        self._display_rate.tick(now)
+        if new:
+            self.stats.frame_displayed(age)
+            self._display_rate.tick(now)
+            self.status.set("video", None)
         if self._hud:
             draw_hud(canvas, self._hud_lines(now, age))
         lines = self.status.lines()
@@ -227,10 +243,10 @@ class LivePipeline:
             draw_status(canvas, lines)
         return canvas
 
-    def _show(self, canvas: Image) -> None:
+    def _show(self, canvas: Image, new: bool) -> None:
         for callback in self._on_frame:
             callback(canvas)
-        if self._recorder is not None:
+        if new and self._recorder is not None:
             self._recorder.write(canvas)
         key = self.display.show(canvas)
         if key < 0:

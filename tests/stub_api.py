@@ -111,8 +111,12 @@ class StubApi:
 
     def wait_for_requests(self, count: int, timeout: float = 10.0) -> bool:
         """Block until at least ``count`` requests arrived (False on timeout)."""
+        return self.wait_until(lambda: self.requests >= count, timeout)
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+        """Block until ``predicate()`` holds, checked whenever a request arrives (False on timeout)."""
         with self.arrived:
-            return self.arrived.wait_for(lambda: self.requests >= count, timeout)
+            return self.arrived.wait_for(predicate, timeout)
 
     def _handle(self, handler: _Handler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)

@@ -39,24 +39,33 @@ def test_in_flight_requests_overlap_on_the_server():
 
 def test_a_late_answer_never_replaces_a_newer_one():
     gate = threading.Event()
-    first = []
+    gated: list[int] = []
 
     def script(seen):
-        if not first:
-            first.append(seen)
-            gate.wait(10)  # the first frame's answer arrives after a later frame's
+        if not gated:
+            gated.append(seen.client_port)
+            gate.wait(10)  # this answer arrives after later frames' answers
         return Reply(body={"predictions": []})
 
+    stop = threading.Event()
     with StubApi(script=script) as api:
-        with LivePipeline(clip(40), ApiConfig(api.url, "test/1"), HeadlessDisplay(),
-                          LiveConfig(in_flight=2)) as pipe:
+        pipe = LivePipeline(SyntheticSource(160, 120, 30, live=True), ApiConfig(api.url, "test/1"),
+                            HeadlessDisplay(), LiveConfig(in_flight=2), stop=stop)
+        with pipe:
             pipe.start()
-            api.wait_for_requests(3)
+            # The other worker's 4th request means it has published the answer to its 3rd, for a
+            # frame claimed after the gated one.
+            assert api.wait_for_requests(4)
             gate.set()
+            # The gated worker sends again only after it has handled its late answer.
+            seen_before = api.requests
+            assert api.wait_until(lambda: any(s.client_port == gated[0] for s in api.seen[-(api.requests - seen_before):])
+                                  if api.requests > seen_before else False)
+            stop.set()
             stats = pipe.run()
-            held = pipe.predictions.peek()
-    assert held is not None and held.frame_seq > 0
     assert stats["stale_responses"] >= 1
+    held = pipe.predictions.peek()
+    assert held is not None and held.frame_seq > 1
 
 
 def test_failing_api_keeps_video_going_and_backs_off():
@@ -93,3 +102,53 @@ def test_no_api_shows_video_alone():
         stats = pipe.run()
     assert_all_shown(stats)
     assert stats["requests_sent"] == 0
+
+
+class StallingSource(SyntheticSource):
+    """A camera that delivers a few frames, then hangs in read() until released."""
+
+    def __init__(self, frames_before_stall: int) -> None:
+        super().__init__(160, 120, 50, live=True)
+        self.release = threading.Event()
+        self._left = frames_before_stall
+
+    def read(self):
+        if self._left == 0:
+            self.release.wait(30)
+            return None
+        self._left -= 1
+        return super().read()
+
+
+class CountingDisplay(HeadlessDisplay):
+    def __init__(self, until: int) -> None:
+        super().__init__()
+        self.shown = 0
+        self.reached = threading.Event()
+        self._until = until
+
+    def show(self, image):
+        self.shown += 1
+        if self.shown >= self._until:
+            self.reached.set()
+        return -1
+
+
+def test_a_stalled_source_keeps_the_picture_with_a_status_line():
+    from livecam import pipeline as pipeline_module
+
+    source = StallingSource(frames_before_stall=3)
+    display = CountingDisplay(until=3 + int(pipeline_module.STALL_S / 0.25) + 2)
+    stop = threading.Event()
+    pipe = LivePipeline(source, None, display, stop=stop)
+    runner = threading.Thread(target=pipe.run)
+    runner.start()
+    try:
+        assert display.reached.wait(20)
+        assert any(line.startswith("No new video") for line in pipe.status.lines())
+    finally:
+        stop.set()
+        source.release.set()
+        runner.join(10)
+    assert not runner.is_alive()
+    assert 1 <= pipe.stats.displayed_frames <= 3
