@@ -351,15 +351,48 @@ _PAGE = """<!doctype html>
   <div id="stats">connecting...</div>
 </main>
 <script>
-  // The snapshot paints at once (also for screenshots); the stream then replaces it.
+  // Frames are read from the MJPEG stream with fetch() and shown one by one, so the last frame
+  // stays on screen if the stream is cut; the page reconnects after a pause.
   const view = document.getElementById("view");
-  view.addEventListener("load", () => {
-    if (!view.dataset.live) { view.dataset.live = "1"; view.src = "/stream.mjpg"; }
-  });
-  view.addEventListener("error", () => {
-    view.dataset.live = "";
-    setTimeout(() => { view.src = "/snapshot.jpg?" + Date.now(); }, 2000);
-  });
+  const marker = new TextEncoder().encode("\\r\\n\\r\\n");
+  function headerEnd(buf) {
+    outer: for (let i = 0; i + 4 <= buf.length; i++) {
+      for (let j = 0; j < 4; j++) if (buf[i + j] !== marker[j]) continue outer;
+      return i;
+    }
+    return -1;
+  }
+  function show(bytes) {
+    const url = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
+    const old = view.src;
+    view.onload = () => { if (old.startsWith("blob:")) URL.revokeObjectURL(old); };
+    view.src = url;
+  }
+  async function stream() {
+    if (!window.ReadableStream) { view.src = "/stream.mjpg"; return; }
+    try {
+      const reader = (await fetch("/stream.mjpg", { cache: "no-store" })).body.getReader();
+      let buf = new Uint8Array(0);
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const joined = new Uint8Array(buf.length + value.length);
+        joined.set(buf); joined.set(value, buf.length); buf = joined;
+        for (;;) {
+          const end = headerEnd(buf);
+          if (end < 0) break;
+          const head = new TextDecoder().decode(buf.subarray(0, end));
+          const match = /Content-Length:\\s*(\\d+)/i.exec(head);
+          const length = match ? Number(match[1]) : -1;
+          if (length < 0 || buf.length < end + 4 + length) break;
+          show(buf.slice(end + 4, end + 4 + length));
+          buf = buf.slice(end + 4 + length);
+        }
+      }
+    } catch (e) { /* the stream was cut: reconnect below */ }
+    setTimeout(stream, 2000);
+  }
+  stream();
   const panel = document.getElementById("stats");
   const fmt = (v, unit) => v === null || v === undefined ? "-" : `${Math.round(v * 10) / 10}${unit}`;
   async function poll() {
