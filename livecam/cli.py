@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     args = parser.parse_args(argv)
     secret = getattr(args, "api_key", None) or env.get(API_KEY_ENV)
     configure_logging(args.verbose - args.quiet, secret)
+    quiet_native_logs(args.verbose >= 2)
     handler: Callable[[argparse.Namespace, Mapping[str, str]], int] = args.handler
     try:
         return handler(args, env)
@@ -99,7 +100,8 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fourcc", metavar="CODE", help="camera pixel format, e.g. MJPG for USB cameras")
 
 
-def add_api_arguments(parser: argparse.ArgumentParser) -> None:
+def add_api_arguments(parser: argparse.ArgumentParser, in_flight_default: int | None = 1,
+                      in_flight_help: str = "concurrent requests (default: 1)") -> None:
     group = parser.add_argument_group(
         "detection API",
         "With neither --api-url nor --model, livecam starts its embedded server with the bundled COCO "
@@ -118,7 +120,7 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
                        help="downsize frames so the longest side is at most PX before sending; 0 sends "
                             "full size (default: 640)")
     group.add_argument("--jpeg-quality", type=int, default=80, metavar="Q", help="1-100 (default: 80)")
-    group.add_argument("--in-flight", type=int, default=1, metavar="K", help="concurrent requests (default: 1)")
+    group.add_argument("--in-flight", type=int, default=in_flight_default, metavar="K", help=in_flight_help)
     group.add_argument("--timeout", type=float, default=10.0, metavar="S",
                        help="seconds to wait for an answer (default: 10)")
     group.add_argument("--encoder", choices=ENCODER_NAMES, default="auto",
@@ -152,6 +154,17 @@ def configure_logging(level: int, secret: str | None) -> None:
     root.setLevel(logging.DEBUG if level >= 2 else logging.INFO if level >= 0 else logging.WARNING)
 
 
+def quiet_native_logs(debug: bool) -> None:
+    """Keep OpenCV's and FFmpeg's own stderr lines (codec probing, capture back-ends) out of the
+    way unless debugging: livecam reports what matters through its own log."""
+    if debug:
+        return
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL; read at FFmpeg's first use
+    import cv2.utils.logging as cv_logging
+
+    cv_logging.setLogLevel(cv_logging.LOG_LEVEL_ERROR)
+
+
 class _RedactingFilter(logging.Filter):
     def __init__(self, secret: str | None) -> None:
         super().__init__()
@@ -172,7 +185,7 @@ def api_config_from_args(args: argparse.Namespace, env: Mapping[str, str], api_u
                          model_id: str) -> ApiConfig:
     """The API options of ``run``/``annotate``/``kiosk`` as an :class:`ApiConfig`."""
     classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None
-    if args.in_flight < 1:
+    if args.in_flight is not None and args.in_flight < 1:
         raise ConfigError(f"--in-flight must be at least 1 (got {args.in_flight})")
     return ApiConfig(api_url=api_url, model_id=model_id, api_key=args.api_key or env.get(API_KEY_ENV) or None,
                      confidence=args.confidence, overlap=args.overlap, classes=classes,

@@ -71,6 +71,17 @@ class TurboJPEGEncoder:
         return data
 
 
+_announced: set[str] = set()
+
+
+def _announce(message: str, *args: object, level: int = logging.INFO) -> None:
+    """Log which encoder is used once per process, not once per sender thread."""
+    key = message % args
+    if key not in _announced:
+        _announced.add(key)
+        log.log(level, message, *args)
+
+
 def make_encoder(name: str = "auto") -> Encoder:
     """The encoder called ``name``; ``auto`` is :data:`DEFAULT_ENCODER`.
 
@@ -83,11 +94,11 @@ def make_encoder(name: str = "auto") -> Encoder:
         try:
             encoder: Encoder = TurboJPEGEncoder()
         except ConfigError as exc:
-            log.warning("JPEG encoder: PyTurboJPEG unavailable (%s); using OpenCV", exc)
+            _announce("JPEG encoder: PyTurboJPEG unavailable (%s); using OpenCV", exc, level=logging.WARNING)
             return OpenCVEncoder()
-        log.info("JPEG encoder: PyTurboJPEG")
+        _announce("JPEG encoder: PyTurboJPEG")
         return encoder
-    log.info("JPEG encoder: OpenCV %s", cv2.__version__)
+    _announce("JPEG encoder: OpenCV %s", cv2.__version__)
     return OpenCVEncoder()
 
 

@@ -56,8 +56,9 @@ def add_annotate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-labels", action="store_true", help="draw boxes without labels")
     if parser.get_default("quiet") is None:
         parser.add_argument("-q", "--quiet", action="count", default=0, help="no progress bar")
-    add_api_arguments(parser)
-    parser.set_defaults(in_flight=None)
+    add_api_arguments(parser, in_flight_default=None,
+                      in_flight_help=f"concurrent requests (default: {DEFAULT_IN_FLIGHT} for an API server, "
+                                     f"{EMBEDDED_IN_FLIGHT} for the embedded model)")
 
 
 @dataclass(frozen=True)
