@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import requests
@@ -132,7 +132,8 @@ def encode(image: Image, max_side: int, quality: int) -> tuple[bytes, float]:
     scale = 1.0
     if max_side and max(height, width) > max_side:
         scale = max_side / max(height, width)
-        image = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        size = (round(width * scale), round(height * scale))
+        image = cast(Image, cv2.resize(image, size, interpolation=cv2.INTER_AREA))
     ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("OpenCV could not JPEG-encode the frame")

@@ -26,7 +26,10 @@ class ServerConfig:
         max_body_mb: larger request bodies get 413.
         max_image_pixels: larger images (read from the header, before decoding) get 413.
         allow_image_urls: whether ``image=<url>`` may make the server fetch a URL.
-        workers: model instances, i.e. inferences running at once.
+        workers: model instances, i.e. inferences running at once. Two by default: on a 2-core
+            machine two detectors keep the cores busy while HTTP, decoding and the other
+            request's pre/post-processing run (about +25% requests/s with several clients, see
+            BENCHMARKS.md), and a single client is no slower.
         max_pending: inference requests admitted at once (waiting, delayed or running); more get 503.
         max_connections: open connections; more are answered 503 and closed.
         socket_timeout_s: idle/slow-client timeout per connection read.
@@ -43,7 +46,7 @@ class ServerConfig:
     max_body_mb: float = 20.0
     max_image_pixels: int = 50_000_000
     allow_image_urls: bool = False
-    workers: int = 1
+    workers: int = 2
     max_pending: int = 8
     max_connections: int = 64
     socket_timeout_s: float = 30.0

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import requests
 
@@ -24,6 +24,9 @@ SCRIPTS = REPO / "scripts"
 SAMPLES = REPO / "sample_videos"
 PYTHON = sys.executable
 START_TIMEOUT_S = 60.0
+
+Scale = Literal["tiny", "quick", "full"]
+"""How long the benchmarks run: ``tiny`` proves they work (meaningless figures), ``quick`` < 2 min."""
 STOP_TIMEOUT_S = 15.0
 
 
