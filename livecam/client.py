@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from livecam.backoff import Backoff
@@ -187,6 +188,16 @@ class DetectionClient:
         return predictions
 
     def close(self) -> None:
+        """Close the keep-alive connections now."""
+        # Session.close() only forgets urllib3's pools (they close their sockets when collected),
+        # and a finished response in a reference cycle keeps its pool alive: close them first.
+        for adapter in self._session.adapters.values():
+            if isinstance(adapter, HTTPAdapter):
+                pools = adapter.poolmanager.pools
+                for key in pools.keys():  # noqa: SIM118 - the container refuses iteration
+                    pool = pools.get(key)
+                    if pool is not None:
+                        pool.close()
         self._session.close()
 
     def _where(self) -> str:
@@ -197,7 +208,9 @@ class DetectionClient:
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in response.iter_content(chunk_size=65536):
+            # read1 returns what one socket read brings, so a server dripping its answer a byte at
+            # a time still meets the deadline check; iter_content would block until 64 KB arrived.
+            while chunk := response.raw.read1(65536, decode_content=True):
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:
@@ -206,7 +219,7 @@ class DetectionClient:
                 if self._clock() > deadline:
                     raise DetectionError(f"{self._where()} took longer than the timeout to send its answer",
                                          retryable=True)
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise DetectionError(f"the answer from {self._where()} was cut off ({_reason(exc, self.config.api_key)})",
                                  retryable=True) from _scrubbed(exc, self.config.api_key)
         return b"".join(chunks)

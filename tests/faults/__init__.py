@@ -1,0 +1,1 @@
+"""Fault-injection helpers: scriptable loopback HTTP servers and process resource probes."""
