@@ -122,6 +122,8 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Malformed request lines and headers get a JSON error like every other answer."""
         self.close_connection = True
+        if code == 501:  # http.server's answer to a method it has no do_X for: the client's mistake
+            code, message = 405, f"method {self.command!r} is not allowed; use GET or POST"
         body = json.dumps({"message": message or explain or "bad request"}).encode()
         try:
             self.send_response(code, message)
