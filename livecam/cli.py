@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     from livecam.annotate.command import add_annotate_arguments, run_annotate
+    from livecam.kiosk.command import add_kiosk_arguments, run_kiosk
     from livecam.server.config import add_serve_arguments
 
     annotate = commands.add_parser(
@@ -81,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_annotate_arguments(annotate)
     annotate.set_defaults(handler=run_annotate)
+
+    kiosk = commands.add_parser(
+        "kiosk", parents=[common], help="unattended fullscreen display from a config file, with a web view",
+        description="Run an unattended, self-healing fullscreen display configured by a TOML file.")
+    add_kiosk_arguments(kiosk)
+    kiosk.set_defaults(handler=run_kiosk)
 
     serve = commands.add_parser("serve", parents=[common], help="run the embedded Roboflow-compatible server",
                                 description="Serve a detection model over Roboflow's HTTP API.")
