@@ -8,6 +8,7 @@ nothing downstream ever sees hostile numbers.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -15,8 +16,9 @@ from typing import Any
 
 from livecam.errors import ResponseError
 
-MAX_PREDICTIONS = 1000
-"""More predictions than this in one answer are cut (highest confidence kept)."""
+MAX_PREDICTIONS = 300
+"""More predictions than this in one answer are cut, keeping the most confident (300 is the
+``max_detections`` default of Roboflow's servers, so only a hostile answer has more)."""
 
 MAX_POINTS = 2000
 """Polygon vertices kept per prediction."""
@@ -164,14 +166,15 @@ class Predictions:
             raise ResponseError(f"'predictions' is a {type(raw).__name__}, not a list")
         if raw and isinstance(raw[0], Mapping) and "x" not in raw[0] and "class" in raw[0]:
             return cls(caption=_classification_caption(data, raw), image_size=size)
+        if len(raw) > MAX_PREDICTIONS:
+            # Cut before parsing: parsing and drawing thousands of boxes would starve the display.
+            issues.add("too many predictions")
+            raw = heapq.nlargest(MAX_PREDICTIONS, raw, key=_confidence_key)
         items = []
         for entry in raw:
             pred = _parse_one(entry, size, issues)
             if pred is not None:
                 items.append(pred)
-        if len(items) > MAX_PREDICTIONS:
-            issues.add("too many predictions")
-            items = sorted(items, key=lambda p: p.confidence, reverse=True)[:MAX_PREDICTIONS]
         return cls(items=tuple(items), image_size=size, issues=frozenset(issues))
 
 
@@ -189,6 +192,14 @@ def _prediction_json(p: Prediction) -> dict[str, Any]:
         entry["keypoints"] = [{"x": round(k.x, 2), "y": round(k.y, 2), "confidence": round(k.confidence, 4),
                                "class": k.name} for k in p.keypoints]
     return entry
+
+
+def _confidence_key(entry: Any) -> float:
+    if isinstance(entry, Mapping):
+        confidence = _finite(entry.get("confidence"))
+        if confidence is not None:
+            return confidence
+    return -math.inf
 
 
 def _finite(value: Any) -> float | None:

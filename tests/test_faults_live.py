@@ -150,10 +150,7 @@ def test_retry_after_is_honoured(resources: Resources) -> None:
     assert server.requests == 1  # the next try is due after the 2 s clip has ended
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(
-    reason="parsing 10 000 boxes (~60 ms of GIL per answer) and drawing 1000 labelled ones starves the "
-           "display on 2 cores; see RELIABILITY.md", strict=False)) if name == "10 000 predictions" else name
-    for name in ODD_ANSWERS])
+@pytest.mark.parametrize("name", list(ODD_ANSWERS))
 def test_odd_answers_are_cleaned_and_drawn(name: str, resources: Resources) -> None:
     watch = Watch()
     with FaultServer(ODD_ANSWERS[name]) as server:
