@@ -31,8 +31,15 @@ class ServerConfig:
             request's pre/post-processing run (about +25% requests/s with several clients, see
             BENCHMARKS.md), and a single client is no slower.
         max_pending: inference requests admitted at once (waiting, delayed or running); more get 503.
-        max_connections: open connections; more are answered 503 and closed.
-        socket_timeout_s: idle/slow-client timeout per connection read.
+        max_connections: open connections. At the cap, the connection that has waited longest
+            for its client (idle keep-alive or a slow sender) is closed to admit a new one; only
+            when every one is being answered is the new one answered 503 and closed.
+        socket_timeout_s: the longest a single socket read or write may block.
+        header_timeout_s: a request line and headers must arrive in full within this long of the
+            connection opening or the previous answer; so it is also the keep-alive idle timeout.
+        body_timeout_s: the shortest time allowed for a body to arrive in full.
+        min_upload_bytes_per_s: bodies get ``size / min_upload_bytes_per_s`` to arrive when that
+            is longer than ``body_timeout_s`` (100 kB/s: a 20 MB body gets 200 s).
         backend: ONNX runtime choice.
     """
 
@@ -50,12 +57,19 @@ class ServerConfig:
     max_pending: int = 8
     max_connections: int = 64
     socket_timeout_s: float = 30.0
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    min_upload_bytes_per_s: float = 100_000.0
     backend: Backend = "auto"
 
     @property
     def max_body_bytes(self) -> int:
         """``max_body_mb`` in bytes."""
         return int(self.max_body_mb * 1024 * 1024)
+
+    def body_timeout(self, size: int) -> float:
+        """Seconds a body of ``size`` bytes may take to arrive in full."""
+        return max(self.body_timeout_s, size / self.min_upload_bytes_per_s)
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:

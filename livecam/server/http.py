@@ -7,10 +7,12 @@ socket timeouts is simple to reason about and to stop.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
 import socket
+import sys
 import threading
 import time
 import urllib.parse
@@ -19,6 +21,7 @@ from typing import Any
 
 from livecam.server.app import App, Request, Response
 from livecam.server.config import ServerConfig
+from livecam.server.connections import ConnectionTable, DeadlineReader, DeadlineWriter
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +46,19 @@ class _Handler(BaseHTTPRequestHandler):
     default_request_version = "HTTP/1.0"
 
     def setup(self) -> None:
-        super().setup()
-        # Slow or idle clients must not hold a connection thread forever.
-        self.connection.settimeout(self.server.config.socket_timeout_s)
+        self.connection = self.request
+        self.conn = self.server.connections.find(self.request)
         # Headers and body go out in separate writes; without this, Nagle plus the client's
         # delayed ACK adds ~40 ms to every keep-alive answer.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.rfile = io.BufferedReader(DeadlineReader(self.conn))
+        self.wfile = DeadlineWriter(self.conn)
+
+    def handle_one_request(self) -> None:
+        # The next request line and headers must arrive in full within the limit; while none
+        # comes this is also the keep-alive idle timeout.
+        self.conn.expect(self.server.config.header_timeout_s)
+        super().handle_one_request()
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self._dispatch()
@@ -65,6 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         body = self._read_body()
         if body is None:
+            return
+        if not self.conn.answer():
+            self.close_connection = True
             return
         url = urllib.parse.urlsplit(self.path)
         query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
@@ -98,7 +111,10 @@ class _Handler(BaseHTTPRequestHandler):
                 "send a smaller (downscaled, JPEG) image",
             )
             return None
-        return self.rfile.read(length) if length else b""
+        if not length:
+            return b""
+        self.conn.expect(self.server.config.body_timeout(length))
+        return self.rfile.read(length)
 
     def _refuse(self, status: int, message: str) -> None:
         # The unread body makes the connection unusable for another request.
@@ -135,12 +151,18 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError as exc:
             log.debug("could not send error %d: %s", code, exc)
 
+    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Timeouts of slow or idle clients are routine: debug level, not a line per client."""
+        log.debug("%s %s", self.address_string(), redact(format % args))
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
         log.info("%s %s", self.address_string(), redact(format % args))
 
 
 class BoundedHTTPServer(ThreadingHTTPServer):
     """A thread per connection, at most ``max_connections`` of them; stops gracefully.
+
+    Slow clients cannot hold the slots: see :mod:`livecam.server.connections`.
 
     Args:
         config: the server configuration (address, limits, timeouts).
@@ -150,19 +172,21 @@ class BoundedHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # socketserver's default backlog of 5 makes a burst of new clients wait for SYN retries.
+    request_queue_size = 128
 
     def __init__(self, config: ServerConfig, app: App) -> None:
         self.config = config
         self.app = app
         self.stopping = threading.Event()
-        self._connections = threading.BoundedSemaphore(config.max_connections)
+        self.connections = ConnectionTable(config.max_connections, config.socket_timeout_s, time.monotonic)
         self._lock = threading.Condition()
         self._active_requests = 0
         self._open: dict[threading.Thread, socket.socket] = {}
         super().__init__((config.host, config.port), _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if self.stopping.is_set() or not self._connections.acquire(blocking=False):
+        if self.stopping.is_set() or self.connections.open(request) is None:
             try:
                 request.sendall(_BUSY)
             except OSError as exc:
@@ -185,7 +209,15 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         finally:
             with self._lock:
                 self._open.pop(threading.current_thread(), None)
-            self._connections.release()
+            self.connections.close(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up before its answer is routine; anything else is a bug to log."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            log.debug("client %s hung up: %s", client_address[0], error)
+        else:
+            log.exception("internal error on a connection from %s", client_address[0])
 
     def tracking_request(self) -> _ActiveRequest:
         """A context that counts one request being answered (graceful stop waits for them)."""
