@@ -110,12 +110,15 @@ def test_real_clients_are_answered_while_many_slow_sockets_are_open(patient_serv
         close_all(slow)
 
 
-def test_a_keep_alive_client_keeps_its_connection_among_slow_sockets(patient_server: EmbeddedServer) -> None:
+def test_a_keep_alive_client_whose_idle_connection_made_room_reconnects(patient_server: EmbeddedServer) -> None:
     with requests.Session() as session:
         assert session.get(f"{patient_server.url}/healthz", timeout=TIMEOUT).status_code == 200
         slow = open_slow(patient_server, SLOW_SOCKETS)
         try:
-            # Its idle connection may have made room too; the next request then simply reconnects.
+            # The idle session connection waited longest, so it went first; once the server has
+            # taken in every slow socket (the last one to make room is closed), the session sees
+            # its connection closed and opens a new one.
+            assert closed_by_server(slow[SLOW_SOCKETS - 32 - 1])
             for _ in range(5):
                 assert session.post(f"{patient_server.url}/coco/1", data=jpeg_body(), timeout=TIMEOUT).ok
         finally:
