@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--error-rate", type=float, default=0.2, help="fraction of faulty answers (default 0.2)")
     parser.add_argument("--max-growth-mb", type=float, default=10.0, help="allowed RSS growth (default 10)")
     parser.add_argument("--json", type=Path, default=Path("soak.json"), help="where to write the results")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="set a variable in livecam's environment, e.g. MALLOC_ARENA_MAX=2 (repeatable)")
     return parser.parse_args(argv)
 
 
@@ -83,6 +86,17 @@ def verdict(samples: list[Sample], warmup_s: float, max_growth_mb: float) -> lis
     return problems
 
 
+def child_env(assignments: list[str]) -> dict[str, str]:
+    """This process's environment plus ``NAME=VALUE`` assignments."""
+    env = dict(os.environ)
+    for item in assignments:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--env {item!r}: write it as NAME=VALUE")
+        env[name] = value
+    return env
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     duration = args.minutes * 60
     warmup = min(args.warmup, duration / 5)
@@ -94,7 +108,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                    "--api-url", server.url, "--model", "soak/1", "--api-key", KEY, "--timeout", "2",
                    "--in-flight", str(args.in_flight), "--stats-json", str(stats_path), "-q"]
         started = time.monotonic()
-        child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=child_env(args.env))
         output: dict[str, str] = {}
 
         def collect() -> None:
@@ -118,7 +133,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         problems.append(f"livecam exited {child.returncode}: {output.get('stderr', '')[-2000:]}")
     if KEY in output.get("stdout", "") + output.get("stderr", "") + json.dumps(stats):
         problems.append("the API key appeared in livecam's output")
-    return {"command": " ".join(command).replace(KEY, "***"), "minutes": args.minutes, "warmup_s": warmup,
+    return {"command": " ".join(command).replace(KEY, "***"), "env": args.env, "minutes": args.minutes,
+            "warmup_s": warmup,
             "server_answers": flaky.counts, "livecam_stats": stats, "samples": [asdict(s) for s in samples],
             "problems": problems, "passed": not problems}
 
