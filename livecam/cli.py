@@ -21,6 +21,8 @@ from livecam.errors import ConfigError, LivecamError
 log = logging.getLogger("livecam")
 
 API_KEY_ENV = "ROBOFLOW_API_KEY"
+AUTO_MAX_IN_FLIGHT = 32
+"""``--in-flight auto``: the most requests open at once."""
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 _EPILOG = f"""\
@@ -68,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Show a camera, file or stream with the newest detections drawn on it.",
                               epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_source_arguments(run)
-    add_api_arguments(run)
+    add_api_arguments(run, in_flight_help="concurrent requests (default: 1); 'auto' sends every frame with "
+                                          f"up to {AUTO_MAX_IN_FLIGHT} requests open: the freshest boxes a slow "
+                                          "network allows, at one request per frame")
     add_display_arguments(run)
     run.set_defaults(handler=_run)
 
@@ -127,7 +131,7 @@ def add_api_arguments(parser: argparse.ArgumentParser, in_flight_default: int | 
                        help="downsize frames so the longest side is at most PX before sending; 0 sends "
                             "full size (default: 640)")
     group.add_argument("--jpeg-quality", type=int, default=80, metavar="Q", help="1-100 (default: 80)")
-    group.add_argument("--in-flight", type=int, default=in_flight_default, metavar="K", help=in_flight_help)
+    group.add_argument("--in-flight", type=_in_flight, default=in_flight_default, metavar="K", help=in_flight_help)
     group.add_argument("--timeout", type=float, default=10.0, metavar="S",
                        help="seconds to wait for an answer (default: 10)")
     group.add_argument("--encoder", choices=ENCODER_NAMES, default="auto",
@@ -149,6 +153,18 @@ def add_display_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-labels", action="store_true", help="draw boxes without labels")
     group.add_argument("--snapshot-dir", type=Path, default=Path("."), metavar="DIR",
                        help="where the s key saves PNG snapshots (default: .)")
+
+
+def _in_flight(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', got {value!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {count}")
+    return count
 
 
 def configure_logging(level: int, secret: str | None) -> None:
@@ -192,8 +208,6 @@ def api_config_from_args(args: argparse.Namespace, env: Mapping[str, str], api_u
                          model_id: str) -> ApiConfig:
     """The API options of ``run``/``annotate``/``kiosk`` as an :class:`ApiConfig`."""
     classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None
-    if args.in_flight is not None and args.in_flight < 1:
-        raise ConfigError(f"--in-flight must be at least 1 (got {args.in_flight})")
     return ApiConfig(api_url=api_url, model_id=model_id, api_key=args.api_key or env.get(API_KEY_ENV) or None,
                      confidence=args.confidence, overlap=args.overlap, classes=classes,
                      max_side=args.max_side or None, jpeg_quality=args.jpeg_quality,
@@ -246,7 +260,9 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     _check_positive(args, "max_frames", "duration", "max_age")
     source = open_source(args.source, CaptureOptions(width=args.width, height=args.height, fps=args.fps,
                                                      fourcc=args.fourcc))
-    config = LiveConfig(in_flight=args.in_flight, max_frames=args.max_frames, duration=args.duration,
+    adaptive = args.in_flight == "auto"
+    config = LiveConfig(in_flight=AUTO_MAX_IN_FLIGHT if adaptive else args.in_flight, adaptive=adaptive,
+                        max_frames=args.max_frames, duration=args.duration,
                         max_prediction_age=args.max_age, hud=not args.no_hud,
                         style=OverlayStyle(labels=not args.no_labels), snapshot_dir=args.snapshot_dir,
                         record=args.record)

@@ -27,6 +27,7 @@ from livecam.client import ApiConfig, DetectionClient
 from livecam.display import Display, VideoRecorder, save_snapshot
 from livecam.frames import Frame, Image
 from livecam.overlay import OverlayStyle, draw_hud, draw_predictions, draw_status
+from livecam.pacing import SendPacer
 from livecam.predictions import Prediction, Predictions
 from livecam.ratemeter import RateMeter
 from livecam.sender import SenderPool
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 3.0
 _IDLE_REDRAW_S = 0.25
+_AUTO_SPACING_FRAMES = 0.9
+"""``adaptive``: send at most once per frame interval (a little less, so no new frame waits)."""
 STALL_S = 2.0
 """No new frame for this long shows a "No new video" status."""
 _KEY_QUIT = {ord("q"), ord("Q"), 27}
@@ -49,7 +52,10 @@ class LiveConfig:
     """How the live pipeline runs and draws.
 
     Attributes:
-        in_flight: concurrent requests (``--in-flight``).
+        in_flight: concurrent requests (``--in-flight``); with ``adaptive``, the most allowed.
+        adaptive: send every new frame as it is captured whatever the latency, with up to
+            ``in_flight`` requests open, so boxes are as fresh as the network allows
+            (``--in-flight auto``; one request per frame, which hosted APIs bill).
         max_frames: stop after this many source frames.
         duration: stop after this many seconds.
         max_prediction_age: predictions older than this (seconds) are hidden, not shown stale.
@@ -60,6 +66,7 @@ class LiveConfig:
     """
 
     in_flight: int = 1
+    adaptive: bool = False
     max_frames: int | None = None
     duration: float | None = None
     max_prediction_age: float = 3.0
@@ -147,6 +154,9 @@ class LivePipeline:
         if self._make_client is not None:
             self._senders = SenderPool(self._make_client, self.frames, self.predictions, self.stop,
                                        self.status, self.stats, in_flight=self.config.in_flight,
+                                       pacer=SendPacer(self.config.in_flight,
+                                                       floor=_AUTO_SPACING_FRAMES / self.info.fps,
+                                                       adaptive=True) if self.config.adaptive else None,
                                        backoff=Backoff(initial=0.25, maximum=1.5), clock=self._clock)
             self._senders.start()
         _warm_up_drawing(self.info, self.config.style)
@@ -276,7 +286,7 @@ class LivePipeline:
     def _extra_stats(self) -> dict[str, Any]:
         capture = self._capture
         extra: dict[str, Any] = {
-            "in_flight": self.config.in_flight,
+            "in_flight": "auto" if self.config.adaptive else self.config.in_flight,
             "encoder": self._senders.encoder_name if self._senders else None,
         }
         if capture is not None:

@@ -1,7 +1,9 @@
 """Sender threads: take the newest unsent frame, ask the API, publish the newest answer.
 
 ``K`` workers (``--in-flight K``) share one claim counter, so each frame is sent at most once
-and a worker always takes the newest frame, never a queued stale one. Answers go into a
+and a worker always takes the newest frame, never a queued stale one. With K > 1 the sends are
+spread over the round trip (one every latency / K), so answers arrive evenly and the boxes on
+screen are refreshed K times per round trip instead of K at once. Answers go into a
 :class:`LatestSlot` that refuses one for an older frame than it holds. Failures pause every
 worker together with a shared backoff, so an outage never turns into a request storm.
 """
@@ -17,6 +19,7 @@ from livecam.backoff import Backoff
 from livecam.client import DetectionClient
 from livecam.errors import AuthError, DetectionError, ModelNotFoundError, ResponseError
 from livecam.frames import Frame
+from livecam.pacing import SendPacer
 from livecam.predictions import Predictions
 from livecam.slot import LatestSlot, SlotClosed
 from livecam.stats import RunStats
@@ -37,13 +40,14 @@ class SenderPool:
         stop: the run's stop event.
         status: where the "api" status line is set while the API fails.
         stats: counters.
-        in_flight: concurrent requests.
+        in_flight: concurrent requests (at most).
+        pacer: spaces the sends (default: over the round trip, latency / in_flight apart).
         backoff: shared retry schedule (max delay bounds how soon a recovered API is noticed).
     """
 
     def __init__(self, make_client: Callable[[], DetectionClient], frames: LatestSlot[Frame],
                  predictions: LatestSlot[Predictions], stop: threading.Event, status: StatusBoard,
-                 stats: RunStats, *, in_flight: int = 1, backoff: Backoff | None = None,
+                 stats: RunStats, *, in_flight: int = 1, pacer: SendPacer | None = None, backoff: Backoff | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if in_flight < 1:
             raise ValueError("in_flight must be at least 1")
@@ -58,6 +62,8 @@ class SenderPool:
         self._lock = threading.Lock()
         self._claim_lock = threading.Lock()
         self._claimed_seq = -1
+        self._pacer = pacer or SendPacer(in_flight)
+        self._next_send_at = 0.0
         self._resume_at = 0.0
         self._logged_kinds: set[str] = set()
         self._threads = [threading.Thread(target=self._work, name=f"livecam-sender-{i}", daemon=True)
@@ -97,9 +103,13 @@ class SenderPool:
 
     def _claim(self) -> Frame | None:
         with self._claim_lock:
+            spacing = self._next_send_at - self._clock()
+            if spacing > 0 and self._stop.wait(spacing):
+                return None
             frame = self._frames.wait_newer(self._claimed_seq, timeout=_WAIT_STEP)
             if frame is not None:
                 self._claimed_seq = frame.seq
+                self._next_send_at = self._clock() + self._pacer.spacing()
             return frame
 
     def _send(self, client: DetectionClient, frame: Frame) -> None:
@@ -113,16 +123,20 @@ class SenderPool:
             return
         self._stats.request_sent(client.bytes_sent - sent_before)
         fresh = self._predictions.put(predictions.for_frame(frame.seq, frame.captured_at))
-        self._stats.response_ok(self._clock() - started, stale=not fresh,
+        latency = self._clock() - started
+        self._stats.response_ok(latency, stale=not fresh,
                                 classes=(p.class_name for p in predictions.items))
         self._log_issues(predictions)
         with self._lock:
             self._backoff.reset()
             self._resume_at = 0.0
+        self._pacer.answered(latency)
         self._status.set("api", None)
 
     def _failed(self, exc: DetectionError) -> None:
         kind = _kind(exc)
+        if exc.status in (429, 503):
+            self._pacer.refused()
         self._stats.response_failed(kind)
         with self._lock:
             delay = self._backoff.next_delay(exc.retry_after or 0.0)

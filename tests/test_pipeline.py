@@ -98,7 +98,7 @@ def test_stop_from_outside_ends_an_endless_source_promptly():
 
 
 def test_no_api_shows_video_alone():
-    with LivePipeline(clip(10), None, HeadlessDisplay()) as pipe:
+    with LivePipeline(clip(60), None, HeadlessDisplay()) as pipe:
         stats = pipe.run()
     assert_all_shown(stats)
     assert stats["requests_sent"] == 0

@@ -88,7 +88,7 @@ def check_arguments(args: argparse.Namespace) -> AnnotateJob:
         raise ConfigError(f"INPUT {source} is not a regular file or folder")
     if not 0.0 <= args.max_failed_fraction <= 1.0:
         raise ConfigError(f"--max-failed-fraction must be between 0 and 1 (got {args.max_failed_fraction})")
-    in_flight = default_in_flight(args) if args.in_flight is None else args.in_flight
+    in_flight = default_in_flight(args) if args.in_flight in (None, "auto") else args.in_flight
     options = AnnotateOptions(in_flight=in_flight, every=args.every, style=OverlayStyle(labels=not args.no_labels))
     taken = {source.resolve(): "INPUT"}
     _check_target(output, "-o", folder, taken)
