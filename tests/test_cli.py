@@ -86,6 +86,8 @@ def test_missing_source_is_a_clear_error():
     (["run", "synthetic", "--headless", "--api-url", "http://x", "--model", "nope"], "PROJECT/VERSION"),
     (["run", "synthetic", "--headless", "--model", "a/1", "--confidence", "300"], "confidence"),
     (["run", "synthetic", "--api-url", "http://x", "--model", "a/1"], "--headless"),
+    (["run", "synthetic", "--headless", "--model", "a/1", "--in-flight", "0"], "at least 1"),
+    (["run", "synthetic", "--headless", "--model", "a/1", "--in-flight", "many"], "'auto'"),
     (["run", "synthetic", "--headless", "--model", "a/1", "--stats-json", "/nonexistent/dir/s.json"], "does not exist"),
 ])
 def test_usage_errors_are_one_clear_line(args, message):
@@ -101,3 +103,13 @@ def test_help_lists_every_contract_option():
                    "--jpeg-quality", "--in-flight", "--headless", "--fullscreen", "--record", "--max-frames",
                    "--duration", "--stats-json", "--width", "--height", "--fps", "--fourcc"):
         assert option in help_text
+
+
+def test_in_flight_auto_sends_more_often_than_one_at_a_time(tmp_path):
+    with StubApi(latency=0.2) as api:
+        result, stats_path = run_against(api, tmp_path, "--in-flight", "auto", frames=80)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(stats_path.read_text())
+    assert stats["in_flight"] == "auto"
+    assert api.max_concurrent >= 2
+    assert_all_shown(stats)
