@@ -74,7 +74,7 @@ def run(scale: Scale) -> Section:
     section.notes += [
         f"Source {SOURCE}, {duration:g} s per run, `livecam run --headless` and "
         "`scripts/sequential_baseline.py --headless` against the model-free latency server "
-f        f"(`scripts/bench_support/latency_server.py`, {SLOTS} slots) in its own process.",
+        f"(`scripts/bench_support/latency_server.py`, {SLOTS} slots) in its own process.",
         f"Age bound = server latency + encode ({encode:.1f} ms: downsize to {MAX_SIDE}, JPEG q{QUALITY}, base64) "
         f"+ one frame interval ({1000 / FPS:.1f} ms) + {AGE_SLACK_MS:g} ms.",
         "Prediction age is measured when a frame is displayed (DESIGN.md), so between two answers the "
