@@ -1,7 +1,8 @@
 """JPEG encoders: OpenCV (always there) and PyTurboJPEG (when its library loads).
 
-The default is OpenCV: opencv-python bundles libjpeg-turbo 3.x and measured faster here than
-PyTurboJPEG 1.x on the system's libjpeg-turbo 2.1 (see BENCHMARKS.md). PyTurboJPEG is loaded only
+The default is OpenCV: opencv-python bundles libjpeg-turbo 3.x, which measured as fast as
+PyTurboJPEG 1.x on the system's libjpeg-turbo 2.1, with the same bytes, and needs no system
+library (``scripts/bench.py encoder``; BENCHMARKS.md). PyTurboJPEG is loaded only
 when asked for, and a failure to load it falls back to OpenCV with one log line.
 """
 
