@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from stub_api import Reply, StubApi, assert_all_shown
 
 from livecam.cli import build_parser
-from stub_api import Reply, StubApi, assert_all_shown
 
 KEY = "rf_SECRETKEY_0123456789"
 

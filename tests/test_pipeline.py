@@ -59,8 +59,12 @@ def test_a_late_answer_never_replaces_a_newer_one():
             gate.set()
             # The gated worker sends again only after it has handled its late answer.
             seen_before = api.requests
-            assert api.wait_until(lambda: any(s.client_port == gated[0] for s in api.seen[-(api.requests - seen_before):])
-                                  if api.requests > seen_before else False)
+
+            def gated_worker_sent_again() -> bool:
+                new = api.requests - seen_before
+                return new > 0 and any(s.client_port == gated[0] for s in api.seen[-new:])
+
+            assert api.wait_until(gated_worker_sent_again)
             stop.set()
             stats = pipe.run()
     assert stats["stale_responses"] >= 1
