@@ -11,6 +11,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+MAX_CLASS_NAMES = 200
+"""Distinct class names counted; any more (a hostile API inventing names) count as "(other)"."""
+
 SAMPLES_KEPT = 20_000
 """Latency and age samples kept for percentiles; older ones are dropped, so memory is bounded."""
 
@@ -52,6 +55,8 @@ class RunStats:
         """Count an answer, its latency and the classes it detected."""
         with self._lock:
             for name in classes:
+                if name not in self.detections and len(self.detections) >= MAX_CLASS_NAMES:
+                    name = "(other)"
                 self.detections[name] = self.detections.get(name, 0) + 1
             self.responses_ok += 1
             self.stale_responses += int(stale)

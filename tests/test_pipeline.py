@@ -156,3 +156,14 @@ def test_a_stalled_source_keeps_the_picture_with_a_status_line():
         runner.join(10)
     assert not runner.is_alive()
     assert 1 <= pipe.stats.displayed_frames <= 3
+
+
+def test_detection_counts_stay_bounded_whatever_names_the_api_invents():
+    from livecam.stats import MAX_CLASS_NAMES, RunStats
+
+    stats = RunStats()
+    for i in range(5 * MAX_CLASS_NAMES):
+        stats.response_ok(0.01, stale=False, classes=[f"name-{i}"])
+    counts = stats.to_dict()["detections"]
+    assert len(counts) <= MAX_CLASS_NAMES + 1
+    assert sum(counts.values()) == 5 * MAX_CLASS_NAMES
