@@ -345,7 +345,6 @@ def test_every_nth_frame_is_sent_and_boxes_are_held_between(tmp_path, video):
     ("json-same", "same file"),
     ("not-video", "not a video"),
     ("every", "--every"),
-    ("in-flight", "--in-flight"),
     ("fraction", "--max-failed-fraction"),
 ])
 def test_bad_input_is_refused_before_any_work(tmp_path, video, case, message):
@@ -357,7 +356,6 @@ def test_bad_input_is_refused_before_any_work(tmp_path, video, case, message):
         "json-same": [video, "-o", out, "--json", out],
         "not-video": [tmp_path / "text.mp4", "-o", out],
         "every": [video, "-o", out, "--every", 0],
-        "in-flight": [video, "-o", out, "--in-flight", 0],
         "fraction": [video, "-o", out, "--max-failed-fraction", 2],
     }[case]
     (tmp_path / "text.mp4").write_text("hello")
@@ -366,6 +364,13 @@ def test_bad_input_is_refused_before_any_work(tmp_path, video, case, message):
             run_annotate(parse(*argv, "--api-url", api.url, "--model", "test/1"), {})
         assert api.requests == 0
     assert not out.exists()
+
+
+def test_bad_in_flight_is_a_usage_error(video, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        parse(video, "-o", tmp_path / "out.mp4", "--in-flight", 0)
+    assert info.value.code == 2
+    assert "--in-flight: must be at least 1" in capsys.readouterr().err
 
 
 def test_default_in_flight_is_lower_for_the_embedded_server(video):
