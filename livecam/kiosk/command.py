@@ -6,6 +6,7 @@ The CLI adds the subcommand with :func:`add_kiosk_arguments` and calls :func:`ru
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import threading
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from livecam.display import Display, HeadlessDisplay, WindowDisplay
 from livecam.errors import ConfigError
 from livecam.kiosk.app import Supervisor
 from livecam.kiosk.config import OPTIONS, KioskConfig, Option, build_config, parse_color, read_toml
+from livecam.kiosk.cursor import HiddenCursor
 from livecam.kiosk.display import KioskDisplay
 from livecam.kiosk.orientation import OrientedSource
 from livecam.kiosk.web import FrameHub, WebView
@@ -139,7 +141,10 @@ def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event) -> int:
     log.info("kiosk started: %s, watchdog %.0f s, quit keys %s", config.source.input, settings.watchdog,
              settings.quit.text)
     try:
-        supervisor.run()
+        with contextlib.ExitStack() as screen:
+            if not config.display.headless:
+                screen.enter_context(HiddenCursor())
+            supervisor.run()
     finally:
         if web is not None:
             web.close()
