@@ -125,6 +125,49 @@ def test_viewers_beyond_the_limit_are_refused():
             assert get(web, "/stream.mjpg")[0] == 503
 
 
+
+def address(view: WebView) -> tuple[str, int]:
+    host, port = view.url.split("//")[1].rstrip("/").rsplit(":", 1)
+    return host, int(port)
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """True once the server closes ``sock`` (waits up to the socket's timeout)."""
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_idle_connections_neither_lock_out_stats_nor_stay_open():
+    with WebView(("127.0.0.1", 0), FrameHub(fps=10), lambda: dict(STATS), request_timeout=0.5,
+                 max_connections=8) as web:
+        idle = [socket.create_connection(address(web), timeout=10) for _ in range(50)]
+        try:
+            idle[-1].sendall(b"GET /st")  # half a request line, then nothing
+            status, _, body = get(web, "/stats")
+            assert status == 200 and json.loads(body) == STATS
+            assert all(closed_by_server(sock) for sock in idle)
+        finally:
+            for sock in idle:
+                sock.close()
+        assert get(web, "/stats")[0] == 200
+
+
+def test_connections_beyond_the_cap_are_refused_while_every_one_is_answering():
+    with WebView(("127.0.0.1", 0), FrameHub(fps=10), dict, max_connections=2) as web:
+        streams = [socket.create_connection(address(web), timeout=10) for _ in range(2)]
+        try:
+            for sock in streams:
+                sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert b" 200 " in sock.makefile("rb").readline()
+            status, _, body = get(web, "/stats")
+        finally:
+            for sock in streams:
+                sock.close()
+    assert status == 503 and body == b"too many clients\n"
+
+
 class NoiseClip:
     """A finite 30 fps clip of noise: its JPEGs are big, so a viewer that does not read stalls fast."""
 

@@ -11,12 +11,17 @@ Cost to the display is one reference assignment per picture: :class:`FrameHub` e
 one JPEG per ``1 / fps`` tick on its own thread, and only while someone is watching; every
 viewer then copies the same bytes. A viewer that stops reading hits the socket send timeout
 and is dropped; nothing is ever queued for it.
+
+Connections are bounded: a client must send its whole request within ``request_timeout`` s,
+and at most ``max_connections`` are open at once; at the cap, the connection that has waited
+longest for its client to send is closed to make room, so idle sockets cannot lock others out.
 """
 
 from __future__ import annotations
 
 import contextlib
 import html
+import io
 import json
 import logging
 import socket
@@ -31,6 +36,7 @@ from typing import Any
 from livecam.encode import Encoder, OpenCVEncoder
 from livecam.errors import ConfigError
 from livecam.frames import Image
+from livecam.server.connections import ConnectionTable, DeadlineReader, DeadlineWriter
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,8 @@ BOUNDARY = "livecamframe"
 JOIN_TIMEOUT_S = 3.0
 _WAIT_STEP_S = 1.0
 _SNAPSHOT_WAIT_S = 2.0
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         b"Content-Length: 17\r\nConnection: close\r\n\r\ntoo many clients\n")
 
 
 class HubClosed(Exception):
@@ -178,18 +186,28 @@ class WebView:
         send_timeout: seconds a viewer may take to accept one frame before it is dropped.
         send_buffer: socket send buffer per viewer, in bytes (small, so a stalled viewer is
             noticed quickly instead of filling kernel memory).
+        request_timeout: seconds a client has to send its whole request (also the keep-alive
+            idle timeout).
+        max_connections: connections open at once (streams count while they last).
 
     Raises:
         ConfigError: the address cannot be bound.
     """
 
     def __init__(self, address: tuple[str, int], hub: FrameHub, stats: Stats, *, title: str = "livecam",
-                 send_timeout: float = 5.0, send_buffer: int = 256 * 1024) -> None:
+                 send_timeout: float = 5.0, send_buffer: int = 256 * 1024, request_timeout: float = 10.0,
+                 max_connections: int = 32, clock: Callable[[], float] = time.monotonic) -> None:
+        if request_timeout <= 0 or max_connections < 1:
+            raise ConfigError(f"web view: request_timeout must be positive and max_connections at least 1 "
+                              f"(got {request_timeout}, {max_connections})")
         self.hub = hub
         self.stats = stats
         self.title = title
         self.send_timeout = send_timeout
         self.send_buffer = send_buffer
+        self.request_timeout = request_timeout
+        self.connections = ConnectionTable(max_connections, send_timeout, clock)
+        """The open connections (``len()`` gives how many)."""
         self.dropped_viewers = 0
         """Viewers dropped because they stopped reading or went away."""
         self.viewer_dropped = threading.Event()
@@ -244,16 +262,55 @@ class WebView:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False
+    # socketserver's default backlog of 5 makes a burst of new clients wait for SYN retries.
+    request_queue_size = 64
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], view: WebView) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.view = view
         super().__init__(address, handler)
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if self.view.connections.open(request) is None:
+            try:
+                request.sendall(_BUSY)
+            except OSError as exc:
+                log.debug("web view: could not refuse a connection: %s", exc)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.view.connections.close(request)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        self.connection = self.request
+        self.conn = self.server.view.connections.find(self.request)
+        self.rfile = io.BufferedReader(DeadlineReader(self.conn))
+        self.wfile = DeadlineWriter(self.conn)
+
+    def handle_one_request(self) -> None:
+        # The request line and headers must arrive in full in time; while none comes this is
+        # also the keep-alive idle timeout.
+        self.conn.expect(self.server.view.request_timeout)
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if not self.conn.answer():  # closed meanwhile to make room for a new client
+            self.close_connection = True
+            return False
+        return True
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches on
         path = self.path.split("?", 1)[0]
@@ -301,7 +358,6 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             with view.hub.viewer():
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, view.send_buffer)
-                self.connection.settimeout(view.send_timeout)
                 self.send_response(HTTPStatus.OK)
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
                 self.send_header("Cache-Control", "no-store")
