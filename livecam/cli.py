@@ -14,9 +14,10 @@ from pathlib import Path
 from types import FrameType
 
 from livecam import __version__
-from livecam.client import HOSTED_API_URL, ApiConfig, redact
+from livecam.client import HOSTED_API_URL, ApiConfig
 from livecam.encode import ENCODER_NAMES
 from livecam.errors import ConfigError, LivecamError
+from livecam.redaction import redact
 
 log = logging.getLogger("livecam")
 

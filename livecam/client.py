@@ -17,7 +17,6 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 import requests
 import urllib3
@@ -34,21 +33,13 @@ from livecam.errors import (
 )
 from livecam.frames import Image
 from livecam.predictions import Predictions
+from livecam.redaction import redact
 
 log = logging.getLogger(__name__)
 
 HOSTED_API_URL = "https://serverless.roboflow.com"
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[0-9]+$")
-_KEY_IN_TEXT = re.compile(r"(api_key=|Bearer\s+)[^&\s'\"]+", re.IGNORECASE)
-
-
-def redact(text: str, secret: str | None = None) -> str:
-    """``text`` with ``secret`` and anything that looks like ``api_key=…`` replaced by ``***``."""
-    if secret:
-        text = text.replace(secret, "***")
-        text = text.replace(quote(secret, safe=""), "***")
-    return _KEY_IN_TEXT.sub(r"\1***", text)
 
 
 @dataclass(frozen=True)
@@ -177,7 +168,7 @@ class DetectionClient:
                               cfg, self._where())
         try:
             data = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
             raise ResponseError(f"{self._where()} answered {response.status_code} with a body that is not JSON",
                                 response.status_code, retryable=True) from exc
         small_size = (round(request.frame_size[0] * request.scale), round(request.frame_size[1] * request.scale))
@@ -298,7 +289,7 @@ def _http_error(status: int, body: bytes, retry_after: str | None, cfg: ApiConfi
 def _server_message(body: bytes, secret: str | None) -> str:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     if isinstance(data, dict):
         for key in ("message", "detail", "error"):
@@ -324,6 +315,10 @@ class RetryPolicy:
 
     attempts: int = 4
     backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.5, maximum=8.0))
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ConfigError(f"a request needs at least one attempt (got {self.attempts})")
 
 
 def detect_with_retry(client: DetectionClient, image: Image, policy: RetryPolicy,

@@ -25,6 +25,7 @@ from livecam.backoff import Backoff
 from livecam.capture import CaptureThread
 from livecam.client import ApiConfig, DetectionClient
 from livecam.display import Display, VideoRecorder, save_snapshot
+from livecam.errors import LivecamError
 from livecam.frames import Frame, Image
 from livecam.overlay import OverlayStyle, draw_hud, draw_predictions, draw_status
 from livecam.pacing import SendPacer
@@ -42,6 +43,7 @@ JOIN_TIMEOUT_S = 3.0
 _IDLE_REDRAW_S = 0.25
 _AUTO_SPACING_FRAMES = 0.9
 """``adaptive``: send at most once per frame interval (a little less, so no new frame waits)."""
+_HUD_REFRESH_S = 0.5
 STALL_S = 2.0
 """No new frame for this long shows a "No new video" status."""
 _KEY_QUIT = {ord("q"), ord("Q"), 27}
@@ -127,6 +129,8 @@ class LivePipeline:
         self._display_rate = RateMeter()
         self._prediction_rate = RateMeter()
         self._last_prediction_seq = -1
+        self._hud_latency_p50: float | None = None
+        self._hud_latency_at = -_HUD_REFRESH_S
 
     def __enter__(self) -> LivePipeline:
         return self
@@ -202,12 +206,21 @@ class LivePipeline:
         """Stop the threads and return the statistics."""
         self.stats.ended_at = self._clock()
         self.close()
+        if self._capture is not None:
+            self.stats.source_frames = self._capture.frames_captured
         return self.stats.to_dict(self._extra_stats())
 
     def close(self) -> None:
-        """Stop every thread (bounded joins) and release the source and display. Idempotent."""
+        """Stop every thread (bounded joins) and release the source and display. Idempotent.
+
+        Call it from the thread that runs :meth:`run` (the context manager does); other threads
+        stop a run by setting :attr:`stop`.
+        """
         self.stop.set()
         self.frames.close()
+        self.display.close()  # the window goes at once, even while a request is still in flight
+        if self._recorder is not None:
+            self._recorder.close()
         stuck: list[str] = []
         if self._capture is not None and not self._capture.join(JOIN_TIMEOUT_S):
             stuck.append("capture")
@@ -218,9 +231,6 @@ class LivePipeline:
                         ", ".join(stuck))
         if self._capture is None:
             self.source.close()  # otherwise the capture thread closes it on its way out
-        self.display.close()
-        if self._recorder is not None:
-            self._recorder.close()
 
     def _placeholder(self) -> Frame:
         width, height = (self.info.width, self.info.height) if self.info else (640, 360)
@@ -271,11 +281,18 @@ class LivePipeline:
         elif key in (ord("h"), ord("H")):
             self._hud = not self._hud
         elif key in (ord("s"), ord("S")):
-            path = save_snapshot(canvas, self.config.snapshot_dir)
+            try:
+                path = save_snapshot(canvas, self.config.snapshot_dir)
+            except LivecamError as exc:
+                log.warning("snapshot not saved: %s", exc)
+                return
             log.info("snapshot saved to %s", path)
 
     def _hud_lines(self, now: float, age: float | None) -> list[str]:
-        p50, _ = self.stats.latency_ms()
+        if now - self._hud_latency_at >= _HUD_REFRESH_S:  # percentiles sort thousands of samples
+            self._hud_latency_at = now
+            self._hud_latency_p50, _ = self.stats.latency_ms()
+        p50 = self._hud_latency_p50
         parts = [f"video {self._display_rate.rate(now):.1f} fps"]
         if self._senders is not None:
             parts.append(f"detections {self._prediction_rate.rate(now):.1f}/s")
@@ -290,7 +307,6 @@ class LivePipeline:
             "encoder": self._senders.encoder_name if self._senders else None,
         }
         if capture is not None:
-            self.stats.source_frames = capture.frames_captured
             extra["frames_not_shown"] = max(0, capture.frames_captured - self.stats.displayed_frames)
             extra["reconnects"] = capture.reconnects
         if self.info is not None:

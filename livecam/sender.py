@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from livecam.backoff import Backoff
 from livecam.client import DetectionClient
-from livecam.errors import AuthError, DetectionError, ModelNotFoundError, ResponseError
+from livecam.errors import AuthError, DetectionError, LivecamError, ModelNotFoundError, ResponseError
 from livecam.frames import Frame
 from livecam.pacing import SendPacer
 from livecam.predictions import Predictions
@@ -59,6 +59,7 @@ class SenderPool:
         self._stats = stats
         self._clock = clock
         self._backoff = backoff or Backoff(initial=0.25, maximum=1.5)
+        self._refused_backoff = Backoff(initial=2.0, maximum=30.0)
         self._lock = threading.Lock()
         self._claim_lock = threading.Lock()
         self._claimed_seq = -1
@@ -82,7 +83,12 @@ class SenderPool:
         return [t.name for t in self._threads if t.is_alive()]
 
     def _work(self) -> None:
-        client = self._make_client()
+        try:
+            client = self._make_client()
+        except LivecamError as exc:
+            log.error("detection is off: %s", exc)
+            self._status.set("api", f"Detection is off: {exc}")
+            return
         self.encoder_name = client.encoder.name
         try:
             while not self._stop.is_set():
@@ -121,6 +127,10 @@ class SenderPool:
             self._stats.request_sent(client.bytes_sent - sent_before)
             self._failed(exc)
             return
+        except Exception as exc:  # noqa: BLE001 - a bug here must not end detection for the whole run
+            log.warning("unexpected error while asking for detections; retrying", exc_info=True)
+            self._failed(DetectionError(f"unexpected error: {type(exc).__name__}", retryable=True))
+            return
         self._stats.request_sent(client.bytes_sent - sent_before)
         fresh = self._predictions.put(predictions.for_frame(frame.seq, frame.captured_at))
         latency = self._clock() - started
@@ -129,6 +139,7 @@ class SenderPool:
         self._log_issues(predictions)
         with self._lock:
             self._backoff.reset()
+            self._refused_backoff.reset()
             self._resume_at = 0.0
         self._pacer.answered(latency)
         self._status.set("api", None)
@@ -139,7 +150,10 @@ class SenderPool:
             self._pacer.refused()
         self._stats.response_failed(kind)
         with self._lock:
-            delay = self._backoff.next_delay(exc.retry_after or 0.0)
+            # Outages are retried within 1.5 s so recovery is quick; a refused key or an unknown
+            # model will not fix itself in seconds, so those are retried far less often.
+            backoff = self._backoff if exc.retryable else self._refused_backoff
+            delay = backoff.next_delay(exc.retry_after or 0.0)
             self._resume_at = max(self._resume_at, self._clock() + delay)
             first = kind not in self._logged_kinds
             self._logged_kinds.add(kind)

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from livecam.errors import LivecamError
+
 MAX_CLASS_NAMES = 200
 """Distinct class names counted; any more (a hostile API inventing names) count as "(other)"."""
 
@@ -108,11 +110,19 @@ class RunStats:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` atomically (a reader never sees half a file)."""
+    """Write ``data`` atomically (a reader never sees half a file).
+
+    Raises:
+        LivecamError: the file cannot be written (no permission, disk full, ...).
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise LivecamError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _rate(count: int, duration: float) -> float:

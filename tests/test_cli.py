@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from stub_api import Reply, StubApi, assert_all_shown
@@ -113,3 +114,13 @@ def test_in_flight_auto_sends_more_often_than_one_at_a_time(tmp_path):
     assert stats["in_flight"] == "auto"
     assert api.max_concurrent >= 2
     assert_all_shown(stats)
+
+
+def test_an_unwritable_stats_file_is_a_clear_error():
+    target = Path("/proc/livecam-stats.json")  # a folder no one, root included, can create files in
+    if not target.parent.is_dir():
+        pytest.skip("needs Linux /proc")
+    result = livecam("run", "synthetic:160x120@30:5", "--headless", "--api-url", "http://127.0.0.1:9",
+                     "--model", "a/1", "--stats-json", str(target))
+    assert result.returncode == 1
+    assert "cannot write /proc/livecam-stats.json" in result.stderr and "Traceback" not in result.stderr

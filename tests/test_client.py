@@ -8,8 +8,9 @@ import pytest
 from stub_api import Reply, StubApi, one_box
 
 from livecam.backoff import Backoff
-from livecam.client import ApiConfig, DetectionClient, RetryPolicy, detect_with_retry, redact
+from livecam.client import ApiConfig, DetectionClient, RetryPolicy, detect_with_retry
 from livecam.errors import AuthError, ConfigError, DetectionError, ModelNotFoundError, ResponseError
+from livecam.redaction import redact
 
 KEY = "sk-test-SECRET-4f9a"
 
@@ -157,3 +158,8 @@ def test_body_is_base64_jpeg():
         request = client.prepare(frame(320, 240))
         assert base64.b64decode(request.body)[:2] == b"\xff\xd8"
         assert request.scale == 1.0
+
+
+def test_absurdly_nested_json_is_a_bad_answer_not_a_crash():
+    with StubApi(script=lambda s: Reply(200, b"[" * 100_000)) as api, pytest.raises(ResponseError):
+        client_for(api).detect(frame())

@@ -88,17 +88,22 @@ def test_unopenable_source_raises_a_clear_error(tmp_path):
         LivePipeline(OpenCVSource(str(tmp_path / "missing.mp4")), None, HeadlessDisplay()).start()
 
 
-def test_stop_from_outside_ends_an_endless_source_promptly():
+def livecam_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(("livecam-sender", "capture"))]
+
+
+def test_stop_from_outside_ends_an_endless_source_and_every_thread():
     stop = threading.Event()
     with StubApi(latency=2.0) as api:
         pipe = LivePipeline(SyntheticSource(320, 240, 30, live=True), ApiConfig(api.url, "test/1"),
-                            HeadlessDisplay(), stop=stop)
+                            HeadlessDisplay(), LiveConfig(in_flight=2), stop=stop)
         with pipe:
             pipe.start()
-            api.wait_for_requests(1)
+            assert api.wait_for_requests(1)
             stop.set()
-            stats = pipe.run()
+            stats = pipe.run()  # joins are bounded (JOIN_TIMEOUT_S) even with a request in flight
     assert stats["source_frames"] >= 1
+    assert livecam_threads() == []
 
 
 def test_no_api_shows_video_alone():
@@ -167,3 +172,39 @@ def test_detection_counts_stay_bounded_whatever_names_the_api_invents():
     counts = stats.to_dict()["detections"]
     assert len(counts) <= MAX_CLASS_NAMES + 1
     assert sum(counts.values()) == 5 * MAX_CLASS_NAMES
+
+
+class KeyDisplay(HeadlessDisplay):
+    """Presses ``key`` on the first frame shown."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self._keys = [ord(key)]
+
+    def show(self, image):
+        return self._keys.pop() if self._keys else -1
+
+
+def test_a_snapshot_that_cannot_be_saved_does_not_end_the_run(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    config = LiveConfig(snapshot_dir=blocker / "snaps")
+    with LivePipeline(clip(30), None, KeyDisplay("s"), config) as pipe:
+        stats = pipe.run()
+    assert stats["source_frames"] == 30
+    assert_all_shown(stats)
+
+
+def test_snapshot_key_saves_a_png(tmp_path):
+    with LivePipeline(clip(5), None, KeyDisplay("s"), LiveConfig(snapshot_dir=tmp_path)) as pipe:
+        pipe.run()
+    assert len(list(tmp_path.glob("*.png"))) == 1
+
+
+def test_a_refused_key_is_retried_slowly_not_stormed():
+    with StubApi(script=lambda s: Reply(401, {"message": "bad key"})) as api:
+        with LivePipeline(clip(90), ApiConfig(api.url, "test/1", api_key=KEY), HeadlessDisplay()) as pipe:
+            stats = pipe.run()
+    assert_all_shown(stats)
+    assert stats["requests_sent"] <= 2  # 3 s of video; an outage would be retried every <= 1.5 s
+    assert set(stats["errors"]) == {"http_401"}

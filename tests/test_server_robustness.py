@@ -18,8 +18,8 @@ import pytest
 import requests
 from server_fakes import BlockingDetector, FixedDetector
 
+from livecam.redaction import redact
 from livecam.server import EmbeddedServer, ServerConfig
-from livecam.server.http import redact
 
 TIMEOUT = 30
 KEY = "very-secret-key"
@@ -195,3 +195,15 @@ def test_stop_event_ends_serve() -> None:
     runner.start()
     runner.join(TIMEOUT)
     assert not runner.is_alive()
+
+
+def test_absurdly_nested_json_gets_400() -> None:
+    import requests
+
+    from livecam.server import EmbeddedServer, ServerConfig
+
+    with EmbeddedServer(ServerConfig(port=0)) as server:
+        answer = requests.post(f"{server.url}/infer/object_detection", data=b"[" * 100_000,
+                               headers={"Content-Type": "application/json"}, timeout=30)
+        assert answer.status_code == 400
+        assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200

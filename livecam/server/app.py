@@ -239,7 +239,7 @@ def _filtered(detections: list[Detection], params: InferenceParams) -> list[Dete
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise HttpError(400, "the body must be a JSON object") from exc
     if not isinstance(data, dict):
         raise HttpError(400, "the body must be a JSON object")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import re
 import socket
 import sys
 import threading
@@ -19,23 +18,18 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from livecam.redaction import redact
 from livecam.server.app import App, Request, Response
 from livecam.server.config import ServerConfig
 from livecam.server.connections import ConnectionTable, DeadlineReader, DeadlineWriter
 
 log = logging.getLogger(__name__)
 
-_KEY_IN_TEXT = re.compile(r"(api_key=)[^&\s\"]*", re.IGNORECASE)
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
     b"Connection: close\r\nContent-Length: 50\r\n\r\n"
     b'{"message":"too many connections - retry request"}'
 )
-
-
-def redact(text: str) -> str:
-    """``text`` with every ``api_key=...`` value replaced by ``***``."""
-    return _KEY_IN_TEXT.sub(r"\1***", text)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -102,7 +102,7 @@ def decode_image(data: bytes, max_pixels: int) -> Image:
 def _json_string(raw: bytes) -> bytes:
     try:
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise HttpError(400, "the body is a broken JSON string; send the bare base64 text") from exc
     if not isinstance(value, str):
         raise HttpError(400, "the body must be base64 text")
