@@ -24,6 +24,7 @@ from livecam.annotate import (
 )
 from livecam.client import ApiConfig, RetryPolicy
 from livecam.errors import ConfigError
+from livecam.predictions import Predictions
 
 KEY = "sk-annotate-SECRET-77"
 SIZE = (320, 240)
@@ -288,6 +289,10 @@ class CountingInput:
     def total(self):
         return self.frames
 
+    @property
+    def ended_early(self):
+        return None
+
     def __iter__(self):
         for i in range(self.frames):
             self.held.append(i - self.output.written + 1)
@@ -379,3 +384,113 @@ def test_default_in_flight_is_lower_for_the_embedded_server(video):
     remote = parse(video, "-o", "o.mp4", "--api-url", "http://127.0.0.1:9001", "--model", "a/1")
     assert check_arguments(remote).options.in_flight == DEFAULT_IN_FLIGHT == 8
     assert check_arguments(parse(video, "-o", "o.mp4")).options.in_flight == EMBEDDED_IN_FLIGHT == 4
+
+
+def test_a_truncated_video_fails_but_leaves_what_was_read(tmp_path, caplog):
+    whole = write_video(tmp_path / "whole.avi", frames=40)
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    out, jsonl = tmp_path / "out.mp4", tmp_path / "p.jsonl"
+    with StubApi() as api, caplog.at_level("ERROR"):
+        assert annotate(api, cut, out, "--json", jsonl) == 1
+    frames, _, _ = read_video(out)
+    records = read_jsonl(jsonl)
+    assert 0 < len(frames) < 40
+    assert [r["frame"] for r in records] == list(range(len(frames)))
+    assert f"input ended at frame {len(frames)} of 40: " in caplog.text
+    assert "truncated" in caplog.text
+
+
+class BreakingInput(CountingInput):
+    """Synthetic frames whose decoding raises after ``frames``."""
+
+    @property
+    def total(self):
+        return None
+
+    def __iter__(self):
+        yield from super().__iter__()
+        raise ValueError("corrupt packet")
+
+
+class ShortInput(CountingInput):
+    """Says it holds twice the frames it yields, as a cut-off file does."""
+
+    @property
+    def total(self):
+        return 2 * self.frames
+
+    @property
+    def ended_early(self):
+        return "the file is probably truncated"
+
+
+def run_in_thread(annotator):
+    """Runs ``annotator`` in a thread; the test fails instead of hanging if it never returns."""
+    results = []
+    thread = threading.Thread(target=lambda: results.append(annotator.run()), daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the run did not end"
+    return results[0]
+
+
+class FakeDetector:
+    def __init__(self, started=None):
+        self.started = started
+
+    def detect(self, image, stop):
+        if self.started is not None:
+            self.started.set()
+            stop.wait()  # blocks until the run stops, as a hanging request would
+        return Predictions((), (image.shape[1], image.shape[0]))
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("make_input,error", [(BreakingInput, "ValueError: corrupt packet"),
+                                              (ShortInput, "truncated")])
+def test_an_input_ending_early_is_reported_with_every_read_frame_written(make_input, error):
+    output = ListOutput()
+    source = make_input(5, output)
+    result = run_in_thread(Annotator(source, output, FakeDetector, AnnotateOptions(in_flight=2),
+                                     threading.Event()))
+    assert output.indices == list(range(5))
+    assert result.frames_read == result.frames_written == 5
+    assert error in result.input_error
+    assert result.frames_expected == source.total
+    assert not result.interrupted and result.broken is None
+
+
+@pytest.mark.parametrize("failing", ["all", "one"])
+def test_a_worker_that_cannot_start_ends_the_run(failing):
+    made = iter(range(100))
+
+    def factory():
+        if failing == "all" or next(made) == 1:
+            raise ConfigError("no connection pool")
+        return FakeDetector()
+
+    output = ListOutput()
+    result = run_in_thread(Annotator(CountingInput(40, output), output, factory, AnnotateOptions(in_flight=3),
+                                     threading.Event()))
+    assert "could not start (ConfigError: no connection pool)" in result.broken
+    assert not result.interrupted
+    assert output.indices == list(range(len(output.indices)))
+
+
+def test_a_stop_set_from_outside_wakes_every_waiting_thread():
+    started, stop = threading.Event(), threading.Event()
+    output = ListOutput()
+    annotator = Annotator(CountingInput(40, output), output, lambda: FakeDetector(started),
+                          AnnotateOptions(in_flight=2), stop)
+    results = []
+    thread = threading.Thread(target=lambda: results.append(annotator.run()), daemon=True)
+    thread.start()
+    assert started.wait(timeout=30)
+    stop.set()  # like the signal handler: sets the event and notifies nobody
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the run did not end after stop was set"
+    assert results[0].interrupted and results[0].broken is None and results[0].input_error is None
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("annotate-")]

@@ -189,6 +189,14 @@ def _report(job: AnnotateJob, result: AnnotateResult, codec: str) -> int:
     if result.interrupted:
         log.warning("interrupted: %s holds the first %d frames", job.output, result.frames_written)
         return EXIT_INTERRUPTED
+    if result.broken is not None:
+        log.error("stopped after %d frames: %s", result.frames_written, result.broken)
+        return EXIT_FAILED
+    if result.input_error is not None:
+        of = "?" if result.frames_expected is None else str(result.frames_expected)
+        log.error("input ended at frame %d of %s: %s; %s holds the %d frames read", result.frames_read, of,
+                  result.input_error, job.output, result.frames_written)
+        return EXIT_FAILED
     if result.frames_written == 0:
         log.error("no frame could be read from %s", job.input)
         return EXIT_FAILED

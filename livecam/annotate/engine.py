@@ -112,20 +112,26 @@ class AnnotateResult:
 
     Attributes:
         frames_read: frames decoded from the input.
+        frames_expected: frames the input said it holds, when known.
         frames_written: frames written to the output (and the JSON Lines file).
         sent: written frames whose image was sent to the API.
         failed: written frames whose request failed for good (written without boxes).
         fatal: the error that stopped the run (bad key, unknown model), if any.
+        broken: why a request worker could not start (which stops the run), if one could not.
+        input_error: why the input ended before its last frame (truncated, damaged), if it did.
         interrupted: the stop event ended the run early.
         max_held: the most frames held in memory at once.
         elapsed_s: wall time of the run.
     """
 
     frames_read: int
+    frames_expected: int | None
     frames_written: int
     sent: int
     failed: int
     fatal: DetectionError | None
+    broken: str | None
+    input_error: str | None
     interrupted: bool
     max_held: int
     elapsed_s: float
@@ -160,28 +166,39 @@ class Annotator:
         self._progress = progress
         self._clock = clock
         self._fatal: DetectionError | None = None
+        self._broken: str | None = None
         self._fatal_lock = threading.Lock()
         self._frames_read = 0
+        self._input_error: str | None = None
 
     def run(self) -> AnnotateResult:
         """Annotate until the input ends, ``stop`` is set or a fatal error; then join the threads."""
         started = self._clock()
         window = Window(self._options.capacity, self._stop)
-        threads = [threading.Thread(target=self._read, args=(window,), name="annotate-reader", daemon=True)]
+        threads = [threading.Thread(target=self._watch_stop, args=(window,), name="annotate-stop", daemon=True),
+                   threading.Thread(target=self._read, args=(window,), name="annotate-reader", daemon=True)]
         threads += [threading.Thread(target=self._work, args=(window,), name=f"annotate-worker-{i}", daemon=True)
                     for i in range(self._options.in_flight)]
-        for thread in threads:
-            thread.start()
-        written = sent = failed = 0
+        started_threads: list[threading.Thread] = []
         try:
+            for thread in threads:
+                thread.start()
+                started_threads.append(thread)
             written, sent, failed = self._write(window)
-            interrupted = self._stop.is_set() and self._fatal is None
+            with self._fatal_lock:
+                interrupted = self._stop.is_set() and self._fatal is None and self._broken is None
         finally:
-            window.halt()
-            self._join(threads)
-        return AnnotateResult(frames_read=self._frames_read, frames_written=written, sent=sent, failed=failed,
-                              fatal=self._fatal, interrupted=interrupted, max_held=window.max_held,
-                              elapsed_s=self._clock() - started)
+            window.halt()  # also ends the stop watcher: halting sets the stop event
+            self._join(started_threads)
+        return AnnotateResult(frames_read=self._frames_read, frames_expected=self._source.total,
+                              frames_written=written, sent=sent, failed=failed, fatal=self._fatal,
+                              broken=self._broken, input_error=self._input_error, interrupted=interrupted,
+                              max_held=window.max_held, elapsed_s=self._clock() - started)
+
+    def _watch_stop(self, window: Window) -> None:
+        # A signal handler sets the stop event but cannot notify the window's waiters; this does.
+        self._stop.wait()
+        window.halt()
 
     def _read(self, window: Window) -> None:
         every = self._options.every
@@ -192,19 +209,29 @@ class Annotator:
                 frame = next(frames, None)
                 if frame is None:
                     window.release()
+                    self._input_error = self._source.ended_early
                     break
                 window.add(frame, send=frame.index % every == 0)
                 count += 1
-        except Exception:
-            # Whatever broke decoding, the frames read so far still get written and the run ends.
-            log.exception("reading the input failed after %d frames", count)
+        except Exception as exc:
+            # Whatever broke decoding, the frames read so far still get written and the run fails.
+            log.debug("reading the input failed after %d frames", count, exc_info=True)
+            self._input_error = f"decoding failed ({type(exc).__name__}: {exc})"
             window.release()
         finally:
             self._frames_read = count
             window.end_input(count)
 
     def _work(self, window: Window) -> None:
-        detector = self._detectors()
+        try:
+            detector = self._detectors()
+        except Exception as exc:
+            # No worker can be trusted to take this one's frames, and the writer would wait for them.
+            log.debug("a request worker could not start", exc_info=True)
+            with self._fatal_lock:
+                self._broken = self._broken or f"a request worker could not start ({type(exc).__name__}: {exc})"
+            window.halt()
+            return
         try:
             while (frame := window.take()) is not None:
                 window.complete(frame.index, self._detect(detector, frame.image, window))

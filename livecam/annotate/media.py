@@ -45,6 +45,11 @@ class FrameInput(Protocol):
         """How many frames to expect, when known."""
         ...
 
+    @property
+    def ended_early(self) -> str | None:
+        """Why iteration stopped before the end of the input (damaged or truncated), else None."""
+        ...
+
     def __iter__(self) -> Iterator[InputFrame]: ...
 
     def close(self) -> None:
@@ -86,10 +91,15 @@ class VideoInput:
         self.fps = info.fps
         self.size = (info.width, info.height)
         self._total = info.frame_count
+        self._ended_early: str | None = None
 
     @property
     def total(self) -> int | None:
         return self._total
+
+    @property
+    def ended_early(self) -> str | None:
+        return self._ended_early
 
     def __iter__(self) -> Iterator[InputFrame]:
         index = 0
@@ -97,9 +107,13 @@ class VideoInput:
             try:
                 image = self._source.read()
             except SourceError as exc:
-                log.warning("%s: stopped reading after frame %d (%s)", self.path, index, exc)
+                self._ended_early = f"{exc}; the file may be damaged"
                 return
             if image is None:
+                if self._total is not None and index < self._total:
+                    # The container's header promises more frames than could be decoded: a cut-off file.
+                    self._ended_early = (f"{self.path} decodes no further than its first {index} frames; "
+                                         f"the file is probably truncated or damaged")
                 return
             yield InputFrame(index, image, time_s=round(index / self.fps, 4))
             index += 1
@@ -124,6 +138,11 @@ class ImageFolderInput:
     @property
     def total(self) -> int | None:
         return len(self.paths)
+
+    @property
+    def ended_early(self) -> str | None:
+        """Always None: an unreadable image is skipped with a warning, not an early end."""
+        return None
 
     def __iter__(self) -> Iterator[InputFrame]:
         index = 0

@@ -9,9 +9,6 @@ from dataclasses import dataclass
 from livecam.annotate.media import InputFrame
 from livecam.predictions import Predictions
 
-_WAKE_S = 0.1
-"""Waits re-check the stop event this often, since a signal handler sets it without notifying."""
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -36,8 +33,9 @@ class Window:
 
     The reader :meth:`admit`s and :meth:`add`s frames in order; workers :meth:`take` the ones
     to send and :meth:`complete` them in any order; the writer gets them back strictly in order
-    from :meth:`next` and :meth:`release`s each once written. Every wait ends when ``stop`` is
-    set or :meth:`halt` is called.
+    from :meth:`next` and :meth:`release`s each once written. Every wait ends when :meth:`halt`
+    is called. Setting ``stop`` alone wakes nobody (a signal handler cannot notify a condition),
+    so whoever sets it from outside must also call :meth:`halt` (the annotator's stop watcher does).
     """
 
     def __init__(self, capacity: int, stop: threading.Event) -> None:
@@ -51,6 +49,7 @@ class Window:
         self._done: dict[int, Outcome] = {}
         self._held = 0
         self._end: int | None = None
+        self._halted = False
         self.max_held = 0
 
     @property
@@ -62,9 +61,9 @@ class Window:
     def admit(self) -> bool:
         """Wait for room for one more frame; False when the run is stopping."""
         with self._cond:
-            while self._held >= self.capacity and not self._stop.is_set():
-                self._cond.wait(_WAKE_S)
-            if self._stop.is_set():
+            while self._held >= self.capacity and not self._stopping():
+                self._cond.wait()
+            if self._stopping():
                 return False
             self._held += 1
             self.max_held = max(self.max_held, self._held)
@@ -89,9 +88,9 @@ class Window:
     def take(self) -> InputFrame | None:
         """The oldest frame still to send; None once there are none left or the run is stopping."""
         with self._cond:
-            while not self._todo and self._end is None and not self._stop.is_set():
-                self._cond.wait(_WAKE_S)
-            if self._stop.is_set() or not self._todo:
+            while not self._todo and self._end is None and not self._stopping():
+                self._cond.wait()
+            if self._stopping() or not self._todo:
                 return None
             return self._todo.popleft()
 
@@ -104,10 +103,10 @@ class Window:
     def next(self, index: int) -> tuple[InputFrame, Outcome] | None:
         """Frame ``index`` and its outcome once known; None at the end of input or when stopping."""
         with self._cond:
-            while index not in self._done and not self._stop.is_set() \
+            while index not in self._done and not self._stopping() \
                     and (self._end is None or index < self._end):
-                self._cond.wait(_WAKE_S)
-            if self._stop.is_set() or index not in self._done:
+                self._cond.wait()
+            if self._stopping() or index not in self._done:
                 return None
             return self._frames.pop(index), self._done.pop(index)
 
@@ -121,4 +120,10 @@ class Window:
         """Stop the run: set the stop event and wake every waiter."""
         self._stop.set()
         with self._cond:
+            self._halted = True
             self._cond.notify_all()
+
+    def _stopping(self) -> bool:
+        # Called with the condition held; the event is checked too so work stops as soon as it is set.
+        return self._halted or self._stop.is_set()
+
