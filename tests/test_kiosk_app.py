@@ -7,9 +7,10 @@ import pytest
 from livecam.backoff import Backoff
 from livecam.display import NO_KEY
 from livecam.errors import SourceError
-from livecam.kiosk.app import Outcome, Supervisor
+from livecam.kiosk.app import CaptureStuck, Outcome, Supervisor
 from livecam.kiosk.display import KioskDisplay
 from livecam.kiosk.keys import QuitSequence
+from livecam.overlay import draw_status
 from livecam.pipeline import LiveConfig, LivePipeline
 from livecam.sources import SourceInfo, SyntheticSource
 
@@ -27,12 +28,14 @@ class Screen:
         self.fail_first = fail_first
         self.pictures = 0
         self.closed = False
+        self.last: np.ndarray | None = None
 
     def show(self, image: np.ndarray) -> int:
         if self.fail_first:
             self.fail_first -= 1
             raise RuntimeError("boom")
         self.pictures += 1
+        self.last = image
         return self.keys.pop(0) if self.keys else NO_KEY
 
     def set_fullscreen(self, on: bool) -> None:
@@ -119,7 +122,7 @@ def test_a_source_that_cannot_open_is_retried_with_a_banner(caplog):
         banners.append(supervisor.status.lines())
         if len(attempts) == 4:
             stop.set()
-        source = MissingCamera() if len(attempts) < 3 else SyntheticSource(64, 48, 200.0, frames=10, live=False)
+        source = MissingCamera() if len(attempts) < 3 else SyntheticSource(64, 48, 20.0, frames=10, live=False)
         return LivePipeline(source, None, display, LiveConfig(hud=False), stop=pipeline_stop)
 
     supervisor = Supervisor(make_pipeline, display, stop, watchdog_s=5, backoff=FAST, tick=0.01)
@@ -176,3 +179,138 @@ def test_the_pipeline_shortcuts_do_not_reach_the_pipeline(key):
     stop = threading.Event()
     display = kiosk(Screen(keys=[key] * 3), stop)
     assert display.show(np.zeros((48, 64, 3), np.uint8)) == NO_KEY
+
+
+class HungCamera:
+    """A live camera that delivers a few frames, then blocks in ``read`` until :attr:`gate` is set."""
+
+    def __init__(self, frames: int = 3) -> None:
+        self.frames = frames
+        self.info: SourceInfo | None = None
+        self.gate = threading.Event()
+        self.closed = threading.Event()
+        self._sent = 0
+
+    def open(self) -> SourceInfo:
+        self.closed.clear()
+        self.info = SourceInfo(fps=100.0, width=64, height=48, live=True, name="hung camera", paced=False)
+        return self.info
+
+    def read(self) -> np.ndarray | None:
+        if self._sent >= self.frames:
+            self.gate.wait(30)
+            return None
+        self._sent += 1
+        return np.full((48, 64, 3), 99, np.uint8)
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class OnLog(logging.Handler):
+    """Runs ``action`` when a record containing ``text`` is logged."""
+
+    def __init__(self, text: str, action) -> None:
+        super().__init__(logging.WARNING)
+        self.text = text
+        self.action = action
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.action()
+
+
+def run_logged(supervisor: Supervisor, handler: logging.Handler) -> None:
+    logger = logging.getLogger("livecam.kiosk.app")
+    logger.addHandler(handler)
+    try:
+        supervisor.run()
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_a_capture_stuck_in_read_lets_the_source_go_before_it_is_opened_again():
+    stop = threading.Event()
+    display = kiosk(Screen(), stop)
+    camera = HungCamera()
+    closed_at_next_start: list[bool] = []
+
+    def make_pipeline(pipeline_stop: threading.Event) -> LivePipeline:
+        source = camera
+        if closed_at_next_start or camera.info is not None:
+            closed_at_next_start.append(camera.closed.is_set())
+            stop.set()
+            source = MissingCamera()
+        return LivePipeline(source, None, display, LiveConfig(hud=False), stop=pipeline_stop)
+
+    supervisor = Supervisor(make_pipeline, display, stop, watchdog_s=0.3, backoff=FAST, tick=0.02,
+                            release_backoff=Backoff(initial=20.0, maximum=20.0, jitter=0.0))
+    try:
+        # The read is released only once the supervisor has found the capture stuck.
+        run_logged(supervisor, OnLog("still blocked reading the source", camera.gate.set))
+    finally:
+        camera.gate.set()
+    assert supervisor.outcomes[Outcome.STALLED] == 1
+    assert closed_at_next_start == [True]
+
+
+def test_too_many_stuck_captures_end_the_run_with_an_error():
+    stop = threading.Event()
+    display = kiosk(Screen(), stop)
+    cameras: list[HungCamera] = []
+
+    def make_pipeline(pipeline_stop: threading.Event) -> LivePipeline:
+        cameras.append(HungCamera())
+        return LivePipeline(cameras[-1], None, display, LiveConfig(hud=False), stop=pipeline_stop)
+
+    supervisor = Supervisor(make_pipeline, display, stop, watchdog_s=0.3, backoff=FAST, tick=0.02,
+                            max_stuck=1, release_backoff=FAST)
+    try:
+        with pytest.raises(CaptureStuck, match="2 capture threads are stuck"):
+            supervisor.run()
+    finally:
+        for camera in cameras:
+            camera.gate.set()
+    assert len(cameras) == 2 and not stop.is_set()
+
+
+class GreyClip:
+    """A short non-live clip of flat grey frames."""
+
+    info: SourceInfo | None = None
+
+    def open(self) -> SourceInfo:
+        self._left = 5
+        self.info = SourceInfo(fps=200.0, width=64, height=48, live=False, name="grey clip", paced=True)
+        return self.info
+
+    def read(self) -> np.ndarray | None:
+        if self._left <= 0:
+            return None
+        self._left -= 1
+        return np.full((48, 64, 3), 200, np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_waiting_screen_is_the_last_raw_frame_dimmed_with_only_the_current_status():
+    stop = threading.Event()
+    screen = Screen()
+    display = kiosk(screen, stop)
+    seen: list[np.ndarray | None] = []
+
+    def make_pipeline(pipeline_stop: threading.Event) -> LivePipeline:
+        seen.append(None if screen.last is None else screen.last.copy())
+        if len(seen) == 3:
+            stop.set()
+        source = GreyClip() if len(seen) == 1 else MissingCamera()
+        return LivePipeline(source, None, display, LiveConfig(hud=True), stop=pipeline_stop)
+
+    supervisor = Supervisor(make_pipeline, display, stop, watchdog_s=5, backoff=FAST, tick=0.01)
+    supervisor.run()
+    after_clip, waiting = seen[1], seen[2]
+    assert after_clip is not None and waiting is not None
+    assert (after_clip != 200).any()  # the clip was shown with its HUD
+    expected = draw_status(np.full((48, 64, 3), 100, np.uint8), ["Camera not available - retrying in 0 s"])
+    assert np.array_equal(waiting, expected)

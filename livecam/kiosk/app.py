@@ -10,7 +10,13 @@ Each pipeline gets its own stop event. A :class:`Watchdog` thread sets it when n
 shown for ``watchdog_s`` seconds, or when the process stop is set; the pipeline then tears down
 (bounded joins) and the supervisor starts a fresh one. A pipeline that fails to start or raises
 is logged in one line (traceback at debug level) and retried with backoff, while the last
-picture stays on screen with a status banner. Nothing but ``stop`` ends :meth:`Supervisor.run`.
+frame stays on screen, dimmed, under a status banner.
+
+A capture thread blocked in a read of a hung camera cannot be stopped; it still holds the
+device and closes it when the read finally returns. The supervisor keeps such pipelines aside
+and waits (with backoff) for them to let the source go before opening it again; when more than
+``max_stuck`` are held at once it raises :class:`CaptureStuck` so the service manager restarts
+the process. Apart from that, only ``stop`` ends :meth:`Supervisor.run`.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
@@ -27,10 +32,12 @@ import numpy as np
 
 from livecam.backoff import Backoff
 from livecam.errors import SourceError
-from livecam.frames import Image
+from livecam.frames import Frame, Image
 from livecam.kiosk.display import KioskDisplay
 from livecam.overlay import draw_status
 from livecam.pipeline import LivePipeline
+from livecam.ratemeter import RateMeter
+from livecam.sources import SourceInfo, VideoSource
 from livecam.status import StatusBoard
 
 log = logging.getLogger(__name__)
@@ -40,7 +47,6 @@ PipelineFactory = Callable[[threading.Event], LivePipeline]
 
 STATUS_KEY = "kiosk"
 """The supervisor's own line on its status board."""
-_RATE_WINDOW_S = 2.0
 JOIN_TIMEOUT_S = 2.0
 
 
@@ -120,30 +126,73 @@ class Watchdog:
                 return
 
 
+class CaptureStuck(SourceError):
+    """Too many capture threads are blocked in reads of the source; the process should restart."""
+
+
+class _Released:
+    """Wraps a pipeline's source to tell when the device is let go.
+
+    The capture thread closes the source on its way out, so a set :attr:`released` means the
+    capture is over (or never opened the device). An ``open`` in progress counts as held.
+    """
+
+    def __init__(self, inner: VideoSource) -> None:
+        self.inner = inner
+        self.released = threading.Event()
+        self.released.set()
+
+    @property
+    def info(self) -> SourceInfo | None:
+        """The wrapped source's info."""
+        return self.inner.info
+
+    def open(self) -> SourceInfo:
+        """Open the wrapped source; held until :meth:`close`."""
+        self.released.clear()
+        try:
+            return self.inner.open()
+        except BaseException:
+            self.released.set()
+            raise
+
+    def read(self) -> Image | None:
+        """Read from the wrapped source."""
+        return self.inner.read()
+
+    def close(self) -> None:
+        """Close the wrapped source and mark it released."""
+        try:
+            self.inner.close()
+        finally:
+            self.released.set()
+
+
 class _Rates:
-    """Frames and detections per second from counters sampled over a short window."""
+    """Frames and detections per second, from the pipeline counters sampled by the watchdog."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._samples: deque[tuple[float, int, int]] = deque()
+        self.frames = RateMeter()
+        self.detections = RateMeter()
+        self._last: tuple[float, int, int] | None = None
 
     def sample(self, now: float, frames: int, detections: int) -> None:
-        with self._lock:
-            self._samples.append((now, frames, detections))
-            while len(self._samples) > 2 and now - self._samples[0][0] > _RATE_WINDOW_S:
-                self._samples.popleft()
+        if self._last is not None:
+            then, last_frames, last_detections = self._last
+            _tick_spread(self.frames, then, now, frames - last_frames)
+            _tick_spread(self.detections, then, now, detections - last_detections)
+        self._last = (now, frames, detections)
 
     def clear(self) -> None:
-        with self._lock:
-            self._samples.clear()
+        """Start over for a new pipeline (its counters start at zero)."""
+        self.frames, self.detections = RateMeter(), RateMeter()
+        self._last = None
 
-    def rates(self) -> tuple[float, float]:
-        with self._lock:
-            if len(self._samples) < 2:
-                return 0.0, 0.0
-            (t0, f0, d0), (t1, f1, d1) = self._samples[0], self._samples[-1]
-        span = t1 - t0
-        return ((f1 - f0) / span, (d1 - d0) / span) if span > 0 else (0.0, 0.0)
+
+def _tick_spread(meter: RateMeter, then: float, now: float, count: int) -> None:
+    """Tick ``count`` events spread evenly over ``(then, now]`` (they happened between samples)."""
+    for i in range(1, count + 1):
+        meter.tick(then + (now - then) * i / count)
 
 
 class Supervisor:
@@ -160,12 +209,17 @@ class Supervisor:
         clock: monotonic seconds.
         tick: how often the watchdog looks and the waiting screen is redrawn.
         blank_size: (width, height) of the picture shown before any frame arrived.
+        max_stuck: the most pipelines whose capture still holds the source before
+            :meth:`run` gives up with :class:`CaptureStuck`.
+        release_backoff: how long to wait for a stuck capture to let the source go before
+            opening it again anyway (default 1 s doubling to 30 s).
     """
 
     def __init__(self, make_pipeline: PipelineFactory, display: KioskDisplay, stop: threading.Event, *,
                  watchdog_s: float = 10.0, backoff: Backoff | None = None,
                  clock: Callable[[], float] = time.monotonic, tick: float = 0.25,
-                 blank_size: tuple[int, int] = (1280, 720)) -> None:
+                 blank_size: tuple[int, int] = (1280, 720), max_stuck: int = 3,
+                 release_backoff: Backoff | None = None) -> None:
         self._make_pipeline = make_pipeline
         self._display = display
         self._stop = stop
@@ -174,6 +228,10 @@ class Supervisor:
         self._clock = clock
         self._tick = tick
         self._blank_size = blank_size
+        self._max_stuck = max_stuck
+        self._release_backoff = release_backoff or Backoff(initial=1.0, maximum=30.0)
+        self._held: list[_Released] = []
+        self._last_frame: Frame | None = None
         self._lock = threading.Lock()
         self._pipeline: LivePipeline | None = None
         self._rates = _Rates()
@@ -190,14 +248,27 @@ class Supervisor:
         """How many runs ended each way."""
 
     def run(self) -> None:
-        """Start, watch and restart pipelines until the process stop event is set."""
+        """Start, watch and restart pipelines until the process stop event is set.
+
+        Raises:
+            CaptureStuck: more than ``max_stuck`` captures are blocked holding the source.
+        """
         while not self._stop.is_set():
+            self._await_release()
+            if self._stop.is_set():
+                break
             if self.runs:
                 self.restarts += 1
             self.runs += 1
             pipeline_stop = threading.Event()
             pipeline = self._make_pipeline(pipeline_stop)
+            source = _Released(pipeline.source)
+            pipeline.source = source
             outcome, shown = self._run_one(pipeline, pipeline_stop)
+            if not source.released.is_set():
+                self._held.append(source)
+                log.warning("pipeline %d: its capture is still blocked reading the source; waiting for it "
+                            "to let go before opening the source again", self.runs)
             self.outcomes[outcome] += 1
             if outcome is Outcome.STOPPED or self._stop.is_set():
                 break
@@ -214,17 +285,18 @@ class Supervisor:
         """Live figures for ``/stats``: rates, latency, age, status lines; never the API key."""
         with self._lock:
             pipeline = self._pipeline
-        fps, detections = self._rates.rates()
+        now = self._clock()
+        fps, detections = self._rates.frames.rate(now), self._rates.detections.rate(now)
         data: dict[str, Any] = {
             "fps": round(fps, 2), "detections_per_s": round(detections, 2), "latency_ms": None,
             "age_ms": None, "status": self.status.lines(), "source": None, "restarts": self.restarts,
-            "uptime_s": round(self._clock() - self._started_at, 1), "displayed_frames": 0,
+            "uptime_s": round(now - self._started_at, 1), "displayed_frames": 0,
         }
         if pipeline is not None:
             p50, _ = pipeline.stats.latency_ms()
             newest = pipeline.predictions.peek()
             data["latency_ms"] = None if p50 is None else round(p50, 1)
-            data["age_ms"] = None if newest is None else round((self._clock() - newest.captured_at) * 1000, 1)
+            data["age_ms"] = None if newest is None else round((now - newest.captured_at) * 1000, 1)
             data["status"] = pipeline.status.lines() + data["status"]
             data["source"] = pipeline.info.name if pipeline.info is not None else None
             data["displayed_frames"] = pipeline.stats.displayed_frames
@@ -259,6 +331,7 @@ class Supervisor:
             watchdog.finish()
             with self._lock:
                 self._pipeline = None
+            self._last_frame = pipeline.frames.peek() or self._last_frame
         shown = pipeline.stats.displayed_frames > 0
         if self._stop.is_set():
             return Outcome.STOPPED, shown
@@ -270,10 +343,31 @@ class Supervisor:
             log.info("the source ended after %d frames; starting it again", pipeline.stats.displayed_frames)
         return outcome, shown
 
-    def _wait(self, delay: float) -> None:
-        """Keep the last picture on screen with the status banner for ``delay`` s (or until stop)."""
+    def _await_release(self) -> None:
+        """Wait (bounded, with backoff) for stuck captures to let the source go.
+
+        Raises:
+            CaptureStuck: more than ``max_stuck`` are still holding it.
+        """
+        self._held = [source for source in self._held if not source.released.is_set()]
+        if not self._held:
+            self._release_backoff.reset()
+            return
+        if len(self._held) > self._max_stuck:
+            raise CaptureStuck(f"{len(self._held)} capture threads are stuck reading the video source and "
+                               "still hold it; exiting so the service manager restarts livecam (if this "
+                               "repeats, check the camera, its cable and its driver)")
+        delay = self._release_backoff.next_delay()
+        self.status.set(STATUS_KEY, "Waiting for the camera to be released")
+        self._wait(delay, until=lambda: all(source.released.is_set() for source in self._held))
+        if any(not source.released.is_set() for source in self._held):
+            log.warning("%d earlier capture(s) still hold the source after %.0f s; trying to open it anyway",
+                        len(self._held), delay)
+
+    def _wait(self, delay: float, until: Callable[[], bool] = lambda: False) -> None:
+        """Show the last frame with the status banner for ``delay`` s, until ``until()`` or stop."""
         deadline = self._clock() + delay
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not until():
             lines = self.status.lines()
             remaining = deadline - self._clock()
             if lines:
@@ -282,9 +376,9 @@ class Supervisor:
                 return
 
     def _background(self) -> Image:
-        last = self._display.last_picture
-        if last is not None:
-            return last.copy()
+        """The last raw frame, dimmed (no boxes, HUD or old banners), or a blank picture."""
+        if self._last_frame is not None:
+            return self._last_frame.image // 2
         width, height = self._blank_size
         return np.zeros((height, width, 3), np.uint8)
 
