@@ -153,8 +153,7 @@ class LivePipeline:
         if self.config.record is not None:
             self._recorder = VideoRecorder(self.config.record, self.info.fps, (self.info.width, self.info.height))
             log.info("recording to %s (%s)", self.config.record, self._recorder.codec)
-        self._capture = CaptureThread(self.source, self.frames, self.stop, self.status, clock=self._clock,
-                                      max_frames=self.config.max_frames)
+        _warm_up_drawing(self.info, self.config.style)
         if self._make_client is not None:
             self._senders = SenderPool(self._make_client, self.frames, self.predictions, self.stop,
                                        self.status, self.stats, in_flight=self.config.in_flight,
@@ -163,7 +162,9 @@ class LivePipeline:
                                                        adaptive=True) if self.config.adaptive else None,
                                        backoff=Backoff(initial=0.25, maximum=1.5), clock=self._clock)
             self._senders.start()
-        _warm_up_drawing(self.info, self.config.style)
+        # Capture last: until it exists, close() closes the source itself if anything above failed.
+        self._capture = CaptureThread(self.source, self.frames, self.stop, self.status, clock=self._clock,
+                                      max_frames=self.config.max_frames)
         self.stats.started_at = self._clock()
         self._capture.start()
         return self.info
