@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+from samples import sample_frame
 
 from livecam.detector import Detector, coco_names, detector_factory, load_detector
 from livecam.detector.classes import bundled_model
@@ -15,18 +15,9 @@ from livecam.detector.onnx_graph import graph_inputs
 from livecam.errors import ConfigError
 from livecam.frames import Image
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_videos"
-
 
 def frame(name: str, index: int) -> Image:
-    capture = cv2.VideoCapture(str(SAMPLES / name))
-    try:
-        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
-        ok, image = capture.read()
-    finally:
-        capture.release()
-    assert ok, f"cannot read frame {index} of {name}"
-    return np.asarray(image, np.uint8)
+    return sample_frame(name, index)
 
 
 @pytest.fixture(scope="module")

@@ -134,28 +134,17 @@ def test_recorder_close_is_idempotent_and_final(tmp_path: Path) -> None:
     assert read_back(tmp_path / "out.mp4")[0] == 1
 
 
-class CountingDisplay:
+class CountingDisplay(HeadlessDisplay):
     """A display that remembers what it was asked."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.shown = 0
         self.closed = 0
-        self._fullscreen = False
 
     def show(self, image: Image) -> int:
         self.shown += 1
         return ord("q") if self.shown == 3 else NO_KEY
-
-    def set_fullscreen(self, on: bool) -> None:
-        self._fullscreen = on
-
-    @property
-    def fullscreen(self) -> bool:
-        return self._fullscreen
-
-    @property
-    def closed_by_user(self) -> bool:
-        return False
 
     def close(self) -> None:
         self.closed += 1

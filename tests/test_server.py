@@ -6,30 +6,22 @@ import base64
 import http.client
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 import requests
+from samples import sample_frame
 
 from livecam.server import EmbeddedServer, ServerConfig
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_videos"
 KEY = "test-key-123"
 TIMEOUT = 30
 
 
 def jpeg_of_frame(name: str, index: int) -> bytes:
-    capture = cv2.VideoCapture(str(SAMPLES / name))
-    try:
-        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
-        ok, image = capture.read()
-    finally:
-        capture.release()
-    assert ok
-    return bytes(cv2.imencode(".jpg", image)[1])
+    return bytes(cv2.imencode(".jpg", sample_frame(name, index))[1])
 
 
 @pytest.fixture(scope="module")

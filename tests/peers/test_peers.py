@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+from samples import sample_frame
 
 from livecam.server import EmbeddedServer, ServerConfig
 
@@ -35,13 +36,7 @@ def server() -> Iterator[EmbeddedServer]:
 
 @pytest.fixture(scope="module")
 def plaza_jpeg(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    capture = cv2.VideoCapture(str(ROOT / "sample_videos" / "vtest.avi"))
-    try:
-        capture.set(cv2.CAP_PROP_POS_FRAMES, 100)
-        ok, image = capture.read()
-    finally:
-        capture.release()
-    assert ok
+    image = sample_frame("vtest.avi", 100)
     path = tmp_path_factory.mktemp("peers") / "plaza.jpg"
     cv2.imwrite(str(path), image)
     return path
