@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, cast
 
 import cv2
 
@@ -102,6 +102,24 @@ class HeadlessDisplay:
         """Nothing to release."""
 
 
+def letterbox(image: Image, screen_size: tuple[int, int]) -> Image:
+    """``image`` padded with black to the screen's aspect ratio, centred.
+
+    The GUI backend would otherwise fill the bars with its own (light grey) window colour.
+    """
+    screen_w, screen_h = screen_size
+    height, width = image.shape[:2]
+    if width * screen_h == height * screen_w:
+        return image
+    if width * screen_h > height * screen_w:  # wider than the screen: bars above and below
+        pad = round(width * screen_h / screen_w) - height
+        top, bottom, left, right = pad // 2, pad - pad // 2, 0, 0
+    else:
+        pad = round(height * screen_w / screen_h) - width
+        top, bottom, left, right = 0, 0, pad // 2, pad - pad // 2
+    return cast(Image, cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(0, 0, 0)))
+
+
 class WindowDisplay:
     """An OpenCV window, created on the first :meth:`show`.
 
@@ -158,6 +176,8 @@ class WindowDisplay:
             log.info("window %r was closed; opening it again", self._title)
         if not self._created:
             self._create(image.shape[1], image.shape[0])
+        if self._fullscreen and self._screen_size is not None:
+            image = letterbox(image, self._screen_size)
         cv2.imshow(self._title, image)
         return int(cv2.waitKey(1))
 

@@ -178,3 +178,15 @@ def test_snapshot_into_an_unusable_directory_raises(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(ConfigError, match="snapshot"):
         save_snapshot(frame(0), blocker / "shots")
+
+
+def test_letterbox_pads_to_the_screen_aspect_with_black() -> None:
+    from livecam.display import letterbox
+
+    image = np.full((360, 640, 3), 200, np.uint8)
+    boxed = letterbox(image, (1024, 768))  # 16:9 frame on a 4:3 screen: bars above and below
+    assert boxed.shape == (480, 640, 3)
+    assert (boxed[:60] == 0).all() and (boxed[-60:] == 0).all() and (boxed[60:420] == 200).all()
+    tall = letterbox(np.full((480, 360, 3), 200, np.uint8), (1920, 1080))
+    assert tall.shape == (480, 853, 3) and (tall[:, :246] == 0).all()
+    assert letterbox(image, (1280, 720)) is image
