@@ -233,6 +233,15 @@ class LivePipeline:
         if self._capture is None:
             self.source.close()  # otherwise the capture thread closes it on its way out
 
+    @property
+    def holds_source(self) -> bool:
+        """Whether the capture thread is still running, and so still holds the source open.
+
+        After :meth:`close` this stays True only for a capture blocked in a read it cannot leave;
+        it closes the source itself when the read finally returns.
+        """
+        return self._capture is not None and self._capture.is_alive()
+
     def _placeholder(self) -> Frame:
         width, height = (self.info.width, self.info.height) if self.info else (640, 360)
         self.status.set("video", "Waiting for video")

@@ -37,7 +37,6 @@ from livecam.kiosk.display import KioskDisplay
 from livecam.overlay import draw_status
 from livecam.pipeline import LivePipeline
 from livecam.ratemeter import RateMeter
-from livecam.sources import SourceInfo, VideoSource
 from livecam.status import StatusBoard
 
 log = logging.getLogger(__name__)
@@ -130,44 +129,6 @@ class CaptureStuck(SourceError):
     """Too many capture threads are blocked in reads of the source; the process should restart."""
 
 
-class _Released:
-    """Wraps a pipeline's source to tell when the device is let go.
-
-    The capture thread closes the source on its way out, so a set :attr:`released` means the
-    capture is over (or never opened the device). An ``open`` in progress counts as held.
-    """
-
-    def __init__(self, inner: VideoSource) -> None:
-        self.inner = inner
-        self.released = threading.Event()
-        self.released.set()
-
-    @property
-    def info(self) -> SourceInfo | None:
-        """The wrapped source's info."""
-        return self.inner.info
-
-    def open(self) -> SourceInfo:
-        """Open the wrapped source; held until :meth:`close`."""
-        self.released.clear()
-        try:
-            return self.inner.open()
-        except BaseException:
-            self.released.set()
-            raise
-
-    def read(self) -> Image | None:
-        """Read from the wrapped source."""
-        return self.inner.read()
-
-    def close(self) -> None:
-        """Close the wrapped source and mark it released."""
-        try:
-            self.inner.close()
-        finally:
-            self.released.set()
-
-
 class _Rates:
     """Frames and detections per second, from the pipeline counters sampled by the watchdog."""
 
@@ -230,7 +191,7 @@ class Supervisor:
         self._blank_size = blank_size
         self._max_stuck = max_stuck
         self._release_backoff = release_backoff or Backoff(initial=1.0, maximum=30.0)
-        self._held: list[_Released] = []
+        self._held: list[LivePipeline] = []
         self._last_frame: Frame | None = None
         self._lock = threading.Lock()
         self._pipeline: LivePipeline | None = None
@@ -262,11 +223,9 @@ class Supervisor:
             self.runs += 1
             pipeline_stop = threading.Event()
             pipeline = self._make_pipeline(pipeline_stop)
-            source = _Released(pipeline.source)
-            pipeline.source = source
             outcome, shown = self._run_one(pipeline, pipeline_stop)
-            if not source.released.is_set():
-                self._held.append(source)
+            if pipeline.holds_source:
+                self._held.append(pipeline)
                 log.warning("pipeline %d: its capture is still blocked reading the source; waiting for it "
                             "to let go before opening the source again", self.runs)
             self.outcomes[outcome] += 1
@@ -349,7 +308,7 @@ class Supervisor:
         Raises:
             CaptureStuck: more than ``max_stuck`` are still holding it.
         """
-        self._held = [source for source in self._held if not source.released.is_set()]
+        self._held = [pipeline for pipeline in self._held if pipeline.holds_source]
         if not self._held:
             self._release_backoff.reset()
             return
@@ -359,8 +318,8 @@ class Supervisor:
                                "repeats, check the camera, its cable and its driver)")
         delay = self._release_backoff.next_delay()
         self.status.set(STATUS_KEY, "Waiting for the camera to be released")
-        self._wait(delay, until=lambda: all(source.released.is_set() for source in self._held))
-        if any(not source.released.is_set() for source in self._held):
+        self._wait(delay, until=lambda: not any(pipeline.holds_source for pipeline in self._held))
+        if any(pipeline.holds_source for pipeline in self._held):
             log.warning("%d earlier capture(s) still hold the source after %.0f s; trying to open it anyway",
                         len(self._held), delay)
 
