@@ -36,7 +36,7 @@ from typing import Any
 from livecam.encode import Encoder, OpenCVEncoder
 from livecam.errors import ConfigError
 from livecam.frames import Image
-from livecam.server.connections import ConnectionTable, DeadlineReader, DeadlineWriter
+from livecam.server.connections import ConnectionTable, DeadlineReader, DeadlineWriter, send_busy
 
 log = logging.getLogger(__name__)
 
@@ -273,10 +273,7 @@ class _Server(ThreadingHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if self.view.connections.open(request) is None:
-            try:
-                request.sendall(_BUSY)
-            except OSError as exc:
-                log.debug("web view: could not refuse a connection: %s", exc)
+            send_busy(request, _BUSY)
             self.shutdown_request(request)
             return
         super().process_request(request, client_address)

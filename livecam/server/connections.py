@@ -134,6 +134,17 @@ class ConnectionTable:
             self._open.pop(sock, None)
 
 
+def send_busy(sock: socket.socket, reply: bytes) -> None:
+    """Answer a connection that cannot be admitted with ``reply`` (a whole 503 response).
+
+    The caller then closes it (``shutdown_request``); a client already gone is only logged.
+    """
+    try:
+        sock.sendall(reply)
+    except OSError as exc:
+        log.debug("could not refuse a connection: %s", exc)
+
+
 def _wake(sock: socket.socket) -> None:
     """End the connection's blocked read (its thread then sees it was closed for room and exits)."""
     try:

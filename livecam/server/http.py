@@ -21,7 +21,7 @@ from typing import Any
 from livecam.redaction import redact
 from livecam.server.app import App, Request, Response
 from livecam.server.config import ServerConfig
-from livecam.server.connections import ConnectionTable, DeadlineReader, DeadlineWriter
+from livecam.server.connections import ConnectionTable, DeadlineReader, DeadlineWriter, send_busy
 
 log = logging.getLogger(__name__)
 
@@ -181,10 +181,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if self.stopping.is_set() or self.connections.open(request) is None:
-            try:
-                request.sendall(_BUSY)
-            except OSError as exc:
-                log.debug("could not refuse a connection: %s", exc)
+            send_busy(request, _BUSY)
             self.shutdown_request(request)
             return
         thread = threading.Thread(
