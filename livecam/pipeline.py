@@ -129,6 +129,7 @@ class LivePipeline:
         self._display_rate = RateMeter()
         self._prediction_rate = RateMeter()
         self._last_prediction_seq = -1
+        self._blank: Frame | None = None
         self._hud_latency_p50: float | None = None
         self._hud_latency_at = -_HUD_REFRESH_S
 
@@ -243,9 +244,12 @@ class LivePipeline:
         return self._capture is not None and self._capture.is_alive()
 
     def _placeholder(self) -> Frame:
-        width, height = (self.info.width, self.info.height) if self.info else (640, 360)
+        """A black frame of the source's size, shown (with a status) until the first frame comes."""
         self.status.set("video", "Waiting for video")
-        return Frame(-1, np.zeros((height, width, 3), np.uint8), self._clock())
+        if self._blank is None:
+            width, height = (self.info.width, self.info.height) if self.info else (640, 360)
+            self._blank = Frame(-1, np.zeros((height, width, 3), np.uint8), self._clock())
+        return self._blank
 
     def _compose(self, frame: Frame, new: bool) -> Image:
         """Draw the frame with the newest predictions, HUD and status; count it if ``new``."""
