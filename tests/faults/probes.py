@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -83,6 +84,9 @@ class Resources:
 
     @classmethod
     def now(cls) -> Resources:
+        """The snapshot; sockets that earlier tests left only to the garbage collector go first, so
+        they cannot close later and upset the count."""
+        gc.collect()
         return cls(frozenset(threading.enumerate()), open_sockets())
 
     def leftover_threads(self, timeout: float = 5.0) -> list[str]:
