@@ -21,7 +21,7 @@ class Backoff:
 
     def next_delay(self, at_least: float = 0.0) -> float:
         """The delay before the next attempt (never below ``at_least``, e.g. a Retry-After)."""
-        base = min(self.maximum, self.initial * (2 ** self._failures))
+        base = min(self.maximum, self.initial * (2**self._failures))
         self._failures += 1
         spread = base * self.jitter
         return float(max(at_least, base + self.rng.uniform(-spread, spread)))

@@ -98,8 +98,14 @@ class _Pacer:
 
 def is_valid_image(image: object) -> bool:
     """True for a non-empty ``(h, w, 3)`` uint8 array."""
-    return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
-            and image.shape[2] == 3 and image.shape[0] > 0 and image.shape[1] > 0)
+    return (
+        isinstance(image, np.ndarray)
+        and image.dtype == np.uint8
+        and image.ndim == 3
+        and image.shape[2] == 3
+        and image.shape[0] > 0
+        and image.shape[1] > 0
+    )
 
 
 class CaptureThread:
@@ -116,10 +122,18 @@ class CaptureThread:
         max_frames: end after publishing this many frames.
     """
 
-    def __init__(self, source: VideoSource, slot: LatestSlot[Frame], stop: threading.Event,
-                 status: StatusBoard, *, clock: Callable[[], float] = time.monotonic,
-                 pace: bool | None = None, backoff: Backoff | None = None,
-                 max_frames: int | None = None) -> None:
+    def __init__(
+        self,
+        source: VideoSource,
+        slot: LatestSlot[Frame],
+        stop: threading.Event,
+        status: StatusBoard,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        pace: bool | None = None,
+        backoff: Backoff | None = None,
+        max_frames: int | None = None,
+    ) -> None:
         self._source = source
         self._slot = slot
         self._stop = stop
@@ -160,8 +174,9 @@ class CaptureThread:
             return True
         self._thread.join(timeout)
         if self._thread.is_alive():
-            log.warning("capture thread did not stop within %.1f s (a source read is blocked); "
-                        "leaving it behind", timeout)
+            log.warning(
+                "capture thread did not stop within %.1f s (a source read is blocked); leaving it behind", timeout
+            )
             return False
         return True
 
@@ -179,8 +194,14 @@ class CaptureThread:
 
     def stats(self) -> CaptureStats:
         """A snapshot of the counters."""
-        return CaptureStats(self.frames_captured, self.reconnects, self.read_failures,
-                            self.corrupt_frames, self.dropped, self.source_fps())
+        return CaptureStats(
+            self.frames_captured,
+            self.reconnects,
+            self.read_failures,
+            self.corrupt_frames,
+            self.dropped,
+            self.source_fps(),
+        )
 
     def _run(self) -> None:
         try:

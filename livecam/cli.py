@@ -59,21 +59,32 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="livecam", description="Object detections from a Roboflow-format API, drawn on live video.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="livecam",
+        description="Object detections from a Roboflow-format API, drawn on live video.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"livecam {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=0, help="more log lines (-vv for debug)")
     common.add_argument("-q", "--quiet", action="count", default=0, help="fewer log lines")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", parents=[common], help="show live video with detections",
-                              description="Show a camera, file or stream with the newest detections drawn on it.",
-                              epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = commands.add_parser(
+        "run",
+        parents=[common],
+        help="show live video with detections",
+        description="Show a camera, file or stream with the newest detections drawn on it.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_source_arguments(run)
-    add_api_arguments(run, in_flight_help="concurrent requests (default: 1); 'auto' sends every frame with "
-                                          f"up to {AUTO_MAX_IN_FLIGHT} requests open: the freshest boxes a slow "
-                                          "network allows, at one request per frame")
+    add_api_arguments(
+        run,
+        in_flight_help="concurrent requests (default: 1); 'auto' sends every frame with "
+        f"up to {AUTO_MAX_IN_FLIGHT} requests open: the freshest boxes a slow "
+        "network allows, at one request per frame",
+    )
     add_display_arguments(run)
     run.set_defaults(handler=_run)
 
@@ -82,29 +93,44 @@ def build_parser() -> argparse.ArgumentParser:
     from livecam.server.config import add_serve_arguments
 
     annotate = commands.add_parser(
-        "annotate", parents=[common], help="annotate a video file (or a folder of images), every frame",
+        "annotate",
+        parents=[common],
+        help="annotate a video file (or a folder of images), every frame",
         description="Send every frame of a video to the API and write an annotated video and JSON Lines.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_annotate_arguments(annotate)
     annotate.set_defaults(handler=run_annotate)
 
     kiosk = commands.add_parser(
-        "kiosk", parents=[common], help="unattended fullscreen display from a config file, with a web view",
-        description="Run an unattended, self-healing fullscreen display configured by a TOML file.")
+        "kiosk",
+        parents=[common],
+        help="unattended fullscreen display from a config file, with a web view",
+        description="Run an unattended, self-healing fullscreen display configured by a TOML file.",
+    )
     add_kiosk_arguments(kiosk)
     kiosk.set_defaults(handler=run_kiosk)
 
-    serve = commands.add_parser("serve", parents=[common], help="run the embedded Roboflow-compatible server",
-                                description="Serve a detection model over Roboflow's HTTP API.")
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="run the embedded Roboflow-compatible server",
+        description="Serve a detection model over Roboflow's HTTP API.",
+    )
     add_serve_arguments(serve)
     serve.set_defaults(handler=_serve)
     return parser
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", nargs="?", default="0", metavar="SOURCE",
-                        help="camera index (0), video file, stream URL (rtsp://, http://), or "
-                             "synthetic:WxH@FPS (default: 0)")
+    parser.add_argument(
+        "source",
+        nargs="?",
+        default="0",
+        metavar="SOURCE",
+        help="camera index (0), video file, stream URL (rtsp://, http://), or synthetic:WxH@FPS (default: 0)",
+    )
     group = parser.add_argument_group("camera")
     group.add_argument("--width", type=int, help="ask the camera for this frame width")
     group.add_argument("--height", type=int, help="ask the camera for this frame height")
@@ -112,31 +138,46 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fourcc", metavar="CODE", help="camera pixel format, e.g. MJPG for USB cameras")
 
 
-def add_api_arguments(parser: argparse.ArgumentParser, in_flight_default: int | None = 1,
-                      in_flight_help: str = "concurrent requests (default: 1)") -> None:
+def add_api_arguments(
+    parser: argparse.ArgumentParser,
+    in_flight_default: int | None = 1,
+    in_flight_help: str = "concurrent requests (default: 1)",
+) -> None:
     group = parser.add_argument_group(
         "detection API",
         "With neither --api-url nor --model, livecam starts its embedded server with the bundled COCO "
-        f"model. With --model alone it uses Roboflow's hosted API ({HOSTED_API_URL}).")
-    group.add_argument("--api-url", metavar="URL",
-                       help="base URL: a self-hosted inference server (http://localhost:9001), "
-                            "https://detect.roboflow.com, or livecam serve")
+        f"model. With --model alone it uses Roboflow's hosted API ({HOSTED_API_URL}).",
+    )
+    group.add_argument(
+        "--api-url",
+        metavar="URL",
+        help="base URL: a self-hosted inference server (http://localhost:9001), "
+        "https://detect.roboflow.com, or livecam serve",
+    )
     group.add_argument("--model", metavar="PROJECT/VERSION", help="model id, e.g. my-project/3")
     group.add_argument("--api-key", metavar="KEY", help=f"Roboflow API key (default: ${API_KEY_ENV})")
-    group.add_argument("--confidence", type=float, default=40.0, metavar="0-100",
-                       help="minimum confidence in percent (default: 40)")
-    group.add_argument("--overlap", type=float, default=30.0, metavar="0-100",
-                       help="NMS overlap threshold in percent (default: 30)")
+    group.add_argument(
+        "--confidence", type=float, default=40.0, metavar="0-100", help="minimum confidence in percent (default: 40)"
+    )
+    group.add_argument(
+        "--overlap", type=float, default=30.0, metavar="0-100", help="NMS overlap threshold in percent (default: 30)"
+    )
     group.add_argument("--classes", metavar="A,B", help="only show these classes (comma separated)")
-    group.add_argument("--max-side", type=int, default=640, metavar="PX",
-                       help="downsize frames so the longest side is at most PX before sending; 0 sends "
-                            "full size (default: 640)")
+    group.add_argument(
+        "--max-side",
+        type=int,
+        default=640,
+        metavar="PX",
+        help="downsize frames so the longest side is at most PX before sending; 0 sends full size (default: 640)",
+    )
     group.add_argument("--jpeg-quality", type=int, default=80, metavar="Q", help="1-100 (default: 80)")
     group.add_argument("--in-flight", type=_in_flight, default=in_flight_default, metavar="K", help=in_flight_help)
-    group.add_argument("--timeout", type=float, default=10.0, metavar="S",
-                       help="seconds to wait for an answer (default: 10)")
-    group.add_argument("--encoder", choices=ENCODER_NAMES, default="auto",
-                       help="JPEG encoder (default: auto = the fastest measured)")
+    group.add_argument(
+        "--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for an answer (default: 10)"
+    )
+    group.add_argument(
+        "--encoder", choices=ENCODER_NAMES, default="auto", help="JPEG encoder (default: auto = the fastest measured)"
+    )
 
 
 def add_display_arguments(parser: argparse.ArgumentParser) -> None:
@@ -148,12 +189,18 @@ def add_display_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-frames", type=int, metavar="N", help="stop after N source frames")
     group.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
     group.add_argument("--stats-json", type=Path, metavar="PATH", help="write run statistics here at the end")
-    group.add_argument("--max-age", type=float, default=3.0, metavar="S",
-                       help="hide predictions older than this (default: 3 s)")
+    group.add_argument(
+        "--max-age", type=float, default=3.0, metavar="S", help="hide predictions older than this (default: 3 s)"
+    )
     group.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (toggle with h)")
     group.add_argument("--no-labels", action="store_true", help="draw boxes without labels")
-    group.add_argument("--snapshot-dir", type=Path, default=Path("."), metavar="DIR",
-                       help="where the s key saves PNG snapshots (default: .)")
+    group.add_argument(
+        "--snapshot-dir",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="where the s key saves PNG snapshots (default: .)",
+    )
 
 
 def _in_flight(value: str) -> int | str:
@@ -205,14 +252,21 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
-def api_config_from_args(args: argparse.Namespace, env: Mapping[str, str], api_url: str,
-                         model_id: str) -> ApiConfig:
+def api_config_from_args(args: argparse.Namespace, env: Mapping[str, str], api_url: str, model_id: str) -> ApiConfig:
     """The API options of ``run``/``annotate``/``kiosk`` as an :class:`ApiConfig`."""
     classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None
-    return ApiConfig(api_url=api_url, model_id=model_id, api_key=args.api_key or env.get(API_KEY_ENV) or None,
-                     confidence=args.confidence, overlap=args.overlap, classes=classes,
-                     max_side=args.max_side or None, jpeg_quality=args.jpeg_quality,
-                     read_timeout=args.timeout, encoder=args.encoder)
+    return ApiConfig(
+        api_url=api_url,
+        model_id=model_id,
+        api_key=args.api_key or env.get(API_KEY_ENV) or None,
+        confidence=args.confidence,
+        overlap=args.overlap,
+        classes=classes,
+        max_side=args.max_side or None,
+        jpeg_quality=args.jpeg_quality,
+        read_timeout=args.timeout,
+        encoder=args.encoder,
+    )
 
 
 @contextlib.contextmanager
@@ -224,8 +278,7 @@ def resolved_api(args: argparse.Namespace, env: Mapping[str, str]) -> Iterator[A
         if not log.isEnabledFor(logging.DEBUG):
             logging.getLogger("livecam.server.http").setLevel(logging.WARNING)  # no access log in-process
         with EmbeddedServer(ServerConfig(port=0)) as server:
-            log.info("no --api-url or --model: using the embedded server at %s with the bundled COCO model",
-                     server.url)
+            log.info("no --api-url or --model: using the embedded server at %s with the bundled COCO model", server.url)
             yield api_config_from_args(args, env, server.url, server.model_id)
         return
     if args.model is None:
@@ -259,14 +312,21 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from livecam.stats import write_json
 
     _check_positive(args, "max_frames", "duration", "max_age")
-    source = open_source(args.source, CaptureOptions(width=args.width, height=args.height, fps=args.fps,
-                                                     fourcc=args.fourcc))
+    source = open_source(
+        args.source, CaptureOptions(width=args.width, height=args.height, fps=args.fps, fourcc=args.fourcc)
+    )
     adaptive = args.in_flight == "auto"
-    config = LiveConfig(in_flight=AUTO_MAX_IN_FLIGHT if adaptive else args.in_flight, adaptive=adaptive,
-                        max_frames=args.max_frames, duration=args.duration,
-                        max_prediction_age=args.max_age, hud=not args.no_hud,
-                        style=OverlayStyle(labels=not args.no_labels), snapshot_dir=args.snapshot_dir,
-                        record=args.record)
+    config = LiveConfig(
+        in_flight=AUTO_MAX_IN_FLIGHT if adaptive else args.in_flight,
+        adaptive=adaptive,
+        max_frames=args.max_frames,
+        duration=args.duration,
+        max_prediction_age=args.max_age,
+        hud=not args.no_hud,
+        style=OverlayStyle(labels=not args.no_labels),
+        snapshot_dir=args.snapshot_dir,
+        record=args.record,
+    )
     for flag, path in (("--stats-json", args.stats_json), ("--record", args.record)):
         if path is not None and not path.parent.is_dir():
             raise ConfigError(f"{flag}: folder {path.parent} does not exist")
@@ -277,9 +337,14 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         display = HeadlessDisplay() if args.headless else WindowDisplay(fullscreen=args.fullscreen)
         with LivePipeline(source, api, display, config, stop=stop) as pipeline:
             stats = pipeline.run()
-    log.info("%d of %d source frames shown (%.1f fps), %d detections answered, %d failed",
-             stats["displayed_frames"], stats["source_frames"], stats["display_fps"],
-             stats["responses_ok"], stats["responses_failed"])
+    log.info(
+        "%d of %d source frames shown (%.1f fps), %d detections answered, %d failed",
+        stats["displayed_frames"],
+        stats["source_frames"],
+        stats["display_fps"],
+        stats["responses_ok"],
+        stats["responses_failed"],
+    )
     if args.stats_json is not None:
         write_json(args.stats_json, stats)
     return EXIT_OK
@@ -298,8 +363,10 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def _require_screen(env: Mapping[str, str]) -> None:
     if sys.platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
-        raise ConfigError("no screen to open a window on (DISPLAY is not set): add --headless, "
-                          "with --record OUT.mp4 to keep the annotated video")
+        raise ConfigError(
+            "no screen to open a window on (DISPLAY is not set): add --headless, "
+            "with --record OUT.mp4 to keep the annotated video"
+        )
 
 
 def _check_positive(args: argparse.Namespace, *names: str) -> None:

@@ -117,8 +117,13 @@ class DetectionClient:
         >>> predictions = client.detect(frame_bgr)
     """
 
-    def __init__(self, config: ApiConfig, session: requests.Session | None = None,
-                 encoder: Encoder | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: ApiConfig,
+        session: requests.Session | None = None,
+        encoder: Encoder | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.encoder = encoder or make_encoder(config.encoder)
         self._session = session or _keepalive_session()
@@ -147,30 +152,38 @@ class DetectionClient:
         cfg = self.config
         try:
             response = self._session.post(
-                cfg.endpoint, params=cfg.query(), data=request.body,
+                cfg.endpoint,
+                params=cfg.query(),
+                data=request.body,
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
-                timeout=(cfg.connect_timeout, cfg.read_timeout), stream=True,
+                timeout=(cfg.connect_timeout, cfg.read_timeout),
+                stream=True,
             )
         except requests.Timeout as exc:
-            raise DetectionError(f"no answer from {self._where()} within the timeout",
-                                 retryable=True) from _scrubbed(exc, cfg.api_key)
+            raise DetectionError(f"no answer from {self._where()} within the timeout", retryable=True) from _scrubbed(
+                exc, cfg.api_key
+            )
         except requests.ConnectionError as exc:
-            raise DetectionError(f"cannot reach {self._where()} ({_reason(exc, cfg.api_key)})",
-                                 retryable=True) from _scrubbed(exc, cfg.api_key)
+            raise DetectionError(
+                f"cannot reach {self._where()} ({_reason(exc, cfg.api_key)})", retryable=True
+            ) from _scrubbed(exc, cfg.api_key)
         except requests.RequestException as exc:
-            raise DetectionError(f"request to {self._where()} failed ({_reason(exc, cfg.api_key)})",
-                                 retryable=True) from _scrubbed(exc, cfg.api_key)
+            raise DetectionError(
+                f"request to {self._where()} failed ({_reason(exc, cfg.api_key)})", retryable=True
+            ) from _scrubbed(exc, cfg.api_key)
         self.bytes_sent += len(request.body)
         with response:
             body = self._read_capped(response)
         if response.status_code >= 400:
-            raise _http_error(response.status_code, body, response.headers.get("Retry-After"),
-                              cfg, self._where())
+            raise _http_error(response.status_code, body, response.headers.get("Retry-After"), cfg, self._where())
         try:
             data = json.loads(body)
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
-            raise ResponseError(f"{self._where()} answered {response.status_code} with a body that is not JSON",
-                                response.status_code, retryable=True) from exc
+            raise ResponseError(
+                f"{self._where()} answered {response.status_code} with a body that is not JSON",
+                response.status_code,
+                retryable=True,
+            ) from exc
         small_size = (round(request.frame_size[0] * request.scale), round(request.frame_size[1] * request.scale))
         predictions = Predictions.from_roboflow(data, image_size=small_size)
         if request.scale != 1.0:
@@ -206,14 +219,19 @@ class DetectionClient:
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:
-                    raise ResponseError(f"{self._where()} sent an answer over {MAX_RESPONSE_BYTES >> 20} MB; "
-                                        "ignored", response.status_code, retryable=True)
+                    raise ResponseError(
+                        f"{self._where()} sent an answer over {MAX_RESPONSE_BYTES >> 20} MB; ignored",
+                        response.status_code,
+                        retryable=True,
+                    )
                 if self._clock() > deadline:
-                    raise DetectionError(f"{self._where()} took longer than the timeout to send its answer",
-                                         retryable=True)
+                    raise DetectionError(
+                        f"{self._where()} took longer than the timeout to send its answer", retryable=True
+                    )
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            raise DetectionError(f"the answer from {self._where()} was cut off ({_reason(exc, self.config.api_key)})",
-                                 retryable=True) from _scrubbed(exc, self.config.api_key)
+            raise DetectionError(
+                f"the answer from {self._where()} was cut off ({_reason(exc, self.config.api_key)})", retryable=True
+            ) from _scrubbed(exc, self.config.api_key)
         return b"".join(chunks)
 
 
@@ -228,8 +246,14 @@ def _keepalive_session(pool_size: int = 4) -> requests.Session:
 
 def _reason(exc: BaseException, secret: str | None) -> str:
     text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "timed out", "Connection reset",
-                   "Remote end closed connection", "certificate verify failed"):
+    for marker in (
+        "Connection refused",
+        "Name or service not known",
+        "timed out",
+        "Connection reset",
+        "Remote end closed connection",
+        "certificate verify failed",
+    ):
         if marker in text:
             return marker.lower()
     return redact(type(exc).__name__, secret)
@@ -270,19 +294,27 @@ def _http_error(status: int, body: bytes, retry_after: str | None, cfg: ApiConfi
     if status in (401, 403):
         return AuthError(
             f"{where} refused the API key (HTTP {status}{detail}). Check --api-key or ROBOFLOW_API_KEY, "
-            "and that the key can use this model.", status)
+            "and that the key can use this model.",
+            status,
+        )
     if status == 404:
-        return ModelNotFoundError(f"{where}: model {cfg.model_id!r} not found (HTTP 404{detail}). "
-                                  "Check --model PROJECT/VERSION.", status)
+        return ModelNotFoundError(
+            f"{where}: model {cfg.model_id!r} not found (HTTP 404{detail}). Check --model PROJECT/VERSION.", status
+        )
     wait = _parse_retry_after(retry_after)
     if status == 429:
-        return DetectionError(f"{where} is rate limiting requests (HTTP 429{detail})", status,
-                              retryable=True, retry_after=wait)
+        return DetectionError(
+            f"{where} is rate limiting requests (HTTP 429{detail})", status, retryable=True, retry_after=wait
+        )
     if status >= 500:
         return DetectionError(f"{where} failed (HTTP {status}{detail})", status, retryable=True, retry_after=wait)
     if status in (402, 423):
-        return DetectionError(f"{where}: account usage paused or billing needed (HTTP {status}{detail})",
-                              status, retryable=True, retry_after=wait)
+        return DetectionError(
+            f"{where}: account usage paused or billing needed (HTTP {status}{detail})",
+            status,
+            retryable=True,
+            retry_after=wait,
+        )
     return DetectionError(f"{where} rejected the request (HTTP {status}{detail})", status, retryable=status == 413)
 
 
@@ -321,8 +353,7 @@ class RetryPolicy:
             raise ConfigError(f"a request needs at least one attempt (got {self.attempts})")
 
 
-def detect_with_retry(client: DetectionClient, image: Image, policy: RetryPolicy,
-                      stop: threading.Event) -> Predictions:
+def detect_with_retry(client: DetectionClient, image: Image, policy: RetryPolicy, stop: threading.Event) -> Predictions:
     """``client.detect`` with retries on retryable errors, waiting on ``stop`` between tries.
 
     Raises:

@@ -133,8 +133,14 @@ class WindowDisplay:
             bare X server with no window manager (a kiosk started with ``xinit``).
     """
 
-    def __init__(self, title: str = "livecam", fullscreen: bool = False, *,
-                 recreate_on_close: bool = False, screen_size: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        title: str = "livecam",
+        fullscreen: bool = False,
+        *,
+        recreate_on_close: bool = False,
+        screen_size: tuple[int, int] | None = None,
+    ) -> None:
         self._title = title
         self._fullscreen = fullscreen
         self._recreate_on_close = recreate_on_close
@@ -242,16 +248,15 @@ class VideoRecorder:
         ConfigError: no codec could open the file (e.g. its directory does not exist).
     """
 
-    def __init__(self, path: Path | str, fps: float, size: tuple[int, int],
-                 fourccs: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, path: Path | str, fps: float, size: tuple[int, int], fourccs: Sequence[str] | None = None
+    ) -> None:
         self.path = Path(path)
         self.fps = float(fps)
         self.size = (int(size[0]), int(size[1]))
         if self.fps <= 0 or self.size[0] <= 0 or self.size[1] <= 0:
-            raise ConfigError(f"cannot record {self.path}: fps and size must be positive, "
-                              f"got fps={fps} size={size}")
-        candidates = tuple(fourccs) if fourccs else _FOURCCS_BY_SUFFIX.get(
-            self.path.suffix.lower(), _DEFAULT_FOURCCS)
+            raise ConfigError(f"cannot record {self.path}: fps and size must be positive, got fps={fps} size={size}")
+        candidates = tuple(fourccs) if fourccs else _FOURCCS_BY_SUFFIX.get(self.path.suffix.lower(), _DEFAULT_FOURCCS)
         self._writer, self.codec = self._open(candidates)
         self.frames_written = 0
         self._closed = False
@@ -272,8 +277,11 @@ class VideoRecorder:
             writer.release()
             failed.append(fourcc)
         where = self.path.parent
-        hint = (f"the directory {where} does not exist" if not where.is_dir()
-                else "check that the directory is writable and the extension is .mp4 or .avi")
+        hint = (
+            f"the directory {where} does not exist"
+            if not where.is_dir()
+            else "check that the directory is writable and the extension is .mp4 or .avi"
+        )
         raise ConfigError(f"cannot write video {self.path} with codecs {', '.join(candidates)}: {hint}")
 
     def write(self, image: Image) -> None:
@@ -298,8 +306,9 @@ class VideoRecorder:
     def __enter__(self) -> VideoRecorder:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -340,8 +349,9 @@ class RecordingDisplay:
             self.inner.close()
 
 
-def save_snapshot(image: Image, directory: Path, now: Callable[[], datetime] = datetime.now,
-                  prefix: str = "livecam") -> Path:
+def save_snapshot(
+    image: Image, directory: Path, now: Callable[[], datetime] = datetime.now, prefix: str = "livecam"
+) -> Path:
     """Write ``image`` as a PNG named by the time, e.g. ``livecam-20240131-142501-123.png``.
 
     Args:

@@ -67,8 +67,9 @@ class TurboJPEGEncoder:
         self._subsample = TJSAMP_420
 
     def encode(self, image: Image, quality: int) -> bytes:
-        data: bytes = self._jpeg.encode(image, quality=int(quality), pixel_format=self._pixel_format,
-                                        jpeg_subsample=self._subsample)
+        data: bytes = self._jpeg.encode(
+            image, quality=int(quality), pixel_format=self._pixel_format, jpeg_subsample=self._subsample
+        )
         return data
 
 

@@ -23,8 +23,9 @@ class DetectionError(LivecamError):
         retryable: whether trying again later may succeed.
     """
 
-    def __init__(self, message: str, status: int | None = None, *, retryable: bool = False,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, *, retryable: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable

@@ -32,10 +32,26 @@ Color = tuple[int, int, int]
 """A BGR colour."""
 
 PALETTE: tuple[Color, ...] = (
-    (0, 0, 255), (83, 255, 64), (217, 0, 43), (54, 103, 217), (102, 255, 0),
-    (255, 64, 159), (0, 130, 217), (168, 217, 54), (255, 0, 204), (64, 236, 255),
-    (217, 217, 0), (200, 54, 217), (0, 255, 204), (255, 198, 64), (130, 0, 217),
-    (54, 217, 135), (255, 102, 0), (121, 64, 255), (0, 217, 43), (217, 70, 54),
+    (0, 0, 255),
+    (83, 255, 64),
+    (217, 0, 43),
+    (54, 103, 217),
+    (102, 255, 0),
+    (255, 64, 159),
+    (0, 130, 217),
+    (168, 217, 54),
+    (255, 0, 204),
+    (64, 236, 255),
+    (217, 217, 0),
+    (200, 54, 217),
+    (0, 255, 204),
+    (255, 198, 64),
+    (130, 0, 217),
+    (54, 217, 135),
+    (255, 102, 0),
+    (121, 64, 255),
+    (0, 217, 43),
+    (217, 70, 54),
 )
 """Distinct saturated BGR colours that :func:`class_color` picks from."""
 
@@ -46,9 +62,23 @@ RED: Color = (40, 40, 210)
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _ASCII_REPLACEMENTS = {
-    "\u2014": "-", "\u2013": "-", "\u2012": "-", "\u2212": "-", "\u2010": "-", "\u2011": "-",
-    "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2026": "...",
-    "\u00d7": "x", "\u00b0": " deg", "\u00b5": "u", "\u00a0": " ", "\u2192": "->", "\u2190": "<-",
+    "\u2014": "-",
+    "\u2013": "-",
+    "\u2012": "-",
+    "\u2212": "-",
+    "\u2010": "-",
+    "\u2011": "-",
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2026": "...",
+    "\u00d7": "x",
+    "\u00b0": " deg",
+    "\u00b5": "u",
+    "\u00a0": " ",
+    "\u2192": "->",
+    "\u2190": "<-",
 }
 
 
@@ -138,8 +168,7 @@ def draw_predictions(image: Image, predictions: Predictions, style: OverlayStyle
     return image
 
 
-def draw_hud(image: Image, lines: Sequence[str],
-             anchor: Literal["top-left", "top-right"] = "top-right") -> Image:
+def draw_hud(image: Image, lines: Sequence[str], anchor: Literal["top-left", "top-right"] = "top-right") -> Image:
     """Draw a compact semi-transparent panel of text lines in a top corner.
 
     The default corner is the top right, so the panel never hides a classification caption
@@ -166,8 +195,7 @@ def draw_hud(image: Image, lines: Sequence[str],
     return image
 
 
-def draw_status(image: Image, lines: Sequence[str],
-                severity: Literal["warning", "error"] = "warning") -> Image:
+def draw_status(image: Image, lines: Sequence[str], severity: Literal["warning", "error"] = "warning") -> Image:
     """Draw a banner of status lines across the bottom of ``image``.
 
     The banner is amber with black text for warnings, red with white text for errors, and is
@@ -214,14 +242,22 @@ def _pixel_box(pred: Prediction, width: int, height: int, margin: int) -> tuple[
     coords = (pred.x1, pred.y1, pred.x2, pred.y2)
     if not all(math.isfinite(c) for c in coords):
         return None
-    x1, y1, x2, y2 = min(coords[0], coords[2]), min(coords[1], coords[3]), \
-        max(coords[0], coords[2]), max(coords[1], coords[3])
+    x1, y1, x2, y2 = (
+        min(coords[0], coords[2]),
+        min(coords[1], coords[3]),
+        max(coords[0], coords[2]),
+        max(coords[1], coords[3]),
+    )
     if x2 < 0 or y2 < 0 or x1 > width - 1 or y1 > height - 1:
         return None
     # Clipping a little outside the image keeps off-image edges from being drawn on the border.
     lo_x, lo_y, hi_x, hi_y = -margin - 1, -margin - 1, width + margin, height + margin
-    return (round(min(max(x1, lo_x), hi_x)), round(min(max(y1, lo_y), hi_y)),
-            round(min(max(x2, lo_x), hi_x)), round(min(max(y2, lo_y), hi_y)))
+    return (
+        round(min(max(x1, lo_x), hi_x)),
+        round(min(max(y1, lo_y), hi_y)),
+        round(min(max(x2, lo_x), hi_x)),
+        round(min(max(y2, lo_y), hi_y)),
+    )
 
 
 def _draw_label(image: Image, text: str, box: tuple[int, int, int, int], color: Color, scale: float) -> None:
@@ -236,8 +272,9 @@ def _draw_label(image: Image, text: str, box: tuple[int, int, int, int], color: 
     left = min(max(x1, 0), width - label_w)
     left, top = max(left, 0), max(top, 0)
     cv2.rectangle(image, (left, top), (left + label_w - 1, top + label_h - 1), color, -1)
-    cv2.putText(image, text, (left + pad, top + pad + text_h), _FONT, scale,
-                text_color_for(color), thickness, cv2.LINE_AA)
+    cv2.putText(
+        image, text, (left + pad, top + pad + text_h), _FONT, scale, text_color_for(color), thickness, cv2.LINE_AA
+    )
 
 
 def _draw_caption(image: Image, text: str, scale: float) -> None:
@@ -245,13 +282,13 @@ def _draw_caption(image: Image, text: str, scale: float) -> None:
     (text_w, text_h), baseline = cv2.getTextSize(text, _FONT, scale, thickness)
     pad = 6
     height, width = image.shape[:2]
-    _blend_rect(image, 0, 0, min(width, text_w + 2 * pad), min(height, text_h + baseline + 2 * pad),
-                BLACK, 0.6)
+    _blend_rect(image, 0, 0, min(width, text_w + 2 * pad), min(height, text_h + baseline + 2 * pad), BLACK, 0.6)
     cv2.putText(image, text, (pad, pad + text_h), _FONT, scale, WHITE, thickness, cv2.LINE_AA)
 
 
-def _draw_polygon(image: Image, points: Sequence[tuple[float, float]], color: Color,
-                  thickness: int, opacity: float) -> None:
+def _draw_polygon(
+    image: Image, points: Sequence[tuple[float, float]], color: Color, thickness: int, opacity: float
+) -> None:
     height, width = image.shape[:2]
     pts = np.array(points, dtype=np.float64)
     if len(pts) < 3 or not np.isfinite(pts).all():
@@ -272,7 +309,7 @@ def _draw_polygon(image: Image, points: Sequence[tuple[float, float]], color: Co
 
 def _blend_rect(image: Image, x0: int, y0: int, x1: int, y1: int, color: Color, opacity: float) -> None:
     """Blend a filled rectangle over ``image[y0:y1, x0:x1]`` at ``opacity``."""
-    roi = image[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)]
+    roi = image[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)]
     if roi.size == 0:
         return
     cv2.addWeighted(roi, 1 - opacity, np.full_like(roi, color), opacity, 0, dst=roi)

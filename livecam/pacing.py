@@ -65,8 +65,9 @@ class SendPacer:
     def answered(self, latency: float) -> None:
         """Record a successful round trip of ``latency`` seconds."""
         with self._lock:
-            self._latency = latency if self._latency is None else (
-                (1 - _SMOOTHING) * self._latency + _SMOOTHING * latency)
+            self._latency = (
+                latency if self._latency is None else ((1 - _SMOOTHING) * self._latency + _SMOOTHING * latency)
+            )
             self._best = latency if self._best is None else min(latency, self._best * _BEST_DRIFT)
             if not self._adaptive:
                 return

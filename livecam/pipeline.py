@@ -101,12 +101,18 @@ class LivePipeline:
         clock: monotonic time source.
     """
 
-    def __init__(self, source: VideoSource, api: ApiConfig | None, display: Display,
-                 config: LiveConfig | None = None, *,
-                 make_client: Callable[[], DetectionClient] | None = None,
-                 on_frame: Sequence[Callable[[Image], None]] = (),
-                 stop: threading.Event | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        source: VideoSource,
+        api: ApiConfig | None,
+        display: Display,
+        config: LiveConfig | None = None,
+        *,
+        make_client: Callable[[], DetectionClient] | None = None,
+        on_frame: Sequence[Callable[[Image], None]] = (),
+        stop: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.source = source
         self.api = api
         self.display = display
@@ -136,8 +142,9 @@ class LivePipeline:
     def __enter__(self) -> LivePipeline:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def start(self) -> SourceInfo:
@@ -149,23 +156,31 @@ class LivePipeline:
         if self.info is not None:
             return self.info
         self.info = self.source.open()
-        log.info("source: %s, %dx%d at %.3g fps", self.info.name, self.info.width, self.info.height,
-                 self.info.fps)
+        log.info("source: %s, %dx%d at %.3g fps", self.info.name, self.info.width, self.info.height, self.info.fps)
         if self.config.record is not None:
             self._recorder = VideoRecorder(self.config.record, self.info.fps, (self.info.width, self.info.height))
             log.info("recording to %s (%s)", self.config.record, self._recorder.codec)
         _warm_up_drawing(self.info, self.config.style)
         if self._make_client is not None:
-            self._senders = SenderPool(self._make_client, self.frames, self.predictions, self.stop,
-                                       self.status, self.stats, in_flight=self.config.in_flight,
-                                       pacer=SendPacer(self.config.in_flight,
-                                                       floor=_AUTO_SPACING_FRAMES / self.info.fps,
-                                                       adaptive=True) if self.config.adaptive else None,
-                                       backoff=Backoff(initial=0.25, maximum=1.5), clock=self._clock)
+            self._senders = SenderPool(
+                self._make_client,
+                self.frames,
+                self.predictions,
+                self.stop,
+                self.status,
+                self.stats,
+                in_flight=self.config.in_flight,
+                pacer=SendPacer(self.config.in_flight, floor=_AUTO_SPACING_FRAMES / self.info.fps, adaptive=True)
+                if self.config.adaptive
+                else None,
+                backoff=Backoff(initial=0.25, maximum=1.5),
+                clock=self._clock,
+            )
             self._senders.start()
         # Capture last: until it exists, close() closes the source itself if anything above failed.
-        self._capture = CaptureThread(self.source, self.frames, self.stop, self.status, clock=self._clock,
-                                      max_frames=self.config.max_frames)
+        self._capture = CaptureThread(
+            self.source, self.frames, self.stop, self.status, clock=self._clock, max_frames=self.config.max_frames
+        )
         self.stats.started_at = self._clock()
         self._capture.start()
         return self.info
@@ -229,8 +244,7 @@ class LivePipeline:
         if self._senders is not None:
             stuck += self._senders.join(JOIN_TIMEOUT_S)
         if stuck:
-            log.warning("threads still running after %.0f s (left as daemons): %s", JOIN_TIMEOUT_S,
-                        ", ".join(stuck))
+            log.warning("threads still running after %.0f s (left as daemons): %s", JOIN_TIMEOUT_S, ", ".join(stuck))
         if self._capture is None:
             self.source.close()  # otherwise the capture thread closes it on its way out
 
@@ -324,8 +338,13 @@ class LivePipeline:
             extra["frames_not_shown"] = max(0, capture.frames_captured - self.stats.displayed_frames)
             extra["reconnects"] = capture.reconnects
         if self.info is not None:
-            extra["source"] = {"name": self.info.name, "width": self.info.width, "height": self.info.height,
-                               "nominal_fps": self.info.fps, "live": self.info.live}
+            extra["source"] = {
+                "name": self.info.name,
+                "width": self.info.width,
+                "height": self.info.height,
+                "nominal_fps": self.info.fps,
+                "live": self.info.live,
+            }
         return extra
 
 

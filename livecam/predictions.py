@@ -71,7 +71,10 @@ class Prediction:
         """The same prediction with every coordinate multiplied by (sx, sy)."""
         return replace(
             self,
-            x1=self.x1 * sx, y1=self.y1 * sy, x2=self.x2 * sx, y2=self.y2 * sy,
+            x1=self.x1 * sx,
+            y1=self.y1 * sy,
+            x2=self.x2 * sx,
+            y2=self.y2 * sy,
             points=tuple((x * sx, y * sy) for x, y in self.points),
             keypoints=tuple(replace(k, x=k.x * sx, y=k.y * sy) for k in self.keypoints),
         )
@@ -124,8 +127,9 @@ class Predictions:
     def filtered(self, classes: Iterable[str] | None = None, min_confidence: float = 0.0) -> Predictions:
         """Only the named classes (None: all) at or above ``min_confidence``."""
         wanted = None if classes is None else frozenset(classes)
-        items = tuple(p for p in self.items
-                      if p.confidence >= min_confidence and (wanted is None or p.class_name in wanted))
+        items = tuple(
+            p for p in self.items if p.confidence >= min_confidence and (wanted is None or p.class_name in wanted)
+        )
         return replace(self, items=items)
 
     def to_roboflow(self) -> dict[str, Any]:
@@ -180,17 +184,22 @@ class Predictions:
 
 def _prediction_json(p: Prediction) -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "x": round((p.x1 + p.x2) / 2, 2), "y": round((p.y1 + p.y2) / 2, 2),
-        "width": round(p.width, 2), "height": round(p.height, 2),
-        "confidence": round(p.confidence, 4), "class": p.class_name,
+        "x": round((p.x1 + p.x2) / 2, 2),
+        "y": round((p.y1 + p.y2) / 2, 2),
+        "width": round(p.width, 2),
+        "height": round(p.height, 2),
+        "confidence": round(p.confidence, 4),
+        "class": p.class_name,
     }
     if p.class_id is not None:
         entry["class_id"] = p.class_id
     if p.points:
         entry["points"] = [{"x": round(x, 2), "y": round(y, 2)} for x, y in p.points]
     if p.keypoints:
-        entry["keypoints"] = [{"x": round(k.x, 2), "y": round(k.y, 2), "confidence": round(k.confidence, 4),
-                               "class": k.name} for k in p.keypoints]
+        entry["keypoints"] = [
+            {"x": round(k.x, 2), "y": round(k.y, 2), "confidence": round(k.confidence, 4), "class": k.name}
+            for k in p.keypoints
+        ]
     return entry
 
 
@@ -245,7 +254,10 @@ def _parse_one(entry: Any, size: tuple[int, int] | None, issues: set[str]) -> Pr
     name = entry.get("class", entry.get("class_name"))
     class_id = entry.get("class_id")
     return Prediction(
-        x1=x1, y1=y1, x2=x2, y2=y2,
+        x1=x1,
+        y1=y1,
+        x2=x2,
+        y2=y2,
         confidence=confidence,
         class_name=_label(name, class_id),
         class_id=class_id if isinstance(class_id, int) and not isinstance(class_id, bool) else None,
@@ -286,8 +298,7 @@ def _keypoints(raw: Any, issues: set[str]) -> tuple[Keypoint, ...]:
             conf = _finite(point.get("confidence"))
             if px is not None and py is not None:
                 name = point.get("class", point.get("class_name", ""))
-                keypoints.append(Keypoint(px, py, 1.0 if conf is None else conf,
-                                          name if isinstance(name, str) else ""))
+                keypoints.append(Keypoint(px, py, 1.0 if conf is None else conf, name if isinstance(name, str) else ""))
                 continue
         issues.add("bad keypoint")
     return tuple(keypoints)
@@ -298,8 +309,11 @@ def _classification_caption(data: Mapping[str, Any], raw: list[Any]) -> str | No
     conf = _finite(data.get("confidence"))
     if isinstance(top, str) and conf is not None:
         return f"{top[:64]} {conf:.2f}"
-    best = max((p for p in raw if isinstance(p, Mapping) and _finite(p.get("confidence")) is not None),
-               key=lambda p: float(p["confidence"]), default=None)
+    best = max(
+        (p for p in raw if isinstance(p, Mapping) and _finite(p.get("confidence")) is not None),
+        key=lambda p: float(p["confidence"]),
+        default=None,
+    )
     if best is None or not isinstance(best.get("class"), str):
         return None
     return f"{best['class'][:64]} {float(best['confidence']):.2f}"

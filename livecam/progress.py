@@ -1,9 +1,9 @@
 """Progress of a long run: one refreshing bar on a terminal, plain periodic lines otherwise.
 
-    progress = Progress(total=250, stream=sys.stderr)
-    for done in range(1, 251):
-        progress.update(done, failed=0)
-    progress.finish()
+progress = Progress(total=250, stream=sys.stderr)
+for done in range(1, 251):
+    progress.update(done, failed=0)
+progress.finish()
 """
 
 from __future__ import annotations
@@ -37,8 +37,16 @@ class Progress:
         label: what is counted, e.g. ``frames``.
     """
 
-    def __init__(self, total: int | None, stream: TextIO, *, tty: bool | None = None, interval: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic, label: str = "frames") -> None:
+    def __init__(
+        self,
+        total: int | None,
+        stream: TextIO,
+        *,
+        tty: bool | None = None,
+        interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        label: str = "frames",
+    ) -> None:
         self.total = total if total and total > 0 else None
         self._stream = stream
         self._tty = stream.isatty() if tty is None else tty

@@ -45,10 +45,20 @@ class SenderPool:
         backoff: shared retry schedule (max delay bounds how soon a recovered API is noticed).
     """
 
-    def __init__(self, make_client: Callable[[], DetectionClient], frames: LatestSlot[Frame],
-                 predictions: LatestSlot[Predictions], stop: threading.Event, status: StatusBoard,
-                 stats: RunStats, *, in_flight: int = 1, pacer: SendPacer | None = None, backoff: Backoff | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        make_client: Callable[[], DetectionClient],
+        frames: LatestSlot[Frame],
+        predictions: LatestSlot[Predictions],
+        stop: threading.Event,
+        status: StatusBoard,
+        stats: RunStats,
+        *,
+        in_flight: int = 1,
+        pacer: SendPacer | None = None,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if in_flight < 1:
             raise ValueError("in_flight must be at least 1")
         self._make_client = make_client
@@ -67,8 +77,9 @@ class SenderPool:
         self._next_send_at = 0.0
         self._resume_at = 0.0
         self._logged_kinds: set[str] = set()
-        self._threads = [threading.Thread(target=self._work, name=f"livecam-sender-{i}", daemon=True)
-                         for i in range(in_flight)]
+        self._threads = [
+            threading.Thread(target=self._work, name=f"livecam-sender-{i}", daemon=True) for i in range(in_flight)
+        ]
         self.encoder_name: str | None = None
 
     def start(self) -> None:
@@ -134,8 +145,7 @@ class SenderPool:
         self._stats.request_sent(client.bytes_sent - sent_before)
         fresh = self._predictions.put(predictions.for_frame(frame.seq, frame.captured_at))
         latency = self._clock() - started
-        self._stats.response_ok(latency, stale=not fresh,
-                                classes=(p.class_name for p in predictions.items))
+        self._stats.response_ok(latency, stale=not fresh, classes=(p.class_name for p in predictions.items))
         self._log_issues(predictions)
         with self._lock:
             self._backoff.reset()
@@ -157,8 +167,9 @@ class SenderPool:
             self._resume_at = max(self._resume_at, self._clock() + delay)
             first = kind not in self._logged_kinds
             self._logged_kinds.add(kind)
-        self._status.set("api", f"{_headline(exc)} - retrying in {delay:.0f} s" if delay >= 1
-                         else f"{_headline(exc)} - retrying")
+        self._status.set(
+            "api", f"{_headline(exc)} - retrying in {delay:.0f} s" if delay >= 1 else f"{_headline(exc)} - retrying"
+        )
         if first:
             log.warning("%s", exc)
         else:

@@ -43,10 +43,22 @@ FILE_FALLBACK_FPS = 25.0
 _MAX_SANE_FPS = 500.0
 
 _STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt")
-_SECRET_PARAMS = frozenset({
-    "api_key", "apikey", "key", "token", "access_token", "auth", "password", "passwd", "pwd",
-    "secret", "sig", "signature",
-})
+_SECRET_PARAMS = frozenset(
+    {
+        "api_key",
+        "apikey",
+        "key",
+        "token",
+        "access_token",
+        "auth",
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "sig",
+        "signature",
+    }
+)
 _SYNTHETIC = re.compile(r"synthetic(?::(?P<w>\d+)x(?P<h>\d+)(?:@(?P<fps>\d+(?:\.\d+)?))?)?(?::(?P<n>\d+))?")
 
 
@@ -107,8 +119,7 @@ class CaptureOptions:
             raise ConfigError(f"capture fps must be between 0 and {_MAX_SANE_FPS:g}, got {self.fps}")
         if self.fourcc is not None and len(self.fourcc) != 4:
             raise ConfigError(f"fourcc must be 4 characters such as MJPG or YUYV, got {self.fourcc!r}")
-        if self.backend is not None and not isinstance(getattr(cv2, f"CAP_{self.backend.upper()}", None),
-                                                       int):
+        if self.backend is not None and not isinstance(getattr(cv2, f"CAP_{self.backend.upper()}", None), int):
             raise ConfigError(f"unknown OpenCV backend {self.backend!r}; try ffmpeg, gstreamer or v4l2")
         if self.open_timeout_s <= 0 or self.read_timeout_s <= 0:
             raise ConfigError("stream open and read timeouts must be positive seconds")
@@ -258,8 +269,12 @@ class OpenCVSource:
         if self._kind == "stream":
             # Only FFmpeg honours the timeouts; other backends refuse unknown open parameters.
             api = opts.backend_id if opts.backend_id is not None else cv2.CAP_FFMPEG
-            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, round(opts.open_timeout_s * 1000),
-                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, round(opts.read_timeout_s * 1000)]
+            params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                round(opts.open_timeout_s * 1000),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                round(opts.read_timeout_s * 1000),
+            ]
             return cv2.VideoCapture(self._target, api, params)
         api = opts.backend_id if opts.backend_id is not None else cv2.CAP_ANY
         return cv2.VideoCapture(self._target, api)
@@ -288,12 +303,24 @@ class OpenCVSource:
         frame_count = int(count) if not live and math.isfinite(count) and count > 0 else None
         width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         opts = self._options
-        if self._kind == "camera" and (opts.width, opts.height) != (None, None) \
-                and (width, height) != (opts.width or width, opts.height or height):
-            log.info("%s delivers %dx%d instead of the requested %sx%s", self.name, width, height,
-                     opts.width, opts.height)
-        return SourceInfo(fps=fps, width=width, height=height, live=live, frame_count=frame_count,
-                          name=self.name, kind=self._kind, paced=not live)
+        if (
+            self._kind == "camera"
+            and (opts.width, opts.height) != (None, None)
+            and (width, height) != (opts.width or width, opts.height or height)
+        ):
+            log.info(
+                "%s delivers %dx%d instead of the requested %sx%s", self.name, width, height, opts.width, opts.height
+            )
+        return SourceInfo(
+            fps=fps,
+            width=width,
+            height=height,
+            live=live,
+            frame_count=frame_count,
+            name=self.name,
+            kind=self._kind,
+            paced=not live,
+        )
 
     def _open_failure(self) -> str:
         if self._kind == "file":
@@ -304,8 +331,10 @@ class OpenCVSource:
         if self._kind == "camera":
             return "no such device, or another program is using it; check --source (cameras count from 0)"
         if self._kind == "stream":
-            return (f"no video within {self._options.open_timeout_s:g} s; check the URL, the credentials "
-                    "and that the stream is running")
+            return (
+                f"no video within {self._options.open_timeout_s:g} s; check the URL, the credentials "
+                "and that the stream is running"
+            )
         return "check the file and its codec"
 
 
@@ -325,8 +354,15 @@ class SyntheticSource:
         seed: varies the background and colours.
     """
 
-    def __init__(self, width: int = 1280, height: int = 720, fps: float = 30.0, frames: int | None = None,
-                 live: bool = True, seed: int = 0) -> None:
+    def __init__(
+        self,
+        width: int = 1280,
+        height: int = 720,
+        fps: float = 30.0,
+        frames: int | None = None,
+        live: bool = True,
+        seed: int = 0,
+    ) -> None:
         if width < 32 or height < 32:
             raise ConfigError(f"synthetic frames must be at least 32x32, got {width}x{height}")
         if sane_fps(fps) is None:
@@ -352,8 +388,16 @@ class SyntheticSource:
             self._background = self._render_background()
         self._index = 0
         name = f"synthetic {self.width}x{self.height}@{self.fps:g} {'live' if self.live else 'clip'}"
-        self._info = SourceInfo(fps=self.fps, width=self.width, height=self.height, live=self.live,
-                                frame_count=self.frames, name=name, kind="synthetic", paced=True)
+        self._info = SourceInfo(
+            fps=self.fps,
+            width=self.width,
+            height=self.height,
+            live=self.live,
+            frame_count=self.frames,
+            name=name,
+            kind="synthetic",
+            paced=True,
+        )
         return self._info
 
     def read(self) -> Image | None:
@@ -386,8 +430,16 @@ class SyntheticSource:
         y = abs((index * 5) % (2 * travel_y) - travel_y)
         cv2.rectangle(image, (x, y), (x + bw - 1, y + bh - 1), self._box_colour, -1)
         scale = max(0.5, self.height / 480)
-        cv2.putText(image, str(index), (int(10 * scale), int(36 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
-                    scale, (255, 255, 255), max(1, int(2 * scale)), cv2.LINE_AA)
+        cv2.putText(
+            image,
+            str(index),
+            (int(10 * scale), int(36 * scale)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            max(1, int(2 * scale)),
+            cv2.LINE_AA,
+        )
         return image
 
     def _render_background(self) -> Image:
@@ -415,8 +467,9 @@ def parse_synthetic(spec: str) -> SyntheticSource | None:
         return None
     match = _SYNTHETIC.fullmatch(lowered)
     if match is None:
-        raise ConfigError(f"bad synthetic source {spec!r}; use synthetic:WIDTHxHEIGHT@FPS[:FRAMES], "
-                          "e.g. synthetic:1280x720@30")
+        raise ConfigError(
+            f"bad synthetic source {spec!r}; use synthetic:WIDTHxHEIGHT@FPS[:FRAMES], e.g. synthetic:1280x720@30"
+        )
     width = int(match["w"]) if match["w"] else 1280
     height = int(match["h"]) if match["h"] else 720
     fps = float(match["fps"]) if match["fps"] else 30.0

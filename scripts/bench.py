@@ -34,14 +34,24 @@ BENCHMARKS: dict[str, Callable[[Scale], Section]] = {
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(description="livecam benchmarks (see BENCHMARKS.md).")
-    parser.add_argument("benchmarks", nargs="*", metavar="NAME",
-                        help=f"which to run (default: all): {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "benchmarks", nargs="*", metavar="NAME", help=f"which to run (default: all): {', '.join(BENCHMARKS)}"
+    )
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--quick", action="store_true", help="short runs: the whole suite in under 2 minutes")
-    length.add_argument("--tiny", action="store_true",
-                        help="the smallest runs that exercise every path (a smoke test; the figures mean nothing)")
-    parser.add_argument("-o", "--output", type=Path, default=Path("bench-results"), metavar="DIR",
-                        help="folder for bench.md and bench.json (default: bench-results)")
+    length.add_argument(
+        "--tiny",
+        action="store_true",
+        help="the smallest runs that exercise every path (a smoke test; the figures mean nothing)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("bench-results"),
+        metavar="DIR",
+        help="folder for bench.md and bench.json (default: bench-results)",
+    )
     return parser
 
 
@@ -63,10 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     scale: Scale = "tiny" if args.tiny else "quick" if args.quick else "full"
     info = machine()
     started = time.perf_counter()
-    header = (f"# livecam benchmarks ({scale}), "
-              f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
-              f"Command: `python scripts/bench.py {' '.join(argv if argv is not None else sys.argv[1:])}`\n\n"
-              f"{machine_table(info)}\n")
+    header = (
+        f"# livecam benchmarks ({scale}), "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
+        f"Command: `python scripts/bench.py {' '.join(argv if argv is not None else sys.argv[1:])}`\n\n"
+        f"{machine_table(info)}\n"
+    )
     print(header, flush=True)
     parts = [header]
     results: dict[str, object] = {"machine": info, "scale": scale}

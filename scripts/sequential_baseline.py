@@ -147,8 +147,9 @@ def draw(image: Image, predictions: list[dict[str, Any]], scale: float) -> None:
         top_left = (int(x - w / 2), int(y - h / 2))
         cv2.rectangle(image, top_left, (int(x + w / 2), int(y + h / 2)), (0, 255, 0), 2)
         label = f"{p.get('class', '?')} {float(p.get('confidence', 0)):.2f}"
-        cv2.putText(image, label, (top_left[0], max(12, top_left[1] - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
-                    (0, 255, 0), 2)
+        cv2.putText(
+            image, label, (top_left[0], max(12, top_left[1] - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2
+        )
 
 
 def run(args: argparse.Namespace, stop: threading.Event) -> dict[str, Any]:
@@ -182,8 +183,13 @@ def run(args: argparse.Namespace, stop: threading.Event) -> dict[str, Any]:
             counters.bytes_sent += len(body)
             sent_at = time.monotonic()
             try:
-                response = requests.post(url, params=params, data=body, timeout=args.timeout,
-                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+                response = requests.post(
+                    url,
+                    params=params,
+                    data=body,
+                    timeout=args.timeout,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                )
                 response.raise_for_status()
                 predictions = response.json().get("predictions", [])
             except (requests.RequestException, ValueError) as exc:
@@ -246,9 +252,12 @@ def main(argv: list[str] | None = None) -> int:
         stats = run(args, stop)
     except KeyboardInterrupt:
         return 130
-    print(f"{stats['displayed_frames']} of {stats['source_frames']} source frames shown "
-          f"({stats['display_fps']:.1f} fps), {stats['responses_ok']} answered, "
-          f"{stats['responses_failed']} failed", file=sys.stderr)
+    print(
+        f"{stats['displayed_frames']} of {stats['source_frames']} source frames shown "
+        f"({stats['display_fps']:.1f} fps), {stats['responses_ok']} answered, "
+        f"{stats['responses_failed']} failed",
+        file=sys.stderr,
+    )
     if args.stats_json is not None:
         args.stats_json.write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return 0
@@ -256,4 +265,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

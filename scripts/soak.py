@@ -51,21 +51,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=10.0, help="how long to run (default 10)")
     parser.add_argument("--source", default="synthetic:1280x720@60", help="livecam SOURCE (default 720p at 60 fps)")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between samples (default 5)")
-    parser.add_argument("--warmup", type=float, default=60.0,
-                        help="seconds before the baseline is taken (default 60, at most a fifth of the run)")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=60.0,
+        help="seconds before the baseline is taken (default 60, at most a fifth of the run)",
+    )
     parser.add_argument("--in-flight", type=int, default=2, help="livecam --in-flight (default 2)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the flaky server (default 1)")
     parser.add_argument("--error-rate", type=float, default=0.2, help="fraction of faulty answers (default 0.2)")
     parser.add_argument("--max-growth-mb", type=float, default=10.0, help="allowed RSS growth (default 10)")
     parser.add_argument("--json", type=Path, default=Path("soak.json"), help="where to write the results")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="set a variable in livecam's environment, e.g. MALLOC_ARENA_MAX=2 (repeatable)")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a variable in livecam's environment, e.g. MALLOC_ARENA_MAX=2 (repeatable)",
+    )
     return parser.parse_args(argv)
 
 
 def sample(pid: int, started: float, server: FaultServer) -> Sample:
-    return Sample(round(time.monotonic() - started, 1), round(rss_kb(pid) / 1024, 1), os_threads(pid),
-                  open_fds(pid), server.requests)
+    return Sample(
+        round(time.monotonic() - started, 1),
+        round(rss_kb(pid) / 1024, 1),
+        os_threads(pid),
+        open_fds(pid),
+        server.requests,
+    )
 
 
 def verdict(samples: list[Sample], warmup_s: float, max_growth_mb: float) -> list[str]:
@@ -104,12 +118,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     samples: list[Sample] = []
     with FaultServer(flaky) as server, tempfile.TemporaryDirectory() as tmp:
         stats_path = Path(tmp) / "stats.json"
-        command = [sys.executable, "-m", "livecam", "run", args.source, "--headless", "--duration", f"{duration:g}",
-                   "--api-url", server.url, "--model", "soak/1", "--api-key", KEY, "--timeout", "2",
-                   "--in-flight", str(args.in_flight), "--stats-json", str(stats_path), "-q"]
+        command = [
+            sys.executable,
+            "-m",
+            "livecam",
+            "run",
+            args.source,
+            "--headless",
+            "--duration",
+            f"{duration:g}",
+            "--api-url",
+            server.url,
+            "--model",
+            "soak/1",
+            "--api-key",
+            KEY,
+            "--timeout",
+            "2",
+            "--in-flight",
+            str(args.in_flight),
+            "--stats-json",
+            str(stats_path),
+            "-q",
+        ]
         started = time.monotonic()
-        child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                 env=child_env(args.env))
+        child = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(args.env)
+        )
         output: dict[str, str] = {}
 
         def collect() -> None:
@@ -133,10 +168,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         problems.append(f"livecam exited {child.returncode}: {output.get('stderr', '')[-2000:]}")
     if KEY in output.get("stdout", "") + output.get("stderr", "") + json.dumps(stats):
         problems.append("the API key appeared in livecam's output")
-    return {"command": " ".join(command).replace(KEY, "***"), "env": args.env, "minutes": args.minutes,
-            "warmup_s": warmup,
-            "server_answers": flaky.counts, "livecam_stats": stats, "samples": [asdict(s) for s in samples],
-            "problems": problems, "passed": not problems}
+    return {
+        "command": " ".join(command).replace(KEY, "***"),
+        "env": args.env,
+        "minutes": args.minutes,
+        "warmup_s": warmup,
+        "server_answers": flaky.counts,
+        "livecam_stats": stats,
+        "samples": [asdict(s) for s in samples],
+        "problems": problems,
+        "passed": not problems,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,9 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     stats = result["livecam_stats"]
     if stats:
-        print(f"\nlivecam: {stats['displayed_frames']} of {stats['source_frames']} frames shown "
-              f"({stats['display_fps']} fps), {stats['requests_sent']} requests, {stats['responses_ok']} ok, "
-              f"{stats['responses_failed']} failed {stats.get('errors')}")
+        print(
+            f"\nlivecam: {stats['displayed_frames']} of {stats['source_frames']} frames shown "
+            f"({stats['display_fps']} fps), {stats['requests_sent']} requests, {stats['responses_ok']} ok, "
+            f"{stats['responses_failed']} failed {stats.get('errors')}"
+        )
     print(f"server answers: {result['server_answers']}")
     print("PASS" if result["passed"] else "FAIL:\n  " + "\n  ".join(result["problems"]))
     return 0 if result["passed"] else 1

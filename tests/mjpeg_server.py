@@ -104,8 +104,9 @@ class MjpegServer:
         self._closing = threading.Event()
         self._server = _Server(self.port, self)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="mjpeg-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="mjpeg-server", daemon=True
+        )
         self._thread.start()
         return self
 

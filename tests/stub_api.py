@@ -55,10 +55,23 @@ def assert_all_shown(stats: dict[str, Any], tolerance: float = 0.95) -> None:
 def one_box(seen: Seen, class_name: str = "person") -> Reply:
     """A single centred box covering the middle half of the image that was sent."""
     width, height = seen.image_size or (640, 480)
-    return Reply(body={"time": 0.01, "image": {"width": width, "height": height},
-                       "predictions": [{"x": width / 2, "y": height / 2, "width": width / 2,
-                                        "height": height / 2, "confidence": 0.9,
-                                        "class": class_name, "class_id": 0}]})
+    return Reply(
+        body={
+            "time": 0.01,
+            "image": {"width": width, "height": height},
+            "predictions": [
+                {
+                    "x": width / 2,
+                    "y": height / 2,
+                    "width": width / 2,
+                    "height": height / 2,
+                    "confidence": 0.9,
+                    "class": class_name,
+                    "class_id": 0,
+                }
+            ],
+        }
+    )
 
 
 class StubApi:
@@ -72,8 +85,7 @@ class StubApi:
         seen: the last few requests (bounded).
     """
 
-    def __init__(self, latency: float = 0.0, script: Callable[[Seen], Reply] | None = None,
-                 port: int = 0) -> None:
+    def __init__(self, latency: float = 0.0, script: Callable[[Seen], Reply] | None = None, port: int = 0) -> None:
         self.script: Callable[[Seen], Reply] = script or one_box
         self.latency = latency
         self.requests = 0
@@ -85,8 +97,9 @@ class StubApi:
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.stub = self
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="stub-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="stub-api", daemon=True
+        )
 
     @property
     def port(self) -> int:
@@ -122,9 +135,13 @@ class StubApi:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         parts = urlsplit(handler.path)
-        seen = Seen(path=parts.path, query={k: v[-1] for k, v in parse_qs(parts.query).items()},
-                    headers=dict(handler.headers.items()), image_size=_image_size(body),
-                    client_port=handler.client_address[1])
+        seen = Seen(
+            path=parts.path,
+            query={k: v[-1] for k, v in parse_qs(parts.query).items()},
+            headers=dict(handler.headers.items()),
+            image_size=_image_size(body),
+            client_port=handler.client_address[1],
+        )
         with self._lock:
             self.active += 1
             self.max_concurrent = max(self.max_concurrent, self.active)

@@ -151,8 +151,9 @@ def test_folder_answers_match_their_images_whatever_the_order(tmp_path):
     with StubApi(script=lambda s: Reply(**{**one_box(s).__dict__, "delay": rng.uniform(0, 0.1)})) as api:
         assert annotate(api, folder, out, "--json", jsonl, "--in-flight", 4) == 0
     records = read_jsonl(jsonl)
-    assert [r["file"] for r in records] == sorted(p.name for p in folder.iterdir()
-                                                  if p.suffix != ".txt" and p.name != "broken.jpg")
+    assert [r["file"] for r in records] == sorted(
+        p.name for p in folder.iterdir() if p.suffix != ".txt" and p.name != "broken.jpg"
+    )
     for i, record in enumerate(records):
         width, height = 100 + 8 * i, 60 + 4 * i
         assert record["frame"] == i and record["image"] == {"width": width, "height": height}
@@ -234,13 +235,33 @@ def test_stop_leaves_a_playable_file_and_a_complete_jsonl(tmp_path):
 def test_sigint_stops_a_real_run_with_status_130(tmp_path):
     video = write_video(tmp_path / "in.avi", frames=200)
     out, jsonl = tmp_path / "out.mp4", tmp_path / "p.jsonl"
-    code = ("import argparse, sys; from livecam.annotate import add_annotate_arguments, run_annotate; "
-            "p = argparse.ArgumentParser(); add_annotate_arguments(p); "
-            "sys.exit(run_annotate(p.parse_args(sys.argv[1:]), {}))")
+    code = (
+        "import argparse, sys; from livecam.annotate import add_annotate_arguments, run_annotate; "
+        "p = argparse.ArgumentParser(); add_annotate_arguments(p); "
+        "sys.exit(run_annotate(p.parse_args(sys.argv[1:]), {}))"
+    )
     with StubApi(latency=0.2) as api:
-        proc = subprocess.Popen([sys.executable, "-c", code, str(video), "-o", str(out), "--json", str(jsonl),
-                                 "-q", "--api-url", api.url, "--model", "test/1", "--in-flight", "2"],
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                code,
+                str(video),
+                "-o",
+                str(out),
+                "--json",
+                str(jsonl),
+                "-q",
+                "--api-url",
+                api.url,
+                "--model",
+                "test/1",
+                "--in-flight",
+                "2",
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert api.wait_for_requests(6, timeout=30)
             proc.send_signal(signal.SIGINT)
@@ -325,8 +346,9 @@ def test_memory_stays_bounded_by_the_window(in_flight, every):
     options = AnnotateOptions(in_flight=in_flight, every=every)
     with StubApi(script=lambda s: Reply(**{**one_box(s).__dict__, "delay": rng.uniform(0, 0.03)})) as api:
         config = ApiConfig(api.url, "test/1")
-        result = Annotator(source, output, lambda: ApiDetector(config, RetryPolicy(attempts=1)), options,
-                           threading.Event()).run()
+        result = Annotator(
+            source, output, lambda: ApiDetector(config, RetryPolicy(attempts=1)), options, threading.Event()
+        ).run()
     assert output.indices == list(range(80))
     assert result.frames_written == 80 and result.sent == len(range(0, 80, every)) and result.failed == 0
     assert max(source.held) <= options.capacity == min(in_flight * every, 32) + 2
@@ -343,15 +365,18 @@ def test_every_nth_frame_is_sent_and_boxes_are_held_between(tmp_path, video):
     assert [r.get("from_frame", r["frame"]) for r in records] == [0] * 5 + [5] * 5 + [10] * 2
 
 
-@pytest.mark.parametrize("case,message", [
-    ("missing", "does not exist"),
-    ("no-folder", "does not exist"),
-    ("same", "same file"),
-    ("json-same", "same file"),
-    ("not-video", "not a video"),
-    ("every", "--every"),
-    ("fraction", "--max-failed-fraction"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("missing", "does not exist"),
+        ("no-folder", "does not exist"),
+        ("same", "same file"),
+        ("json-same", "same file"),
+        ("not-video", "not a video"),
+        ("every", "--every"),
+        ("fraction", "--max-failed-fraction"),
+    ],
+)
 def test_bad_input_is_refused_before_any_work(tmp_path, video, case, message):
     out = tmp_path / "out.mp4"
     argv = {
@@ -449,13 +474,11 @@ class FakeDetector:
         pass
 
 
-@pytest.mark.parametrize("make_input,error", [(BreakingInput, "ValueError: corrupt packet"),
-                                              (ShortInput, "truncated")])
+@pytest.mark.parametrize("make_input,error", [(BreakingInput, "ValueError: corrupt packet"), (ShortInput, "truncated")])
 def test_an_input_ending_early_is_reported_with_every_read_frame_written(make_input, error):
     output = ListOutput()
     source = make_input(5, output)
-    result = run_in_thread(Annotator(source, output, FakeDetector, AnnotateOptions(in_flight=2),
-                                     threading.Event()))
+    result = run_in_thread(Annotator(source, output, FakeDetector, AnnotateOptions(in_flight=2), threading.Event()))
     assert output.indices == list(range(5))
     assert result.frames_read == result.frames_written == 5
     assert error in result.input_error
@@ -473,8 +496,9 @@ def test_a_worker_that_cannot_start_ends_the_run(failing):
         return FakeDetector()
 
     output = ListOutput()
-    result = run_in_thread(Annotator(CountingInput(40, output), output, factory, AnnotateOptions(in_flight=3),
-                                     threading.Event()))
+    result = run_in_thread(
+        Annotator(CountingInput(40, output), output, factory, AnnotateOptions(in_flight=3), threading.Event())
+    )
     assert "could not start (ConfigError: no connection pool)" in result.broken
     assert not result.interrupted
     assert output.indices == list(range(len(output.indices)))
@@ -483,8 +507,9 @@ def test_a_worker_that_cannot_start_ends_the_run(failing):
 def test_a_stop_set_from_outside_wakes_every_waiting_thread():
     started, stop = threading.Event(), threading.Event()
     output = ListOutput()
-    annotator = Annotator(CountingInput(40, output), output, lambda: FakeDetector(started),
-                          AnnotateOptions(in_flight=2), stop)
+    annotator = Annotator(
+        CountingInput(40, output), output, lambda: FakeDetector(started), AnnotateOptions(in_flight=2), stop
+    )
     results = []
     thread = threading.Thread(target=lambda: results.append(annotator.run()), daemon=True)
     thread.start()

@@ -12,19 +12,40 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-STATS_FIELDS = {"source_frames", "displayed_frames", "source_fps", "display_fps", "requests_sent", "responses_ok",
-                "responses_failed", "prediction_rate", "request_latency_ms", "prediction_age_ms", "bytes_sent",
-                "duration_s"}
+STATS_FIELDS = {
+    "source_frames",
+    "displayed_frames",
+    "source_fps",
+    "display_fps",
+    "requests_sent",
+    "responses_ok",
+    "responses_failed",
+    "prediction_rate",
+    "request_latency_ms",
+    "prediction_age_ms",
+    "bytes_sent",
+    "duration_s",
+}
 
 
 def test_tiny_suite_runs_every_benchmark_and_the_baseline(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--tiny", "-o", str(tmp_path)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench.py"), "--tiny", "-o", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "bench.json").read_text())
     markdown = (tmp_path / "bench.md").read_text()
-    for title in ("1. Live display", "2. Annotation throughput", "3. JPEG encoder", "4. Server overhead",
-                  "5. Client cost"):
+    for title in (
+        "1. Live display",
+        "2. Annotation throughput",
+        "3. JPEG encoder",
+        "4. Server overhead",
+        "5. Client cost",
+    ):
         assert f"## {title}" in markdown
     live_runs = {run["client"]: run for run in results["live"]["runs"]}
     baseline = live_runs["sequential baseline"]["stats"]

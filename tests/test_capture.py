@@ -78,8 +78,15 @@ class ScriptedSource:
     Reopens wait on ``open_gate`` when one is given, and the first ``failing_opens`` of them fail.
     """
 
-    def __init__(self, sessions: list[list[object]], *, kind: SourceKind = "camera", live: bool = True,
-                 failing_opens: int = 0, open_gate: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        sessions: list[list[object]],
+        *,
+        kind: SourceKind = "camera",
+        live: bool = True,
+        failing_opens: int = 0,
+        open_gate: threading.Event | None = None,
+    ) -> None:
         self._sessions = deque(sessions)
         self._steps: deque[object] = deque()
         self._kind, self._live = kind, live
@@ -106,8 +113,7 @@ class ScriptedSource:
                 self._failing_opens -= 1
                 raise SourceError("cannot open fake camera: unplugged")
         self._steps = deque(self._sessions.popleft() if self._sessions else [])
-        self._info = SourceInfo(fps=30.0, width=4, height=4, live=self._live, name="fake",
-                                kind=self._kind, paced=False)
+        self._info = SourceInfo(fps=30.0, width=4, height=4, live=self._live, name="fake", kind=self._kind, paced=False)
         return self._info
 
     def read(self) -> Image | None:
@@ -230,8 +236,11 @@ def test_a_read_that_raises_is_a_dropout_and_streams_say_stream(rig: Rig) -> Non
 
 def test_corrupt_frames_are_skipped_and_counted(rig: Rig) -> None:
     bad: list[object] = [
-        np.zeros((4, 4), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 4), np.uint8),
-        np.zeros((0, 4, 3), np.uint8), "not an image",
+        np.zeros((4, 4), np.uint8),
+        np.zeros((4, 4, 3), np.float32),
+        np.zeros((4, 4, 4), np.uint8),
+        np.zeros((0, 4, 3), np.uint8),
+        "not an image",
     ]
     source = ScriptedSource([[IMG, *bad, IMG]])
     capture = rig.capture(source, max_frames=2)

@@ -17,14 +17,27 @@ def livecam(*args: str, env_key: bool = False, timeout: float = 60) -> subproces
     env = {"PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"}
     if env_key:
         env["ROBOFLOW_API_KEY"] = KEY
-    return subprocess.run([sys.executable, "-m", "livecam", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "livecam", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def run_against(api: StubApi, tmp_path, *extra: str, frames: int = 40):
     stats_path = tmp_path / "stats.json"
-    result = livecam("run", f"synthetic:320x240@40:{frames}", "--headless", "--api-url", api.url,
-                     "--model", "test/1", "--api-key", KEY, "--stats-json", str(stats_path), *extra)
+    result = livecam(
+        "run",
+        f"synthetic:320x240@40:{frames}",
+        "--headless",
+        "--api-url",
+        api.url,
+        "--model",
+        "test/1",
+        "--api-key",
+        KEY,
+        "--stats-json",
+        str(stats_path),
+        *extra,
+    )
     return result, stats_path
 
 
@@ -33,8 +46,18 @@ def test_run_headless_writes_the_stats_schema(tmp_path):
         result, stats_path = run_against(api, tmp_path)
     assert result.returncode == 0, result.stderr
     stats = json.loads(stats_path.read_text())
-    for field in ("source_frames", "displayed_frames", "source_fps", "display_fps", "requests_sent",
-                  "responses_ok", "responses_failed", "prediction_rate", "bytes_sent", "duration_s"):
+    for field in (
+        "source_frames",
+        "displayed_frames",
+        "source_fps",
+        "display_fps",
+        "requests_sent",
+        "responses_ok",
+        "responses_failed",
+        "prediction_rate",
+        "bytes_sent",
+        "duration_s",
+    ):
         assert field in stats
     assert set(stats["request_latency_ms"]) == {"p50", "p95"} == set(stats["prediction_age_ms"])
     assert stats["source_frames"] == 40
@@ -42,12 +65,15 @@ def test_run_headless_writes_the_stats_schema(tmp_path):
     assert stats["responses_ok"] >= 1 and stats["bytes_sent"] > 0
 
 
-@pytest.mark.parametrize("reply", [
-    Reply(401, {"message": "Unauthorized api_key"}),
-    Reply(502, b"<html><h1>502 Bad Gateway</h1></html>", {"Content-Type": "text/html"}),
-    Reply(200, b"not json at all"),
-    Reply(200, {"predictions": [{"x": float("nan"), "y": 1, "width": 1, "height": 1}]}),
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(401, {"message": "Unauthorized api_key"}),
+        Reply(502, b"<html><h1>502 Bad Gateway</h1></html>", {"Content-Type": "text/html"}),
+        Reply(200, b"not json at all"),
+        Reply(200, {"predictions": [{"x": float("nan"), "y": 1, "width": 1, "height": 1}]}),
+    ],
+)
 def test_bad_answers_never_stop_the_video_nor_leak_the_key(tmp_path, reply):
     with StubApi(script=lambda s: reply) as api:
         result, stats_path = run_against(api, tmp_path)
@@ -69,8 +95,17 @@ def test_401_says_what_to_do_once(tmp_path):
 
 def test_key_from_the_environment_is_sent_and_never_printed(tmp_path):
     with StubApi() as api:
-        result = livecam("run", "synthetic:320x240@40:20", "--headless", "--api-url", api.url, "--model",
-                         "test/1", "-vv", env_key=True)
+        result = livecam(
+            "run",
+            "synthetic:320x240@40:20",
+            "--headless",
+            "--api-url",
+            api.url,
+            "--model",
+            "test/1",
+            "-vv",
+            env_key=True,
+        )
         assert api.seen[-1].query["api_key"] == KEY
     assert result.returncode == 0
     assert KEY not in result.stdout + result.stderr
@@ -82,15 +117,21 @@ def test_missing_source_is_a_clear_error():
     assert "cannot open file missing-file.mp4" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("args,message", [
-    (["run", "synthetic", "--headless", "--api-url", "http://127.0.0.1:9"], "--model"),
-    (["run", "synthetic", "--headless", "--api-url", "http://x", "--model", "nope"], "PROJECT/VERSION"),
-    (["run", "synthetic", "--headless", "--model", "a/1", "--confidence", "300"], "confidence"),
-    (["run", "synthetic", "--api-url", "http://x", "--model", "a/1"], "--headless"),
-    (["run", "synthetic", "--headless", "--model", "a/1", "--in-flight", "0"], "at least 1"),
-    (["run", "synthetic", "--headless", "--model", "a/1", "--in-flight", "many"], "'auto'"),
-    (["run", "synthetic", "--headless", "--model", "a/1", "--stats-json", "/nonexistent/dir/s.json"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["run", "synthetic", "--headless", "--api-url", "http://127.0.0.1:9"], "--model"),
+        (["run", "synthetic", "--headless", "--api-url", "http://x", "--model", "nope"], "PROJECT/VERSION"),
+        (["run", "synthetic", "--headless", "--model", "a/1", "--confidence", "300"], "confidence"),
+        (["run", "synthetic", "--api-url", "http://x", "--model", "a/1"], "--headless"),
+        (["run", "synthetic", "--headless", "--model", "a/1", "--in-flight", "0"], "at least 1"),
+        (["run", "synthetic", "--headless", "--model", "a/1", "--in-flight", "many"], "'auto'"),
+        (
+            ["run", "synthetic", "--headless", "--model", "a/1", "--stats-json", "/nonexistent/dir/s.json"],
+            "does not exist",
+        ),
+    ],
+)
 def test_usage_errors_are_one_clear_line(args, message):
     result = livecam(*args)
     assert result.returncode == 2
@@ -100,9 +141,26 @@ def test_usage_errors_are_one_clear_line(args, message):
 
 def test_help_lists_every_contract_option():
     help_text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
-    for option in ("--api-url", "--model", "--api-key", "--confidence", "--overlap", "--max-side",
-                   "--jpeg-quality", "--in-flight", "--headless", "--fullscreen", "--record", "--max-frames",
-                   "--duration", "--stats-json", "--width", "--height", "--fps", "--fourcc"):
+    for option in (
+        "--api-url",
+        "--model",
+        "--api-key",
+        "--confidence",
+        "--overlap",
+        "--max-side",
+        "--jpeg-quality",
+        "--in-flight",
+        "--headless",
+        "--fullscreen",
+        "--record",
+        "--max-frames",
+        "--duration",
+        "--stats-json",
+        "--width",
+        "--height",
+        "--fps",
+        "--fourcc",
+    ):
         assert option in help_text
 
 
@@ -120,7 +178,16 @@ def test_an_unwritable_stats_file_is_a_clear_error():
     target = Path("/proc/livecam-stats.json")  # a folder no one, root included, can create files in
     if not target.parent.is_dir():
         pytest.skip("needs Linux /proc")
-    result = livecam("run", "synthetic:160x120@30:5", "--headless", "--api-url", "http://127.0.0.1:9",
-                     "--model", "a/1", "--stats-json", str(target))
+    result = livecam(
+        "run",
+        "synthetic:160x120@30:5",
+        "--headless",
+        "--api-url",
+        "http://127.0.0.1:9",
+        "--model",
+        "a/1",
+        "--stats-json",
+        str(target),
+    )
     assert result.returncode == 1
     assert "cannot write /proc/livecam-stats.json" in result.stderr and "Traceback" not in result.stderr

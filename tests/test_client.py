@@ -59,11 +59,18 @@ def assert_no_key(exc: BaseException) -> None:
     assert KEY not in text
 
 
-@pytest.mark.parametrize("status,kind,retryable", [
-    (401, AuthError, False), (403, AuthError, False), (404, ModelNotFoundError, False),
-    (429, DetectionError, True), (500, DetectionError, True), (503, DetectionError, True),
-    (400, DetectionError, False),
-])
+@pytest.mark.parametrize(
+    "status,kind,retryable",
+    [
+        (401, AuthError, False),
+        (403, AuthError, False),
+        (404, ModelNotFoundError, False),
+        (429, DetectionError, True),
+        (500, DetectionError, True),
+        (503, DetectionError, True),
+        (400, DetectionError, False),
+    ],
+)
 def test_http_errors_map_to_the_error_tree(status, kind, retryable):
     body = {"message": f"bad key {KEY}"}
     with StubApi(script=lambda s: Reply(status, body, {"Retry-After": "2"})) as api:

@@ -93,11 +93,14 @@ def tiny_yolov8(tmp_path: Path, outputs: np.ndarray, size: int = 64) -> Path:
         helper.make_node("Add", ["constant", "nothing"], ["output0"]),
     ]
     graph = helper.make_graph(
-        nodes, "tiny",
+        nodes,
+        "tiny",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, channels, anchors])],
-        [numpy_helper.from_array(outputs.astype(np.float32), "constant"),
-         numpy_helper.from_array(np.zeros((), np.float32), "zero")],
+        [
+            numpy_helper.from_array(outputs.astype(np.float32), "constant"),
+            numpy_helper.from_array(np.zeros((), np.float32), "zero"),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8

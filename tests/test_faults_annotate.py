@@ -39,20 +39,46 @@ def frame_count(path: Path) -> int:
     return count
 
 
-def annotate(video: Path, tmp_path: Path, url: str,
-             timeout: float = 0.5) -> tuple[subprocess.CompletedProcess[str], list[dict[str, object]]]:
+def annotate(
+    video: Path, tmp_path: Path, url: str, timeout: float = 0.5
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, object]]]:
     out, jsonl = tmp_path / "out.avi", tmp_path / "out.jsonl"
-    result = subprocess.run([sys.executable, "-m", "livecam", "annotate", str(video), "-o", str(out), "--json",
-                             str(jsonl), "--api-url", url, "--model", "t/1", "--timeout", str(timeout), "--in-flight",
-                             str(FRAMES), "-q"], capture_output=True, text=True, timeout=90,
-                            env={"PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "livecam",
+            "annotate",
+            str(video),
+            "-o",
+            str(out),
+            "--json",
+            str(jsonl),
+            "--api-url",
+            url,
+            "--model",
+            "t/1",
+            "--timeout",
+            str(timeout),
+            "--in-flight",
+            str(FRAMES),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert "Traceback" not in result.stderr
     assert frame_count(out) == FRAMES
     return result, [json.loads(line) for line in jsonl.read_text().splitlines()]
 
 
-@pytest.mark.parametrize("bad", [RESET, CLOSE, Answer.json({"m": "x"}, 503, (("Retry-After", "0"),)),
-                                 Answer.text(200, "not json")], ids=["reset", "close", "503", "not-json"])
+@pytest.mark.parametrize(
+    "bad",
+    [RESET, CLOSE, Answer.json({"m": "x"}, 503, (("Retry-After", "0"),)), Answer.text(200, "not json")],
+    ids=["reset", "close", "503", "not-json"],
+)
 def test_intermittent_failures_are_retried(video: Path, tmp_path: Path, bad: Answer) -> None:
     with FaultServer(every_other(bad)) as server:  # type: ignore[arg-type]
         # A generous timeout: good answers must not time out on a loaded machine.
@@ -62,8 +88,9 @@ def test_intermittent_failures_are_retried(video: Path, tmp_path: Path, bad: Ans
     assert not any("error" in line for line in lines)
 
 
-@pytest.mark.parametrize("bad", [Answer.json({"message": "down"}, 500), HANG, Answer(200, filler=50 << 20)],
-                         ids=["500", "hang", "50MB"])
+@pytest.mark.parametrize(
+    "bad", [Answer.json({"message": "down"}, 500), HANG, Answer(200, filler=50 << 20)], ids=["500", "hang", "50MB"]
+)
 def test_lasting_failures_are_recorded_and_counted(video: Path, tmp_path: Path, bad: Answer) -> None:
     with FaultServer(always(bad)) as server:
         result, lines = annotate(video, tmp_path, server.url)
@@ -71,5 +98,3 @@ def test_lasting_failures_are_recorded_and_counted(video: Path, tmp_path: Path, 
     assert [line["frame"] for line in lines] == list(range(FRAMES))
     assert all(isinstance(line.get("error"), str) for line in lines)
     assert f"{FRAMES} of {FRAMES} requests failed" in result.stderr
-
-

@@ -49,8 +49,9 @@ WAIT_S = 15.0
 FAILURES: dict[str, Callable[[Received], Answer]] = {
     "500": always(Answer.json({"message": "internal error"}, 500)),
     "502 html": always(Answer.text(502, "<html><body><h1>502 Bad Gateway</h1>nginx</body></html>")),
-    "503 retry-after": always(Answer.json({"message": "Model is temporarily not ready - retry request."}, 503,
-                                          (("Retry-After", "1"),))),
+    "503 retry-after": always(
+        Answer.json({"message": "Model is temporarily not ready - retry request."}, 503, (("Retry-After", "1"),))
+    ),
     "429": always(Answer.json({"message": "rate limited"}, 429, (("Retry-After", "2"),))),
     "401": always(Answer.json({"message": "Unauthorized api_key"}, 401)),
     "not json": always(Answer.text(200, "<html>maintenance</html>")),
@@ -67,20 +68,43 @@ FAILURES: dict[str, Callable[[Received], Answer]] = {
 }
 
 ODD_ANSWERS: dict[str, Callable[[Received], Answer]] = {
-    "nan inf negative huge coordinates": always(Answer.json({"predictions": [
-        {"x": float("nan"), "y": 10, "width": 5, "height": 5, "confidence": 0.9, "class": "a"},
-        {"x": float("inf"), "y": float("-inf"), "width": 5, "height": 5, "confidence": 0.9, "class": "b"},
-        {"x": -500, "y": -500, "width": -20, "height": 30, "confidence": 0.9, "class": "c"},
-        {"x": 1e308, "y": 1e308, "width": 1e308, "height": 1e308, "confidence": 0.9, "class": "d"},
-        {"x": 100, "y": 100, "width": 50, "height": 50, "confidence": float("nan"), "class": "e"},
-        {"x": 100, "y": 100, "width": 50, "height": 50, "confidence": 0.9, "class": "ok"},
-    ]})),
+    "nan inf negative huge coordinates": always(
+        Answer.json(
+            {
+                "predictions": [
+                    {"x": float("nan"), "y": 10, "width": 5, "height": 5, "confidence": 0.9, "class": "a"},
+                    {"x": float("inf"), "y": float("-inf"), "width": 5, "height": 5, "confidence": 0.9, "class": "b"},
+                    {"x": -500, "y": -500, "width": -20, "height": 30, "confidence": 0.9, "class": "c"},
+                    {"x": 1e308, "y": 1e308, "width": 1e308, "height": 1e308, "confidence": 0.9, "class": "d"},
+                    {"x": 100, "y": 100, "width": 50, "height": 50, "confidence": float("nan"), "class": "e"},
+                    {"x": 100, "y": 100, "width": 50, "height": 50, "confidence": 0.9, "class": "ok"},
+                ]
+            }
+        )
+    ),
     "10 000 predictions": always(many_boxes(10_000)),
-    "wrong types inside predictions": always(Answer.json({"predictions": [
-        None, 7, "box", {"x": "1", "y": [], "width": {}, "height": True, "confidence": "high"},
-        {"x": 50, "y": 50, "width": 10, "height": 10, "confidence": 0.8, "class": {"nested": 1},
-         "points": "no", "keypoints": [None, {"x": "a"}]},
-    ]})),
+    "wrong types inside predictions": always(
+        Answer.json(
+            {
+                "predictions": [
+                    None,
+                    7,
+                    "box",
+                    {"x": "1", "y": [], "width": {}, "height": True, "confidence": "high"},
+                    {
+                        "x": 50,
+                        "y": 50,
+                        "width": 10,
+                        "height": 10,
+                        "confidence": 0.8,
+                        "class": {"nested": 1},
+                        "points": "no",
+                        "keypoints": [None, {"x": "a"}],
+                    },
+                ]
+            }
+        )
+    ),
 }
 
 
@@ -226,17 +250,46 @@ def test_api_down_mid_run_and_back_on_the_same_port(resources: Resources) -> Non
 
 # --- the same faults through the real command line -------------------------------------------
 
-SUBPROCESS_FAULTS = ["reset", "never answers", "body dripped past the timeout", "50 MB body", "503 retry-after",
-                     "json list"]
+SUBPROCESS_FAULTS = [
+    "reset",
+    "never answers",
+    "body dripped past the timeout",
+    "50 MB body",
+    "503 retry-after",
+    "json list",
+]
 
 
-def livecam_run(url: str, tmp_path: Path, source: str = "synthetic:320x240@40:40", *extra: str
-                ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def livecam_run(
+    url: str, tmp_path: Path, source: str = "synthetic:320x240@40:40", *extra: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     stats_path = tmp_path / "stats.json"
     result = subprocess.run(
-        [sys.executable, "-m", "livecam", "run", source, "--headless", "--api-url", url, "--model", "t/1",
-         "--api-key", KEY, "--timeout", str(TIMEOUT), "--stats-json", str(stats_path), "-vv", *extra],
-        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+        [
+            sys.executable,
+            "-m",
+            "livecam",
+            "run",
+            source,
+            "--headless",
+            "--api-url",
+            url,
+            "--model",
+            "t/1",
+            "--api-key",
+            KEY,
+            "--timeout",
+            str(TIMEOUT),
+            "--stats-json",
+            str(stats_path),
+            "-vv",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
     return result, stats
 

@@ -146,8 +146,13 @@ def test_an_unexpected_exception_is_logged_and_the_pipeline_restarted(caplog):
         calls.append(1)
         if len(calls) == 3:
             stop.set()
-        return LivePipeline(SyntheticSource(64, 48, 200.0, frames=5, live=False), None, display,
-                            LiveConfig(hud=False), stop=pipeline_stop)
+        return LivePipeline(
+            SyntheticSource(64, 48, 200.0, frames=5, live=False),
+            None,
+            display,
+            LiveConfig(hud=False),
+            stop=pipeline_stop,
+        )
 
     supervisor = Supervisor(make_pipeline, display, stop, watchdog_s=5, backoff=FAST, tick=0.01)
     with caplog.at_level(logging.DEBUG, logger="livecam.kiosk"):
@@ -165,8 +170,7 @@ def test_keys_are_ignored_but_the_quit_sequence_stops_the_process():
     display = kiosk(screen, stop)
 
     def make_pipeline(pipeline_stop: threading.Event) -> LivePipeline:
-        return LivePipeline(SyntheticSource(64, 48, 200.0), None, display, LiveConfig(hud=False),
-                            stop=pipeline_stop)
+        return LivePipeline(SyntheticSource(64, 48, 200.0), None, display, LiveConfig(hud=False), stop=pipeline_stop)
 
     Supervisor(make_pipeline, display, stop, watchdog_s=5, tick=0.01).run()
     assert stop.is_set() and not screen.closed
@@ -243,8 +247,15 @@ def test_a_capture_stuck_in_read_lets_the_source_go_before_it_is_opened_again():
             source = MissingCamera()
         return LivePipeline(source, None, display, LiveConfig(hud=False), stop=pipeline_stop)
 
-    supervisor = Supervisor(make_pipeline, display, stop, watchdog_s=0.3, backoff=FAST, tick=0.02,
-                            release_backoff=Backoff(initial=20.0, maximum=20.0, jitter=0.0))
+    supervisor = Supervisor(
+        make_pipeline,
+        display,
+        stop,
+        watchdog_s=0.3,
+        backoff=FAST,
+        tick=0.02,
+        release_backoff=Backoff(initial=20.0, maximum=20.0, jitter=0.0),
+    )
     try:
         # The read is released only once the supervisor has found the capture stuck.
         run_logged(supervisor, OnLog("still blocked reading the source", camera.gate.set))
@@ -263,8 +274,9 @@ def test_too_many_stuck_captures_end_the_run_with_an_error():
         cameras.append(HungCamera())
         return LivePipeline(cameras[-1], None, display, LiveConfig(hud=False), stop=pipeline_stop)
 
-    supervisor = Supervisor(make_pipeline, display, stop, watchdog_s=0.3, backoff=FAST, tick=0.02,
-                            max_stuck=1, release_backoff=FAST)
+    supervisor = Supervisor(
+        make_pipeline, display, stop, watchdog_s=0.3, backoff=FAST, tick=0.02, max_stuck=1, release_backoff=FAST
+    )
     try:
         with pytest.raises(CaptureStuck, match="2 capture threads are stuck"):
             supervisor.run()

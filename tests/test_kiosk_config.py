@@ -27,7 +27,9 @@ def test_the_example_file_loads():
 
 
 def test_values_from_every_table(tmp_path):
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
 # a lobby screen
 [source]
 input = "rtsp://cam.local/stream"
@@ -55,7 +57,8 @@ watchdog = 5
 quit = "esc esc q"
 web = "0.0.0.0:8080"
 web-fps = 5
-""")
+""",
+    )
     assert config.source.input == "rtsp://cam.local/stream" and config.source.fps == 25.0
     assert config.api.model == "coco/1" and config.api.api_key == "sk-SECRET"
     assert config.overlay.classes == ("person", "car") and config.overlay.confidence == 55.0
@@ -68,9 +71,20 @@ web-fps = 5
 
 
 def test_flags_override_the_file(tmp_path):
-    config = load(tmp_path, "[display]\nrotation = 90\n[kiosk]\nweb = \"8080\"\n",
-                  "--rotation", "180", "--no-mirror", "--web", "127.0.0.1:9999", "--classes", "dog, cat",
-                  "--color", "dog=#00ff00", "--hud")
+    config = load(
+        tmp_path,
+        '[display]\nrotation = 90\n[kiosk]\nweb = "8080"\n',
+        "--rotation",
+        "180",
+        "--no-mirror",
+        "--web",
+        "127.0.0.1:9999",
+        "--classes",
+        "dog, cat",
+        "--color",
+        "dog=#00ff00",
+        "--hud",
+    )
     assert config.display.rotation == 180 and config.display.mirror is False
     assert config.kiosk.web == ("127.0.0.1", 9999)
     assert config.overlay.classes == ("dog", "cat") and config.overlay.hud is True
@@ -79,17 +93,20 @@ def test_flags_override_the_file(tmp_path):
 
 def test_web_defaults_to_loopback_and_off(tmp_path):
     assert load(tmp_path, "").kiosk.web is None
-    assert load(tmp_path, "[kiosk]\nweb = \"8080\"\n").kiosk.web == ("127.0.0.1", 8080)
+    assert load(tmp_path, '[kiosk]\nweb = "8080"\n').kiosk.web == ("127.0.0.1", 8080)
 
 
 def test_unknown_key_is_named_with_its_line(tmp_path):
     with pytest.raises(ConfigError, match=r"kiosk.toml line 5: display.rotate: unknown key.*'rotation'"):
-        load(tmp_path, "[source]\ninput = \"0\"\n\n[display]\nrotate = 90\n")
+        load(tmp_path, '[source]\ninput = "0"\n\n[display]\nrotate = 90\n')
 
 
 def test_key_in_the_wrong_table_suggests_the_right_one(tmp_path):
-    with pytest.raises(ConfigError, match=r"line 2: api.confidence: unknown key here \(did you mean "
-                                          r"'overlay.confidence'\?\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"line 2: api.confidence: unknown key here \(did you mean "
+        r"'overlay.confidence'\?\)",
+    ):
         load(tmp_path, "[api]\nconfidence = 50\n")
 
 
@@ -98,21 +115,25 @@ def test_unknown_table_is_named_with_its_line(tmp_path):
         load(tmp_path, "[source]\n\n[displya]\nrotation = 90\n")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[display]\nrotation = 45\n", r"line 2: display.rotation: must be one of 0, 90, 180, 270 \(got 45\)"),
-    ("[display]\nrotation = \"90\"\n", r"line 2: display.rotation: must be one of .* \(got '90'\)"),
-    ("[display]\nmirror = \"yes\"\n", r"line 2: display.mirror: must be true or false \(got 'yes'\)"),
-    ("[kiosk]\nwatchdog = true\n", r"line 2: kiosk.watchdog: must be a number \(got true\)"),
-    ("[kiosk]\n\nweb-fps = 0\n", r"line 3: kiosk.web-fps: must be at least 0.5"),
-    ("[api]\nin-flight = 1.5\n", r"line 2: api.in-flight: must be a whole number"),
-    ("[overlay]\nclasses = \"person\"\n", r"line 2: overlay.classes: must be a list of class names"),
-    ("[display]\nsize = \"big\"\n", r"line 2: display.size: must be WIDTHxHEIGHT"),
-    ("[kiosk]\nweb = \"host:port\"\n", r"line 2: kiosk.web: must be HOST:PORT"),
-    ("[kiosk]\nquit = \"ctrl+q\"\n", r"line 2: kiosk.quit: .*without Ctrl"),
-    ("[overlay.colors]\nperson = \"#ff00zz\"\n", r"line 2: overlay.colors.person: must be a colour"),
-    ("[overlay]\ncolors = { person = \"red\" }\n", r"line 2: overlay.colors.person: must be a colour"),
-    ("source = \"0\"\n", r"line 1: source: must be a table \[source\]"),
-], ids=lambda v: v if len(v) < 30 else None)
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[display]\nrotation = 45\n", r"line 2: display.rotation: must be one of 0, 90, 180, 270 \(got 45\)"),
+        ('[display]\nrotation = "90"\n', r"line 2: display.rotation: must be one of .* \(got '90'\)"),
+        ('[display]\nmirror = "yes"\n', r"line 2: display.mirror: must be true or false \(got 'yes'\)"),
+        ("[kiosk]\nwatchdog = true\n", r"line 2: kiosk.watchdog: must be a number \(got true\)"),
+        ("[kiosk]\n\nweb-fps = 0\n", r"line 3: kiosk.web-fps: must be at least 0.5"),
+        ("[api]\nin-flight = 1.5\n", r"line 2: api.in-flight: must be a whole number"),
+        ('[overlay]\nclasses = "person"\n', r"line 2: overlay.classes: must be a list of class names"),
+        ('[display]\nsize = "big"\n', r"line 2: display.size: must be WIDTHxHEIGHT"),
+        ('[kiosk]\nweb = "host:port"\n', r"line 2: kiosk.web: must be HOST:PORT"),
+        ('[kiosk]\nquit = "ctrl+q"\n', r"line 2: kiosk.quit: .*without Ctrl"),
+        ('[overlay.colors]\nperson = "#ff00zz"\n', r"line 2: overlay.colors.person: must be a colour"),
+        ('[overlay]\ncolors = { person = "red" }\n', r"line 2: overlay.colors.person: must be a colour"),
+        ('source = "0"\n', r"line 1: source: must be a table \[source\]"),
+    ],
+    ids=lambda v: v if len(v) < 30 else None,
+)
 def test_bad_values_are_rejected_with_key_and_line(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         load(tmp_path, text)

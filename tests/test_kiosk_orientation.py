@@ -70,8 +70,7 @@ class BlockSource:
 
     def open(self) -> SourceInfo:
         self._left = self.frames
-        self.info = SourceInfo(fps=20.0, width=WIDTH, height=HEIGHT, live=False, name="block", kind="file",
-                               paced=True)
+        self.info = SourceInfo(fps=20.0, width=WIDTH, height=HEIGHT, live=False, name="block", kind="file", paced=True)
         return self.info
 
     def read(self) -> np.ndarray | None:
@@ -90,9 +89,22 @@ class BlockFinder(BaseAdapter):
     def send(self, request, **kwargs):  # noqa: ANN001, ANN003
         image = cv2.imdecode(np.frombuffer(base64.b64decode(request.body), np.uint8), cv2.IMREAD_COLOR)
         x1, y1, x2, y2 = red_extent(image)
-        body = json.dumps({"image": {"width": image.shape[1], "height": image.shape[0]}, "predictions": [
-            {"x": (x1 + x2) / 2, "y": (y1 + y2) / 2, "width": x2 - x1, "height": y2 - y1,
-             "confidence": 0.9, "class": "block", "class_id": 0}]}).encode()
+        body = json.dumps(
+            {
+                "image": {"width": image.shape[1], "height": image.shape[0]},
+                "predictions": [
+                    {
+                        "x": (x1 + x2) / 2,
+                        "y": (y1 + y2) / 2,
+                        "width": x2 - x1,
+                        "height": y2 - y1,
+                        "confidence": 0.9,
+                        "class": "block",
+                        "class_id": 0,
+                    }
+                ],
+            }
+        ).encode()
         response = requests.Response()
         response.status_code = 200
         response.headers["Content-Type"] = "application/json"
@@ -137,9 +149,14 @@ def test_boxes_land_on_the_turned_picture(orientation):
     display = LastPicture()
     style = OverlayStyle(labels=False, thickness=2, colors={"block": GREEN})
     source = OrientedSource(BlockSource(), orientation)
-    pipeline = LivePipeline(source, ApiConfig("http://finder.invalid", "block/1"), display,
-                            LiveConfig(hud=False, style=style, max_prediction_age=60),
-                            make_client=make_client, stop=threading.Event())
+    pipeline = LivePipeline(
+        source,
+        ApiConfig("http://finder.invalid", "block/1"),
+        display,
+        LiveConfig(hud=False, style=style, max_prediction_age=60),
+        make_client=make_client,
+        stop=threading.Event(),
+    )
     with pipeline:
         stats = pipeline.run()
     assert stats["responses_ok"] >= 1 and display.boxed is not None

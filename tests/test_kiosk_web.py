@@ -22,8 +22,13 @@ from livecam.predictions import Prediction, Predictions
 from livecam.sources import SourceInfo
 
 GREEN = (0, 255, 0)
-STATS = {"fps": 29.9, "detections_per_s": 5.0, "latency_ms": 120.0, "age_ms": 150.0,
-         "status": ["Detection service unreachable - retrying"]}
+STATS = {
+    "fps": 29.9,
+    "detections_per_s": 5.0,
+    "latency_ms": 120.0,
+    "age_ms": 150.0,
+    "status": ["Detection service unreachable - retrying"],
+}
 
 
 def boxed_picture() -> np.ndarray:
@@ -52,7 +57,7 @@ def read_parts(view: WebView, count: int) -> list[bytes]:
         status = stream.readline()
         assert b" 200 " in status
         headers = {}
-        while (line := stream.readline().strip()):
+        while line := stream.readline().strip():
             name, _, value = line.decode().partition(":")
             headers[name.lower()] = value.strip()
         assert headers["content-type"] == f"multipart/x-mixed-replace; boundary={BOUNDARY}"
@@ -60,7 +65,7 @@ def read_parts(view: WebView, count: int) -> list[bytes]:
         while len(parts) < count:
             assert stream.readline().strip() == f"--{BOUNDARY}".encode()
             part_headers = {}
-            while (line := stream.readline().strip()):
+            while line := stream.readline().strip():
                 name, _, value = line.decode().partition(":")
                 part_headers[name.lower()] = value.strip()
             assert part_headers["content-type"] == "image/jpeg"
@@ -125,7 +130,6 @@ def test_viewers_beyond_the_limit_are_refused():
             assert get(web, "/stream.mjpg")[0] == 503
 
 
-
 def address(view: WebView) -> tuple[str, int]:
     host, port = view.url.split("//")[1].rstrip("/").rsplit(":", 1)
     return host, int(port)
@@ -140,8 +144,9 @@ def closed_by_server(sock: socket.socket) -> bool:
 
 
 def test_idle_connections_neither_lock_out_stats_nor_stay_open():
-    with WebView(("127.0.0.1", 0), FrameHub(fps=10), lambda: dict(STATS), request_timeout=0.5,
-                 max_connections=8) as web:
+    with WebView(
+        ("127.0.0.1", 0), FrameHub(fps=10), lambda: dict(STATS), request_timeout=0.5, max_connections=8
+    ) as web:
         idle = [socket.create_connection(address(web), timeout=10) for _ in range(50)]
         try:
             idle[-1].sendall(b"GET /st")  # half a request line, then nothing
@@ -180,8 +185,16 @@ class NoiseClip:
 
     def open(self) -> SourceInfo:
         self._index = 0
-        self.info = SourceInfo(fps=30.0, width=self.width, height=self.height, live=False, frame_count=self.frames,
-                               name="noise", kind="file", paced=True)
+        self.info = SourceInfo(
+            fps=30.0,
+            width=self.width,
+            height=self.height,
+            live=False,
+            frame_count=self.frames,
+            name="noise",
+            kind="file",
+            paced=True,
+        )
         return self.info
 
     def read(self) -> np.ndarray | None:
@@ -231,11 +244,27 @@ def test_headless_chromium_shows_the_picture_with_its_box(tmp_path: Path):
         hub.publish(boxed_picture())
         shot = tmp_path / "page.png"
         with tempfile.TemporaryDirectory() as profile:
-            subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                            "--disable-sync", f"--user-data-dir={profile}", f"--screenshot={shot}",
-                            "--window-size=800,600", "--timeout=5000", web.url],
-                           check=True, capture_output=True, timeout=90)
+            subprocess.run(
+                [
+                    CHROMIUM,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    f"--user-data-dir={profile}",
+                    f"--screenshot={shot}",
+                    "--window-size=800,600",
+                    "--timeout=5000",
+                    web.url,
+                ],
+                check=True,
+                capture_output=True,
+                timeout=90,
+            )
     picture = cv2.imread(str(shot))
     assert picture is not None
     green = (picture[:, :, 1] > 200) & (picture[:, :, 0] < 60) & (picture[:, :, 2] < 60)

@@ -43,9 +43,13 @@ class Kiosk:
     """``livecam kiosk`` in a child process, its stderr read line by line."""
 
     def __init__(self, xdisplay: str, args: list[str]) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "livecam", "kiosk", *args],
-                                        env={**os.environ, "DISPLAY": xdisplay}, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "livecam", "kiosk", *args],
+            env={**os.environ, "DISPLAY": xdisplay},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -85,8 +89,21 @@ def test_kiosk_survives_an_api_outage_with_a_banner_that_comes_and_goes(xdisplay
     person = class_color("person")
     api = StubApi().__enter__()
     port = api.port
-    kiosk = Kiosk(xdisplay, ["--config", str(config), "--api-url", api.url, "--model", "test/1",
-                             "--screen-size", f"{SCREEN[0]}x{SCREEN[1]}", "--timeout", "1"])
+    kiosk = Kiosk(
+        xdisplay,
+        [
+            "--config",
+            str(config),
+            "--api-url",
+            api.url,
+            "--model",
+            "test/1",
+            "--screen-size",
+            f"{SCREEN[0]}x{SCREEN[1]}",
+            "--timeout",
+            "1",
+        ],
+    )
     try:
         assert kiosk.wait_for_log("pipeline 1 running")
         assert api.wait_for_requests(5, timeout=30)
@@ -104,15 +121,16 @@ def test_kiosk_survives_an_api_outage_with_a_banner_that_comes_and_goes(xdisplay
         api.close()  # the detection service dies
         assert kiosk.wait_for_log("cannot reach", "no answer from"), "the kiosk did not notice the outage"
         assert screen_until(xdisplay, tmp_path, "down", lambda p: pixels_like(p, AMBER, 45) > 3000), "no banner"
-        assert screen_until(xdisplay, tmp_path, "stale", lambda p: pixels_like(p, person, 12) < 50), \
+        assert screen_until(xdisplay, tmp_path, "stale", lambda p: pixels_like(p, person, 12) < 50), (
             "old boxes stayed on screen"
+        )
         assert kiosk.process.poll() is None
 
         api = StubApi(port=port).__enter__()  # and comes back on the same port
         assert api.wait_for_requests(3, timeout=30), "the kiosk did not come back to the API"
-        assert screen_until(xdisplay, tmp_path, "back",
-                            lambda p: pixels_like(p, AMBER, 45) < 500 and pixels_like(p, person, 12) > 300), \
-            "the banner stayed, or the boxes did not return"
+        assert screen_until(
+            xdisplay, tmp_path, "back", lambda p: pixels_like(p, AMBER, 45) < 500 and pixels_like(p, person, 12) > 300
+        ), "the banner stayed, or the boxes did not return"
     finally:
         log = kiosk.stop()
         api.close()

@@ -81,8 +81,9 @@ def test_draws_in_place_and_returns_the_same_image() -> None:
 
 def test_label_sits_above_the_box() -> None:
     image = blank()
-    draw_predictions(image, one(Prediction(100, 100, 200, 200, 0.87, "box")),
-                     OverlayStyle(colors={"box": GREEN}, thickness=1))
+    draw_predictions(
+        image, one(Prediction(100, 100, 200, 200, 0.87, "box")), OverlayStyle(colors={"box": GREEN}, thickness=1)
+    )
     above = image[80:99, 100:140]
     assert (above == GREEN).all(axis=2).mean() > 0.4  # the filled label background
     assert (above == BLACK).all(axis=2).any()  # with dark text on light green
@@ -90,16 +91,20 @@ def test_label_sits_above_the_box() -> None:
 
 def test_label_moves_inside_at_the_top_edge() -> None:
     image = blank()
-    draw_predictions(image, one(Prediction(100, 0, 200, 100, 0.87, "box")),
-                     OverlayStyle(colors={"box": GREEN}, thickness=1))
+    draw_predictions(
+        image, one(Prediction(100, 0, 200, 100, 0.87, "box")), OverlayStyle(colors={"box": GREEN}, thickness=1)
+    )
     inside = image[2:15, 102:140]
     assert (inside == GREEN).all(axis=2).mean() > 0.4
 
 
 def test_label_is_kept_inside_the_image_at_the_right_edge() -> None:
     image = blank()
-    draw_predictions(image, one(Prediction(300, 100, 320, 150, 0.87, "a long class name")),
-                     OverlayStyle(colors={"a long class name": GREEN}, thickness=1))
+    draw_predictions(
+        image,
+        one(Prediction(300, 100, 320, 150, 0.87, "a long class name")),
+        OverlayStyle(colors={"a long class name": GREEN}, thickness=1),
+    )
     label_rows = image[80:99]
     green_columns = np.flatnonzero((label_rows == GREEN).all(axis=2).any(axis=0))
     assert green_columns.min() < 250  # shifted left so that the whole text is visible
@@ -128,13 +133,22 @@ def test_partly_outside_box_is_clipped_without_edges_on_the_border() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(*[st.floats(allow_nan=True, allow_infinity=True, width=32)] * 4), max_size=5),
-       st.integers(1, 64), st.integers(1, 64))
-def test_hostile_coordinates_never_raise(boxes: list[tuple[float, float, float, float]],
-                                         width: int, height: int) -> None:
+@given(
+    st.lists(st.tuples(*[st.floats(allow_nan=True, allow_infinity=True, width=32)] * 4), max_size=5),
+    st.integers(1, 64),
+    st.integers(1, 64),
+)
+def test_hostile_coordinates_never_raise(
+    boxes: list[tuple[float, float, float, float]], width: int, height: int
+) -> None:
     items = tuple(
-        Prediction(*box, 0.5, "hostile", points=(box[:2], box[2:], (box[0], box[3])),
-                   keypoints=(Keypoint(box[0], box[1], 1.0, "k"),))
+        Prediction(
+            *box,
+            0.5,
+            "hostile",
+            points=(box[:2], box[2:], (box[0], box[3])),
+            keypoints=(Keypoint(box[0], box[1], 1.0, "k"),),
+        )
         for box in boxes
     )
     image = blank(width, height)
@@ -163,8 +177,9 @@ def test_polygon_is_outlined_and_lightly_filled() -> None:
 
 def test_keypoints_are_dots_and_low_confidence_ones_are_skipped() -> None:
     image = blank()
-    pred = Prediction(10, 10, 300, 230, 0.9, "box",
-                      keypoints=(Keypoint(100, 100, 0.9, "nose"), Keypoint(200, 100, 0.1, "ear")))
+    pred = Prediction(
+        10, 10, 300, 230, 0.9, "box", keypoints=(Keypoint(100, 100, 0.9, "nose"), Keypoint(200, 100, 0.1, "ear"))
+    )
     draw_predictions(image, one(pred), NO_LABELS)
     assert tuple(image[100, 100]) == GREEN
     assert not image[95:106, 195:206].any()
@@ -214,19 +229,23 @@ def test_empty_hud_and_status_draw_nothing() -> None:
     assert not image.any()
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Camera disconnected \u2014 retrying", "Camera disconnected - retrying"),
-    ("caf\u00e9 \u201cquoted\u201d \u2026", 'cafe "quoted" ...'),
-    ("\u732b 0.93", "? 0.93"),
-    ("plain ascii", "plain ascii"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Camera disconnected \u2014 retrying", "Camera disconnected - retrying"),
+        ("caf\u00e9 \u201cquoted\u201d \u2026", 'cafe "quoted" ...'),
+        ("\u732b 0.93", "? 0.93"),
+        ("plain ascii", "plain ascii"),
+    ],
+)
 def test_ascii_text_replaces_what_hershey_cannot_draw(text: str, expected: str) -> None:
     assert ascii_text(text) == expected
 
 
 def test_draw_many_boxes_at_720p() -> None:
     image = blank(1280, 720)
-    items = tuple(Prediction(i * 25.0, i * 13.0, i * 25.0 + 120, i * 13.0 + 90, 0.5, f"class{i % 7}")
-                  for i in range(50))
+    items = tuple(
+        Prediction(i * 25.0, i * 13.0, i * 25.0 + 120, i * 13.0 + 90, 0.5, f"class{i % 7}") for i in range(50)
+    )
     draw_predictions(image, Predictions(items=items))
     assert tuple(image[700, 1225]) == class_color("class0")  # left edge of the last, clipped box

@@ -49,8 +49,13 @@ def test_a_late_answer_never_replaces_a_newer_one():
 
     stop = threading.Event()
     with StubApi(script=script) as api:
-        pipe = LivePipeline(SyntheticSource(160, 120, 30, live=True), ApiConfig(api.url, "test/1"),
-                            HeadlessDisplay(), LiveConfig(in_flight=2), stop=stop)
+        pipe = LivePipeline(
+            SyntheticSource(160, 120, 30, live=True),
+            ApiConfig(api.url, "test/1"),
+            HeadlessDisplay(),
+            LiveConfig(in_flight=2),
+            stop=stop,
+        )
         with pipe:
             pipe.start()
             # The other worker's 4th request means it has published the answer to its 3rd, for a
@@ -95,8 +100,13 @@ def livecam_threads() -> list[str]:
 def test_stop_from_outside_ends_an_endless_source_and_every_thread():
     stop = threading.Event()
     with StubApi(latency=2.0) as api:
-        pipe = LivePipeline(SyntheticSource(320, 240, 30, live=True), ApiConfig(api.url, "test/1"),
-                            HeadlessDisplay(), LiveConfig(in_flight=2), stop=stop)
+        pipe = LivePipeline(
+            SyntheticSource(320, 240, 30, live=True),
+            ApiConfig(api.url, "test/1"),
+            HeadlessDisplay(),
+            LiveConfig(in_flight=2),
+            stop=stop,
+        )
         with pipe:
             pipe.start()
             assert api.wait_for_requests(1)

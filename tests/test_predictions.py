@@ -27,40 +27,66 @@ def test_object_detection_response():
 
 
 def test_old_hosted_answer_without_optional_fields():
-    preds = Predictions.from_roboflow({"predictions": [{"x": 10, "y": 10, "width": 4, "height": 4,
-                                                        "confidence": 0.5, "class": "dog"}]})
+    preds = Predictions.from_roboflow(
+        {"predictions": [{"x": 10, "y": 10, "width": 4, "height": 4, "confidence": 0.5, "class": "dog"}]}
+    )
     assert preds.items[0].class_id is None
     assert preds.image_size is None
 
 
 def test_segmentation_points_and_keypoints():
-    data = {"image": {"width": 200, "height": 200}, "predictions": [box(
-        points=[{"x": 80, "y": 40}, {"x": 120, "y": 40}, {"x": 100, "y": 60}],
-        keypoints=[{"x": 90, "y": 45, "confidence": 0.9, "class_id": 0, "class": "nose"},
-                   {"x": 95, "y": 45, "confidence": 0.8, "class_name": "eye"}])]}
+    data = {
+        "image": {"width": 200, "height": 200},
+        "predictions": [
+            box(
+                points=[{"x": 80, "y": 40}, {"x": 120, "y": 40}, {"x": 100, "y": 60}],
+                keypoints=[
+                    {"x": 90, "y": 45, "confidence": 0.9, "class_id": 0, "class": "nose"},
+                    {"x": 95, "y": 45, "confidence": 0.8, "class_name": "eye"},
+                ],
+            )
+        ],
+    }
     (p,) = Predictions.from_roboflow(data).items
     assert p.points == ((80, 40), (120, 40), (100, 60))
     assert [k.name for k in p.keypoints] == ["nose", "eye"]
 
 
 def test_classification_becomes_caption():
-    data = {"predictions": [{"class": "cat", "class_id": 0, "confidence": 0.93},
-                            {"class": "dog", "class_id": 1, "confidence": 0.07}],
-            "top": "cat", "confidence": 0.93}
+    data = {
+        "predictions": [
+            {"class": "cat", "class_id": 0, "confidence": 0.93},
+            {"class": "dog", "class_id": 1, "confidence": 0.07},
+        ],
+        "top": "cat",
+        "confidence": 0.93,
+    }
     preds = Predictions.from_roboflow(data)
     assert preds.caption == "cat 0.93" and not preds.items
 
 
 def test_multilabel_classification_caption():
-    data = {"predictions": {"cat": {"confidence": 0.9, "class_id": 0}, "dog": {"confidence": 0.7, "class_id": 1}},
-            "predicted_classes": ["cat", "dog"]}
+    data = {
+        "predictions": {"cat": {"confidence": 0.9, "class_id": 0}, "dog": {"confidence": 0.7, "class_id": 1}},
+        "predicted_classes": ["cat", "dog"],
+    }
     assert Predictions.from_roboflow(data).caption == "cat, dog"
 
 
-@pytest.mark.parametrize("bad", [
-    box(x=math.nan), box(y=math.inf), box(width=-5), box(height=0), box(x="12"), box(width=True),
-    box(x=1e30), "not an object", None,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        box(x=math.nan),
+        box(y=math.inf),
+        box(width=-5),
+        box(height=0),
+        box(x="12"),
+        box(width=True),
+        box(x=1e30),
+        "not an object",
+        None,
+    ],
+)
 def test_hostile_boxes_are_dropped_not_raised(bad):
     preds = Predictions.from_roboflow({"image": {"width": 640, "height": 480}, "predictions": [bad, box()]})
     assert len(preds) == 1
@@ -68,9 +94,9 @@ def test_hostile_boxes_are_dropped_not_raised(bad):
 
 
 def test_boxes_are_clipped_to_the_image():
-    preds = Predictions.from_roboflow({"image": {"width": 100, "height": 100},
-                                       "predictions": [box(x=0, y=0, width=50, height=50),
-                                                       box(x=500, y=500)]})
+    preds = Predictions.from_roboflow(
+        {"image": {"width": 100, "height": 100}, "predictions": [box(x=0, y=0, width=50, height=50), box(x=500, y=500)]}
+    )
     (p,) = preds.items
     assert (p.x1, p.y1, p.x2, p.y2) == (0, 0, 25, 25)
     assert preds.issues == {"box outside the image"}
@@ -107,8 +133,10 @@ def test_filtered_by_class_and_confidence():
 
 
 def test_to_roboflow_round_trips():
-    data = {"image": {"width": 640, "height": 480},
-            "predictions": [box(points=[{"x": 80, "y": 40}, {"x": 120, "y": 60}, {"x": 90, "y": 55}])]}
+    data = {
+        "image": {"width": 640, "height": 480},
+        "predictions": [box(points=[{"x": 80, "y": 40}, {"x": 120, "y": 60}, {"x": 90, "y": 55}])],
+    }
     preds = Predictions.from_roboflow(data)
     again = Predictions.from_roboflow(preds.to_roboflow())
     assert again == preds

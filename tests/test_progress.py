@@ -22,12 +22,12 @@ def test_plain_lines_at_intervals_when_not_a_terminal():
     clock, stream = Clock(), io.StringIO()
     progress = Progress(100, stream, tty=False, interval=5.0, clock=clock)
     for done in range(1, 51):
-        clock.now += 0.2          # 5 frames per second
+        clock.now += 0.2  # 5 frames per second
         progress.update(done, failed=done // 25)
     progress.finish()
     lines = stream.getvalue().splitlines()
     assert "\r" not in stream.getvalue()
-    assert len(lines) == 3        # the first update, 5 s later, and the end
+    assert len(lines) == 3  # the first update, 5 s later, and the end
     assert lines[-1] == "50/100 frames (50%), 5.0 fps, ETA 0:10, 2 failed"
 
 
@@ -67,7 +67,7 @@ def test_unknown_total_has_no_percentage_or_eta():
 def test_rate_follows_the_last_seconds():
     clock = Clock()
     progress = Progress(1000, io.StringIO(), tty=False, clock=clock)
-    for done in range(1, 101):    # 10 fps for 10 s ...
+    for done in range(1, 101):  # 10 fps for 10 s ...
         clock.now += 0.1
         progress.update(done)
     for done in range(101, 401):  # ... then 50 fps for 6 s

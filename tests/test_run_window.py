@@ -40,9 +40,25 @@ def person_pixels(path: Path) -> int:
 def start(xdisplay: str, api: StubApi, stats: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "DISPLAY": xdisplay}
     return subprocess.Popen(
-        [sys.executable, "-m", "livecam", "run", "synthetic:640x360@20", "--api-url", api.url, "--model",
-         "test/1", "--no-hud", "--stats-json", str(stats)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "livecam",
+            "run",
+            "synthetic:640x360@20",
+            "--api-url",
+            api.url,
+            "--model",
+            "test/1",
+            "--no-hud",
+            "--stats-json",
+            str(stats),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_run_draws_boxes_in_a_window_and_quits_when_it_is_closed(xdisplay, tmp_path):

@@ -33,8 +33,7 @@ def livecam(*args: str, env_key: bool) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin"}
     if env_key:
         env["ROBOFLOW_API_KEY"] = KEY
-    return subprocess.run([sys.executable, "-m", "livecam", *args], capture_output=True, text=True,
-                          timeout=60, env=env)
+    return subprocess.run([sys.executable, "-m", "livecam", *args], capture_output=True, text=True, timeout=60, env=env)
 
 
 def assert_no_key(*texts: str) -> None:
@@ -59,8 +58,22 @@ def test_failing_run_never_prints_the_key(name: str, env_key: bool, tmp_path: Pa
     stats = tmp_path / "stats.json"
     key_args = () if env_key else ("--api-key", KEY)
     with FaultServer(SERVERS[name]) as server:
-        result = livecam("run", "synthetic:160x120@40:16", "--headless", "--api-url", server.url, "--model", "t/1",
-                         *key_args, "--timeout", "0.5", "--stats-json", str(stats), "-vv", env_key=env_key)
+        result = livecam(
+            "run",
+            "synthetic:160x120@40:16",
+            "--headless",
+            "--api-url",
+            server.url,
+            "--model",
+            "t/1",
+            *key_args,
+            "--timeout",
+            "0.5",
+            "--stats-json",
+            str(stats),
+            "-vv",
+            env_key=env_key,
+        )
         assert server.requests >= 1
     assert result.returncode == 0, result.stderr[-2000:]
     assert_no_key(result.stdout, result.stderr, stats.read_text())
@@ -71,8 +84,21 @@ def test_failing_annotate_never_writes_the_key(env_key: bool, video: Path, tmp_p
     key_args = () if env_key else ("--api-key", KEY)
     jsonl = tmp_path / "out.jsonl"
     with FaultServer(always(Answer.json({"message": f"bad {KEY}"}, 400))) as server:
-        result = livecam("annotate", str(video), "-o", str(tmp_path / "out.avi"), "--json", str(jsonl),
-                         "--api-url", server.url, "--model", "t/1", *key_args, "-vv", env_key=env_key)
+        result = livecam(
+            "annotate",
+            str(video),
+            "-o",
+            str(tmp_path / "out.avi"),
+            "--json",
+            str(jsonl),
+            "--api-url",
+            server.url,
+            "--model",
+            "t/1",
+            *key_args,
+            "-vv",
+            env_key=env_key,
+        )
     assert result.returncode == 1
     lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert len(lines) == 4 and all("error" in line for line in lines)
@@ -80,8 +106,19 @@ def test_failing_annotate_never_writes_the_key(env_key: bool, video: Path, tmp_p
 
 
 def test_unreachable_api_never_prints_the_key(tmp_path: Path) -> None:
-    result = livecam("run", "synthetic:160x120@40:8", "--headless", "--api-url", f"http://127.0.0.1:{free_port()}",
-                     "--model", "t/1", "--api-key", KEY, "-vv", env_key=False)
+    result = livecam(
+        "run",
+        "synthetic:160x120@40:8",
+        "--headless",
+        "--api-url",
+        f"http://127.0.0.1:{free_port()}",
+        "--model",
+        "t/1",
+        "--api-key",
+        KEY,
+        "-vv",
+        env_key=False,
+    )
     assert result.returncode == 0
     assert_no_key(result.stdout, result.stderr)
 
@@ -99,9 +136,13 @@ def test_embedded_server_binds_loopback_enforces_and_hides_the_key() -> None:
 
     assert ServerConfig().host == "127.0.0.1"
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "livecam", "serve", "--port", str(port), "--api-key", KEY, "-vv"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={"PATH": "/usr/bin:/bin"})
+    server = subprocess.Popen(
+        [sys.executable, "-m", "livecam", "serve", "--port", str(port), "--api-key", KEY, "-vv"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     try:
         assert server.stderr is not None
         for line in server.stderr:

@@ -47,8 +47,7 @@ def people(answer: dict[str, object]) -> list[dict[str, object]]:
 
 
 def test_legacy_route_finds_people_in_protocol_format(server: EmbeddedServer, plaza: bytes) -> None:
-    response = legacy(server, base64.b64encode(plaza),
-                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = legacy(server, base64.b64encode(plaza), headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 200
     answer = response.json()
     assert set(answer) == {"inference_id", "time", "image", "predictions"}
@@ -62,13 +61,17 @@ def test_legacy_route_finds_people_in_protocol_format(server: EmbeddedServer, pl
     assert found[0]["class_id"] == 0
 
 
-@pytest.mark.parametrize("encode", [
-    lambda jpg: {"data": base64.b64encode(jpg)},
-    lambda jpg: {"data": b"data:image/jpeg;base64," + base64.b64encode(jpg)},
-    lambda jpg: {"data": base64.b64encode(jpg), "headers": {"Content-Type": "application/json"}},
-    lambda jpg: {"data": base64.encodebytes(jpg), "headers": {"Content-Type": "text/plain"}},
-    lambda jpg: {"files": {"file": ("frame.jpg", jpg, "image/jpeg")}},
-], ids=["bare", "data-url", "json-content-type", "line-wrapped", "multipart"])
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda jpg: {"data": base64.b64encode(jpg)},
+        lambda jpg: {"data": b"data:image/jpeg;base64," + base64.b64encode(jpg)},
+        lambda jpg: {"data": base64.b64encode(jpg), "headers": {"Content-Type": "application/json"}},
+        lambda jpg: {"data": base64.encodebytes(jpg), "headers": {"Content-Type": "text/plain"}},
+        lambda jpg: {"files": {"file": ("frame.jpg", jpg, "image/jpeg")}},
+    ],
+    ids=["bare", "data-url", "json-content-type", "line-wrapped", "multipart"],
+)
 def test_every_body_encoding(server: EmbeddedServer, plaza: bytes, encode: object) -> None:
     kwargs = encode(plaza)  # type: ignore[operator]
     response = requests.post(f"{server.url}/coco/1?api_key={KEY}", timeout=TIMEOUT, **kwargs)
@@ -86,8 +89,12 @@ def test_percent_and_fraction_mean_the_same(server: EmbeddedServer, plaza: bytes
 
 
 def test_classes_filter_and_bearer_key(server: EmbeddedServer, plaza: bytes) -> None:
-    response = requests.post(f"{server.url}/coco/1?classes=car,dog", data=base64.b64encode(plaza),
-                             headers={"Authorization": f"Bearer {KEY}"}, timeout=TIMEOUT)
+    response = requests.post(
+        f"{server.url}/coco/1?classes=car,dog",
+        data=base64.b64encode(plaza),
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=TIMEOUT,
+    )
     assert response.status_code == 200
     assert {p["class"] for p in response.json()["predictions"]} <= {"car", "dog"}
 
@@ -104,16 +111,27 @@ def test_image_formats(server: EmbeddedServer, plaza: bytes) -> None:
 def test_json_routes(server: EmbeddedServer, plaza: bytes) -> None:
     assert server.model_id == "coco/1" and server.url.startswith("http://127.0.0.1:")
     image = {"type": "base64", "value": base64.b64encode(plaza).decode()}
-    body: dict[str, Any] = {"model_id": "coco/1", "api_key": KEY, "image": image,
-                            "confidence": 0.5, "iou_threshold": 0.4}
+    body: dict[str, Any] = {
+        "model_id": "coco/1",
+        "api_key": KEY,
+        "image": image,
+        "confidence": 0.5,
+        "iou_threshold": 0.4,
+    }
     single = requests.post(f"{server.url}/infer/object_detection", json=body, timeout=TIMEOUT).json()
     assert len(people(single)) >= 2 and all(p["confidence"] >= 0.5 for p in single["predictions"])
-    batch = requests.post(f"{server.url}/infer/object_detection", json={**body, "image": [image, image]},
-                          timeout=TIMEOUT).json()
+    batch = requests.post(
+        f"{server.url}/infer/object_detection", json={**body, "image": [image, image]}, timeout=TIMEOUT
+    ).json()
     assert isinstance(batch, list) and len(batch) == 2
     registry = requests.get(f"{server.url}/model/registry?api_key={KEY}", timeout=TIMEOUT).json()
-    assert registry["models"][0] == {"model_id": "coco/1", "task_type": "object-detection",
-                                     "input_height": 416, "input_width": 416, "batch_size": 1}
+    assert registry["models"][0] == {
+        "model_id": "coco/1",
+        "task_type": "object-detection",
+        "input_height": 416,
+        "input_width": 416,
+        "batch_size": 1,
+    }
     added = requests.post(f"{server.url}/model/add", json={"model_id": "coco/1", "api_key": KEY}, timeout=TIMEOUT)
     assert added.status_code == 200
     assert set(requests.get(f"{server.url}/info", timeout=TIMEOUT).json()) == {"name", "version", "uuid"}

@@ -17,8 +17,12 @@ from server_fakes import FixedDetector
 
 from livecam.server import EmbeddedServer, ServerConfig
 
-SETTINGS = settings(max_examples=600, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=600,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 ALLOWED = {b"2", b"4"}
 
 
@@ -57,22 +61,54 @@ def healthy(server: EmbeddedServer) -> None:
 
 
 token = st.text(st.characters(min_codepoint=33, max_codepoint=126, exclude_characters=":\r\n"), min_size=1, max_size=20)
-paths = st.sampled_from(["/coco/1", "/coco/1/", "/infer/object_detection", "/model/registry", "/model/add",
-                         "/healthz", "/info", "/", "/a/b/c", "/coco/../../etc/passwd", "/%00", "/coco/999"])
-queries = st.lists(st.tuples(st.sampled_from(["api_key", "confidence", "overlap", "format", "labels", "stroke",
-                                              "max_detections", "image", "classes"]) | token,
-                             st.sampled_from(["", "nan", "-1", "1e309", "50", "0.5", "image", "true", "%zz",
-                                              "x" * 300])), max_size=6)
+paths = st.sampled_from(
+    [
+        "/coco/1",
+        "/coco/1/",
+        "/infer/object_detection",
+        "/model/registry",
+        "/model/add",
+        "/healthz",
+        "/info",
+        "/",
+        "/a/b/c",
+        "/coco/../../etc/passwd",
+        "/%00",
+        "/coco/999",
+    ]
+)
+queries = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["api_key", "confidence", "overlap", "format", "labels", "stroke", "max_detections", "image", "classes"]
+        )
+        | token,
+        st.sampled_from(["", "nan", "-1", "1e309", "50", "0.5", "image", "true", "%zz", "x" * 300]),
+    ),
+    max_size=6,
+)
 methods = st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "get", "BREW"])
-bodies = st.one_of(st.binary(max_size=512), st.builds(lambda b: base64.b64encode(b), st.binary(max_size=512)),
-                   st.just(b'{"model_id": "coco/1", "image": {"type": "base64", "value": "!!"}}'),
-                   st.just(b"data:image/png;base64,AAAA"), st.just(b'"quoted"'))
-headers = st.lists(st.tuples(token, st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40)),
-                   max_size=4)
+bodies = st.one_of(
+    st.binary(max_size=512),
+    st.builds(lambda b: base64.b64encode(b), st.binary(max_size=512)),
+    st.just(b'{"model_id": "coco/1", "image": {"type": "base64", "value": "!!"}}'),
+    st.just(b"data:image/png;base64,AAAA"),
+    st.just(b'"quoted"'),
+)
+headers = st.lists(
+    st.tuples(token, st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40)), max_size=4
+)
 
 
-content_types = st.sampled_from(["application/x-www-form-urlencoded", "application/json", "text/plain",
-                                 "multipart/form-data; boundary=zz", "multipart/form-data"])
+content_types = st.sampled_from(
+    [
+        "application/x-www-form-urlencoded",
+        "application/json",
+        "text/plain",
+        "multipart/form-data; boundary=zz",
+        "multipart/form-data",
+    ]
+)
 
 
 @st.composite
@@ -84,8 +120,15 @@ def raw_requests(draw: st.DrawFn) -> bytes:
     lines = [f"{draw(methods)} {draw(paths)}{'?' + query if query else ''} {version}"]
     lines += [f"{k}: {v}" for k, v in draw(headers)]
     lines.append(f"Content-Type: {draw(content_types)}")
-    lines.append({"ok": f"Content-Length: {len(body)}", "missing": "", "negative": "Content-Length: -3",
-                  "text": "Content-Length: lots", "short": f"Content-Length: {len(body) + 10}"}[length])
+    lines.append(
+        {
+            "ok": f"Content-Length: {len(body)}",
+            "missing": "",
+            "negative": "Content-Length: -3",
+            "text": "Content-Length: lots",
+            "short": f"Content-Length: {len(body) + 10}",
+        }[length]
+    )
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
@@ -97,8 +140,14 @@ def test_fuzzed_raw_requests_get_no_5xx(server: EmbeddedServer, payload: bytes) 
 
 def png(width: int, height: int, tail: bytes) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr
-            + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr)) + tail)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", 13)
+        + b"IHDR"
+        + ihdr
+        + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+        + tail
+    )
 
 
 def jpeg(width: int, height: int, tail: bytes) -> bytes:
@@ -107,12 +156,14 @@ def jpeg(width: int, height: int, tail: bytes) -> bytes:
 
 
 dims = st.integers(0, 70_000)
-crafted = st.one_of(st.builds(png, dims, dims, st.binary(max_size=64)),
-                    st.builds(jpeg, dims, dims, st.binary(max_size=64)),
-                    st.builds(lambda w, h, t: b"GIF89a" + struct.pack("<HH", w % 65536, h % 65536) + t, dims, dims,
-                              st.binary(max_size=32)),
-                    st.builds(lambda w, h, t: b"BM" + b"\x00" * 16 + struct.pack("<ii", w, -h) + t, dims, dims,
-                              st.binary(max_size=32)))
+crafted = st.one_of(
+    st.builds(png, dims, dims, st.binary(max_size=64)),
+    st.builds(jpeg, dims, dims, st.binary(max_size=64)),
+    st.builds(
+        lambda w, h, t: b"GIF89a" + struct.pack("<HH", w % 65536, h % 65536) + t, dims, dims, st.binary(max_size=32)
+    ),
+    st.builds(lambda w, h, t: b"BM" + b"\x00" * 16 + struct.pack("<ii", w, -h) + t, dims, dims, st.binary(max_size=32)),
+)
 
 
 @SETTINGS

@@ -19,14 +19,17 @@ from livecam.server.params import json_params, legacy_params
 PAYLOAD = bytes(range(256)) * 3
 
 
-@pytest.mark.parametrize("text", [
-    base64.b64encode(PAYLOAD),
-    b"data:image/jpeg;base64," + base64.b64encode(PAYLOAD),
-    base64.encodebytes(PAYLOAD),
-    b'"' + base64.b64encode(PAYLOAD) + b'"',
-    base64.b64encode(PAYLOAD).replace(b"+", b"%2B").replace(b"/", b"%2F"),
-    base64.urlsafe_b64encode(PAYLOAD).rstrip(b"="),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        base64.b64encode(PAYLOAD),
+        b"data:image/jpeg;base64," + base64.b64encode(PAYLOAD),
+        base64.encodebytes(PAYLOAD),
+        b'"' + base64.b64encode(PAYLOAD) + b'"',
+        base64.b64encode(PAYLOAD).replace(b"+", b"%2B").replace(b"/", b"%2F"),
+        base64.urlsafe_b64encode(PAYLOAD).rstrip(b"="),
+    ],
+)
 def test_base64_variants(text: bytes) -> None:
     assert decode_base64(text) == PAYLOAD
 
@@ -69,12 +72,34 @@ def test_serve_flags_build_the_config() -> None:
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)
     assert server_config_from_args(parser.parse_args([])) == ServerConfig()
-    config = server_config_from_args(parser.parse_args(
-        ["--port", "0", "--model-id", "cars/3", "--api-key", "k", "--simulate-latency-ms", "250",
-         "--workers", "2", "--max-pending", "6", "--allow-image-urls", "--max-body-mb", "5"]))
+    config = server_config_from_args(
+        parser.parse_args(
+            [
+                "--port",
+                "0",
+                "--model-id",
+                "cars/3",
+                "--api-key",
+                "k",
+                "--simulate-latency-ms",
+                "250",
+                "--workers",
+                "2",
+                "--max-pending",
+                "6",
+                "--allow-image-urls",
+                "--max-body-mb",
+                "5",
+            ]
+        )
+    )
     assert (config.port, config.model_id, config.api_key, config.simulate_latency_ms) == (0, "cars/3", "k", 250)
     assert (config.workers, config.max_pending, config.allow_image_urls, config.max_body_bytes) == (
-        2, 6, True, 5 * 1024 * 1024)
+        2,
+        6,
+        True,
+        5 * 1024 * 1024,
+    )
     for bad in (["--workers", "0"], ["--model-id", "nonsense"], ["--port", "70000"]):
         with pytest.raises(ConfigError):
             server_config_from_args(parser.parse_args(bad))

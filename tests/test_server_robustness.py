@@ -50,8 +50,15 @@ def server(fixed: FixedDetector) -> Iterator[EmbeddedServer]:
 def still_serving(server: EmbeddedServer) -> None:
     ok = requests.post(f"{server.url}/coco/1?api_key={KEY}", data=base64.b64encode(small_jpeg()), timeout=TIMEOUT)
     assert ok.status_code == 200
-    assert ok.json()["predictions"][0] == {**ok.json()["predictions"][0], "x": 16.0, "y": 24.0, "width": 32.0,
-                                           "height": 48.0, "class": "person", "class_id": 0}
+    assert ok.json()["predictions"][0] == {
+        **ok.json()["predictions"][0],
+        "x": 16.0,
+        "y": 24.0,
+        "width": 32.0,
+        "height": 48.0,
+        "class": "person",
+        "class_id": 0,
+    }
 
 
 BAD_REQUESTS = {
@@ -75,10 +82,18 @@ BAD_REQUESTS = {
     "wrong method": ("GET", "/coco/1", {}, 405),
     "json route not json": ("POST", "/infer/object_detection", {"data": b"{oops"}, 400),
     "json route bad image": ("POST", "/infer/object_detection", {"json": {"model_id": "coco/1", "image": 5}}, 400),
-    "json route numpy image": ("POST", "/infer/object_detection",
-                               {"json": {"model_id": "coco/1", "image": {"type": "numpy", "value": "x"}}}, 400),
-    "json route huge batch": ("POST", "/infer/object_detection",
-                              {"json": {"model_id": "coco/1", "image": [{"value": "x"}] * 50}}, 400),
+    "json route numpy image": (
+        "POST",
+        "/infer/object_detection",
+        {"json": {"model_id": "coco/1", "image": {"type": "numpy", "value": "x"}}},
+        400,
+    ),
+    "json route huge batch": (
+        "POST",
+        "/infer/object_detection",
+        {"json": {"model_id": "coco/1", "image": [{"value": "x"}] * 50}},
+        400,
+    ),
     "multipart without file": ("POST", "/coco/1", {"files": {"other": ("a.jpg", small_jpeg())}}, 400),
 }
 
@@ -87,8 +102,7 @@ BAD_REQUESTS = {
 def test_bad_input_gets_4xx_json_and_the_server_keeps_serving(server: EmbeddedServer, name: str) -> None:
     method, path, kwargs, status = BAD_REQUESTS[name]
     separator = "&" if "?" in path else "?"
-    response = requests.request(method, f"{server.url}{path}{separator}api_key={KEY}", timeout=TIMEOUT,
-                                **kwargs)  # type: ignore[arg-type]
+    response = requests.request(method, f"{server.url}{path}{separator}api_key={KEY}", timeout=TIMEOUT, **kwargs)  # type: ignore[arg-type]
     assert response.status_code == status, response.text
     assert isinstance(response.json()["message"], str) and response.json()["message"]
     still_serving(server)
@@ -104,12 +118,16 @@ def raw_exchange(server: EmbeddedServer, payload: bytes) -> bytes:
     return b"".join(chunks)
 
 
-@pytest.mark.parametrize("payload", [
-    b"GARBAGE\r\n\r\n",
-    b"POST /coco/1 HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
-    b"POST /coco/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-    b"POST /coco/1 HTTP/1.1\r\nHost: x\r\nContent-Le",  # slow client: cut off by the socket timeout
-], ids=["request-line", "negative-length", "chunked", "slowloris"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"POST /coco/1 HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+        b"POST /coco/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"POST /coco/1 HTTP/1.1\r\nHost: x\r\nContent-Le",  # slow client: cut off by the socket timeout
+    ],
+    ids=["request-line", "negative-length", "chunked", "slowloris"],
+)
 def test_broken_http_is_refused_and_closed(server: EmbeddedServer, payload: bytes) -> None:
     answer = raw_exchange(server, payload)
     assert answer == b"" or answer.split(b" ")[1][:1] == b"4"
@@ -177,8 +195,12 @@ def test_close_lets_a_request_in_progress_finish() -> None:
 
 def test_concurrent_clients_are_all_answered(server: EmbeddedServer, fixed: FixedDetector) -> None:
     def one(_: int) -> int:
-        response = requests.post(f"{server.url}/coco/1", data=base64.b64encode(small_jpeg()),
-                                 headers={"Authorization": f"Bearer {KEY}"}, timeout=TIMEOUT)
+        response = requests.post(
+            f"{server.url}/coco/1",
+            data=base64.b64encode(small_jpeg()),
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=TIMEOUT,
+        )
         return response.status_code
 
     with ThreadPoolExecutor(6) as pool:
@@ -203,7 +225,11 @@ def test_absurdly_nested_json_gets_400() -> None:
     from livecam.server import EmbeddedServer, ServerConfig
 
     with EmbeddedServer(ServerConfig(port=0)) as server:
-        answer = requests.post(f"{server.url}/infer/object_detection", data=b"[" * 100_000,
-                               headers={"Content-Type": "application/json"}, timeout=30)
+        answer = requests.post(
+            f"{server.url}/infer/object_detection",
+            data=b"[" * 100_000,
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
         assert answer.status_code == 400
         assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200

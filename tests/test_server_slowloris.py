@@ -128,16 +128,21 @@ def test_a_keep_alive_client_whose_idle_connection_made_room_reconnects(patient_
 @pytest.fixture
 def strict_server() -> Iterator[EmbeddedServer]:
     """Short whole-request deadlines; the per-read stall limit alone would never end a drip."""
-    config = ServerConfig(port=0, header_timeout_s=0.5, body_timeout_s=0.5, min_upload_bytes_per_s=1e9,
-                          socket_timeout_s=600)
+    config = ServerConfig(
+        port=0, header_timeout_s=0.5, body_timeout_s=0.5, min_upload_bytes_per_s=1e9, socket_timeout_s=600
+    )
     with EmbeddedServer(config, detector_factory=FixedDetector) as running:
         yield running
 
 
-@pytest.mark.parametrize("first", [
-    PARTIAL_HEAD,
-    b"POST /coco/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nAAAA",
-], ids=["dripped-headers", "dripped-body"])
+@pytest.mark.parametrize(
+    "first",
+    [
+        PARTIAL_HEAD,
+        b"POST /coco/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nAAAA",
+    ],
+    ids=["dripped-headers", "dripped-body"],
+)
 def test_dripping_clients_are_closed_by_the_request_deadline(strict_server: EmbeddedServer, first: bytes) -> None:
     slow = open_slow(strict_server, 20, first)
     try:
@@ -185,6 +190,7 @@ def test_connections_being_answered_are_never_closed_for_room() -> None:
     blocking = CountingBlockingDetector()
     config = ServerConfig(port=0, workers=2, max_pending=2, max_connections=2, header_timeout_s=600)
     with EmbeddedServer(config, detector_factory=lambda: blocking) as server, ThreadPoolExecutor(2) as pool:
+
         def post() -> requests.Response:
             return requests.post(f"{server.url}/coco/1", data=jpeg_body(), timeout=TIMEOUT)
 

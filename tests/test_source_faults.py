@@ -23,9 +23,24 @@ WAIT_S = 20.0
 
 @pytest.mark.parametrize("source", ["missing.mp4", "http://127.0.0.1:{port}/stream.mjpg", "37"])
 def test_a_source_that_never_opens_is_one_clear_error(source: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "livecam", "run", source.format(port=free_port()), "--headless",
-                             "--api-url", "http://127.0.0.1:9", "--model", "a/1"],
-                            capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "livecam",
+            "run",
+            source.format(port=free_port()),
+            "--headless",
+            "--api-url",
+            "http://127.0.0.1:9",
+            "--model",
+            "a/1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 1
     assert "cannot open" in result.stderr and "Traceback" not in result.stderr
 
@@ -86,9 +101,21 @@ class CorruptSource:
 
     def __init__(self) -> None:
         good = np.zeros((120, 160, 3), np.uint8)
-        self.reads: list[Any] = [good, np.zeros((120, 160), np.uint8), good, np.zeros((120, 160, 4), np.uint8),
-                                 good, np.zeros((120, 160, 3), np.float32), good, np.zeros((0, 0, 3), np.uint8),
-                                 good, "not an image", good, np.zeros((240, 320, 3), np.uint8), good]
+        self.reads: list[Any] = [
+            good,
+            np.zeros((120, 160), np.uint8),
+            good,
+            np.zeros((120, 160, 4), np.uint8),
+            good,
+            np.zeros((120, 160, 3), np.float32),
+            good,
+            np.zeros((0, 0, 3), np.uint8),
+            good,
+            "not an image",
+            good,
+            np.zeros((240, 320, 3), np.uint8),
+            good,
+        ]
         self._info: SourceInfo | None = None
         self._i = 0
 

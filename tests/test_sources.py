@@ -49,13 +49,16 @@ def free_port() -> int:
         return port
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("rtsp://user:pass@cam.local:554/live", "rtsp://***@cam.local:554/live"),
-    ("rtsp://admin@10.0.0.2/h264", "rtsp://***@10.0.0.2/h264"),
-    ("https://host/stream.mjpg?api_key=SECRET&size=hd", "https://host/stream.mjpg?api_key=***&size=hd"),
-    ("http://u:p%40ss@host/x?token=T&Access_Token=A", "http://***@host/x?token=***&Access_Token=***"),
-    ("http://host:8080/video.mjpg", "http://host:8080/video.mjpg"),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("rtsp://user:pass@cam.local:554/live", "rtsp://***@cam.local:554/live"),
+        ("rtsp://admin@10.0.0.2/h264", "rtsp://***@10.0.0.2/h264"),
+        ("https://host/stream.mjpg?api_key=SECRET&size=hd", "https://host/stream.mjpg?api_key=***&size=hd"),
+        ("http://u:p%40ss@host/x?token=T&Access_Token=A", "http://***@host/x?token=***&Access_Token=***"),
+        ("http://host:8080/video.mjpg", "http://host:8080/video.mjpg"),
+    ],
+)
 def test_redact_url_hides_credentials(url: str, expected: str) -> None:
     assert redact_url(url) == expected
 
@@ -73,11 +76,20 @@ def test_stream_source_name_and_errors_never_show_the_password() -> None:
     assert "hunter2" not in message and "tok123" not in message
 
 
-@pytest.mark.parametrize(("spec", "kind"), [
-    ("0", "camera"), (" 2 ", "camera"), (1, "camera"), ("rtsp://cam/live", "stream"),
-    ("RTSPS://cam/live", "stream"), ("udp://@:5000", "stream"), ("clip.mp4", "file"),
-    ("synthetic.mp4", "file"), ("C:/videos/a.avi", "file"),
-])
+@pytest.mark.parametrize(
+    ("spec", "kind"),
+    [
+        ("0", "camera"),
+        (" 2 ", "camera"),
+        (1, "camera"),
+        ("rtsp://cam/live", "stream"),
+        ("RTSPS://cam/live", "stream"),
+        ("udp://@:5000", "stream"),
+        ("clip.mp4", "file"),
+        ("synthetic.mp4", "file"),
+        ("C:/videos/a.avi", "file"),
+    ],
+)
 def test_spec_kinds(spec: str | int, kind: str) -> None:
     source = open_source(spec, CaptureOptions())
     assert isinstance(source, OpenCVSource)
@@ -150,17 +162,31 @@ def test_real_sample_file_reports_its_format() -> None:
     source.close()
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    (25.0, 25.0), (29.97, 29.97), (0.0, None), (-1.0, None), (float("nan"), None), (90000.0, None),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (25.0, 25.0),
+        (29.97, 29.97),
+        (0.0, None),
+        (-1.0, None),
+        (float("nan"), None),
+        (90000.0, None),
+    ],
+)
 def test_sane_fps(raw: float, expected: float | None) -> None:
     assert sane_fps(raw) == expected
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"fourcc": "MJPEG"}, {"backend": "no_such_backend"}, {"width": 0}, {"fps": -5.0},
-    {"read_timeout_s": 0.0},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"fourcc": "MJPEG"},
+        {"backend": "no_such_backend"},
+        {"width": 0},
+        {"fps": -5.0},
+        {"read_timeout_s": 0.0},
+    ],
+)
 def test_capture_options_are_validated(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         CaptureOptions(**kwargs)  # type: ignore[arg-type]
@@ -210,24 +236,33 @@ def test_synthetic_clip_ends_and_reopen_restarts() -> None:
     assert np.array_equal(again, frames[0])
 
 
-@pytest.mark.parametrize(("spec", "size", "fps", "frames", "live"), [
-    ("synthetic", (1280, 720), 30.0, None, True),
-    ("synthetic:640x480@25", (640, 480), 25.0, None, True),
-    ("synthetic:320x240@12.5:100", (320, 240), 12.5, 100, False),
-    ("synthetic:320x240", (320, 240), 30.0, None, True),
-    ("Synthetic:10", (1280, 720), 30.0, 10, False),
-])
-def test_synthetic_specs(spec: str, size: tuple[int, int], fps: float, frames: int | None,
-                         live: bool) -> None:
+@pytest.mark.parametrize(
+    ("spec", "size", "fps", "frames", "live"),
+    [
+        ("synthetic", (1280, 720), 30.0, None, True),
+        ("synthetic:640x480@25", (640, 480), 25.0, None, True),
+        ("synthetic:320x240@12.5:100", (320, 240), 12.5, 100, False),
+        ("synthetic:320x240", (320, 240), 30.0, None, True),
+        ("Synthetic:10", (1280, 720), 30.0, 10, False),
+    ],
+)
+def test_synthetic_specs(spec: str, size: tuple[int, int], fps: float, frames: int | None, live: bool) -> None:
     source = open_source(spec, CaptureOptions())
     assert isinstance(source, SyntheticSource)
     info = source.open()
     assert ((info.width, info.height), info.fps, info.frame_count, info.live) == (size, fps, frames, live)
 
 
-@pytest.mark.parametrize("spec", [
-    "synthetic:", "synthetic:640x", "synthetic:1x2x3", "synthetic:axb@30", "synthetic:8x8@30",
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "synthetic:",
+        "synthetic:640x",
+        "synthetic:1x2x3",
+        "synthetic:axb@30",
+        "synthetic:8x8@30",
+    ],
+)
 def test_bad_synthetic_specs_explain_the_syntax(spec: str) -> None:
     with pytest.raises(ConfigError, match="synthetic"):
         open_source(spec, CaptureOptions())

@@ -85,7 +85,11 @@ class WindowChild:
         env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
         self.process = subprocess.Popen(
             [sys.executable, "-c", CHILD, TITLE, "1" if recreate else "0", screen],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
 
     def send(self, command: str) -> None:
@@ -156,8 +160,9 @@ def shows_box(bounds: tuple[int, int, int, int] | None, box: tuple[int, int, int
     return abs(x1 - bx1) <= slack and abs(x2 - bx2) <= slack and abs(y2 - by2) <= slack and y1 < by1 - 10
 
 
-def assert_screen_shows_box(child: WindowChild, xdisplay: str, path: Path,
-                            box: tuple[int, int, int, int], slack: int = 6) -> None:
+def assert_screen_shows_box(
+    child: WindowChild, xdisplay: str, path: Path, box: tuple[int, int, int, int], slack: int = 6
+) -> None:
     """Screenshot until the box is seen; between tries the child acknowledges 15 more frames.
 
     The X server repaints asynchronously, so a screenshot right after an acknowledgement can
@@ -196,7 +201,8 @@ def test_window_shows_the_drawn_frame(xdisplay: str, child_factory: list[WindowC
 
 
 def test_fullscreen_with_screen_size_fills_a_bare_x_server(
-        xdisplay: str, child_factory: list[WindowChild], tmp_path: Path) -> None:
+    xdisplay: str, child_factory: list[WindowChild], tmp_path: Path
+) -> None:
     child = WindowChild(xdisplay, screen="1280x720")
     child_factory.append(child)
     child.expect("shown")

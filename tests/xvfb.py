@@ -33,7 +33,9 @@ def running_xvfb(width: int = 1280, height: int = 720) -> Iterator[str]:
     read_fd, write_fd = os.pipe()
     process = subprocess.Popen(
         [binary, "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     os.close(write_fd)
     try:
@@ -59,24 +61,29 @@ def running_xvfb(width: int = 1280, height: int = 720) -> Iterator[str]:
 
 def screenshot(display: str, path: Path) -> Path:
     """Save the whole screen of ``display`` to ``path`` with ImageMagick's ``import``."""
-    subprocess.run(["import", "-display", display, "-window", "root", str(path)],
-                   check=True, timeout=30, capture_output=True)
+    subprocess.run(
+        ["import", "-display", display, "-window", "root", str(path)], check=True, timeout=30, capture_output=True
+    )
     return path
 
 
 def window_id(display: str, title: str) -> int | None:
     """The X id of the top-level window named ``title``, or None when there is none."""
-    out = subprocess.run(["xwininfo", "-display", display, "-name", title],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(["xwininfo", "-display", display, "-name", title], capture_output=True, text=True, timeout=30)
     match = re.search(r"Window id: (0x[0-9a-f]+)", out.stdout)
     return int(match.group(1), 16) if match else None
 
 
 class _ClientMessage(ctypes.Structure):
     _fields_ = [
-        ("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
-        ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
-        ("format", ctypes.c_int), ("data", ctypes.c_long * 5),
+        ("type", ctypes.c_int),
+        ("serial", ctypes.c_ulong),
+        ("send_event", ctypes.c_int),
+        ("display", ctypes.c_void_p),
+        ("window", ctypes.c_ulong),
+        ("message_type", ctypes.c_ulong),
+        ("format", ctypes.c_int),
+        ("data", ctypes.c_long * 5),
     ]
 
 
@@ -97,8 +104,7 @@ def close_window(display: str, window: int) -> None:
     x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
     x11.XInternAtom.restype = ctypes.c_ulong
     x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
-    x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long,
-                               ctypes.POINTER(_XEvent)]
+    x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.POINTER(_XEvent)]
     x11.XFlush.argtypes = [ctypes.c_void_p]
     x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
     connection = x11.XOpenDisplay(display.encode())

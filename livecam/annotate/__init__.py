@@ -21,8 +21,21 @@ from livecam.annotate.media import (
 )
 
 __all__ = [
-    "DEFAULT_IN_FLIGHT", "EMBEDDED_IN_FLIGHT", "AnnotateOptions", "AnnotateResult", "Annotator", "ApiDetector",
+    "DEFAULT_IN_FLIGHT",
+    "EMBEDDED_IN_FLIGHT",
+    "AnnotateOptions",
+    "AnnotateResult",
+    "Annotator",
+    "ApiDetector",
     "FrameDetector",
-    "FrameInput", "FrameOutput", "ImageFolderInput", "ImageFolderOutput", "InputFrame", "VideoInput",
-    "VideoOutput", "add_annotate_arguments", "check_arguments", "run_annotate",
+    "FrameInput",
+    "FrameOutput",
+    "ImageFolderInput",
+    "ImageFolderOutput",
+    "InputFrame",
+    "VideoInput",
+    "VideoOutput",
+    "add_annotate_arguments",
+    "check_arguments",
+    "run_annotate",
 ]

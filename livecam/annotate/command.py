@@ -42,23 +42,50 @@ def add_annotate_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``livecam annotate`` (including the shared API options)."""
     from livecam.cli import add_api_arguments  # livecam.cli imports this module to wire the command
 
-    parser.add_argument("input", type=Path, metavar="INPUT",
-                        help="a video file OpenCV can read, or a folder of .jpg/.png/.bmp/.webp images")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTPUT",
-                        help="the annotated video (.mp4: H.264 when available, else MPEG-4; .avi: MJPEG), "
-                             "or a folder for annotated images")
-    parser.add_argument("--json", type=Path, metavar="PREDICTIONS.jsonl",
-                        help="also write one JSON object per frame, in order (Roboflow format)")
-    parser.add_argument("--every", type=int, default=1, metavar="N",
-                        help="send only every Nth frame; the frames between keep its boxes (default: 1)")
-    parser.add_argument("--max-failed-fraction", type=float, default=0.0, metavar="F",
-                        help="exit 0 even if up to this fraction (0-1) of requests failed (default: 0)")
+    parser.add_argument(
+        "input",
+        type=Path,
+        metavar="INPUT",
+        help="a video file OpenCV can read, or a folder of .jpg/.png/.bmp/.webp images",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="OUTPUT",
+        help="the annotated video (.mp4: H.264 when available, else MPEG-4; .avi: MJPEG), "
+        "or a folder for annotated images",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="PREDICTIONS.jsonl",
+        help="also write one JSON object per frame, in order (Roboflow format)",
+    )
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="send only every Nth frame; the frames between keep its boxes (default: 1)",
+    )
+    parser.add_argument(
+        "--max-failed-fraction",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="exit 0 even if up to this fraction (0-1) of requests failed (default: 0)",
+    )
     parser.add_argument("--no-labels", action="store_true", help="draw boxes without labels")
     if parser.get_default("quiet") is None:
         parser.add_argument("-q", "--quiet", action="count", default=0, help="no progress bar")
-    add_api_arguments(parser, in_flight_default=None,
-                      in_flight_help=f"concurrent requests (default: {DEFAULT_IN_FLIGHT} for an API server, "
-                                     f"{EMBEDDED_IN_FLIGHT} for the embedded model)")
+    add_api_arguments(
+        parser,
+        in_flight_default=None,
+        in_flight_help=f"concurrent requests (default: {DEFAULT_IN_FLIGHT} for an API server, "
+        f"{EMBEDDED_IN_FLIGHT} for the embedded model)",
+    )
 
 
 @dataclass(frozen=True)
@@ -120,8 +147,13 @@ def _check_target(path: Path, flag: str, folder: bool, taken: dict[Path, str]) -
         raise ConfigError(f"{flag} {path} is a folder; give a file name")
 
 
-def run_annotate(args: argparse.Namespace, env: Mapping[str, str], *, stop: threading.Event | None = None,
-                 progress_stream: TextIO | None = None) -> int:
+def run_annotate(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    *,
+    stop: threading.Event | None = None,
+    progress_stream: TextIO | None = None,
+) -> int:
     """Run ``livecam annotate``; returns the exit status.
 
     Args:
@@ -139,13 +171,15 @@ def run_annotate(args: argparse.Namespace, env: Mapping[str, str], *, stop: thre
     args = argparse.Namespace(**{**vars(args), "in_flight": job.options.in_flight})
     source: FrameInput = ImageFolderInput(job.input) if job.folder else VideoInput(job.input)
     stop = threading.Event() if stop is None else stop
-    signals = stop_on_signals(stop) if threading.current_thread() is threading.main_thread() \
-        else contextlib.nullcontext()
+    signals = (
+        stop_on_signals(stop) if threading.current_thread() is threading.main_thread() else contextlib.nullcontext()
+    )
     try:
         with resolved_api(args, env) as api, signals, _outputs(job, source) as (output, jsonl):
             progress = None if getattr(args, "quiet", 0) else Progress(source.total, progress_stream or sys.stderr)
-            annotator = Annotator(source, output, _detector_factory(api), job.options, stop,
-                                  jsonl=jsonl, progress=progress)
+            annotator = Annotator(
+                source, output, _detector_factory(api), job.options, stop, jsonl=jsonl, progress=progress
+            )
             result = annotator.run()
             if progress is not None:
                 progress.finish()
@@ -180,9 +214,16 @@ def _report(job: AnnotateJob, result: AnnotateResult, codec: str) -> int:
     from livecam.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
     where = f"{job.output} ({codec})"
-    log.info("%d frames written to %s in %.1f s (%.1f fps); %d sent, %d failed%s",
-             result.frames_written, where, result.elapsed_s, result.fps, result.sent, result.failed,
-             f"; predictions in {job.json}" if job.json else "")
+    log.info(
+        "%d frames written to %s in %.1f s (%.1f fps); %d sent, %d failed%s",
+        result.frames_written,
+        where,
+        result.elapsed_s,
+        result.fps,
+        result.sent,
+        result.failed,
+        f"; predictions in {job.json}" if job.json else "",
+    )
     if result.fatal is not None:
         log.error("stopped after %d frames: %s", result.frames_written, result.fatal)
         return EXIT_FAILED
@@ -194,16 +235,27 @@ def _report(job: AnnotateJob, result: AnnotateResult, codec: str) -> int:
         return EXIT_FAILED
     if result.input_error is not None:
         of = "?" if result.frames_expected is None else str(result.frames_expected)
-        log.error("input ended at frame %d of %s: %s; %s holds the %d frames read", result.frames_read, of,
-                  result.input_error, job.output, result.frames_written)
+        log.error(
+            "input ended at frame %d of %s: %s; %s holds the %d frames read",
+            result.frames_read,
+            of,
+            result.input_error,
+            job.output,
+            result.frames_written,
+        )
         return EXIT_FAILED
     if result.frames_written == 0:
         log.error("no frame could be read from %s", job.input)
         return EXIT_FAILED
     if result.failed and result.failed_fraction > job.max_failed_fraction:
-        log.error("%d of %d requests failed (%.1f%% > --max-failed-fraction %g); those frames have no boxes"
-                  "%s", result.failed, result.sent, 100 * result.failed_fraction, job.max_failed_fraction,
-                  f" and an \"error\" in {job.json}" if job.json else "")
+        log.error(
+            "%d of %d requests failed (%.1f%% > --max-failed-fraction %g); those frames have no boxes%s",
+            result.failed,
+            result.sent,
+            100 * result.failed_fraction,
+            job.max_failed_fraction,
+            f' and an "error" in {job.json}' if job.json else "",
+        )
         return EXIT_FAILED
     if result.failed:
         log.warning("%d of %d requests failed (tolerated by --max-failed-fraction)", result.failed, result.sent)

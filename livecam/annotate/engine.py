@@ -154,9 +154,18 @@ class Annotator:
     it started winds down. Outputs are not closed here: the caller owns them.
     """
 
-    def __init__(self, source: FrameInput, output: FrameOutput, detectors: Callable[[], FrameDetector],
-                 options: AnnotateOptions, stop: threading.Event, *, jsonl: JsonLinesWriter | None = None,
-                 progress: Progress | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        source: FrameInput,
+        output: FrameOutput,
+        detectors: Callable[[], FrameDetector],
+        options: AnnotateOptions,
+        stop: threading.Event,
+        *,
+        jsonl: JsonLinesWriter | None = None,
+        progress: Progress | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._source = source
         self._output = output
         self._detectors = detectors
@@ -175,10 +184,14 @@ class Annotator:
         """Annotate until the input ends, ``stop`` is set or a fatal error; then join the threads."""
         started = self._clock()
         window = Window(self._options.capacity, self._stop)
-        threads = [threading.Thread(target=self._watch_stop, args=(window,), name="annotate-stop", daemon=True),
-                   threading.Thread(target=self._read, args=(window,), name="annotate-reader", daemon=True)]
-        threads += [threading.Thread(target=self._work, args=(window,), name=f"annotate-worker-{i}", daemon=True)
-                    for i in range(self._options.in_flight)]
+        threads = [
+            threading.Thread(target=self._watch_stop, args=(window,), name="annotate-stop", daemon=True),
+            threading.Thread(target=self._read, args=(window,), name="annotate-reader", daemon=True),
+        ]
+        threads += [
+            threading.Thread(target=self._work, args=(window,), name=f"annotate-worker-{i}", daemon=True)
+            for i in range(self._options.in_flight)
+        ]
         started_threads: list[threading.Thread] = []
         try:
             for thread in threads:
@@ -190,10 +203,19 @@ class Annotator:
         finally:
             window.halt()  # also ends the stop watcher: halting sets the stop event
             self._join(started_threads)
-        return AnnotateResult(frames_read=self._frames_read, frames_expected=self._source.total,
-                              frames_written=written, sent=sent, failed=failed, fatal=self._fatal,
-                              broken=self._broken, input_error=self._input_error, interrupted=interrupted,
-                              max_held=window.max_held, elapsed_s=self._clock() - started)
+        return AnnotateResult(
+            frames_read=self._frames_read,
+            frames_expected=self._source.total,
+            frames_written=written,
+            sent=sent,
+            failed=failed,
+            fatal=self._fatal,
+            broken=self._broken,
+            input_error=self._input_error,
+            interrupted=interrupted,
+            max_held=window.max_held,
+            elapsed_s=self._clock() - started,
+        )
 
     def _watch_stop(self, window: Window) -> None:
         # A signal handler sets the stop event but cannot notify the window's waiters; this does.
@@ -281,5 +303,8 @@ class Annotator:
         for thread in threads:
             thread.join(max(0.0, deadline - self._clock()))
             if thread.is_alive():
-                log.warning("%s did not stop within %.0f s (a request is still open); leaving it",
-                            thread.name, self._options.join_timeout_s)
+                log.warning(
+                    "%s did not stop within %.0f s (a request is still open); leaving it",
+                    thread.name,
+                    self._options.join_timeout_s,
+                )

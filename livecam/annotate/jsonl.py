@@ -36,8 +36,9 @@ class ClassIds:
                 entry["class_id"] = self._ids.setdefault(str(entry.get("class", "")), len(self._ids))
 
 
-def frame_record(frame: InputFrame, predictions: Predictions | None, error: str | None,
-                 from_frame: int | None, class_ids: ClassIds) -> dict[str, Any]:
+def frame_record(
+    frame: InputFrame, predictions: Predictions | None, error: str | None, from_frame: int | None, class_ids: ClassIds
+) -> dict[str, Any]:
     """The JSON object for one frame.
 
     Args:
@@ -87,6 +88,7 @@ class JsonLinesWriter:
     def __enter__(self) -> JsonLinesWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

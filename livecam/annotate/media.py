@@ -112,8 +112,10 @@ class VideoInput:
             if image is None:
                 if self._total is not None and index < self._total:
                     # The container's header promises more frames than could be decoded: a cut-off file.
-                    self._ended_early = (f"{self.path} decodes no further than its first {index} frames; "
-                                         f"the file is probably truncated or damaged")
+                    self._ended_early = (
+                        f"{self.path} decodes no further than its first {index} frames; "
+                        f"the file is probably truncated or damaged"
+                    )
                 return
             yield InputFrame(index, image, time_s=round(index / self.fps, 4))
             index += 1

@@ -103,8 +103,7 @@ class Window:
     def next(self, index: int) -> tuple[InputFrame, Outcome] | None:
         """Frame ``index`` and its outcome once known; None at the end of input or when stopping."""
         with self._cond:
-            while index not in self._done and not self._stopping() \
-                    and (self._end is None or index < self._end):
+            while index not in self._done and not self._stopping() and (self._end is None or index < self._end):
                 self._cond.wait()
             if self._stopping() or index not in self._done:
                 return None
@@ -126,4 +125,3 @@ class Window:
     def _stopping(self) -> bool:
         # Called with the condition held; the event is checked too so work stops as soon as it is set.
         return self._halted or self._stop.is_set()
-

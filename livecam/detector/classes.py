@@ -28,8 +28,7 @@ def read_names(path: Path) -> tuple[str, ...]:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
-            f"cannot read the class names file {path}: {exc}; "
-            "give a UTF-8 text file with one class name a line"
+            f"cannot read the class names file {path}: {exc}; give a UTF-8 text file with one class name a line"
         ) from exc
     names = parse_names(text)
     if not names:

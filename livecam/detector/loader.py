@@ -41,9 +41,7 @@ def detector_factory(
         try:
             model = model_path.read_bytes()
         except OSError as exc:
-            raise ConfigError(
-                f"cannot read the model {model_path}: {exc}; give a path to an .onnx file"
-            ) from exc
+            raise ConfigError(f"cannot read the model {model_path}: {exc}; give a path to an .onnx file") from exc
     names = read_names(classes_path) if classes_path is not None else None
     load_detector(model, names, backend)
     return lambda: load_detector(model, names, backend)

@@ -65,9 +65,7 @@ class NanoDetDetector:
         scale = np.array([width / self._size[0], height / self._size[1]] * 2, np.float32)
         all_boxes = np.concatenate(boxes) * scale
         np.clip(all_boxes, 0, [width, height, width, height], out=all_boxes)
-        return select(
-            all_boxes, np.concatenate(scores), np.concatenate(ids), self._names, iou, max_detections
-        )
+        return select(all_boxes, np.concatenate(scores), np.concatenate(ids), self._names, iou, max_detections)
 
 
 def preprocess(image_bgr: Image, size: tuple[int, int]) -> Array:

@@ -37,16 +37,12 @@ class YoloV8Detector:
         keep = np.flatnonzero(best >= confidence)
         cx, cy, w, h = (rows[keep, i] for i in range(4))
         sx, sy = width / self._size[0], height / self._size[1]
-        corners = np.column_stack(
-            [(cx - w / 2) * sx, (cy - h / 2) * sy, (cx + w / 2) * sx, (cy + h / 2) * sy]
-        )
+        corners = np.column_stack([(cx - w / 2) * sx, (cy - h / 2) * sy, (cx + w / 2) * sx, (cy + h / 2) * sy])
         boxes = np.clip(corners, 0, [width, height, width, height]).astype(np.float32)
         return select(boxes, best[keep].astype(np.float32), class_ids[keep], self._names, iou, max_detections)
 
 
 def preprocess(image_bgr: Image, size: tuple[int, int]) -> Array:
     """Stretch to ``size``, BGR to RGB, scale to 0..1, HWC to NCHW."""
-    blob: Array = np.asarray(
-        cv2.dnn.blobFromImage(image_bgr, 1 / 255.0, size, swapRB=True, crop=False), np.float32
-    )
+    blob: Array = np.asarray(cv2.dnn.blobFromImage(image_bgr, 1 / 255.0, size, swapRB=True, crop=False), np.float32)
     return blob

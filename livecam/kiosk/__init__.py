@@ -12,5 +12,14 @@ from livecam.kiosk.display import KioskDisplay
 from livecam.kiosk.orientation import Orientation, OrientedSource
 from livecam.kiosk.web import FrameHub, WebView
 
-__all__ = ["FrameHub", "KioskConfig", "KioskDisplay", "Orientation", "OrientedSource", "Supervisor", "WebView",
-           "build_config", "read_toml"]
+__all__ = [
+    "FrameHub",
+    "KioskConfig",
+    "KioskDisplay",
+    "Orientation",
+    "OrientedSource",
+    "Supervisor",
+    "WebView",
+    "build_config",
+    "read_toml",
+]

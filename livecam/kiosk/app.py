@@ -79,9 +79,17 @@ class Watchdog:
         on_tick: called with the time at every look (e.g. to sample rates).
     """
 
-    def __init__(self, progress: Callable[[], int], timeout: float, process_stop: threading.Event,
-                 pipeline_stop: threading.Event, *, clock: Callable[[], float] = time.monotonic,
-                 tick: float = 0.25, on_tick: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self,
+        progress: Callable[[], int],
+        timeout: float,
+        process_stop: threading.Event,
+        pipeline_stop: threading.Event,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        tick: float = 0.25,
+        on_tick: Callable[[float], None] | None = None,
+    ) -> None:
         self._progress = progress
         self._timeout = timeout
         self._process_stop = process_stop
@@ -176,11 +184,20 @@ class Supervisor:
             opening it again anyway (default 1 s doubling to 30 s).
     """
 
-    def __init__(self, make_pipeline: PipelineFactory, display: KioskDisplay, stop: threading.Event, *,
-                 watchdog_s: float = 10.0, backoff: Backoff | None = None,
-                 clock: Callable[[], float] = time.monotonic, tick: float = 0.25,
-                 blank_size: tuple[int, int] = (1280, 720), max_stuck: int = 3,
-                 release_backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        make_pipeline: PipelineFactory,
+        display: KioskDisplay,
+        stop: threading.Event,
+        *,
+        watchdog_s: float = 10.0,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        tick: float = 0.25,
+        blank_size: tuple[int, int] = (1280, 720),
+        max_stuck: int = 3,
+        release_backoff: Backoff | None = None,
+    ) -> None:
         self._make_pipeline = make_pipeline
         self._display = display
         self._stop = stop
@@ -226,8 +243,11 @@ class Supervisor:
             outcome, shown = self._run_one(pipeline, pipeline_stop)
             if pipeline.holds_source:
                 self._held.append(pipeline)
-                log.warning("pipeline %d: its capture is still blocked reading the source; waiting for it "
-                            "to let go before opening the source again", self.runs)
+                log.warning(
+                    "pipeline %d: its capture is still blocked reading the source; waiting for it "
+                    "to let go before opening the source again",
+                    self.runs,
+                )
             self.outcomes[outcome] += 1
             if outcome is Outcome.STOPPED or self._stop.is_set():
                 break
@@ -247,9 +267,15 @@ class Supervisor:
         now = self._clock()
         fps, detections = self._rates.frames.rate(now), self._rates.detections.rate(now)
         data: dict[str, Any] = {
-            "fps": round(fps, 2), "detections_per_s": round(detections, 2), "latency_ms": None,
-            "age_ms": None, "status": self.status.lines(), "source": None, "restarts": self.restarts,
-            "uptime_s": round(now - self._started_at, 1), "displayed_frames": 0,
+            "fps": round(fps, 2),
+            "detections_per_s": round(detections, 2),
+            "latency_ms": None,
+            "age_ms": None,
+            "status": self.status.lines(),
+            "source": None,
+            "restarts": self.restarts,
+            "uptime_s": round(now - self._started_at, 1),
+            "displayed_frames": 0,
         }
         if pipeline is not None:
             p50, _ = pipeline.stats.latency_ms()
@@ -263,8 +289,15 @@ class Supervisor:
 
     def _run_one(self, pipeline: LivePipeline, pipeline_stop: threading.Event) -> tuple[Outcome, bool]:
         """Run ``pipeline`` to its end; returns how it ended and whether it showed any frame."""
-        watchdog = Watchdog(lambda: pipeline.stats.displayed_frames, self._watchdog_s, self._stop, pipeline_stop,
-                            clock=self._clock, tick=self._tick, on_tick=lambda now: self._sample(pipeline, now))
+        watchdog = Watchdog(
+            lambda: pipeline.stats.displayed_frames,
+            self._watchdog_s,
+            self._stop,
+            pipeline_stop,
+            clock=self._clock,
+            tick=self._tick,
+            on_tick=lambda now: self._sample(pipeline, now),
+        )
         self._rates.clear()
         with self._lock:
             self._pipeline = pipeline
@@ -313,15 +346,20 @@ class Supervisor:
             self._release_backoff.reset()
             return
         if len(self._held) > self._max_stuck:
-            raise CaptureStuck(f"{len(self._held)} capture threads are stuck reading the video source and "
-                               "still hold it; exiting so the service manager restarts livecam (if this "
-                               "repeats, check the camera, its cable and its driver)")
+            raise CaptureStuck(
+                f"{len(self._held)} capture threads are stuck reading the video source and "
+                "still hold it; exiting so the service manager restarts livecam (if this "
+                "repeats, check the camera, its cable and its driver)"
+            )
         delay = self._release_backoff.next_delay()
         self.status.set(STATUS_KEY, "Waiting for the camera to be released")
         self._wait(delay, until=lambda: not any(pipeline.holds_source for pipeline in self._held))
         if any(pipeline.holds_source for pipeline in self._held):
-            log.warning("%d earlier capture(s) still hold the source after %.0f s; trying to open it anyway",
-                        len(self._held), delay)
+            log.warning(
+                "%d earlier capture(s) still hold the source after %.0f s; trying to open it anyway",
+                len(self._held),
+                delay,
+            )
 
     def _wait(self, delay: float, until: Callable[[], bool] = lambda: False) -> None:
         """Show the last frame with the status banner for ``delay`` s, until ``until()`` or stop."""

@@ -40,22 +40,25 @@ _TABLE_TITLES = {
 
 def add_kiosk_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--config`` and one flag per config option; a flag given overrides the file."""
-    parser.add_argument("--config", type=Path, metavar="KIOSK.toml",
-                        help="the kiosk's TOML config file (every option below can be set there)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="KIOSK.toml",
+        help="the kiosk's TOML config file (every option below can be set there)",
+    )
     groups: dict[str, Any] = {}
     for option in OPTIONS:
         group = groups.get(option.table) or parser.add_argument_group(_TABLE_TITLES[option.table])
         groups[option.table] = group
         dest = _dest(option)
         if option.metavar is None:
-            group.add_argument(option.flag, dest=dest, action=argparse.BooleanOptionalAction, default=None,
-                               help=option.help)
+            group.add_argument(
+                option.flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=option.help
+            )
         elif option.key == "colors":
-            group.add_argument(option.flag, dest=dest, action="append", metavar=option.metavar,
-                               help=option.help)
+            group.add_argument(option.flag, dest=dest, action="append", metavar=option.metavar, help=option.help)
         else:
-            group.add_argument(option.flag, dest=dest, type=option.from_text, metavar=option.metavar,
-                               help=option.help)
+            group.add_argument(option.flag, dest=dest, type=option.from_text, metavar=option.metavar, help=option.help)
 
 
 def load_kiosk_config(args: argparse.Namespace) -> KioskConfig:
@@ -82,8 +85,9 @@ def run_kiosk(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """
     config = load_kiosk_config(args)
     # The key may come from the file, which the CLI's log filter has not seen yet.
-    configure_logging(getattr(args, "verbose", 0) - getattr(args, "quiet", 0),
-                      config.api.api_key or env.get(API_KEY_ENV))
+    configure_logging(
+        getattr(args, "verbose", 0) - getattr(args, "quiet", 0), config.api.api_key or env.get(API_KEY_ENV)
+    )
     make_source(config)  # a malformed source spec is a config error, reported now
     stop = threading.Event()
     with resolved_api(_api_namespace(config), env) as api, stop_on_signals(stop):
@@ -107,17 +111,21 @@ def live_config(config: KioskConfig) -> LiveConfig:
     """The pipeline options for the kiosk's overlay settings."""
     overlay = config.overlay
     style = OverlayStyle(labels=overlay.labels, show_confidence=overlay.show_confidence, colors=dict(overlay.colors))
-    return LiveConfig(in_flight=config.api.in_flight, max_prediction_age=overlay.max_age, hud=overlay.hud,
-                      style=style)
+    return LiveConfig(in_flight=config.api.in_flight, max_prediction_age=overlay.max_age, hud=overlay.hud, style=style)
 
 
 def make_display(config: KioskConfig, stop: threading.Event, hub: FrameHub | None) -> KioskDisplay:
     """The kiosk screen: fullscreen, reopened if closed, or headless."""
-    inner: Display = (HeadlessDisplay() if config.display.headless else
-                      WindowDisplay(config.overlay.title, fullscreen=True, recreate_on_close=True,
-                                    screen_size=config.display.size))
-    return KioskDisplay(inner, config.kiosk.quit, stop, caption=config.overlay.caption,
-                        publish=hub.publish if hub is not None else None)
+    inner: Display = (
+        HeadlessDisplay()
+        if config.display.headless
+        else WindowDisplay(
+            config.overlay.title, fullscreen=True, recreate_on_close=True, screen_size=config.display.size
+        )
+    )
+    return KioskDisplay(
+        inner, config.kiosk.quit, stop, caption=config.overlay.caption, publish=hub.publish if hub is not None else None
+    )
 
 
 def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event) -> int:
@@ -129,17 +137,20 @@ def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event) -> int:
     def make_pipeline(pipeline_stop: threading.Event) -> LivePipeline:
         return LivePipeline(make_source(config), api, display, options, stop=pipeline_stop)
 
-    supervisor = Supervisor(make_pipeline, display, stop, watchdog_s=settings.watchdog,
-                            blank_size=config.display.size or (1280, 720))
+    supervisor = Supervisor(
+        make_pipeline, display, stop, watchdog_s=settings.watchdog, blank_size=config.display.size or (1280, 720)
+    )
     web: WebView | None = None
     if hub is not None and settings.web is not None:
+
         def stats() -> dict[str, Any]:
             return {**supervisor.stats(), "viewers": hub.viewers}
 
         web = WebView(settings.web, hub, stats, title=config.overlay.title)
         web.start()
-    log.info("kiosk started: %s, watchdog %.0f s, quit keys %s", config.source.input, settings.watchdog,
-             settings.quit.text)
+    log.info(
+        "kiosk started: %s, watchdog %.0f s, quit keys %s", config.source.input, settings.watchdog, settings.quit.text
+    )
     try:
         with contextlib.ExitStack() as screen:
             if not config.display.headless:
@@ -157,10 +168,18 @@ def _api_namespace(config: KioskConfig) -> argparse.Namespace:
     """The API settings in the shape :func:`livecam.cli.resolved_api` reads."""
     api, overlay = config.api, config.overlay
     return argparse.Namespace(
-        api_url=api.api_url, model=api.model, api_key=api.api_key, confidence=overlay.confidence,
-        overlap=api.overlap, classes=",".join(overlay.classes) if overlay.classes else None,
-        max_side=api.max_side, jpeg_quality=api.jpeg_quality, in_flight=api.in_flight, timeout=api.timeout,
-        encoder=api.encoder)
+        api_url=api.api_url,
+        model=api.model,
+        api_key=api.api_key,
+        confidence=overlay.confidence,
+        overlap=api.overlap,
+        classes=",".join(overlay.classes) if overlay.classes else None,
+        max_side=api.max_side,
+        jpeg_quality=api.jpeg_quality,
+        in_flight=api.in_flight,
+        timeout=api.timeout,
+        encoder=api.encoder,
+    )
 
 
 def _colors_from_flags(values: list[str]) -> dict[str, Any]:

@@ -130,6 +130,7 @@ def _integer(lo: int, hi: int) -> Validator:
         if not lo <= value <= hi:
             raise ValueError(f"must be between {lo} and {hi} (got {value})")
         return value
+
     return check
 
 
@@ -141,6 +142,7 @@ def _number(lo: float, hi: float, *, above: bool = False) -> Validator:
             bound = f"above {lo:g}" if above else f"at least {lo:g}"
             raise ValueError(f"must be {bound} and at most {hi:g} (got {value})")
         return float(value)
+
     return check
 
 
@@ -155,12 +157,13 @@ def _choice(*allowed: Any) -> Validator:
         if isinstance(value, bool) or value not in allowed:
             raise ValueError(f"must be one of {', '.join(str(a) for a in allowed)} (got {_show(value)})")
         return value
+
     return check
 
 
 def _names(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise ValueError(f"must be a list of class names, e.g. [\"person\", \"car\"] (got {_show(value)})")
+        raise ValueError(f'must be a list of class names, e.g. ["person", "car"] (got {_show(value)})')
     return tuple(v.strip() for v in value)
 
 
@@ -176,15 +179,18 @@ def parse_color(value: Any) -> Color:
     if isinstance(value, str) and (match := _HEX.fullmatch(value.strip())):
         rgb = bytes.fromhex(match.group(1))
         return rgb[2], rgb[1], rgb[0]
-    if (isinstance(value, list | tuple) and len(value) == 3
-            and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)):
+    if (
+        isinstance(value, list | tuple)
+        and len(value) == 3
+        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
+    ):
         return int(value[2]), int(value[1]), int(value[0])
-    raise ValueError(f"must be a colour \"#RRGGBB\" or [R, G, B] (got {_show(value)})")
+    raise ValueError(f'must be a colour "#RRGGBB" or [R, G, B] (got {_show(value)})')
 
 
 def _colors(value: Any) -> dict[str, Color]:
     if not isinstance(value, Mapping):
-        raise ValueError(f"must be a table of class = \"#RRGGBB\" (got {_show(value)})")
+        raise ValueError(f'must be a table of class = "#RRGGBB" (got {_show(value)})')
     colors: dict[str, Color] = {}
     for name, color in value.items():
         try:
@@ -201,7 +207,7 @@ def _split_names(text: str) -> list[str]:
 def _size(value: Any) -> tuple[int, int]:
     match = re.fullmatch(r"(\d{2,5})x(\d{2,5})", value.strip().lower()) if isinstance(value, str) else None
     if match is None:
-        raise ValueError(f"must be WIDTHxHEIGHT, e.g. \"1920x1080\" (got {_show(value)})")
+        raise ValueError(f'must be WIDTHxHEIGHT, e.g. "1920x1080" (got {_show(value)})')
     return int(match.group(1)), int(match.group(2))
 
 
@@ -210,7 +216,7 @@ def _host_port(value: Any) -> tuple[str, int] | None:
         return None
     match = re.fullmatch(r"(?:\[?([^\s\]]*)\]?:)?(\d{1,5})", value.strip()) if isinstance(value, str) else None
     if match is None or not 0 <= int(match.group(2)) <= 65535:
-        raise ValueError(f"must be HOST:PORT or PORT, e.g. \"127.0.0.1:8080\" (got {_show(value)})")
+        raise ValueError(f'must be HOST:PORT or PORT, e.g. "127.0.0.1:8080" (got {_show(value)})')
     return match.group(1) or "127.0.0.1", int(match.group(2))
 
 
@@ -278,64 +284,184 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("source", "input", "--source", _text, "camera index, video file, stream URL or synthetic:WxH@FPS "
-           "(default: 0)", "SOURCE"),
-    Option("source", "width", "--width", _integer(16, 16384), "ask the camera for this frame width", "PX",
-           from_text=int),
-    Option("source", "height", "--height", _integer(16, 16384), "ask the camera for this frame height", "PX",
-           from_text=int),
-    Option("source", "fps", "--fps", _number(0, 500, above=True), "ask the camera for this frame rate", "FPS",
-           from_text=float),
+    Option(
+        "source",
+        "input",
+        "--source",
+        _text,
+        "camera index, video file, stream URL or synthetic:WxH@FPS (default: 0)",
+        "SOURCE",
+    ),
+    Option(
+        "source", "width", "--width", _integer(16, 16384), "ask the camera for this frame width", "PX", from_text=int
+    ),
+    Option(
+        "source", "height", "--height", _integer(16, 16384), "ask the camera for this frame height", "PX", from_text=int
+    ),
+    Option(
+        "source",
+        "fps",
+        "--fps",
+        _number(0, 500, above=True),
+        "ask the camera for this frame rate",
+        "FPS",
+        from_text=float,
+    ),
     Option("source", "fourcc", "--fourcc", _text, "camera pixel format, e.g. MJPG", "CODE"),
     Option("api", "api-url", "--api-url", _text, "detection API base URL (default: the embedded server)", "URL"),
     Option("api", "model", "--model", _text, "model id, e.g. my-project/3", "PROJECT/VERSION"),
-    Option("api", "api-key", "--api-key", _text, "Roboflow API key (or the ROBOFLOW_API_KEY environment "
-           "variable)", "KEY"),
-    Option("api", "overlap", "--overlap", _number(0, 100), "NMS overlap threshold in percent (default: 30)",
-           "0-100", from_text=float),
-    Option("api", "max-side", "--max-side", _integer(0, 8192), "downsize frames to this longest side before "
-           "sending; 0 sends full size (default: 640)", "PX", from_text=int),
-    Option("api", "jpeg-quality", "--jpeg-quality", _integer(1, 100), "JPEG quality of sent frames "
-           "(default: 80)", "Q", from_text=int),
+    Option(
+        "api", "api-key", "--api-key", _text, "Roboflow API key (or the ROBOFLOW_API_KEY environment variable)", "KEY"
+    ),
+    Option(
+        "api",
+        "overlap",
+        "--overlap",
+        _number(0, 100),
+        "NMS overlap threshold in percent (default: 30)",
+        "0-100",
+        from_text=float,
+    ),
+    Option(
+        "api",
+        "max-side",
+        "--max-side",
+        _integer(0, 8192),
+        "downsize frames to this longest side before sending; 0 sends full size (default: 640)",
+        "PX",
+        from_text=int,
+    ),
+    Option(
+        "api",
+        "jpeg-quality",
+        "--jpeg-quality",
+        _integer(1, 100),
+        "JPEG quality of sent frames (default: 80)",
+        "Q",
+        from_text=int,
+    ),
     Option("api", "in-flight", "--in-flight", _integer(1, 16), "concurrent requests (default: 1)", "K", from_text=int),
-    Option("api", "timeout", "--timeout", _number(0, 300, above=True), "seconds to wait for an answer "
-           "(default: 10)", "S", from_text=float),
+    Option(
+        "api",
+        "timeout",
+        "--timeout",
+        _number(0, 300, above=True),
+        "seconds to wait for an answer (default: 10)",
+        "S",
+        from_text=float,
+    ),
     Option("api", "encoder", "--encoder", _choice(*ENCODER_NAMES), "JPEG encoder (default: auto)", "NAME"),
-    Option("overlay", "classes", "--classes", _names, "only show these classes (comma separated on the "
-           "command line)", "A,B", from_text=_split_names),
-    Option("overlay", "confidence", "--confidence", _number(0, 100), "minimum confidence in percent "
-           "(default: 40)", "0-100", from_text=float),
+    Option(
+        "overlay",
+        "classes",
+        "--classes",
+        _names,
+        "only show these classes (comma separated on the command line)",
+        "A,B",
+        from_text=_split_names,
+    ),
+    Option(
+        "overlay",
+        "confidence",
+        "--confidence",
+        _number(0, 100),
+        "minimum confidence in percent (default: 40)",
+        "0-100",
+        from_text=float,
+    ),
     Option("overlay", "labels", "--labels", _boolean, "draw class labels (default: on)", None),
-    Option("overlay", "show-confidence", "--show-confidence", _boolean, "append the confidence to labels "
-           "(default: on)", None),
-    Option("overlay", "colors", "--color", _colors, "colour of a class, e.g. person=#ff8800 (repeatable)",
-           "CLASS=#RRGGBB"),
+    Option(
+        "overlay",
+        "show-confidence",
+        "--show-confidence",
+        _boolean,
+        "append the confidence to labels (default: on)",
+        None,
+    ),
+    Option(
+        "overlay", "colors", "--color", _colors, "colour of a class, e.g. person=#ff8800 (repeatable)", "CLASS=#RRGGBB"
+    ),
     Option("overlay", "hud", "--hud", _boolean, "show the fps/latency panel (default: off)", None),
     Option("overlay", "title", "--title", _text, "window and web page title (default: livecam)", "TEXT"),
-    Option("overlay", "caption", "--caption", _text, "text shown in the top-left corner of the picture",
-           "TEXT"),
-    Option("overlay", "max-age", "--max-age", _number(0, 3600, above=True), "hide detections older than this "
-           "(default: 3 s)", "S", from_text=float),
-    Option("display", "size", "--screen-size", _size, "monitor size; fullscreen then also places the window "
-           "at 0,0 with this size (needed without a window manager)", "WxH"),
-    Option("display", "rotation", "--rotation", _choice(*ROTATIONS), "turn the picture clockwise "
-           "(0, 90, 180, 270)", "DEG", from_text=int),
+    Option("overlay", "caption", "--caption", _text, "text shown in the top-left corner of the picture", "TEXT"),
+    Option(
+        "overlay",
+        "max-age",
+        "--max-age",
+        _number(0, 3600, above=True),
+        "hide detections older than this (default: 3 s)",
+        "S",
+        from_text=float,
+    ),
+    Option(
+        "display",
+        "size",
+        "--screen-size",
+        _size,
+        "monitor size; fullscreen then also places the window at 0,0 with this size (needed without a window manager)",
+        "WxH",
+    ),
+    Option(
+        "display",
+        "rotation",
+        "--rotation",
+        _choice(*ROTATIONS),
+        "turn the picture clockwise (0, 90, 180, 270)",
+        "DEG",
+        from_text=int,
+    ),
     Option("display", "mirror", "--mirror", _boolean, "flip the picture left to right (default: off)", None),
     Option("display", "headless", "--headless", _boolean, "no window, only the web view (default: off)", None),
-    Option("kiosk", "watchdog", "--watchdog", _number(1, 3600), "restart the pipeline when no frame was shown "
-           "for this many seconds (default: 10)", "S", from_text=float),
-    Option("kiosk", "quit", "--quit", _quit, "keys that quit when typed within 2 s, e.g. qqq or 'esc esc q'; "
-           "none disables (default: qqq)", "KEYS"),
-    Option("kiosk", "web", "--web", _host_port, "serve the browser view on HOST:PORT (default: off; "
-           "host defaults to 127.0.0.1)", "HOST:PORT"),
-    Option("kiosk", "web-fps", "--web-fps", _number(0.5, 60), "frame rate of the browser view "
-           "(default: 10)", "FPS", from_text=float),
-    Option("kiosk", "web-viewers", "--web-viewers", _integer(1, 64), "most browser viewers at once "
-           "(default: 8)", "N", from_text=int),
+    Option(
+        "kiosk",
+        "watchdog",
+        "--watchdog",
+        _number(1, 3600),
+        "restart the pipeline when no frame was shown for this many seconds (default: 10)",
+        "S",
+        from_text=float,
+    ),
+    Option(
+        "kiosk",
+        "quit",
+        "--quit",
+        _quit,
+        "keys that quit when typed within 2 s, e.g. qqq or 'esc esc q'; none disables (default: qqq)",
+        "KEYS",
+    ),
+    Option(
+        "kiosk",
+        "web",
+        "--web",
+        _host_port,
+        "serve the browser view on HOST:PORT (default: off; host defaults to 127.0.0.1)",
+        "HOST:PORT",
+    ),
+    Option(
+        "kiosk",
+        "web-fps",
+        "--web-fps",
+        _number(0.5, 60),
+        "frame rate of the browser view (default: 10)",
+        "FPS",
+        from_text=float,
+    ),
+    Option(
+        "kiosk",
+        "web-viewers",
+        "--web-viewers",
+        _integer(1, 64),
+        "most browser viewers at once (default: 8)",
+        "N",
+        from_text=int,
+    ),
 )
 
 _TABLES: dict[str, type[Any]] = {
-    "source": SourceSettings, "api": ApiSettings, "overlay": OverlaySettings, "display": DisplaySettings,
+    "source": SourceSettings,
+    "api": ApiSettings,
+    "overlay": OverlaySettings,
+    "display": DisplaySettings,
     "kiosk": KioskSettings,
 }
 _BY_NAME = {(o.table, o.key): o for o in OPTIONS}
@@ -373,8 +499,10 @@ def read_toml(path: Path) -> FileValues:
 
     for table, entries in data.items():
         if table not in _TABLES:
-            fail((table,), f"unknown table{_suggest(table, list(_TABLES))}; "
-                           f"tables are {', '.join(f'[{t}]' for t in _TABLES)}")
+            fail(
+                (table,),
+                f"unknown table{_suggest(table, list(_TABLES))}; tables are {', '.join(f'[{t}]' for t in _TABLES)}",
+            )
             continue
         if not isinstance(entries, dict):
             fail((table,), f"must be a table [{table}], not a value")

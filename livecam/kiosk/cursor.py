@@ -60,8 +60,9 @@ class HiddenCursor:
         self.hidden = True
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._connection is None or self._x11 is None or self._xfixes is None:
             return
         self._xfixes.XFixesShowCursor(self._connection, self._root)

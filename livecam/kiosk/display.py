@@ -41,9 +41,16 @@ class KioskDisplay:
         clock: monotonic seconds, for the quit sequence's time window.
     """
 
-    def __init__(self, inner: Display, quit_sequence: QuitSequence, stop: threading.Event, *,
-                 caption: str = "", publish: Publisher | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        inner: Display,
+        quit_sequence: QuitSequence,
+        stop: threading.Event,
+        *,
+        caption: str = "",
+        publish: Publisher | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.inner = inner
         self._matcher = SequenceMatcher(quit_sequence)
         self._stop = stop

@@ -38,8 +38,10 @@ class QuitSequence:
         if spec in ("", "none", "off"):
             return cls((), "none")
         if "+" in spec:
-            raise ConfigError(f"quit sequence {text!r}: OpenCV reports keys without Ctrl/Alt/Shift, so "
-                              "combinations cannot be told apart; use a sequence such as 'qqq' or 'esc esc q'")
+            raise ConfigError(
+                f"quit sequence {text!r}: OpenCV reports keys without Ctrl/Alt/Shift, so "
+                "combinations cannot be told apart; use a sequence such as 'qqq' or 'esc esc q'"
+            )
         tokens = spec.split() if " " in spec else list(spec)
         codes = []
         for token in tokens:
@@ -48,8 +50,10 @@ class QuitSequence:
             elif len(token) == 1 and " " < token <= "~":
                 codes.append(ord(token))
             else:
-                raise ConfigError(f"quit sequence {text!r}: unknown key {token!r}; use single characters "
-                                  f"or {', '.join(sorted(_NAMED))}")
+                raise ConfigError(
+                    f"quit sequence {text!r}: unknown key {token!r}; use single characters "
+                    f"or {', '.join(sorted(_NAMED))}"
+                )
         if len(codes) > 8:
             raise ConfigError(f"quit sequence {text!r} is longer than 8 keys")
         return cls(tuple(codes), " ".join(tokens) if " " in spec else spec)

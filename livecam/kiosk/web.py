@@ -44,8 +44,10 @@ BOUNDARY = "livecamframe"
 JOIN_TIMEOUT_S = 3.0
 _WAIT_STEP_S = 1.0
 _SNAPSHOT_WAIT_S = 2.0
-_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-         b"Content-Length: 17\r\nConnection: close\r\n\r\ntoo many clients\n")
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 17\r\nConnection: close\r\n\r\ntoo many clients\n"
+)
 
 
 class HubClosed(Exception):
@@ -67,8 +69,15 @@ class FrameHub:
         clock: monotonic seconds.
     """
 
-    def __init__(self, fps: float = 10.0, *, max_viewers: int = 8, quality: int = 80,
-                 encoder: Encoder | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        fps: float = 10.0,
+        *,
+        max_viewers: int = 8,
+        quality: int = 80,
+        encoder: Encoder | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if fps <= 0:
             raise ConfigError(f"web fps must be positive (got {fps})")
         self._period = 1.0 / fps
@@ -194,12 +203,24 @@ class WebView:
         ConfigError: the address cannot be bound.
     """
 
-    def __init__(self, address: tuple[str, int], hub: FrameHub, stats: Stats, *, title: str = "livecam",
-                 send_timeout: float = 5.0, send_buffer: int = 256 * 1024, request_timeout: float = 10.0,
-                 max_connections: int = 32, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        hub: FrameHub,
+        stats: Stats,
+        *,
+        title: str = "livecam",
+        send_timeout: float = 5.0,
+        send_buffer: int = 256 * 1024,
+        request_timeout: float = 10.0,
+        max_connections: int = 32,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if request_timeout <= 0 or max_connections < 1:
-            raise ConfigError(f"web view: request_timeout must be positive and max_connections at least 1 "
-                              f"(got {request_timeout}, {max_connections})")
+            raise ConfigError(
+                f"web view: request_timeout must be positive and max_connections at least 1 "
+                f"(got {request_timeout}, {max_connections})"
+            )
         self.hub = hub
         self.stats = stats
         self.title = title
@@ -215,10 +236,12 @@ class WebView:
         try:
             self._server = _Server(address, _Handler, self)
         except OSError as exc:
-            raise ConfigError(f"web view: cannot listen on {address[0]}:{address[1]} ({exc.strerror}); "
-                              "choose another --web HOST:PORT") from exc
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.5},
-                                        name="livecam-web", daemon=True)
+            raise ConfigError(
+                f"web view: cannot listen on {address[0]}:{address[1]} ({exc.strerror}); choose another --web HOST:PORT"
+            ) from exc
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.5}, name="livecam-web", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -246,8 +269,9 @@ class WebView:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def page(self) -> bytes:
@@ -377,8 +401,7 @@ class _Handler(BaseHTTPRequestHandler):
             if item is None:
                 continue
             seq, data = item
-            head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
-                    ).encode("ascii")
+            head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n").encode("ascii")
             self.wfile.write(head)
             self.wfile.write(data)
             self.wfile.write(b"\r\n")

@@ -108,17 +108,13 @@ class App:
                 self._check_model("/".join(parts))
                 _require_method(request, "POST")
             return self._infer_legacy(request, "/".join(parts))
-        raise HttpError(
-            404, f"no route {path}; POST /{self._config.model_id} with a base64 image, or see GET /info"
-        )
+        raise HttpError(404, f"no route {path}; POST /{self._config.model_id} with a base64 image, or see GET /info")
 
     def _healthz(self, request: Request) -> Response:
         return Response.json({"status": "healthy"})
 
     def _info(self, request: Request) -> Response:
-        return Response.json(
-            {"name": "livecam inference server", "version": livecam.__version__, "uuid": self._uuid}
-        )
+        return Response.json({"name": "livecam inference server", "version": livecam.__version__, "uuid": self._uuid})
 
     def _registry(self, request: Request) -> Response:
         self._authorize(request, None)
@@ -188,9 +184,7 @@ class App:
                     detections = _filtered(
                         detector.detect(image, params.confidence, params.iou, params.max_detections), params
                     )
-                answers.append(
-                    prediction_json(detections, (image.shape[1], image.shape[0]), self._clock() - started)
-                )
+                answers.append(prediction_json(detections, (image.shape[1], image.shape[0]), self._clock() - started))
             self._simulate_latency()
         return Response.json(answers if isinstance(images, list) else answers[0])
 
@@ -219,9 +213,7 @@ class App:
         if not given and body is not None and isinstance(body.get("api_key"), str):
             given = body["api_key"]
         if not given:
-            raise HttpError(
-                401, "this server needs an API key: pass ?api_key=KEY or 'Authorization: Bearer KEY'"
-            )
+            raise HttpError(401, "this server needs an API key: pass ?api_key=KEY or 'Authorization: Bearer KEY'")
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise HttpError(401, "the API key is not valid for this server")
 

@@ -75,12 +75,8 @@ class ServerConfig:
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``livecam serve`` flags to ``parser`` (read back with :func:`server_config_from_args`)."""
     d = ServerConfig()
-    parser.add_argument(
-        "--host", default=d.host, help="address to bind (default %(default)s: this machine only)"
-    )
-    parser.add_argument(
-        "--port", type=int, default=d.port, help="TCP port (default %(default)s; 0 = any free)"
-    )
+    parser.add_argument("--host", default=d.host, help="address to bind (default %(default)s: this machine only)")
+    parser.add_argument("--port", type=int, default=d.port, help="TCP port (default %(default)s; 0 = any free)")
     parser.add_argument(
         "--model",
         dest="model_path",
@@ -97,9 +93,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAMES.txt",
         help="class names for --model, one a line",
     )
-    parser.add_argument(
-        "--model-id", default=d.model_id, help="the project/version served (default %(default)s)"
-    )
+    parser.add_argument("--model-id", default=d.model_id, help="the project/version served (default %(default)s)")
     parser.add_argument("--api-key", default=None, help="require this key from every client")
     parser.add_argument(
         "--simulate-latency-ms",

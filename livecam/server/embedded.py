@@ -74,8 +74,7 @@ class EmbeddedServer:
             self._server = BoundedHTTPServer(self.config, app)
         except OSError as exc:
             raise ConfigError(
-                f"cannot listen on {self.config.host}:{self.config.port}: {exc}; "
-                "choose another --port or --host"
+                f"cannot listen on {self.config.host}:{self.config.port}: {exc}; choose another --port or --host"
             ) from exc
         self._thread = threading.Thread(
             target=self._server.serve_forever,

@@ -75,9 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         url = urllib.parse.urlsplit(self.path)
         query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
-        request = Request(
-            self.command, url.path, query, {k.lower(): v for k, v in self.headers.items()}, body
-        )
+        request = Request(self.command, url.path, query, {k.lower(): v for k, v in self.headers.items()}, body)
         with self.server.tracking_request():
             try:
                 response = self.server.app.handle(request)

@@ -28,9 +28,7 @@ def image_bytes_from_body(body: bytes, content_type: str) -> bytes:
         HttpError: 400 for an empty body, raw bytes, or text that is not base64.
     """
     if not body.strip():
-        raise HttpError(
-            400, "the request body is empty; send the image as base64 text or a multipart 'file' part"
-        )
+        raise HttpError(400, "the request body is empty; send the image as base64 text or a multipart 'file' part")
     if content_type.lower().startswith("multipart/form-data"):
         return _multipart_file(body, content_type)
     return decode_base64(body)

@@ -54,9 +54,7 @@ def json_params(body: Mapping[str, Any]) -> InferenceParams:
     Raises:
         HttpError: 400 naming the bad field.
     """
-    values = {
-        k: body[k] for k in ("confidence", "iou_threshold", "max_detections") if body.get(k) is not None
-    }
+    values = {k: body[k] for k in ("confidence", "iou_threshold", "max_detections") if body.get(k) is not None}
     query = {k: str(v) for k, v in values.items()}
     class_filter = body.get("class_filter")
     if class_filter is not None and not (

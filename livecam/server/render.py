@@ -17,9 +17,7 @@ from livecam.server.errors import HttpError
 JPEG_QUALITY = 90
 
 
-def prediction_json(
-    detections: Sequence[Detection], image_size: tuple[int, int], elapsed_s: float
-) -> dict[str, Any]:
+def prediction_json(detections: Sequence[Detection], image_size: tuple[int, int], elapsed_s: float) -> dict[str, Any]:
     """The response body: centre boxes in pixels of the image as sent (see PROTOCOL.md)."""
     width, height = image_size
     return {
@@ -45,9 +43,7 @@ def prediction_json(
 def visualization_jpeg(image: Image, detections: Sequence[Detection], labels: bool, stroke: int) -> bytes:
     """``image`` with the detections drawn, as JPEG bytes (draws on a copy)."""
     predictions = Predictions(
-        items=tuple(
-            Prediction(d.x1, d.y1, d.x2, d.y2, d.confidence, d.class_name, d.class_id) for d in detections
-        )
+        items=tuple(Prediction(d.x1, d.y1, d.x2, d.y2, d.confidence, d.class_name, d.class_id) for d in detections)
     )
     canvas = draw_predictions(image.copy(), predictions, OverlayStyle(labels=labels, thickness=stroke))
     ok, encoded = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])

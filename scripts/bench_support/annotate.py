@@ -85,19 +85,41 @@ def annotate_fps(video: Path, out: Path, in_flight: int, url: str | None) -> dic
     match = _FPS_LINE.search(child.stderr)
     if match is None:
         raise RuntimeError(f"livecam annotate did not report its throughput:\n{child.stderr[-1000:]}")
-    return {"frames": int(match[1]), "elapsed_s": float(match[2]), "fps": float(match[3]),
-            "cpu_s": round(child.cpu_s, 2)}
+    return {
+        "frames": int(match[1]),
+        "elapsed_s": float(match[2]),
+        "fps": float(match[3]),
+        "cpu_s": round(child.cpu_s, 2),
+    }
 
 
 def baseline_fps(video: Path, out: Path, url: str, model: str) -> dict[str, Any]:
     """Run the sequential baseline over every frame of ``video`` (``--annotate``)."""
     stats_path = out.with_suffix(".json")
-    child = run_child([PYTHON, str(SCRIPTS / "sequential_baseline.py"), str(video), "--api-url", url,
-                       "--model", model, "--headless", "--annotate", str(out), "--stats-json", str(stats_path)],
-                      timeout_s=900)
+    child = run_child(
+        [
+            PYTHON,
+            str(SCRIPTS / "sequential_baseline.py"),
+            str(video),
+            "--api-url",
+            url,
+            "--model",
+            model,
+            "--headless",
+            "--annotate",
+            str(out),
+            "--stats-json",
+            str(stats_path),
+        ],
+        timeout_s=900,
+    )
     stats = read_json(stats_path)
-    return {"frames": stats["displayed_frames"], "elapsed_s": stats["duration_s"], "fps": stats["display_fps"],
-            "cpu_s": round(child.cpu_s, 2)}
+    return {
+        "frames": stats["displayed_frames"],
+        "elapsed_s": stats["duration_s"],
+        "fps": stats["display_fps"],
+        "cpu_s": round(child.cpu_s, 2),
+    }
 
 
 def run(scale: Scale) -> Section:
@@ -133,22 +155,41 @@ def run(scale: Scale) -> Section:
                 base_model = baseline_fps(video, tmp / "base-model.avi", url, "coco/1")
             model_runs = {k: annotate_fps(video, tmp / f"m{k}.mp4", k, None) for k in ks_model}
             direct_after = direct_model_fps(frames)
-            results["model"][name] = {"direct_fps": [direct, direct_after], "baseline": base_model,
-                                      "livecam": model_runs}
+            results["model"][name] = {
+                "direct_fps": [direct, direct_after],
+                "baseline": base_model,
+                "livecam": model_runs,
+            }
             reference = (direct + direct_after) / 2
-            rows_a.append([name, "model detect() in-process (mean of before/after)", len(frames), reference,
-                           1.0, "-", "-"])
-            rows_a.append([name, "sequential baseline vs `livecam serve`", base_model["frames"], base_model["fps"],
-                           ratio(base_model["fps"], reference), base_model["cpu_s"], "-"])
+            rows_a.append(
+                [name, "model detect() in-process (mean of before/after)", len(frames), reference, 1.0, "-", "-"]
+            )
+            rows_a.append(
+                [
+                    name,
+                    "sequential baseline vs `livecam serve`",
+                    base_model["frames"],
+                    base_model["fps"],
+                    ratio(base_model["fps"], reference),
+                    base_model["cpu_s"],
+                    "-",
+                ]
+            )
             for k, r in model_runs.items():
                 share = ratio(r["fps"], reference)
                 met = "-" if k != DEFAULT_IN_FLIGHT else ("yes" if (share or 0) >= MODEL_TARGET else "NO")
                 label = f"livecam annotate K={k}" + (" (default)" if k == DEFAULT_IN_FLIGHT else "")
                 rows_a.append([name, label, r["frames"], r["fps"], share, r["cpu_s"], met])
-    section.tables.append("(b) loopback latency server, 200 ms, 8 slots\n\n" + table(
-        ["video", "client", "frames", "frames/s", "x baseline", "CPU s", "target >= 3x"], rows_b))
-    section.tables.append("(a) embedded model (bundled NanoDet; `livecam annotate` with no --api-url)\n\n" + table(
-        ["video", "client", "frames", "frames/s", "share of direct model fps", "CPU s", "target >= 90%"], rows_a))
+    section.tables.append(
+        "(b) loopback latency server, 200 ms, 8 slots\n\n"
+        + table(["video", "client", "frames", "frames/s", "x baseline", "CPU s", "target >= 3x"], rows_b)
+    )
+    section.tables.append(
+        "(a) embedded model (bundled NanoDet; `livecam annotate` with no --api-url)\n\n"
+        + table(
+            ["video", "client", "frames", "frames/s", "share of direct model fps", "CPU s", "target >= 90%"], rows_a
+        )
+    )
     section.notes += [
         "frames/s is each tool's own figure (frames written / time from first read to last write), "
         "so process start-up and model loading are excluded.",

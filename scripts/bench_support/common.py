@@ -98,9 +98,17 @@ def machine() -> dict[str, Any]:
         turbo: str | None = version("PyTurboJPEG")
     except ImportError:
         turbo = None
-    return {"nproc": os.cpu_count(), "cpu": model, "memory_gb": memory_gb, "python": platform.python_version(),
-            "platform": platform.platform(), "opencv": cv2.__version__, "numpy": numpy.__version__,
-            "onnxruntime": ort_version, "pyturbojpeg": turbo}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory_gb": memory_gb,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "opencv": cv2.__version__,
+        "numpy": numpy.__version__,
+        "onnxruntime": ort_version,
+        "pyturbojpeg": turbo,
+    }
 
 
 @dataclass(frozen=True)
@@ -128,8 +136,7 @@ def run_child(args: Sequence[str], timeout_s: float) -> ChildResult:
     with _CHILD_LOCK:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        process = subprocess.Popen(list(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   cwd=REPO)
+        process = subprocess.Popen(list(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
         try:
             _, stderr = process.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired as exc:
@@ -153,8 +160,7 @@ def serving(args: Sequence[str], ready: str = "port-line", port: int | None = No
         ready: ``port-line`` (it prints ``PORT n`` on stdout) or ``healthz`` (poll ``/healthz`` on ``port``).
         port: the port for ``healthz``.
     """
-    process = subprocess.Popen(list(args), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               cwd=REPO)
+    process = subprocess.Popen(list(args), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
     try:
         if ready == "port-line":
             assert process.stdout is not None
@@ -190,8 +196,16 @@ def _wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
 
 def latency_server(latency_ms: float, slots: int) -> contextlib.AbstractContextManager[str]:
     """The model-free latency server (:mod:`latency_server`) as a separate process."""
-    return serving([PYTHON, str(SCRIPTS / "bench_support" / "latency_server.py"),
-                    "--latency-ms", f"{latency_ms:g}", "--slots", str(slots)])
+    return serving(
+        [
+            PYTHON,
+            str(SCRIPTS / "bench_support" / "latency_server.py"),
+            "--latency-ms",
+            f"{latency_ms:g}",
+            "--slots",
+            str(slots),
+        ]
+    )
 
 
 def free_port() -> int:

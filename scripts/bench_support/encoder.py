@@ -34,8 +34,9 @@ def footage(count: int) -> list[Image]:
     return frames
 
 
-def measure(encoders: list[Encoder], frames: list[Image], quality: int, max_side: int | None,
-            repeats: int) -> dict[str, tuple[float, float]]:
+def measure(
+    encoders: list[Encoder], frames: list[Image], quality: int, max_side: int | None, repeats: int
+) -> dict[str, tuple[float, float]]:
     """Per encoder: (median ms per frame over ``repeats`` passes, mean JPEG bytes).
 
     The encoders take turns pass by pass (order alternating) after one warm-up pass, so a burst
@@ -78,11 +79,29 @@ def run(scale: Scale) -> Section:
                 cv_ms, tj_ms = figures["opencv"][0], figures.get("turbojpeg", (None, None))[0]
                 row.append(None if tj_ms is None else cv_ms / tj_ms)
                 rows.append(row)
-                results.append({"size": [width, height], "quality": quality, "max_side": max_side,
-                                **{n: {"ms": ms, "bytes": b} for n, (ms, b) in figures.items()}})
-    section.tables.append(table(
-        ["frame", "quality", "sent as", "opencv ms", "opencv KiB", "turbojpeg ms", "turbojpeg KiB",
-         "opencv ms / turbojpeg ms"], rows))
+                results.append(
+                    {
+                        "size": [width, height],
+                        "quality": quality,
+                        "max_side": max_side,
+                        **{n: {"ms": ms, "bytes": b} for n, (ms, b) in figures.items()},
+                    }
+                )
+    section.tables.append(
+        table(
+            [
+                "frame",
+                "quality",
+                "sent as",
+                "opencv ms",
+                "opencv KiB",
+                "turbojpeg ms",
+                "turbojpeg KiB",
+                "opencv ms / turbojpeg ms",
+            ],
+            rows,
+        )
+    )
     section.notes += [
         f"Frames: {len(source)} frames of vtest.avi resized to each size (real footage, not noise); "
         f"median of {repeats} passes. 'max {MAX_SIDE}' includes the INTER_AREA downsizing to "

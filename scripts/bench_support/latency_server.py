@@ -31,13 +31,26 @@ DEFAULT_SIZE = (640, 480)
 def answer(width: int, height: int) -> bytes:
     """Roboflow's answer with two boxes for a ``width`` x ``height`` image."""
     boxes = [
-        {"x": width * 0.3, "y": height * 0.5, "width": width * 0.2, "height": height * 0.4,
-         "confidence": 0.91, "class": "person", "class_id": 0},
-        {"x": width * 0.7, "y": height * 0.6, "width": width * 0.25, "height": height * 0.3,
-         "confidence": 0.77, "class": "car", "class_id": 2},
+        {
+            "x": width * 0.3,
+            "y": height * 0.5,
+            "width": width * 0.2,
+            "height": height * 0.4,
+            "confidence": 0.91,
+            "class": "person",
+            "class_id": 0,
+        },
+        {
+            "x": width * 0.7,
+            "y": height * 0.6,
+            "width": width * 0.25,
+            "height": height * 0.3,
+            "confidence": 0.77,
+            "class": "car",
+            "class_id": 2,
+        },
     ]
-    return json.dumps({"time": 0.0, "image": {"width": width, "height": height},
-                       "predictions": boxes}).encode()
+    return json.dumps({"time": 0.0, "image": {"width": width, "height": height}, "predictions": boxes}).encode()
 
 
 class LatencyServer(ThreadingHTTPServer):
@@ -85,7 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _image_size(body: bytes) -> tuple[int, int] | None:
     try:
-        head = base64.b64decode(body[:4096 - 4096 % 4], validate=False)
+        head = base64.b64decode(body[: 4096 - 4096 % 4], validate=False)
     except (binascii.Error, ValueError):
         return None
     return header_size(head)

@@ -19,7 +19,11 @@ MAX_SIDE, QUALITY = 640, 80
 DISPLAY_TARGET = 0.98
 AGE_SLACK_MS = 10.0
 CLIENTS: tuple[tuple[str, int | str], ...] = (
-    ("livecam K=1", 1), ("livecam K=2", 2), ("livecam auto", "auto"), ("sequential baseline", 0))
+    ("livecam K=1", 1),
+    ("livecam K=2", 2),
+    ("livecam auto", "auto"),
+    ("sequential baseline", 0),
+)
 SLOTS = 32
 """Requests the latency server holds at once: it stands for network latency, not a busy model."""
 
@@ -39,10 +43,39 @@ def encode_ms(repeats: int = 30) -> float:
 
 def _command(client: int | str, url: str, duration: float, stats: Path) -> list[str]:
     if client == 0:
-        return [PYTHON, str(SCRIPTS / "sequential_baseline.py"), SOURCE, "--api-url", url, "--model", "bench/1",
-                "--headless", "--duration", f"{duration:g}", "--stats-json", str(stats)]
-    return [PYTHON, "-m", "livecam", "run", SOURCE, "--headless", "-q", "--api-url", url, "--model", "bench/1",
-            "--in-flight", str(client), "--duration", f"{duration:g}", "--stats-json", str(stats)]
+        return [
+            PYTHON,
+            str(SCRIPTS / "sequential_baseline.py"),
+            SOURCE,
+            "--api-url",
+            url,
+            "--model",
+            "bench/1",
+            "--headless",
+            "--duration",
+            f"{duration:g}",
+            "--stats-json",
+            str(stats),
+        ]
+    return [
+        PYTHON,
+        "-m",
+        "livecam",
+        "run",
+        SOURCE,
+        "--headless",
+        "-q",
+        "--api-url",
+        url,
+        "--model",
+        "bench/1",
+        "--in-flight",
+        str(client),
+        "--duration",
+        f"{duration:g}",
+        "--stats-json",
+        str(stats),
+    ]
 
 
 def run(scale: Scale) -> Section:
@@ -62,15 +95,46 @@ def run(scale: Scale) -> Section:
                     stats = read_json(path)
                     results.append(_result(name, client, latency, encode, stats, child.cpu_s))
     for r in results:
-        rows.append([r["latency_ms"], r["client"], r["display_ratio"], r["display_fps"], r["prediction_rate"],
-                     r["age_p50"], r["age_p95"], r["latency_p50"], r["latency_p95"], r["age_bound_ms"],
-                     r["arrival_age_ms"], "yes" if r["display_met"] else "NO",
-                     "yes" if r["age_met"] else "NO", "yes" if r["arrival_met"] else "NO"])
+        rows.append(
+            [
+                r["latency_ms"],
+                r["client"],
+                r["display_ratio"],
+                r["display_fps"],
+                r["prediction_rate"],
+                r["age_p50"],
+                r["age_p95"],
+                r["latency_p50"],
+                r["latency_p95"],
+                r["age_bound_ms"],
+                r["arrival_age_ms"],
+                "yes" if r["display_met"] else "NO",
+                "yes" if r["age_met"] else "NO",
+                "yes" if r["arrival_met"] else "NO",
+            ]
+        )
     section = Section("1. Live display under API latency")
-    section.tables.append(table(
-        ["server latency ms", "client", "display/source", "display fps", "predictions/s", "age p50 ms",
-         "age p95 ms", "request p50 ms", "request p95 ms", "age bound ms", "age at arrival ms (est.)",
-         "display >= 98%", "age p50 <= bound", "arrival age <= bound"], rows))
+    section.tables.append(
+        table(
+            [
+                "server latency ms",
+                "client",
+                "display/source",
+                "display fps",
+                "predictions/s",
+                "age p50 ms",
+                "age p95 ms",
+                "request p50 ms",
+                "request p95 ms",
+                "age bound ms",
+                "age at arrival ms (est.)",
+                "display >= 98%",
+                "age p50 <= bound",
+                "arrival age <= bound",
+            ],
+            rows,
+        )
+    )
     section.notes += [
         f"Source {SOURCE}, {duration:g} s per run, `livecam run --headless` and "
         "`scripts/sequential_baseline.py --headless` against the model-free latency server "
@@ -87,8 +151,9 @@ def run(scale: Scale) -> Section:
     return section
 
 
-def _result(name: str, client: int | str, latency: float, encode: float, stats: dict[str, Any],
-            cpu_s: float) -> dict[str, Any]:
+def _result(
+    name: str, client: int | str, latency: float, encode: float, stats: dict[str, Any], cpu_s: float
+) -> dict[str, Any]:
     display_ratio = ratio(stats["displayed_frames"], stats["source_frames"]) or 0.0
     bound = latency + encode + 1000 / FPS + AGE_SLACK_MS
     age50 = stats["prediction_age_ms"]["p50"]
@@ -97,14 +162,22 @@ def _result(name: str, client: int | str, latency: float, encode: float, stats: 
     sawtooth = 0.0 if client == 0 or not rate else 500 / rate
     arrival = None if age50 is None else age50 - sawtooth
     return {
-        "client": name, "in_flight": client or None, "latency_ms": latency,
-        "display_ratio": round(display_ratio, 3), "display_fps": stats["display_fps"],
-        "source_fps": stats["source_fps"], "prediction_rate": rate,
-        "age_p50": age50, "age_p95": stats["prediction_age_ms"]["p95"],
-        "latency_p50": stats["request_latency_ms"]["p50"], "latency_p95": stats["request_latency_ms"]["p95"],
-        "age_bound_ms": round(bound, 1), "arrival_age_ms": None if arrival is None else round(arrival, 1),
+        "client": name,
+        "in_flight": client or None,
+        "latency_ms": latency,
+        "display_ratio": round(display_ratio, 3),
+        "display_fps": stats["display_fps"],
+        "source_fps": stats["source_fps"],
+        "prediction_rate": rate,
+        "age_p50": age50,
+        "age_p95": stats["prediction_age_ms"]["p95"],
+        "latency_p50": stats["request_latency_ms"]["p50"],
+        "latency_p95": stats["request_latency_ms"]["p95"],
+        "age_bound_ms": round(bound, 1),
+        "arrival_age_ms": None if arrival is None else round(arrival, 1),
         "display_met": display_ratio >= DISPLAY_TARGET,
         "age_met": age50 is not None and age50 <= bound,
         "arrival_met": arrival is not None and arrival <= bound,
-        "cpu_s": round(cpu_s, 2), "stats": stats,
+        "cpu_s": round(cpu_s, 2),
+        "stats": stats,
     }

@@ -26,8 +26,7 @@ QUERY = {"confidence": "40", "overlap": "30", "format": "json"}
 
 def bodies(frames: Sequence[Image]) -> list[bytes]:
     """The frames as the client sends them: JPEG q80, base64."""
-    return [base64.b64encode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])[1].tobytes())
-            for f in frames]
+    return [base64.b64encode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])[1].tobytes()) for f in frames]
 
 
 def in_process(step: Callable[[int], object], count: int, seconds: float) -> dict[str, Any]:
@@ -43,8 +42,12 @@ def in_process(step: Callable[[int], object], count: int, seconds: float) -> dic
         times.append((time.perf_counter() - t) * 1000)
         i += 1
     elapsed = time.perf_counter() - started
-    return {"per_s": len(times) / elapsed, "p50_ms": percentile(times, 50), "p95_ms": percentile(times, 95),
-            "calls": len(times)}
+    return {
+        "per_s": len(times) / elapsed,
+        "p50_ms": percentile(times, 50),
+        "p95_ms": percentile(times, 95),
+        "calls": len(times),
+    }
 
 
 def over_http(url: str, payloads: Sequence[bytes], clients: int, seconds: float) -> dict[str, Any]:
@@ -63,8 +66,13 @@ def over_http(url: str, payloads: Sequence[bytes], clients: int, seconds: float)
             i = offset
             while not stop.is_set():
                 t = time.perf_counter()
-                response = session.post(endpoint, params=QUERY, data=payloads[i % len(payloads)], timeout=30,
-                                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+                response = session.post(
+                    endpoint,
+                    params=QUERY,
+                    data=payloads[i % len(payloads)],
+                    timeout=30,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                )
                 took = (time.perf_counter() - t) * 1000
                 with lock:
                     if response.status_code == 200:
@@ -85,8 +93,13 @@ def over_http(url: str, payloads: Sequence[bytes], clients: int, seconds: float)
         snapshot = list(times)
     for thread in threads:
         thread.join(timeout=30)
-    return {"per_s": done / elapsed, "p50_ms": percentile(snapshot, 50), "p95_ms": percentile(snapshot, 95),
-            "calls": done, "failed": len(failures)}
+    return {
+        "per_s": done / elapsed,
+        "p50_ms": percentile(snapshot, 50),
+        "p95_ms": percentile(snapshot, 95),
+        "calls": done,
+        "failed": len(failures),
+    }
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -133,13 +146,15 @@ def run(scale: Scale) -> Section:
     results["rounds"] = samples
     reference = results["direct"]["per_s"]
     rows: list[list[Any]] = []
-    labels = [("direct", "detect() in-process"),
-              ("decode_detect", "base64 + JPEG decode + detect() in-process"),
-              ("decode_only", "JPEG decode alone"),
-              ("http_w1_1", "livecam serve --workers 1 over HTTP, 1 client"),
-              ("http_w1_4", "livecam serve --workers 1 over HTTP, 4 clients"),
-              ("http_w2_1", "livecam serve --workers 2 (default) over HTTP, 1 client"),
-              ("http_w2_4", "livecam serve --workers 2 (default) over HTTP, 4 clients")]
+    labels = [
+        ("direct", "detect() in-process"),
+        ("decode_detect", "base64 + JPEG decode + detect() in-process"),
+        ("decode_only", "JPEG decode alone"),
+        ("http_w1_1", "livecam serve --workers 1 over HTTP, 1 client"),
+        ("http_w1_4", "livecam serve --workers 1 over HTTP, 4 clients"),
+        ("http_w2_1", "livecam serve --workers 2 (default) over HTTP, 1 client"),
+        ("http_w2_4", "livecam serve --workers 2 (default) over HTTP, 4 clients"),
+    ]
     for key, label in labels:
         if key not in results:
             continue

@@ -43,8 +43,11 @@ def socket_details(pid: int | str = "self") -> list[str]:
             inode = fields[6] if proto == "unix" else fields[9]
             if inode in inodes:
                 inodes.discard(inode)
-                found.append(f"{proto} {_addr(fields[1])} -> {_addr(fields[2])} state {fields[3]}"
-                             if proto != "unix" else f"unix {fields[-1] if len(fields) > 7 else ''}")
+                found.append(
+                    f"{proto} {_addr(fields[1])} -> {_addr(fields[2])} state {fields[3]}"
+                    if proto != "unix"
+                    else f"unix {fields[-1] if len(fields) > 7 else ''}"
+                )
     return found + [f"socket inode {i}" for i in sorted(inodes)]
 
 

@@ -80,15 +80,16 @@ class Answer:
     declared_length: int | None = None
 
     @classmethod
-    def json(cls, data: Any, status: int = 200, headers: tuple[tuple[str, str], ...] = (),
-             delay: float = 0.0) -> Answer:
+    def json(
+        cls, data: Any, status: int = 200, headers: tuple[tuple[str, str], ...] = (), delay: float = 0.0
+    ) -> Answer:
         """A JSON answer; ``data`` is encoded without rejecting NaN or infinity."""
-        return cls(status, json.dumps(data).encode(), (("Content-Type", "application/json"), *headers),
-                   delay=delay)
+        return cls(status, json.dumps(data).encode(), (("Content-Type", "application/json"), *headers), delay=delay)
 
     @classmethod
-    def text(cls, status: int, body: str, content_type: str = "text/html",
-             headers: tuple[tuple[str, str], ...] = ()) -> Answer:
+    def text(
+        cls, status: int, body: str, content_type: str = "text/html", headers: tuple[tuple[str, str], ...] = ()
+    ) -> Answer:
         """A non-JSON answer, e.g. a proxy's HTML error page."""
         return cls(status, body.encode(), (("Content-Type", content_type), *headers))
 
@@ -105,17 +106,39 @@ EMPTY = Answer.json({"time": 0.01, "image": {"width": 640, "height": 360}, "pred
 
 def one_box(received: Received | None = None, width: int = 640, height: int = 360) -> Answer:
     """A valid answer with one centred "person" box (for a 640x360 image)."""
-    return Answer.json({"time": 0.01, "image": {"width": width, "height": height},
-                        "predictions": [{"x": width / 2, "y": height / 2, "width": width / 4,
-                                         "height": height / 4, "confidence": 0.9, "class": "person",
-                                         "class_id": 0}]})
+    return Answer.json(
+        {
+            "time": 0.01,
+            "image": {"width": width, "height": height},
+            "predictions": [
+                {
+                    "x": width / 2,
+                    "y": height / 2,
+                    "width": width / 4,
+                    "height": height / 4,
+                    "confidence": 0.9,
+                    "class": "person",
+                    "class_id": 0,
+                }
+            ],
+        }
+    )
 
 
 def many_boxes(count: int, width: int = 640, height: int = 360) -> Answer:
     """A valid answer with ``count`` small boxes."""
-    preds = [{"x": 10 + (i * 7) % (width - 20), "y": 10 + (i * 13) % (height - 20), "width": 8,
-              "height": 8, "confidence": 0.5 + (i % 50) / 100, "class": f"c{i % 7}", "class_id": i % 7}
-             for i in range(count)]
+    preds = [
+        {
+            "x": 10 + (i * 7) % (width - 20),
+            "y": 10 + (i * 13) % (height - 20),
+            "width": 8,
+            "height": 8,
+            "confidence": 0.5 + (i % 50) / 100,
+            "class": f"c{i % 7}",
+            "class_id": i % 7,
+        }
+        for i in range(count)
+    ]
     return Answer.json({"image": {"width": width, "height": height}, "predictions": preds})
 
 
@@ -180,8 +203,9 @@ class FaultServer:
         self._listener = listener
         with self._cond:
             self.starts.append(time.monotonic())
-        self._acceptor = threading.Thread(target=self._accept, args=(listener, self._stop),
-                                          name="fault-server", daemon=True)
+        self._acceptor = threading.Thread(
+            target=self._accept, args=(listener, self._stop), name="fault-server", daemon=True
+        )
         self._acceptor.start()
         return self
 
@@ -276,8 +300,9 @@ class FaultServer:
             arrived = time.monotonic()
             self.arrivals.append(arrived)
             self._cond.notify_all()
-        return Received(index, parts[0], url.path, {k: v[-1] for k, v in parse_qs(url.query).items()},
-                        headers, length, arrived)
+        return Received(
+            index, parts[0], url.path, {k: v[-1] for k, v in parse_qs(url.query).items()}, headers, length, arrived
+        )
 
     def _answer(self, conn: socket.socket, answer: Answer, stop: threading.Event) -> bool:
         """Carry out ``answer``; False when the connection must end."""
@@ -293,13 +318,16 @@ class FaultServer:
             return False
         size = answer.filler if answer.filler is not None else len(answer.body)
         length = answer.declared_length if answer.declared_length is not None else size
-        head = [f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, 'Status')}",
-                *(f"{k}: {v}" for k, v in answer.headers), f"Content-Length: {length}"]
+        head = [
+            f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, 'Status')}",
+            *(f"{k}: {v}" for k, v in answer.headers),
+            f"Content-Length: {length}",
+        ]
         conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
         if answer.filler is not None:
             left = answer.filler
             while left > 0 and not stop.is_set():
-                chunk = _FILL[:min(left, len(_FILL))]
+                chunk = _FILL[: min(left, len(_FILL))]
                 conn.sendall(chunk)
                 left -= len(chunk)
             return False
@@ -313,9 +341,18 @@ class FaultServer:
         return length == size
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-            503: "Service Unavailable", 504: "Gateway Timeout"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 class _Reader:
@@ -386,8 +423,9 @@ def _flaky_answer(kind: str, latency: float, drip_s: float) -> Answer:
     if kind == "500":
         return Answer.json({"message": "internal error"}, 500, delay=latency)
     if kind == "503":
-        return Answer.json({"message": "Model is temporarily not ready - retry request."}, 503,
-                           (("Retry-After", "1"),), delay=latency)
+        return Answer.json(
+            {"message": "Model is temporarily not ready - retry request."}, 503, (("Retry-After", "1"),), delay=latency
+        )
     if kind == "502html":
         return Answer.text(502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
     if kind == "reset":

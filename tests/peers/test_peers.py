@@ -44,8 +44,13 @@ def plaza_jpeg(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("mode", ["sdk", "sdk-v0", "roboflow"])
 def test_roboflow_clients_see_people(server: EmbeddedServer, plaza_jpeg: Path, mode: str) -> None:
-    done = subprocess.run([str(PEER_PYTHON), str(HERE / "peer_client.py"), mode, server.url, str(plaza_jpeg), KEY],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [str(PEER_PYTHON), str(HERE / "peer_client.py"), mode, server.url, str(plaza_jpeg), KEY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     people = [p for p in answer["predictions"] if p["class"] == "person"]
