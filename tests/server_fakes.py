@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from livecam.detector import Detection
 from livecam.frames import Image
+from livecam.predictions import Prediction, Predictions
 
 WAIT_S = 10.0
 
@@ -20,13 +20,14 @@ class FixedDetector:
         self.calls = 0
         self._lock = threading.Condition()
 
-    def detect(self, image_bgr: Image, confidence: float, iou: float, max_detections: int) -> list[Detection]:
+    def detect(self, image_bgr: Image, confidence: float, iou: float, max_detections: int) -> Predictions:
         height, width = image_bgr.shape[:2]
         with self._lock:
             self.calls += 1
             self._lock.notify_all()
-        found = [Detection(0, 0, width / 2, height, 0.9, 0, "person"), Detection(1, 1, 5, 5, 0.5, 1, "car")]
-        return [d for d in found if d.confidence >= confidence][:max_detections]
+        found = [Prediction(0, 0, width / 2, height, 0.9, "person", 0), Prediction(1, 1, 5, 5, 0.5, "car", 1)]
+        kept = tuple(d for d in found if d.confidence >= confidence)[:max_detections]
+        return Predictions(items=kept, image_size=(width, height))
 
     def wait_calls(self, count: int) -> bool:
         with self._lock:
@@ -41,7 +42,7 @@ class BlockingDetector(FixedDetector):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def detect(self, image_bgr: Image, confidence: float, iou: float, max_detections: int) -> list[Detection]:
+    def detect(self, image_bgr: Image, confidence: float, iou: float, max_detections: int) -> Predictions:
         self.entered.set()
         self.release.wait(WAIT_S)
         return super().detect(image_bgr, confidence, iou, max_detections)

@@ -9,7 +9,7 @@ import pytest
 from samples import sample_frame
 
 from livecam.detector import Detector, coco_names, detector_factory, load_detector
-from livecam.detector.classes import bundled_model
+from livecam.detector.bundled import bundled_model
 from livecam.detector.nanodet import decode_head
 from livecam.detector.onnx_graph import graph_inputs
 from livecam.errors import ConfigError
@@ -27,7 +27,9 @@ def detector() -> Detector:
 
 def test_finds_people_in_the_plaza(detector: Detector) -> None:
     image = frame("vtest.avi", 100)
-    found = detector.detect(image, 0.4, 0.5, 100)
+    answer = detector.detect(image, 0.4, 0.5, 100)
+    assert answer.image_size == (768, 576)
+    found = answer.items
     people = [d for d in found if d.class_name == "person"]
     assert len(people) >= 2
     height, width = image.shape[:2]
@@ -38,7 +40,7 @@ def test_finds_people_in_the_plaza(detector: Detector) -> None:
 
 
 def test_finds_vehicles_or_cyclists_on_the_street(detector: Detector) -> None:
-    names = {d.class_name for i in (30, 120, 200) for d in detector.detect(frame("bikes.mp4", i), 0.35, 0.5, 100)}
+    names = {d.class_name for i in (30, 120, 200) for d in detector.detect(frame("bikes.mp4", i), 0.35, 0.5, 100).items}
     assert names & {"car", "bicycle", "truck", "bus", "motorcycle"}
 
 
@@ -49,8 +51,8 @@ def test_a_blank_frame_gives_few_or_none(detector: Detector) -> None:
 def test_limits_and_thresholds(detector: Detector) -> None:
     image = frame("vtest.avi", 100)
     assert len(detector.detect(image, 0.1, 0.5, 2)) == 2
-    assert detector.detect(image, 0.1, 0.5, 0) == []
-    assert all(d.confidence >= 0.6 for d in detector.detect(image, 0.6, 0.5, 100))
+    assert detector.detect(image, 0.1, 0.5, 0).items == ()
+    assert all(d.confidence >= 0.6 for d in detector.detect(image, 0.6, 0.5, 100).items)
 
 
 def test_bundled_model_metadata(detector: Detector) -> None:
@@ -63,8 +65,8 @@ def test_bundled_model_metadata(detector: Detector) -> None:
 def test_backends_agree() -> None:
     pytest.importorskip("onnxruntime")
     image = frame("vtest.avi", 100)
-    a = load_detector(bundled_model(), backend="opencv").detect(image, 0.4, 0.5, 100)
-    b = load_detector(bundled_model(), backend="onnxruntime").detect(image, 0.4, 0.5, 100)
+    a = load_detector(bundled_model(), backend="opencv").detect(image, 0.4, 0.5, 100).items
+    b = load_detector(bundled_model(), backend="onnxruntime").detect(image, 0.4, 0.5, 100).items
     assert [d.class_name for d in a] == [d.class_name for d in b]
     assert np.allclose([[d.x1, d.y1, d.x2, d.y2] for d in a], [[d.x1, d.y1, d.x2, d.y2] for d in b], atol=0.5)
 
@@ -115,7 +117,9 @@ def test_yolov8_layout_with_class_names(tmp_path: Path) -> None:
     model = tiny_yolov8(tmp_path, rows.T[None])
     names = tmp_path / "names.txt"
     names.write_text("cat\ndog\n")
-    found = detector_factory(model, names, backend="opencv")().detect(np.zeros((64, 128, 3), np.uint8), 0.5, 0.5, 10)
+    found = (
+        detector_factory(model, names, backend="opencv")().detect(np.zeros((64, 128, 3), np.uint8), 0.5, 0.5, 10).items
+    )
     assert [(d.class_name, d.class_id) for d in found] == [("cat", 0), ("dog", 1)]
     assert [found[0].x1, found[0].y1, found[0].x2, found[0].y2] == pytest.approx([44, 11, 84, 21])
     assert [found[1].x1, found[1].y1, found[1].x2, found[1].y2] == pytest.approx([12, 46, 28, 54])

@@ -16,8 +16,8 @@ import pytest
 import requests
 from server_fakes import BlockingDetector, FixedDetector
 
-from livecam.detector import Detection
 from livecam.frames import Image
+from livecam.predictions import Predictions
 from livecam.server import EmbeddedServer, ServerConfig
 from livecam.server.connections import ConnectionTable
 
@@ -175,7 +175,7 @@ class CountingBlockingDetector(BlockingDetector):
         self.inside = 0
         self._entries = threading.Condition()
 
-    def detect(self, image_bgr: Image, confidence: float, iou: float, max_detections: int) -> list[Detection]:
+    def detect(self, image_bgr: Image, confidence: float, iou: float, max_detections: int) -> Predictions:
         with self._entries:
             self.inside += 1
             self._entries.notify_all()

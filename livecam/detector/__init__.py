@@ -2,14 +2,28 @@
 
 Usage::
 
-    make = detector_factory()          # bundled model; one detector per worker thread
+    make = detector_factory(precision="int8")   # bundled model; one detector per worker thread
     detector = make()
-    for d in detector.detect(frame, confidence=0.4, iou=0.5, max_detections=100):
-        print(d.class_name, d.confidence, d.x1, d.y1, d.x2, d.y2)
+    for p in detector.detect(frame, confidence=0.4, iou=0.5, max_detections=100).items:
+        print(p.class_name, p.confidence, p.x1, p.y1, p.x2, p.y2)
 """
 
+from livecam.detector.bundled import DEFAULT_PRECISION, PRECISIONS, Precision, bundled_model
 from livecam.detector.classes import coco_names
-from livecam.detector.loader import detector_factory, load_detector
-from livecam.detector.types import Detection, Detector
+from livecam.detector.loader import DetectorFactory, detector_factory, load_detector
+from livecam.detector.runtime import BACKENDS, Backend
+from livecam.detector.types import Detector
 
-__all__ = ["Detection", "Detector", "coco_names", "detector_factory", "load_detector"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_PRECISION",
+    "PRECISIONS",
+    "Backend",
+    "Detector",
+    "DetectorFactory",
+    "Precision",
+    "bundled_model",
+    "coco_names",
+    "detector_factory",
+    "load_detector",
+]

@@ -8,11 +8,6 @@ from pathlib import Path
 from livecam.errors import ConfigError
 
 
-def bundled_model() -> bytes:
-    """The bundled NanoDet COCO model's ONNX bytes."""
-    return resources.files("livecam.models").joinpath("nanodet-416.onnx").read_bytes()
-
-
 def coco_names() -> tuple[str, ...]:
     """The 80 COCO class names in the standard order ("person", "bicycle", ..., "toothbrush")."""
     return parse_names(resources.files("livecam.models").joinpath("coco.txt").read_text("utf-8"))

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from livecam.detector.classes import bundled_model, coco_names, read_names
+from livecam.detector.bundled import DEFAULT_PRECISION, Precision, bundled_model
+from livecam.detector.classes import coco_names, read_names
 from livecam.detector.nanodet import Head, NanoDetDetector
 from livecam.detector.onnx_graph import graph_inputs
-from livecam.detector.runtime import Array, Backend, open_runner
+from livecam.detector.runtime import (
+    DEFAULT_THREADS,
+    Array,
+    Backend,
+    OnnxRuntimeLoader,
+    Runner,
+    import_onnxruntime,
+    open_runner,
+)
 from livecam.detector.types import Detector
 from livecam.errors import ConfigError
 
@@ -19,40 +29,109 @@ _DEFAULT_SIZE = 640
 _MAX_BINS = 64
 
 
+class DetectorFactory:
+    """Builds a fresh detector for each worker thread; the first call returns the one built to check the model.
+
+    Use :func:`detector_factory` to make one.
+    """
+
+    def __init__(self, first: Detector, build: _Build, description: str) -> None:
+        self._first: Detector | None = first
+        self._build = build
+        self._lock = threading.Lock()
+        self.description = description
+        """What runs, e.g. ``bundled NanoDet int8 on onnxruntime``."""
+
+    def __call__(self) -> Detector:
+        with self._lock:
+            first, self._first = self._first, None
+        return first if first is not None else self._build()
+
+
+class _Build:
+    def __init__(
+        self,
+        model: bytes,
+        names: Sequence[str] | None,
+        backend: Backend,
+        threads: int,
+        load_onnxruntime: OnnxRuntimeLoader,
+    ) -> None:
+        self._args = (model, names, backend, threads, load_onnxruntime)
+        self.engine: str = backend
+        """The backend the last detector runs on."""
+
+    def __call__(self) -> Detector:
+        model, names, backend, threads, load_onnxruntime = self._args
+        runner = open_runner(model, backend, threads, load_onnxruntime)
+        self.engine = runner.name
+        return detector_for(model, runner, names)
+
+
 def detector_factory(
-    model_path: Path | None = None, classes_path: Path | None = None, backend: Backend = "auto"
-) -> Callable[[], Detector]:
+    model_path: Path | None = None,
+    classes_path: Path | None = None,
+    backend: Backend = "auto",
+    precision: Precision | None = None,
+    threads: int = DEFAULT_THREADS,
+    load_onnxruntime: OnnxRuntimeLoader = import_onnxruntime,
+) -> DetectorFactory:
     """A function that builds a fresh detector for one worker thread.
 
-    The model is read and checked once, here, so configuration errors surface before serving.
+    The model is read, loaded and checked once, here, so configuration errors surface before
+    serving; the detector built for that is the factory's first answer, so it is never loaded twice.
 
     Args:
         model_path: an ONNX file, or None for the bundled COCO NanoDet.
         classes_path: class names, one a line; needed for a user's model unless it has 80 classes
             (then the COCO names are used).
         backend: see :func:`~livecam.detector.runtime.open_runner`.
+        precision: which variant of the bundled model (None: :data:`DEFAULT_PRECISION`); a user's
+            model runs as exported, so a precision with ``model_path`` is refused.
+        threads: onnxruntime intra-op threads per detector (0: one per core).
+        load_onnxruntime: imports onnxruntime (a test seam).
 
     Raises:
-        ConfigError: unreadable file, unknown layout, or class names that do not fit.
+        ConfigError: unreadable file, unknown layout, class names that do not fit, or a precision
+            asked of a user's model.
     """
     if model_path is None:
-        model = bundled_model()
+        chosen = precision or DEFAULT_PRECISION
+        model = bundled_model(chosen)
+        what = f"bundled NanoDet {chosen}"
     else:
+        if precision is not None:
+            raise ConfigError(
+                f"--precision {precision} chooses a variant of the bundled model; {model_path} runs as "
+                "exported (quantise it with onnxruntime.quantization to make an int8 file)"
+            )
         try:
             model = model_path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"cannot read the model {model_path}: {exc}; give a path to an .onnx file") from exc
+        what = str(model_path)
     names = read_names(classes_path) if classes_path is not None else None
-    load_detector(model, names, backend)
-    return lambda: load_detector(model, names, backend)
+    build = _Build(model, names, backend, threads, load_onnxruntime)
+    first = build()
+    return DetectorFactory(first, build, f"{what} on {build.engine}")
 
 
-def load_detector(model: bytes, names: Sequence[str] | None = None, backend: Backend = "auto") -> Detector:
+def load_detector(
+    model: bytes,
+    names: Sequence[str] | None = None,
+    backend: Backend = "auto",
+    threads: int = DEFAULT_THREADS,
+    load_onnxruntime: OnnxRuntimeLoader = import_onnxruntime,
+) -> Detector:
     """A detector for the ONNX ``model`` bytes (see :func:`detector_factory`)."""
+    return detector_for(model, open_runner(model, backend, threads, load_onnxruntime), names)
+
+
+def detector_for(model: bytes, runner: Runner, names: Sequence[str] | None = None) -> Detector:
+    """A detector running ``model`` (its bytes give the input size) on ``runner``; a test run tells the layout."""
     from livecam.detector.yolov8 import YoloV8Detector
 
     size = _input_size(model)
-    runner = open_runner(model, backend)
     outputs = runner.run(np.zeros((1, 3, size[1], size[0]), np.float32))
     shapes = [o.shape for o in outputs]
     if len(shapes) == 1 and len(shapes[0]) == 3 and shapes[0][0] == 1 and shapes[0][1] > 4:

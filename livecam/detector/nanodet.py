@@ -10,8 +10,8 @@ import numpy.typing as npt
 
 from livecam.detector.nms import select
 from livecam.detector.runtime import Array, Runner
-from livecam.detector.types import Detection
 from livecam.frames import Image
+from livecam.predictions import Predictions
 
 _MEAN = np.array([103.53, 116.28, 123.675], np.float32)
 _STD = np.array([57.375, 57.12, 58.395], np.float32)
@@ -46,7 +46,7 @@ class NanoDetDetector:
     def input_size(self) -> tuple[int, int]:
         return self._size
 
-    def detect(self, image_bgr: Image, confidence: float, iou: float, max_detections: int) -> list[Detection]:
+    def detect(self, image_bgr: Image, confidence: float, iou: float, max_detections: int) -> Predictions:
         """Detections in pixels of ``image_bgr``, best first (see :class:`~livecam.detector.Detector`)."""
         height, width = image_bgr.shape[:2]
         outputs = self._runner.run(preprocess(image_bgr, self._size))
@@ -65,7 +65,8 @@ class NanoDetDetector:
         scale = np.array([width / self._size[0], height / self._size[1]] * 2, np.float32)
         all_boxes = np.concatenate(boxes) * scale
         np.clip(all_boxes, 0, [width, height, width, height], out=all_boxes)
-        return select(all_boxes, np.concatenate(scores), np.concatenate(ids), self._names, iou, max_detections)
+        items = select(all_boxes, np.concatenate(scores), np.concatenate(ids), self._names, iou, max_detections)
+        return Predictions(items=items, image_size=(width, height))
 
 
 def preprocess(image_bgr: Image, size: tuple[int, int]) -> Array:

@@ -1,4 +1,4 @@
-"""Class-aware non-maximum suppression and conversion to :class:`Detection` values."""
+"""Class-aware non-maximum suppression and conversion to :class:`~livecam.predictions.Prediction` values."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from livecam.detector.types import Detection
+from livecam.predictions import Prediction
 
 
 def select(
@@ -18,7 +18,7 @@ def select(
     names: Sequence[str],
     iou: float,
     max_detections: int,
-) -> list[Detection]:
+) -> tuple[Prediction, ...]:
     """Suppress overlapping boxes of the same class and keep the best ``max_detections``.
 
     Args:
@@ -30,7 +30,7 @@ def select(
         max_detections: the most detections returned.
     """
     if len(boxes) == 0 or max_detections <= 0:
-        return []
+        return ()
     xywh = np.column_stack([boxes[:, 0], boxes[:, 1], boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]])
     keep = cv2.dnn.NMSBoxesBatched(
         xywh.astype(np.float64).tolist(),
@@ -40,18 +40,18 @@ def select(
         float(iou),
     )
     order = sorted(np.asarray(keep, np.int64).ravel().tolist(), key=lambda k: -float(scores[k]))
-    return [
-        Detection(
-            float(boxes[k, 0]),
-            float(boxes[k, 1]),
-            float(boxes[k, 2]),
-            float(boxes[k, 3]),
-            float(scores[k]),
-            int(class_ids[k]),
-            _name(names, int(class_ids[k])),
+    return tuple(
+        Prediction(
+            x1=float(boxes[k, 0]),
+            y1=float(boxes[k, 1]),
+            x2=float(boxes[k, 2]),
+            y2=float(boxes[k, 3]),
+            confidence=float(scores[k]),
+            class_name=_name(names, int(class_ids[k])),
+            class_id=int(class_ids[k]),
         )
         for k in order[:max_detections]
-    ]
+    )
 
 
 def _name(names: Sequence[str], class_id: int) -> str:

@@ -1,24 +1,11 @@
-"""The detection value and the detector interface every model layout implements."""
+"""The detector interface every model layout implements (answers are :class:`~livecam.predictions.Predictions`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from livecam.frames import Image
-
-
-@dataclass(frozen=True)
-class Detection:
-    """One detected object with a corner box in pixels of the image given to ``detect``."""
-
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    confidence: float
-    class_id: int
-    class_name: str
+from livecam.predictions import Predictions
 
 
 class Detector(Protocol):
@@ -37,6 +24,7 @@ class Detector(Protocol):
         """The (width, height) the model sees."""
         ...
 
-    def detect(self, image_bgr: Image, confidence: float, iou: float, max_detections: int) -> list[Detection]:
-        """Detections at or above ``confidence`` (0..1) after NMS at ``iou`` (0..1), best first."""
+    def detect(self, image_bgr: Image, confidence: float, iou: float, max_detections: int) -> Predictions:
+        """Detections at or above ``confidence`` (0..1) after NMS at ``iou`` (0..1), best first,
+        with corner boxes in pixels of ``image_bgr`` (its size is the answer's ``image_size``)."""
         ...

@@ -7,8 +7,8 @@ import numpy as np
 
 from livecam.detector.nms import select
 from livecam.detector.runtime import Array, Runner
-from livecam.detector.types import Detection
 from livecam.frames import Image
+from livecam.predictions import Predictions
 
 
 class YoloV8Detector:
@@ -27,7 +27,7 @@ class YoloV8Detector:
     def input_size(self) -> tuple[int, int]:
         return self._size
 
-    def detect(self, image_bgr: Image, confidence: float, iou: float, max_detections: int) -> list[Detection]:
+    def detect(self, image_bgr: Image, confidence: float, iou: float, max_detections: int) -> Predictions:
         """Detections in pixels of ``image_bgr``, best first (see :class:`~livecam.detector.Detector`)."""
         height, width = image_bgr.shape[:2]
         rows = self._runner.run(preprocess(image_bgr, self._size))[0][0].T  # (anchors, 4 + classes)
@@ -39,7 +39,8 @@ class YoloV8Detector:
         sx, sy = width / self._size[0], height / self._size[1]
         corners = np.column_stack([(cx - w / 2) * sx, (cy - h / 2) * sy, (cx + w / 2) * sx, (cy + h / 2) * sy])
         boxes = np.clip(corners, 0, [width, height, width, height]).astype(np.float32)
-        return select(boxes, best[keep].astype(np.float32), class_ids[keep], self._names, iou, max_detections)
+        items = select(boxes, best[keep].astype(np.float32), class_ids[keep], self._names, iou, max_detections)
+        return Predictions(items=items, image_size=(width, height))
 
 
 def preprocess(image_bgr: Image, size: tuple[int, int]) -> Array:

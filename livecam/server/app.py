@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import livecam
-from livecam.detector import Detection
+from livecam.predictions import Predictions
 from livecam.server.config import ServerConfig
 from livecam.server.errors import HttpError
 from livecam.server.fetch import fetch_image
@@ -153,14 +153,12 @@ class App:
                 data = image_bytes_from_body(request.body, request.headers.get("content-type", ""))
             image = decode_image(data, self._config.max_image_pixels)
             with self._pool.borrowed() as detector:
-                detections = _filtered(
-                    detector.detect(image, params.confidence, params.iou, params.max_detections), params
-                )
-            answer = prediction_json(detections, (image.shape[1], image.shape[0]), self._clock() - started)
+                found = _filtered(detector.detect(image, params.confidence, params.iou, params.max_detections), params)
+            answer = prediction_json(found, (image.shape[1], image.shape[0]), self._clock() - started)
             self._simulate_latency()
         if params.format == "json":
             return Response.json(answer)
-        jpeg = visualization_jpeg(image, detections, params.labels, params.stroke)
+        jpeg = visualization_jpeg(image, found, params.labels, params.stroke)
         if params.format == "image":
             return Response(200, jpeg, "image/jpeg")
         answer["visualization"] = base64.b64encode(jpeg).decode("ascii")
@@ -181,10 +179,10 @@ class App:
                 started = self._clock()
                 image = decode_image(self._json_image(item), self._config.max_image_pixels)
                 with self._pool.borrowed() as detector:
-                    detections = _filtered(
+                    found = _filtered(
                         detector.detect(image, params.confidence, params.iou, params.max_detections), params
                     )
-                answers.append(prediction_json(detections, (image.shape[1], image.shape[0]), self._clock() - started))
+                answers.append(prediction_json(found, (image.shape[1], image.shape[0]), self._clock() - started))
             self._simulate_latency()
         return Response.json(answers if isinstance(images, list) else answers[0])
 
@@ -222,10 +220,8 @@ class App:
             raise HttpError(404, f"this server serves only the model {self._config.model_id!r}")
 
 
-def _filtered(detections: list[Detection], params: InferenceParams) -> list[Detection]:
-    if params.classes is None:
-        return detections
-    return [d for d in detections if d.class_name in params.classes]
+def _filtered(found: Predictions, params: InferenceParams) -> Predictions:
+    return found if params.classes is None else found.filtered(params.classes)
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

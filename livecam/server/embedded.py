@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
-from livecam.detector import Detector, detector_factory
+from livecam.detector import Detector, DetectorFactory, detector_factory
 from livecam.errors import ConfigError
 from livecam.server.app import App
 from livecam.server.config import ServerConfig
@@ -65,8 +65,9 @@ class EmbeddedServer:
 
     def start(self) -> EmbeddedServer:
         """Load the model, bind, and serve in a background thread."""
+        config = self.config
         factory = self._factory or detector_factory(
-            self.config.model_path, self.config.classes_path, self.config.backend
+            config.model_path, config.classes_path, config.backend, config.precision, config.threads
         )
         pool = DetectorPool(factory, self.config.workers, self.stop_event)
         app = App(self.config, pool, pool.warm(), self.stop_event)
@@ -83,7 +84,8 @@ class EmbeddedServer:
             daemon=True,
         )
         self._thread.start()
-        log.info("serving %s at %s", self.config.model_id, self.url)
+        what = factory.description if isinstance(factory, DetectorFactory) else "an injected detector"
+        log.info("serving %s at %s (%s)", self.config.model_id, self.url, what)
         return self
 
     def close(self) -> None:
