@@ -1,9 +1,11 @@
-"""JPEG encoders: OpenCV (always there) and PyTurboJPEG (when its library loads).
+"""JPEG encoders: OpenCV (always there) and PyTurboJPEG (the optional ``livecam[turbojpeg]`` extra).
 
-The default is OpenCV: opencv-python bundles libjpeg-turbo 3.x, which measured as fast as
-PyTurboJPEG 1.x on the system's libjpeg-turbo 2.1, with the same bytes, and needs no system
-library (``scripts/bench.py encoder``; BENCHMARKS.md). PyTurboJPEG is loaded only
-when asked for, and a failure to load it falls back to OpenCV with one log line.
+``auto`` is OpenCV, fixed, not chosen at start-up: opencv-python bundles libjpeg-turbo 3.x,
+which measured as fast as PyTurboJPEG 1.x on the system's libjpeg-turbo 2.1, with the same
+bytes, and needs no system library (``scripts/bench.py encoder``; BENCHMARKS.md), so a start-up
+race between two equals would only pick by noise. PyTurboJPEG is imported only for
+``--encoder turbojpeg``; when it is not installed or its library does not load, the encoder
+falls back to OpenCV with one warning saying how to install it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ log = logging.getLogger(__name__)
 
 ENCODER_NAMES = ("auto", "opencv", "turbojpeg")
 DEFAULT_ENCODER = "opencv"
-"""What ``auto`` picks; chosen by ``scripts/bench.py encoder``."""
+"""What ``auto`` is: always OpenCV (measured as fast as PyTurboJPEG by ``scripts/bench.py encoder``)."""
 
 
 class Encoder(Protocol):
@@ -56,7 +58,7 @@ class TurboJPEGEncoder:
         try:
             from turbojpeg import TJPF_BGR, TJSAMP_420, TurboJPEG
         except ImportError as exc:
-            raise ConfigError("PyTurboJPEG is not installed (pip install 'PyTurboJPEG<2')") from exc
+            raise ConfigError("PyTurboJPEG is not installed (pip install 'livecam[turbojpeg]')") from exc
         try:
             self._jpeg: Any = TurboJPEG(library_path) if library_path else TurboJPEG()
         except (OSError, RuntimeError) as exc:
@@ -85,7 +87,7 @@ def _announce(message: str, *args: object, level: int = logging.INFO) -> None:
 
 
 def make_encoder(name: str = "auto") -> Encoder:
-    """The encoder called ``name``; ``auto`` is :data:`DEFAULT_ENCODER`.
+    """The encoder called ``name``; ``auto`` is :data:`DEFAULT_ENCODER` (OpenCV).
 
     Asking for ``turbojpeg`` when it cannot load falls back to OpenCV and logs why, once.
     """

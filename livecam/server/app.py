@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import livecam
+from livecam.frames import Image
 from livecam.predictions import Predictions
 from livecam.server.config import ServerConfig
 from livecam.server.errors import HttpError
 from livecam.server.fetch import fetch_image
-from livecam.server.images import decode_base64, decode_image, image_bytes_from_body
+from livecam.server.images import decode_base64, decode_for_model, decode_image, image_bytes_from_body
 from livecam.server.params import InferenceParams, json_params, legacy_params
 from livecam.server.pool import Admission, DetectorPool
 from livecam.server.render import prediction_json, visualization_jpeg
@@ -151,10 +152,9 @@ class App:
                 data = fetch_image(url, self._config.max_body_bytes, self._config.allow_image_urls)
             else:
                 data = image_bytes_from_body(request.body, request.headers.get("content-type", ""))
-            image = decode_image(data, self._config.max_image_pixels)
-            with self._pool.borrowed() as detector:
-                found = _filtered(detector.detect(image, params.confidence, params.iou, params.max_detections), params)
-            answer = prediction_json(found, (image.shape[1], image.shape[0]), self._clock() - started)
+            drawn = params.format != "json"
+            image, found, size = self._detect(data, params, full_size=drawn)
+            answer = prediction_json(found, size, self._clock() - started)
             self._simulate_latency()
         if params.format == "json":
             return Response.json(answer)
@@ -177,14 +177,30 @@ class App:
             answers = []
             for item in batch:
                 started = self._clock()
-                image = decode_image(self._json_image(item), self._config.max_image_pixels)
-                with self._pool.borrowed() as detector:
-                    found = _filtered(
-                        detector.detect(image, params.confidence, params.iou, params.max_detections), params
-                    )
-                answers.append(prediction_json(found, (image.shape[1], image.shape[0]), self._clock() - started))
+                _image, found, size = self._detect(self._json_image(item), params, full_size=False)
+                answers.append(prediction_json(found, size, self._clock() - started))
             self._simulate_latency()
         return Response.json(answers if isinstance(images, list) else answers[0])
+
+    def _detect(
+        self, data: bytes, params: InferenceParams, full_size: bool
+    ) -> tuple[Image, Predictions, tuple[int, int]]:
+        """Decode, detect, filter: the image the model saw, its answer in full-image pixels, the full size.
+
+        Unless the answer is drawn (``full_size``), a large JPEG is decoded at a fraction of its
+        size that still covers the model's input (:func:`decode_for_model`).
+        """
+        limit = self._config.max_image_pixels
+        if full_size:
+            image = decode_image(data, limit)
+            size = (image.shape[1], image.shape[0])
+        else:
+            image, size = decode_for_model(data, limit, self._input_size)
+        with self._pool.borrowed() as detector:
+            found = _filtered(detector.detect(image, params.confidence, params.iou, params.max_detections), params)
+        if size != (image.shape[1], image.shape[0]):
+            found = found.scaled(size[0] / image.shape[1], size[1] / image.shape[0])
+        return image, found, size
 
     def _json_image(self, item: Any) -> bytes:
         if not isinstance(item, Mapping) or not isinstance(item.get("value"), str):

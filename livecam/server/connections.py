@@ -10,12 +10,13 @@ connections whose request is being answered are never closed to make room.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -177,12 +178,26 @@ class DeadlineWriter(io.BufferedIOBase):
     def __init__(self, connection: Connection) -> None:
         super().__init__()
         self._connection = connection
+        self._held: list[bytes] | None = None
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: ReadableBuffer) -> int:
-        self._connection.sock.settimeout(self._connection.write_timeout())
         view = memoryview(data)
+        if self._held is not None:
+            self._held.append(bytes(view))
+            return view.nbytes
+        self._connection.sock.settimeout(self._connection.write_timeout())
         self._connection.sock.sendall(view)
         return view.nbytes
+
+    @contextlib.contextmanager
+    def corked(self) -> Iterator[None]:
+        """Hold every write of the ``with`` body and send them together at its end."""
+        self._held = []
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+        self.write(b"".join(held))

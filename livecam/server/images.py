@@ -73,12 +73,43 @@ def _tolerant_base64(raw: bytes) -> bytes:
         ) from exc
 
 
+_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+
+
 def decode_image(data: bytes, max_pixels: int) -> Image:
     """A BGR image from encoded bytes, refusing huge dimensions before decoding.
 
     Raises:
         HttpError: 400 for data that is not an image, 413 for an image above ``max_pixels``.
     """
+    _checked_size(data, max_pixels)
+    return _decoded(data, cv2.IMREAD_COLOR, max_pixels)
+
+
+def decode_for_model(data: bytes, max_pixels: int, model_size: tuple[int, int]) -> tuple[Image, tuple[int, int]]:
+    """A BGR image for a model that sees ``model_size`` (width, height), and the full image's (width, height).
+
+    A JPEG at least 2, 4 or 8 times the model's input on both sides is decoded at that fraction
+    of its size (libjpeg scales while decoding, for less than the cost of a full decode); the
+    model resizes to its input anyway, so it sees the same picture. Boxes found on the returned
+    image map to the full one by the ratio of the two sizes.
+
+    Raises:
+        HttpError: as :func:`decode_image`.
+    """
+    width, height = _checked_size(data, max_pixels)
+    flag = cv2.IMREAD_COLOR
+    if data[:2] == b"\xff\xd8":
+        flag = next((f for n, f in _REDUCED if width // n >= model_size[0] and height // n >= model_size[1]), flag)
+    image = _decoded(data, flag, max_pixels)
+    if flag == cv2.IMREAD_COLOR:
+        return image, (image.shape[1], image.shape[0])
+    # EXIF orientation may have turned the picture a quarter turn relative to the header's size.
+    turned = (image.shape[1] >= image.shape[0]) != (width >= height) and width != height
+    return image, (height, width) if turned else (width, height)
+
+
+def _checked_size(data: bytes, max_pixels: int) -> tuple[int, int]:
     size = header_size(data)
     if size is None:
         raise HttpError(400, "the data is not a JPEG, PNG, GIF, BMP or WebP image")
@@ -88,7 +119,11 @@ def decode_image(data: bytes, max_pixels: int) -> Image:
             413,
             f"the image is {width}x{height}; at most {max_pixels} pixels are accepted, send it downscaled",
         )
-    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return width, height
+
+
+def _decoded(data: bytes, flag: int, max_pixels: int) -> Image:
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if decoded is None or decoded.size == 0:
         raise HttpError(400, "the image could not be decoded; it may be truncated or corrupt")
     image: Image = np.asarray(decoded, np.uint8)

@@ -6,6 +6,7 @@ serialiser of the package; the server adds what only a server answer has (ids an
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -24,10 +25,17 @@ def prediction_json(predictions: Predictions, image_size: tuple[int, int], elaps
     """The response body: centre boxes in pixels of the image as sent (``image_size``: its width
     and height), as Roboflow's servers answer."""
     fields = replace(predictions, image_size=image_size).to_roboflow()
-    answer = {"inference_id": str(uuid.uuid4()), "time": round(elapsed_s, 6), **fields}
-    for entry in answer["predictions"]:
-        entry["detection_id"] = str(uuid.uuid4())
+    ids = _uuids(1 + len(fields["predictions"]))
+    answer = {"inference_id": ids[0], "time": round(elapsed_s, 6), **fields}
+    for entry, detection_id in zip(answer["predictions"], ids[1:], strict=True):
+        entry["detection_id"] = detection_id
     return answer
+
+
+def _uuids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs from one read of the system's random source."""
+    pool = os.urandom(16 * count)
+    return [str(uuid.UUID(bytes=pool[i : i + 16], version=4)) for i in range(0, 16 * count, 16)]
 
 
 def visualization_jpeg(image: Image, predictions: Predictions, labels: bool, stroke: int) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -76,9 +77,9 @@ def direct_model_fps(frames: list[Image]) -> float:
     return len(frames) / (time.perf_counter() - started)
 
 
-def annotate_fps(video: Path, out: Path, in_flight: int, url: str | None) -> dict[str, Any]:
-    """Run ``livecam annotate`` (embedded model when ``url`` is None); its own frames/s figure."""
-    command = [PYTHON, "-m", "livecam", "annotate", str(video), "-o", str(out), "--in-flight", str(in_flight)]
+def annotate_fps(video: Path, out: Path, in_flight: int, url: str | None, extra: Sequence[str] = ()) -> dict[str, Any]:
+    """Run ``livecam annotate`` (embedded model when ``url`` is None) with ``extra`` flags; its own frames/s figure."""
+    command = [PYTHON, "-m", "livecam", "annotate", str(video), "-o", str(out), "--in-flight", str(in_flight), *extra]
     if url is not None:
         command += ["--api-url", url, "--model", "bench/1"]
     child = run_child(command, timeout_s=600)

@@ -1,26 +1,52 @@
-"""Benchmark 4: ``livecam serve`` through HTTP vs the same model called in-process."""
+"""Benchmark 4: ``livecam serve`` through HTTP vs the same model called in-process.
+
+Three parts: the bundled model over HTTP vs in-process; the server's own overhead per request on
+a trivial two-box model in the YOLOv8 layout (lean clients in their own processes); and
+``livecam annotate`` with the embedded default against the fp32 single-request baseline.
+"""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import statistics
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import cv2
 import numpy as np
 import requests
 
-from bench_support.annotate import CONFIDENCE, IOU, MAX_DETECTIONS, decoded_frames
-from bench_support.common import SAMPLES, Scale, Section, livecam_serve, percentile, ratio, table
-from livecam.detector import detector_factory
+from bench_support.annotate import CONFIDENCE, IOU, MAX_DETECTIONS, annotate_fps, clip, decoded_frames
+from bench_support.common import (
+    PYTHON,
+    SAMPLES,
+    SCRIPTS,
+    STOP_TIMEOUT_S,
+    Scale,
+    Section,
+    livecam_serve,
+    percentile,
+    ratio,
+    table,
+)
+from livecam.annotate.engine import DEFAULT_IN_FLIGHT
+from livecam.detector import DEFAULT_PRECISION, detector_factory
 from livecam.frames import Image
 
 QUALITY = 80
 HTTP_TARGET = 0.90
+OVERHEAD_TARGET_MS = 3.5
+ROBOFLOW_P50_MS, ROBOFLOW_P95_MS = 7.3, 9.2
+"""Roboflow's inference 1.8.3 server, offline on a trivial two-box model, 640x480 JPEG bodies, keep-alive."""
+TRIVIAL_SIZE = 64
+TRIVIAL_NAMES = ("person", "car")
 QUERY = {"confidence": "40", "overlap": "30", "format": "json"}
 
 
@@ -108,7 +134,193 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return dict(runs[rates.index(median)])
 
 
+def two_box_model(folder: Path) -> tuple[Path, Path]:
+    """A trivial ONNX in the YOLOv8 export layout: two fixed boxes whatever the image; its class names file."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    size = TRIVIAL_SIZE
+    # (cx, cy, w, h, score person, score car) of two anchors, in model input pixels.
+    rows = np.array([[20, 20, 16, 24, 0.9, 0.05], [44, 40, 12, 10, 0.1, 0.8]], np.float32)
+    nodes = [
+        helper.make_node("ReduceSum", ["images"], ["total"], keepdims=0),
+        helper.make_node("Mul", ["total", "zero"], ["nothing"]),
+        helper.make_node("Add", ["constant", "nothing"], ["output0"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "two-boxes",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 6, 2])],
+        [
+            numpy_helper.from_array(rows.T[None].copy(), "constant"),
+            numpy_helper.from_array(np.zeros((), np.float32), "zero"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path, names = folder / "two-boxes.onnx", folder / "two-boxes.txt"
+    onnx.save(model, str(path))
+    names.write_text("\n".join(TRIVIAL_NAMES) + "\n", encoding="utf-8")
+    return path, names
+
+
+def lean_clients(url: str, bodies_file: Path, clients: int, seconds: float) -> dict[str, Any]:
+    """``clients`` processes of :mod:`http_load`, started together; merged latencies."""
+    start_at = time.time() + 3.0  # every client has connected and warmed up by then
+    processes = [
+        subprocess.Popen(
+            [
+                PYTHON,
+                str(SCRIPTS / "bench_support" / "http_load.py"),
+                "--url",
+                url,
+                "--bodies",
+                str(bodies_file),
+                "--start-at",
+                f"{start_at:.3f}",
+                "--seconds",
+                f"{seconds:g}",
+                "--offset",
+                str(n),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(clients)
+    ]
+    times: list[float] = []
+    failed = 0
+    for process in processes:
+        out, _ = process.communicate(timeout=seconds + 60 + STOP_TIMEOUT_S)
+        if process.returncode != 0:
+            raise RuntimeError(f"http_load.py exited {process.returncode}")
+        result = json.loads(out)
+        times += result["ms"]
+        failed += result["failed"]
+    return {
+        "per_s": len(times) / seconds,
+        "p50_ms": percentile(times, 50),
+        "p95_ms": percentile(times, 95),
+        "calls": len(times),
+        "failed": failed,
+    }
+
+
+def overhead(scale: Scale) -> tuple[str, dict[str, Any]]:
+    """``livecam serve`` on the two-box model over HTTP, 1 and 4 clients, against the in-process detector."""
+    seconds = {"tiny": 0.5, "quick": 3.0, "full": 8.0}[scale]
+    images = [
+        cast(Image, cv2.resize(f, (640, 480), interpolation=cv2.INTER_AREA))
+        for f in decoded_frames(SAMPLES / "vtest.avi")[: {"tiny": 4, "quick": 20, "full": 50}[scale]]
+    ]
+    payloads = bodies(images)
+    rounds = 3 if scale == "full" else 1
+    samples: dict[str, list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        model, names = two_box_model(Path(scratch))
+        bodies_file = Path(scratch) / "bodies.txt"
+        bodies_file.write_bytes(b"\n".join(payloads) + b"\n")
+        detector = detector_factory(model, names)()
+
+        def detect(i: int) -> object:
+            return detector.detect(images[i], CONFIDENCE, IOU, MAX_DETECTIONS)
+
+        def decode_detect(i: int) -> object:
+            image = cv2.imdecode(np.frombuffer(base64.b64decode(payloads[i]), np.uint8), cv2.IMREAD_COLOR)
+            return detector.detect(cast(Image, image), CONFIDENCE, IOU, MAX_DETECTIONS)
+
+        with livecam_serve("--model", str(model), "--classes", str(names), "--model-id", "two-boxes/1") as url:
+            for _ in range(rounds):
+                samples.setdefault("direct", []).append(in_process(detect, len(images), min(seconds, 2.0)))
+                samples.setdefault("decode", []).append(in_process(decode_detect, len(images), min(seconds, 2.0)))
+                for clients in (1, 4):
+                    result = lean_clients(f"{url}/two-boxes/1", bodies_file, clients, seconds)
+                    samples.setdefault(f"http_{clients}", []).append(result)
+    results: dict[str, Any] = {key: _median_run(runs) for key, runs in samples.items()}
+    results["rounds"] = samples
+    direct = results["direct"]
+    rows: list[list[Any]] = [
+        ["detect() in-process (decoded image)", None, direct["p50_ms"], direct["p95_ms"], None, None, "-"],
+        [
+            "base64 + JPEG decode + detect() in-process",
+            None,
+            results["decode"]["p50_ms"],
+            results["decode"]["p95_ms"],
+            None,
+            None,
+            "-",
+        ],
+    ]
+    for clients in (1, 4):
+        r = results[f"http_{clients}"]
+        extra_p50 = (r["p50_ms"] or 0) - (direct["p50_ms"] or 0)
+        extra_p95 = (r["p95_ms"] or 0) - (direct["p95_ms"] or 0)
+        r["overhead_p50_ms"], r["overhead_p95_ms"] = extra_p50, extra_p95
+        met = "yes" if extra_p50 <= OVERHEAD_TARGET_MS else "NO"
+        label = f"livecam serve over HTTP, {clients} client{'s' if clients > 1 else ''}"
+        rows.append([label, r["per_s"], r["p50_ms"], r["p95_ms"], extra_p50, extra_p95, met])
+    rows.append(
+        ["Roboflow inference 1.8.3 (reported in the issue)", None, ROBOFLOW_P50_MS, ROBOFLOW_P95_MS, None, None, "-"]
+    )
+    markdown = table(
+        [
+            "two-box model, 640x480 JPEG q80 base64",
+            "requests/s",
+            "p50 ms",
+            "p95 ms",
+            "overhead p50 ms",
+            "overhead p95 ms",
+            f"target p50 <= {OVERHEAD_TARGET_MS:g} ms",
+        ],
+        rows,
+    )
+    return markdown, results
+
+
+def annotate_speed(scale: Scale) -> tuple[str, dict[str, Any]]:
+    """``livecam annotate`` with the embedded server: the default against fp32 with one request at a time."""
+    frames = {"tiny": 6, "quick": 60, "full": None}[scale]
+    runs = [
+        ("fp32, 1 request at a time (baseline)", ["--precision", "fp32"], 1),
+        (f"fp32, --in-flight {DEFAULT_IN_FLIGHT}", ["--precision", "fp32"], DEFAULT_IN_FLIGHT),
+        (f"{DEFAULT_PRECISION} (default), --in-flight {DEFAULT_IN_FLIGHT} (default)", [], DEFAULT_IN_FLIGHT),
+    ]
+    results: dict[str, Any] = {}
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        video = clip(SAMPLES / "bikes.mp4", frames, Path(scratch))
+        for label, extra, k in runs:
+            results[label] = annotate_fps(video, Path(scratch) / "out.mp4", k, None, extra)
+        base = results[runs[0][0]]["fps"]
+        for label, _extra, _k in runs:
+            r = results[label]
+            rows.append([label, r["frames"], r["fps"], ratio(r["fps"], base), r["cpu_s"]])
+    return table(
+        ["livecam annotate bikes.mp4, embedded server", "frames", "frames/s", "x baseline", "CPU s"], rows
+    ), results
+
+
 def run(scale: Scale) -> Section:
+    """The bundled model in and out of HTTP, the trivial model's overhead, and annotate's speed."""
+    section = _bundled_model(scale)
+    markdown, section.data["overhead"] = overhead(scale)
+    section.tables.append(markdown)
+    markdown, section.data["annotate"] = annotate_speed(scale)
+    section.tables.append(markdown)
+    section.notes += [
+        "Overhead table: `livecam serve --model two-boxes.onnx` (YOLOv8 layout, 64x64 input, answers two boxes "
+        "whatever it is sent) with its default two workers; each client is its own process with one keep-alive "
+        "`http.client` connection posting vtest.avi frames resized to 640x480, JPEG q80, base64. Overhead = HTTP "
+        "p50 (or p95) minus the in-process detect() p50 (or p95) of the same model on the decoded image, so it "
+        "counts everything the HTTP path adds: the client, loopback TCP, parsing, base64 and JPEG decoding, JSON.",
+        "Annotate table: `livecam annotate` with no --api-url (the embedded server in the same process) on "
+        "bikes.mp4; the baseline is the fp32 model with one request at a time.",
+    ]
+    return section
+
+
+def _bundled_model(scale: Scale) -> Section:
     """Direct detect(), decode + detect, and HTTP (workers 1 and 2, 1 and 4 clients), in rounds."""
     seconds = {"tiny": 0.5, "quick": 3.0, "full": 8.0}[scale]
     frames = decoded_frames(SAMPLES / "bikes.mp4")[: {"tiny": 10, "quick": 60, "full": 250}[scale]]
