@@ -11,6 +11,7 @@ falls back to OpenCV with one warning saying how to install it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 import cv2
@@ -86,17 +87,21 @@ def _announce(message: str, *args: object, level: int = logging.INFO) -> None:
         log.log(level, message, *args)
 
 
-def make_encoder(name: str = "auto") -> Encoder:
+def make_encoder(name: str = "auto", turbojpeg: Callable[[], Encoder] = TurboJPEGEncoder) -> Encoder:
     """The encoder called ``name``; ``auto`` is :data:`DEFAULT_ENCODER` (OpenCV).
 
     Asking for ``turbojpeg`` when it cannot load falls back to OpenCV and logs why, once.
+
+    Args:
+        name: one of :data:`ENCODER_NAMES`.
+        turbojpeg: builds the PyTurboJPEG encoder (raises ConfigError when it cannot).
     """
     if name not in ENCODER_NAMES:
         raise ConfigError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODER_NAMES)}")
     chosen = DEFAULT_ENCODER if name == "auto" else name
     if chosen == "turbojpeg":
         try:
-            encoder: Encoder = TurboJPEGEncoder()
+            encoder: Encoder = turbojpeg()
         except ConfigError as exc:
             _announce("JPEG encoder: PyTurboJPEG unavailable (%s); using OpenCV", exc, level=logging.WARNING)
             return OpenCVEncoder()

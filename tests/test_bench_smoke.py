@@ -34,7 +34,7 @@ def test_tiny_suite_runs_every_benchmark_and_the_baseline(tmp_path: Path) -> Non
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "bench.json").read_text())
@@ -45,6 +45,7 @@ def test_tiny_suite_runs_every_benchmark_and_the_baseline(tmp_path: Path) -> Non
         "3. JPEG encoder",
         "4. Server overhead",
         "5. Client cost",
+        "6. Bundled model: backend, precision, threads",
     ):
         assert f"## {title}" in markdown
     live_runs = {run["client"]: run for run in results["live"]["runs"]}
@@ -58,3 +59,10 @@ def test_tiny_suite_runs_every_benchmark_and_the_baseline(tmp_path: Path) -> Non
     assert {"opencv", "turbojpeg"} & results["encoder"]["runs"][0].keys()
     assert results["server"]["http_w2_1"]["calls"] > 0 and results["server"]["http_w2_1"]["failed"] == 0
     assert [run["displayed"] > 0 for run in results["client-cost"]["runs"]] == [True, True]
+    overhead = results["server"]["overhead"]
+    assert overhead["http_4"]["calls"] > 0 and overhead["http_4"]["failed"] == 0
+    assert all(run["frames"] == 6 for run in results["server"]["annotate"].values())
+    model_runs = results["model"]["runs"]
+    assert {(r["backend"], r["precision"]) for r in model_runs} >= {("onnxruntime", "int8"), ("opencv", "fp32")}
+    assert all(r["per_s"] > 0 and r["agreement_held_out"] is not None for r in model_runs)
+    assert len(results["model"]["batching"]) == 4

@@ -130,6 +130,23 @@ def test_missing_source_is_a_clear_error():
             ["run", "synthetic", "--headless", "--model", "a/1", "--stats-json", "/nonexistent/dir/s.json"],
             "does not exist",
         ),
+        (["run", "synthetic", "--headless", "--precision", "int4"], "must be one of int8, fp16, fp32"),
+        (
+            [
+                "run",
+                "synthetic",
+                "--headless",
+                "--api-url",
+                "http://127.0.0.1:9",
+                "--model",
+                "a/1",
+                "--precision",
+                "int8",
+            ],
+            "--precision int8 chooses the embedded server's model",
+        ),
+        (["annotate", "in.mp4", "-o", "out.mp4", "--precision", "half"], "must be one of int8, fp16, fp32"),
+        (["serve", "--precision", "int8", "--model", "mine.onnx"], "runs as exported"),
     ],
 )
 def test_usage_errors_are_one_clear_line(args, message):
@@ -137,6 +154,16 @@ def test_usage_errors_are_one_clear_line(args, message):
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_precision_reaches_the_embedded_server(tmp_path):
+    stats_path = tmp_path / "stats.json"
+    result = livecam(
+        "run", "synthetic:160x120@20:8", "--headless", "--precision", "fp32", "--stats-json", str(stats_path)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "bundled NanoDet fp32 on onnxruntime" in result.stderr
+    assert json.loads(stats_path.read_text())["responses_ok"] > 0
 
 
 def test_help_lists_every_contract_option():

@@ -102,6 +102,18 @@ def test_serve_flags_build_the_config() -> None:
         True,
         5 * 1024 * 1024,
     )
-    for bad in (["--workers", "0"], ["--model-id", "nonsense"], ["--port", "70000"]):
+    for bad in (["--workers", "0"], ["--model-id", "nonsense"], ["--port", "70000"], ["--threads", "-1"]):
         with pytest.raises(ConfigError):
             server_config_from_args(parser.parse_args(bad))
+
+
+def test_serve_precision_and_threads_flags() -> None:
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    assert server_config_from_args(parser.parse_args([])).precision is None  # the bundled default (int8)
+    config = server_config_from_args(parser.parse_args(["--precision", "fp16", "--threads", "1"]))
+    assert (config.precision, config.threads) == ("fp16", 1)
+    with pytest.raises(ConfigError, match="--precision int8 chooses a variant of the bundled model"):
+        server_config_from_args(parser.parse_args(["--precision", "int8", "--model", "mine.onnx"]))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--precision", "int4"])
