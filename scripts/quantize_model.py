@@ -1,11 +1,15 @@
 """Make the bundled model's precision variants once: fp16 and int8, written to livecam/models/.
 
-    .venv/bin/python scripts/quantize_model.py                 # both variants, then verify them
-    .venv/bin/python scripts/quantize_model.py --mode dynamic  # int8 with dynamic quantisation (compare)
+    .venv/bin/python scripts/quantize_model.py       # both variants into livecam/models/, then check them
+    .venv/bin/python scripts/quantize_model.py --mode dynamic --only int8 --out /tmp/q   # compare dynamic
+
+After writing, each file is checked against the fp32 model: ms per frame (onnxruntime, whole
+detect()) and agreement on the held-out frames (as ``scripts/bench.py model`` measures it).
 
 The shipped ``nanodet-416.onnx`` stores fp16 weights that a Cast turns into fp32 at load time
 (so it computes in fp32). Each variant starts from that graph with the Casts folded into fp32
-weights and the batch dimension made symbolic (``N``, so several images can run as one batch):
+weights, NanoDet's ``Pad(-inf)`` + ``MaxPool`` folded into one padded MaxPool, and the batch
+dimension made symbolic (``N``, so several images can run as one batch):
 
 - ``nanodet-416-int8.onnx``: static QDQ quantisation (uint8 activations, int8 per-channel
   weights, min/max calibration) on frames of sample_videos/ (:data:`CALIBRATION`; the frames
@@ -248,7 +252,27 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         onnx.checker.check_model(str(path))
         print(f"{path.name}: {path.stat().st_size / 1e6:.1f} MB, sha256 {sha256(path)}")
+        print(f"  {check(path.read_bytes())}", flush=True)
     return 0
+
+
+def check(model: bytes) -> str:
+    """Speed and agreement of ``model`` against the fp32 model on the held-out frames."""
+    from bench_support.model import agreement, detect_all, frame_sets, timed
+
+    from livecam.detector import bundled_model, load_detector
+
+    held_out = frame_sets("quick")["held out"]
+    figures = []
+    for name, data in (("fp32", bundled_model("fp32")), ("this file", model)):
+        detector = load_detector(data, backend="onnxruntime")
+        speed = timed(lambda i, d=detector: detect_all(d, [held_out[i]]), len(held_out), 3.0)
+        figures.append((name, speed["p50_ms"], detect_all(detector, held_out)))
+    share, count = agreement(figures[0][2], figures[1][2])
+    return (
+        f"detect() p50 {figures[1][1]:.1f} ms vs fp32 {figures[0][1]:.1f} ms; finds {share:.3f} of fp32's "
+        f"{count} detections on {len(held_out)} held-out frames"
+    )
 
 
 if __name__ == "__main__":

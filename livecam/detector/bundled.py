@@ -11,9 +11,9 @@ Precision = Literal["int8", "fp16", "fp32"]
 PRECISIONS: tuple[Precision, ...] = ("int8", "fp16", "fp32")
 
 DEFAULT_PRECISION: Precision = "int8"
-"""int8 ran about twice as fast as fp32 on onnxruntime and 1.4x on OpenCV, and found 95-99 % of
-fp32's detections (same class, IoU >= 0.5) on the sample footage and on frames held out of its
-calibration (``scripts/bench.py model``; BENCHMARKS.md)."""
+"""On onnxruntime int8 ran 2-2.5x the frames/s of fp32 and found 97-99 % of fp32's detections
+(same class, IoU >= 0.5) on the sample footage and on frames held out of its calibration
+(``scripts/bench.py model``; BENCHMARKS.md)."""
 
 _FILES: dict[Precision, str] = {
     "fp32": "nanodet-416.onnx",  # fp16-stored weights cast to fp32 at load: computes in fp32
