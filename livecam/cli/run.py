@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from livecam.cli.common import (
+    EXIT_FAILED,
     EXIT_OK,
     api_choice,
     check_positive,
@@ -96,14 +97,17 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             stats = pipeline.run()
     log.info(
         "%d of %d source frames shown (%.1f fps), %d detections answered, %d failed",
-        stats["displayed_frames"],
-        stats["source_frames"],
-        stats["display_fps"],
-        stats["responses_ok"],
-        stats["responses_failed"],
+        stats.displayed_frames,
+        stats.source_frames,
+        stats.display_fps,
+        stats.responses_ok,
+        stats.responses_failed,
     )
     if args.stats_json is not None:
-        write_json(args.stats_json, stats)
+        write_json(args.stats_json, stats.to_json())
+    if stats.failure is not None:
+        log.error("the run ended early: %s", stats.failure)
+        return EXIT_FAILED
     return EXIT_OK
 
 

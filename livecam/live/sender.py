@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from livecam.backoff import Backoff
 from livecam.client import DetectionClient
@@ -21,7 +21,7 @@ from livecam.errors import AuthError, DetectionError, LivecamError, ModelNotFoun
 from livecam.frames import Frame
 from livecam.live.pacing import SendPacer
 from livecam.live.slot import LatestSlot, SlotClosed
-from livecam.live.stats import RunStats
+from livecam.live.stats import StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.predictions import Predictions
 
@@ -43,6 +43,7 @@ class SenderPool:
         in_flight: concurrent requests (at most).
         pacer: spaces the sends (default: over the round trip, latency / in_flight apart).
         backoff: shared retry schedule (max delay bounds how soon a recovered API is noticed).
+        on_answer: called with each fresh answer and the frame it is for.
     """
 
     def __init__(
@@ -52,11 +53,12 @@ class SenderPool:
         predictions: LatestSlot[Predictions],
         stop: threading.Event,
         status: StatusBoard,
-        stats: RunStats,
+        stats: StatsRecorder,
         *,
         in_flight: int = 1,
         pacer: SendPacer | None = None,
         backoff: Backoff | None = None,
+        on_answer: Sequence[Callable[[Frame, Predictions], None]] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if in_flight < 1:
@@ -80,7 +82,10 @@ class SenderPool:
         self._threads = [
             threading.Thread(target=self._work, name=f"livecam-sender-{i}", daemon=True) for i in range(in_flight)
         ]
+        self._on_answer = list(on_answer)
         self.encoder_name: str | None = None
+        self.error: BaseException | None = None
+        """An unexpected exception that killed a worker; it also sets ``stop`` to end the run."""
 
     def start(self) -> None:
         for thread in self._threads:
@@ -94,6 +99,14 @@ class SenderPool:
         return [t.name for t in self._threads if t.is_alive()]
 
     def _work(self) -> None:
+        try:
+            self._serve()
+        except Exception as exc:  # noqa: BLE001 - reported by the pipeline, which then ends the run
+            log.exception("a detection thread failed")
+            self.error = exc
+            self._stop.set()
+
+    def _serve(self) -> None:
         try:
             client = self._make_client()
         except LivecamError as exc:
@@ -143,7 +156,8 @@ class SenderPool:
             self._failed(DetectionError(f"unexpected error: {type(exc).__name__}", retryable=True))
             return
         self._stats.request_sent(client.bytes_sent - sent_before)
-        fresh = self._predictions.put(predictions.for_frame(frame.seq, frame.captured_at))
+        answer = predictions.for_frame(frame.seq, frame.captured_at)
+        fresh = self._predictions.put(answer)
         latency = self._clock() - started
         self._stats.response_ok(latency, stale=not fresh, classes=(p.class_name for p in predictions.items))
         self._log_issues(predictions)
@@ -153,6 +167,9 @@ class SenderPool:
             self._resume_at = 0.0
         self._pacer.answered(latency)
         self._status.set("api", None)
+        if fresh:
+            for hook in self._on_answer:
+                hook(frame, answer)
 
     def _failed(self, exc: DetectionError) -> None:
         kind = _kind(exc)
