@@ -1,0 +1,73 @@
+"""Near-duplicate frames: a difference hash (dHash) compared against recent saves.
+
+A static camera shows the same scene for hours; only frames that look different from what was
+already saved are worth a labeller's time. The hash is the sign of the brightness gradient
+between neighbouring cells of a 17x16 thumbnail (256 bits): sensor noise, JPEG artefacts and
+brightness changes flip a few bits, a moved object or a new scene flips many.
+
+    recent = RecentHashes(keep=64, min_difference=0.06)
+    h = dhash(frame.image)
+    if not recent.near(h):
+        save(frame)
+        recent.add(h)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+import cv2
+import numpy as np
+
+from livecam.frames import Image
+
+HASH_SIDE = 16
+"""The hash compares a 17x16 thumbnail's horizontal neighbours: 256 bits."""
+HASH_BITS = HASH_SIDE * HASH_SIDE
+_SAMPLES_PER_CELL = 8
+"""Pixels sampled per thumbnail cell side before averaging; enough to average out noise."""
+
+
+def dhash(image: Image) -> int:
+    """The 256-bit difference hash of a BGR image, as an int.
+
+    Costs well under a millisecond on a 1080p frame: the image is first sampled on a sparse grid
+    (a view, no copy), then averaged down to the thumbnail.
+    """
+    height, width = image.shape[:2]
+    step = max(1, min(width, height) // (HASH_SIDE * _SAMPLES_PER_CELL))
+    sampled = np.ascontiguousarray(image[::step, ::step])
+    thumb = cv2.resize(sampled, (HASH_SIDE + 1, HASH_SIDE), interpolation=cv2.INTER_AREA)
+    gray = cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY) if thumb.ndim == 3 else thumb
+    bits = gray[:, 1:] > gray[:, :-1]
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
+
+
+def distance(a: int, b: int) -> int:
+    """Bits that differ between two hashes."""
+    return (a ^ b).bit_count()
+
+
+class RecentHashes:
+    """The hashes of the last ``keep`` saves. Thread-safe.
+
+    Args:
+        keep: how many recent saves to remember.
+        min_difference: a hash is near a remembered one when fewer than this share (0-1) of
+            its bits differ.
+    """
+
+    def __init__(self, keep: int = 64, min_difference: float = 0.06) -> None:
+        self._hashes: deque[int] = deque(maxlen=keep)
+        self._min_bits = round(min_difference * HASH_BITS)
+        self._lock = threading.Lock()
+
+    def near(self, value: int) -> bool:
+        """Whether ``value`` is a near-duplicate of a recent save."""
+        with self._lock:
+            return any(distance(value, h) < self._min_bits for h in self._hashes)
+
+    def add(self, value: int) -> None:
+        with self._lock:
+            self._hashes.append(value)
