@@ -17,7 +17,7 @@ from livecam.errors import (
     ModelNotFoundError,
     SourceError,
 )
-from livecam.pipeline import LiveConfig, LivePipeline
+from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.predictions import Prediction, Predictions
 from livecam.sources import SyntheticSource, open_source
 

@@ -114,7 +114,7 @@ class Predictions:
 
     @property
     def seq(self) -> int:
-        """Alias of ``frame_seq`` so prediction sets can live in a :class:`~livecam.slot.LatestSlot`."""
+        """Alias of ``frame_seq`` so prediction sets can live in a :class:`~livecam.live.slot.LatestSlot`."""
         return self.frame_seq
 
     def scaled(self, sx: float, sy: float) -> Predictions:

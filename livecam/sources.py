@@ -3,7 +3,7 @@
 Every source follows :class:`VideoSource`: the constructor only checks its arguments, ``open``
 connects (and can be called again to reconnect), ``read`` returns one BGR image or None when
 that read failed, ``close`` releases the device. The capture thread
-(:mod:`livecam.capture`) drives them.
+(:mod:`livecam.live.capture`) drives them.
 
 SOURCE specs understood by :func:`open_source`:
 

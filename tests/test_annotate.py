@@ -19,9 +19,9 @@ from livecam.annotate import (
     Annotator,
     ApiDetector,
     InputFrame,
-    add_annotate_arguments,
-    run_annotate,
 )
+from livecam.cli.annotate import add_arguments as add_annotate_arguments
+from livecam.cli.annotate import run as run_annotate
 from livecam.client import ApiConfig, RetryPolicy
 from livecam.errors import ConfigError
 from livecam.predictions import Predictions
@@ -236,9 +236,9 @@ def test_sigint_stops_a_real_run_with_status_130(tmp_path):
     video = write_video(tmp_path / "in.avi", frames=200)
     out, jsonl = tmp_path / "out.mp4", tmp_path / "p.jsonl"
     code = (
-        "import argparse, sys; from livecam.annotate import add_annotate_arguments, run_annotate; "
-        "p = argparse.ArgumentParser(); add_annotate_arguments(p); "
-        "sys.exit(run_annotate(p.parse_args(sys.argv[1:]), {}))"
+        "import argparse, sys; from livecam.cli import annotate; "
+        "p = argparse.ArgumentParser(); annotate.add_arguments(p); "
+        "sys.exit(annotate.run(p.parse_args(sys.argv[1:]), {}))"
     )
     with StubApi(latency=0.2) as api:
         proc = subprocess.Popen(
@@ -404,11 +404,16 @@ def test_bad_in_flight_is_a_usage_error(video, tmp_path, capsys):
 
 
 def test_default_in_flight_is_lower_for_the_embedded_server(video):
-    from livecam.annotate.command import check_arguments
+    from livecam.cli.annotate import check_arguments
+    from livecam.cli.common import api_choice
 
-    remote = parse(video, "-o", "o.mp4", "--api-url", "http://127.0.0.1:9001", "--model", "a/1")
-    assert check_arguments(remote).options.in_flight == DEFAULT_IN_FLIGHT == 8
-    assert check_arguments(parse(video, "-o", "o.mp4")).options.in_flight == EMBEDDED_IN_FLIGHT == 4
+    def in_flight(*argv):
+        args = parse(video, "-o", "o.mp4", *argv)
+        return check_arguments(args, api_choice(args, {})).options.in_flight
+
+    assert in_flight("--api-url", "http://127.0.0.1:9001", "--model", "a/1") == DEFAULT_IN_FLIGHT == 8
+    assert in_flight() == EMBEDDED_IN_FLIGHT == 4
+    assert in_flight("--in-flight", "auto") == EMBEDDED_IN_FLIGHT
 
 
 def test_a_truncated_video_fails_but_leaves_what_was_read(tmp_path, caplog):

@@ -15,10 +15,11 @@ from mjpeg_server import MjpegServer
 from test_sources import sample_video, write_video
 
 from livecam.backoff import Backoff
-from livecam.capture import CaptureThread, is_valid_image
 from livecam.errors import SourceError
 from livecam.frames import Frame, Image
-from livecam.slot import LatestSlot, SlotClosed
+from livecam.live.capture import CaptureThread, is_valid_image
+from livecam.live.slot import LatestSlot, SlotClosed
+from livecam.live.status import StatusBoard
 from livecam.sources import (
     CaptureOptions,
     OpenCVSource,
@@ -27,7 +28,6 @@ from livecam.sources import (
     SyntheticSource,
     VideoSource,
 )
-from livecam.status import StatusBoard
 
 WAIT = 10.0
 """Upper bound for every wait: generous, since the machine is noisy; never a timing assertion."""
@@ -279,7 +279,7 @@ def test_stop_while_a_read_blocks(rig: Rig, caplog: pytest.LogCaptureFixture) ->
     capture = rig.capture(source)
     assert source.in_read.wait(WAIT)
     rig.stop.set()
-    with caplog.at_level(logging.WARNING, logger="livecam.capture"):
+    with caplog.at_level(logging.WARNING, logger="livecam.live.capture"):
         assert capture.join(timeout=0.05) is False  # bounded even though the read is stuck
     assert "did not stop" in caplog.text
     source.release.set()

@@ -31,7 +31,7 @@ from stub_api import assert_all_shown
 from livecam.client import ApiConfig
 from livecam.display import HeadlessDisplay
 from livecam.frames import Image
-from livecam.pipeline import LiveConfig, LivePipeline
+from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.predictions import MAX_PREDICTIONS
 from livecam.sources import SyntheticSource
 

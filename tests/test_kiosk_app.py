@@ -10,8 +10,8 @@ from livecam.errors import SourceError
 from livecam.kiosk.app import CaptureStuck, Outcome, Supervisor
 from livecam.kiosk.display import KioskDisplay
 from livecam.kiosk.keys import QuitSequence
+from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.overlay import draw_status
-from livecam.pipeline import LiveConfig, LivePipeline
 from livecam.sources import SourceInfo, SyntheticSource
 
 FAST = Backoff(initial=0.01, maximum=0.02, jitter=0.0)

@@ -3,9 +3,10 @@ from pathlib import Path
 
 import pytest
 
+from livecam.cli.kiosk import add_arguments as add_kiosk_arguments
+from livecam.cli.kiosk import load_kiosk_config
+from livecam.cli.kiosk_file import describe, find_line
 from livecam.errors import ConfigError
-from livecam.kiosk.command import add_kiosk_arguments, load_kiosk_config
-from livecam.kiosk.config import describe, find_line
 from livecam.kiosk.keys import QuitSequence, SequenceMatcher
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "kiosk.toml"

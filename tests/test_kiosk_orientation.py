@@ -13,8 +13,8 @@ from requests.adapters import BaseAdapter
 from livecam.client import ApiConfig, DetectionClient
 from livecam.display import NO_KEY
 from livecam.kiosk.orientation import Orientation, OrientedSource
+from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.overlay import OverlayStyle
-from livecam.pipeline import LiveConfig, LivePipeline
 from livecam.sources import SourceInfo
 
 WIDTH, HEIGHT = 320, 240

@@ -16,8 +16,8 @@ from livecam.display import HeadlessDisplay
 from livecam.kiosk.display import KioskDisplay
 from livecam.kiosk.keys import QuitSequence
 from livecam.kiosk.web import BOUNDARY, FrameHub, WebView
+from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.overlay import OverlayStyle, draw_predictions
-from livecam.pipeline import LiveConfig, LivePipeline
 from livecam.predictions import Prediction, Predictions
 from livecam.sources import SourceInfo
 

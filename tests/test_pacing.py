@@ -1,4 +1,4 @@
-from livecam.pacing import SendPacer
+from livecam.live.pacing import SendPacer
 
 
 def test_one_request_in_flight_is_not_spaced():

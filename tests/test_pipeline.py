@@ -6,7 +6,7 @@ from stub_api import Reply, StubApi, assert_all_shown
 from livecam.client import ApiConfig
 from livecam.display import HeadlessDisplay
 from livecam.errors import SourceError
-from livecam.pipeline import LiveConfig, LivePipeline
+from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.sources import SyntheticSource
 
 KEY = "sk-live-SECRET-77aa"
@@ -174,7 +174,7 @@ def test_a_stalled_source_keeps_the_picture_with_a_status_line():
 
 
 def test_detection_counts_stay_bounded_whatever_names_the_api_invents():
-    from livecam.stats import MAX_CLASS_NAMES, RunStats
+    from livecam.live.stats import MAX_CLASS_NAMES, RunStats
 
     stats = RunStats()
     for i in range(5 * MAX_CLASS_NAMES):

@@ -9,8 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
+from livecam.cli.serve import add_arguments as add_serve_arguments
+from livecam.cli.serve import server_config as server_config_from_args
 from livecam.errors import ConfigError
-from livecam.server import ServerConfig, add_serve_arguments, server_config_from_args
+from livecam.server import ServerConfig
 from livecam.server.errors import HttpError
 from livecam.server.images import decode_base64, decode_image, image_bytes_from_body
 from livecam.server.imagesize import header_size

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from livecam.slot import LatestSlot, SlotClosed
+from livecam.live.slot import LatestSlot, SlotClosed
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from mjpeg_server import MjpegServer
 
 from livecam.display import HeadlessDisplay
 from livecam.frames import Image
-from livecam.pipeline import LiveConfig, LivePipeline
+from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.sources import CaptureOptions, OpenCVSource, SourceInfo
 
 WAIT_S = 20.0

@@ -1,6 +1,5 @@
 """Video file and image folder annotation: every frame, several requests in flight, written in order."""
 
-from livecam.annotate.command import add_annotate_arguments, check_arguments, run_annotate
 from livecam.annotate.engine import (
     DEFAULT_IN_FLIGHT,
     EMBEDDED_IN_FLIGHT,
@@ -35,7 +34,4 @@ __all__ = [
     "InputFrame",
     "VideoInput",
     "VideoOutput",
-    "add_annotate_arguments",
-    "check_arguments",
-    "run_annotate",
 ]

@@ -34,10 +34,10 @@ from livecam.backoff import Backoff
 from livecam.errors import SourceError
 from livecam.frames import Frame, Image
 from livecam.kiosk.display import KioskDisplay
+from livecam.live.pipeline import LivePipeline
+from livecam.live.status import StatusBoard
 from livecam.overlay import draw_status
-from livecam.pipeline import LivePipeline
 from livecam.ratemeter import RateMeter
-from livecam.status import StatusBoard
 
 log = logging.getLogger(__name__)
 

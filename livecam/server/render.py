@@ -18,7 +18,7 @@ JPEG_QUALITY = 90
 
 
 def prediction_json(detections: Sequence[Detection], image_size: tuple[int, int], elapsed_s: float) -> dict[str, Any]:
-    """The response body: centre boxes in pixels of the image as sent (see PROTOCOL.md)."""
+    """The response body: centre boxes in pixels of the image as sent (Roboflow's wire format)."""
     width, height = image_size
     return {
         "inference_id": str(uuid.uuid4()),

@@ -141,7 +141,7 @@ def run(scale: Scale) -> Section:
         f"(`scripts/bench_support/latency_server.py`, {SLOTS} slots) in its own process.",
         f"Age bound = server latency + encode ({encode:.1f} ms: downsize to {MAX_SIDE}, JPEG q{QUALITY}, base64) "
         f"+ one frame interval ({1000 / FPS:.1f} ms) + {AGE_SLACK_MS:g} ms.",
-        "Prediction age is measured when a frame is displayed (DESIGN.md), so between two answers the "
+        "Prediction age is measured when a frame is displayed (ARCHITECTURE.md), so between two answers the "
         "shown boxes keep ageing: its median is about the age at arrival plus half the interval between "
         "answers. 'Age at arrival (est.)' = age p50 - half the mean interval between answers "
         "(500 / predictions per second); the baseline shows each answer once, so its age p50 is its age at "

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 from livecam.display import HeadlessDisplay
-from livecam.pipeline import LiveConfig, LivePipeline
+from livecam.live.pipeline import LiveConfig, LivePipeline
+from livecam.live.stats import write_json
 from livecam.sources import open_source
-from livecam.stats import write_json
 
 
 def main(argv: list[str] | None = None) -> int:

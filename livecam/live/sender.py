@@ -19,11 +19,11 @@ from livecam.backoff import Backoff
 from livecam.client import DetectionClient
 from livecam.errors import AuthError, DetectionError, LivecamError, ModelNotFoundError, ResponseError
 from livecam.frames import Frame
-from livecam.pacing import SendPacer
+from livecam.live.pacing import SendPacer
+from livecam.live.slot import LatestSlot, SlotClosed
+from livecam.live.stats import RunStats
+from livecam.live.status import StatusBoard
 from livecam.predictions import Predictions
-from livecam.slot import LatestSlot, SlotClosed
-from livecam.stats import RunStats
-from livecam.status import StatusBoard
 
 log = logging.getLogger(__name__)
 

@@ -30,6 +30,17 @@ from livecam.annotate.media import (
     VideoInput,
     VideoOutput,
 )
+from livecam.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ApiChoice,
+    api_choice,
+    resolved_api,
+    stop_on_signals,
+)
+from livecam.cli.options import API_OPTIONS, add_options
+from livecam.cli.run import API_HELP
 from livecam.client import ApiConfig
 from livecam.errors import ConfigError
 from livecam.overlay import OverlayStyle
@@ -38,10 +49,8 @@ from livecam.progress import Progress
 log = logging.getLogger(__name__)
 
 
-def add_annotate_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``livecam annotate`` (including the shared API options)."""
-    from livecam.cli import add_api_arguments  # livecam.cli imports this module to wire the command
-
     parser.add_argument(
         "input",
         type=Path,
@@ -80,11 +89,14 @@ def add_annotate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-labels", action="store_true", help="draw boxes without labels")
     if parser.get_default("quiet") is None:
         parser.add_argument("-q", "--quiet", action="count", default=0, help="no progress bar")
-    add_api_arguments(
-        parser,
-        in_flight_default=None,
-        in_flight_help=f"concurrent requests (default: {DEFAULT_IN_FLIGHT} for an API server, "
-        f"{EMBEDDED_IN_FLIGHT} for the embedded model)",
+    add_options(
+        parser.add_argument_group("detection API", API_HELP),
+        API_OPTIONS,
+        check=True,
+        helps={
+            "in-flight": f"concurrent requests (default and 'auto': {DEFAULT_IN_FLIGHT} for an API server, "
+            f"{EMBEDDED_IN_FLIGHT} for the embedded model)"
+        },
     )
 
 
@@ -100,7 +112,7 @@ class AnnotateJob:
     max_failed_fraction: float
 
 
-def check_arguments(args: argparse.Namespace) -> AnnotateJob:
+def check_arguments(args: argparse.Namespace, choice: ApiChoice) -> AnnotateJob:
     """Validate the paths and numbers before any work.
 
     Raises:
@@ -115,7 +127,7 @@ def check_arguments(args: argparse.Namespace) -> AnnotateJob:
         raise ConfigError(f"INPUT {source} is not a regular file or folder")
     if not 0.0 <= args.max_failed_fraction <= 1.0:
         raise ConfigError(f"--max-failed-fraction must be between 0 and 1 (got {args.max_failed_fraction})")
-    in_flight = default_in_flight(args) if args.in_flight in (None, "auto") else args.in_flight
+    in_flight = choice.in_flight if isinstance(choice.in_flight, int) else default_in_flight(choice)
     options = AnnotateOptions(in_flight=in_flight, every=args.every, style=OverlayStyle(labels=not args.no_labels))
     taken = {source.resolve(): "INPUT"}
     _check_target(output, "-o", folder, taken)
@@ -125,14 +137,13 @@ def check_arguments(args: argparse.Namespace) -> AnnotateJob:
     return AnnotateJob(source, output, args.json, folder, options, args.max_failed_fraction)
 
 
-def default_in_flight(args: argparse.Namespace) -> int:
-    """Requests in flight when ``--in-flight`` is not given: fewer for the embedded server.
+def default_in_flight(choice: ApiChoice) -> int:
+    """Requests in flight when ``--in-flight`` is not a number: fewer for the embedded server.
 
     The embedded model shares this machine's cores with the client, so more requests in flight
     only add encoding work; a remote server is kept busy with more.
     """
-    embedded = args.api_url is None and args.model is None
-    return EMBEDDED_IN_FLIGHT if embedded else DEFAULT_IN_FLIGHT
+    return EMBEDDED_IN_FLIGHT if choice.embedded else DEFAULT_IN_FLIGHT
 
 
 def _check_target(path: Path, flag: str, folder: bool, taken: dict[Path, str]) -> None:
@@ -147,7 +158,7 @@ def _check_target(path: Path, flag: str, folder: bool, taken: dict[Path, str]) -
         raise ConfigError(f"{flag} {path} is a folder; give a file name")
 
 
-def run_annotate(
+def run(
     args: argparse.Namespace,
     env: Mapping[str, str],
     *,
@@ -157,7 +168,7 @@ def run_annotate(
     """Run ``livecam annotate``; returns the exit status.
 
     Args:
-        args: parsed by a parser set up with :func:`add_annotate_arguments`.
+        args: parsed by a parser set up with :func:`add_arguments`.
         env: the environment (for the API key).
         stop: set to stop early; by default Ctrl-C and SIGTERM set it.
         progress_stream: where the progress goes (default: stderr).
@@ -165,17 +176,12 @@ def run_annotate(
     Raises:
         ConfigError: bad arguments or paths, found before any work.
     """
-    from livecam.cli import resolved_api, stop_on_signals
-
-    job = check_arguments(args)
-    args = argparse.Namespace(**{**vars(args), "in_flight": job.options.in_flight})
+    choice = api_choice(args, env)
+    job = check_arguments(args, choice)
     source: FrameInput = ImageFolderInput(job.input) if job.folder else VideoInput(job.input)
     stop = threading.Event() if stop is None else stop
-    signals = (
-        stop_on_signals(stop) if threading.current_thread() is threading.main_thread() else contextlib.nullcontext()
-    )
     try:
-        with resolved_api(args, env) as api, signals, _outputs(job, source) as (output, jsonl):
+        with resolved_api(choice) as api, stop_on_signals(stop), _outputs(job, source) as (output, jsonl):
             progress = None if getattr(args, "quiet", 0) else Progress(source.total, progress_stream or sys.stderr)
             annotator = Annotator(
                 source, output, _detector_factory(api), job.options, stop, jsonl=jsonl, progress=progress
@@ -211,8 +217,6 @@ def _outputs(job: AnnotateJob, source: FrameInput) -> Iterator[tuple[FrameOutput
 
 
 def _report(job: AnnotateJob, result: AnnotateResult, codec: str) -> int:
-    from livecam.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-
     where = f"{job.output} ({codec})"
     log.info(
         "%d frames written to %s in %.1f s (%.1f fps); %d sent, %d failed%s",

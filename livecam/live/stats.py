@@ -1,4 +1,4 @@
-"""Run statistics: thread-safe counters and bounded samples, written as the DESIGN.md schema."""
+"""Run statistics: thread-safe counters and bounded samples, written as the stats schema of ARCHITECTURE.md."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ class RunStats:
         return p50, p95
 
     def to_dict(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The stats as the DESIGN.md schema (plus ``extra``)."""
+        """The stats as the ARCHITECTURE.md schema (plus ``extra``)."""
         with self._lock:
             start = self.started_at or 0.0
             duration = max(0.0, (self.ended_at or start) - start)

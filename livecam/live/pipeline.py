@@ -22,20 +22,20 @@ from typing import Any
 import numpy as np
 
 from livecam.backoff import Backoff
-from livecam.capture import CaptureThread
 from livecam.client import ApiConfig, DetectionClient
 from livecam.display import Display, VideoRecorder, save_snapshot
 from livecam.errors import LivecamError
 from livecam.frames import Frame, Image
+from livecam.live.capture import CaptureThread
+from livecam.live.pacing import SendPacer
+from livecam.live.sender import SenderPool
+from livecam.live.slot import LatestSlot, SlotClosed
+from livecam.live.stats import RunStats
+from livecam.live.status import StatusBoard
 from livecam.overlay import OverlayStyle, draw_hud, draw_predictions, draw_status
-from livecam.pacing import SendPacer
 from livecam.predictions import Prediction, Predictions
 from livecam.ratemeter import RateMeter
-from livecam.sender import SenderPool
-from livecam.slot import LatestSlot, SlotClosed
 from livecam.sources import SourceInfo, VideoSource
-from livecam.stats import RunStats
-from livecam.status import StatusBoard
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ class LivePipeline:
         """Run the display loop until the source ends, a limit is reached, or ``stop`` is set.
 
         Returns:
-            The run's statistics (DESIGN.md schema).
+            The run's statistics (the schema in ARCHITECTURE.md).
         """
         if self._capture is None:
             self.start()

@@ -1,7 +1,4 @@
-"""``livecam kiosk``: its flags, and the wiring from a config to a supervised, watched display.
-
-The CLI adds the subcommand with :func:`add_kiosk_arguments` and calls :func:`run_kiosk`.
-"""
+"""``livecam kiosk``: its flags and file, and the wiring from a config to a supervised, watched display."""
 
 from __future__ import annotations
 
@@ -13,18 +10,28 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from livecam.cli import API_KEY_ENV, EXIT_OK, configure_logging, resolved_api, stop_on_signals
+from livecam.cli.common import (
+    API_KEY_ENV,
+    EXIT_OK,
+    ApiChoice,
+    configure_logging,
+    in_flight_window,
+    resolved_api,
+    stop_on_signals,
+)
+from livecam.cli.kiosk_file import build_config, read_toml
+from livecam.cli.options import OPTIONS, Option, add_options, given_values, parse_color
 from livecam.client import ApiConfig
 from livecam.display import Display, HeadlessDisplay, WindowDisplay
 from livecam.errors import ConfigError
 from livecam.kiosk.app import Supervisor
-from livecam.kiosk.config import OPTIONS, KioskConfig, Option, build_config, parse_color, read_toml
+from livecam.kiosk.config import KioskConfig
 from livecam.kiosk.cursor import HiddenCursor
 from livecam.kiosk.display import KioskDisplay
 from livecam.kiosk.orientation import OrientedSource
 from livecam.kiosk.web import FrameHub, WebView
+from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.overlay import OverlayStyle
-from livecam.pipeline import LiveConfig, LivePipeline
 from livecam.sources import CaptureOptions, VideoSource, open_source
 
 log = logging.getLogger(__name__)
@@ -38,7 +45,7 @@ _TABLE_TITLES = {
 }
 
 
-def add_kiosk_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--config`` and one flag per config option; a flag given overrides the file."""
     parser.add_argument(
         "--config",
@@ -46,19 +53,9 @@ def add_kiosk_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KIOSK.toml",
         help="the kiosk's TOML config file (every option below can be set there)",
     )
-    groups: dict[str, Any] = {}
-    for option in OPTIONS:
-        group = groups.get(option.table) or parser.add_argument_group(_TABLE_TITLES[option.table])
-        groups[option.table] = group
-        dest = _dest(option)
-        if option.metavar is None:
-            group.add_argument(
-                option.flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=option.help
-            )
-        elif option.key == "colors":
-            group.add_argument(option.flag, dest=dest, action="append", metavar=option.metavar, help=option.help)
-        else:
-            group.add_argument(option.flag, dest=dest, type=option.from_text, metavar=option.metavar, help=option.help)
+    for table, title in _TABLE_TITLES.items():
+        group = parser.add_argument_group(title)
+        add_options(group, [o for o in OPTIONS if o.table == table], check=False, dest=_dest)
 
 
 def load_kiosk_config(args: argparse.Namespace) -> KioskConfig:
@@ -68,16 +65,14 @@ def load_kiosk_config(args: argparse.Namespace) -> KioskConfig:
         ConfigError: naming the key and line, or the flag, of the first bad value.
     """
     file_values = read_toml(args.config) if args.config is not None else {}
-    flags: dict[Option, Any] = {}
-    for option in OPTIONS:
-        value = getattr(args, _dest(option), None)
-        if value is None:
-            continue
-        flags[option] = _colors_from_flags(value) if option.key == "colors" else value
+    flags = given_values(args, OPTIONS, dest=_dest)
+    for option, value in flags.items():
+        if option.key == "colors":
+            flags[option] = _colors_from_flags(value)
     return build_config(file_values, flags)
 
 
-def run_kiosk(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Run the kiosk until SIGINT/SIGTERM or the quit keys; errors after start never end it.
 
     Raises:
@@ -90,7 +85,7 @@ def run_kiosk(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     )
     make_source(config)  # a malformed source spec is a config error, reported now
     stop = threading.Event()
-    with resolved_api(_api_namespace(config), env) as api, stop_on_signals(stop):
+    with resolved_api(api_choice(config, env)) as api, stop_on_signals(stop):
         return _serve(config, api, stop)
 
 
@@ -111,7 +106,10 @@ def live_config(config: KioskConfig) -> LiveConfig:
     """The pipeline options for the kiosk's overlay settings."""
     overlay = config.overlay
     style = OverlayStyle(labels=overlay.labels, show_confidence=overlay.show_confidence, colors=dict(overlay.colors))
-    return LiveConfig(in_flight=config.api.in_flight, max_prediction_age=overlay.max_age, hud=overlay.hud, style=style)
+    in_flight, adaptive = in_flight_window(config.api.in_flight)
+    return LiveConfig(
+        in_flight=in_flight, adaptive=adaptive, max_prediction_age=overlay.max_age, hud=overlay.hud, style=style
+    )
 
 
 def make_display(config: KioskConfig, stop: threading.Event, hub: FrameHub | None) -> KioskDisplay:
@@ -164,22 +162,23 @@ def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event) -> int:
     return EXIT_OK
 
 
-def _api_namespace(config: KioskConfig) -> argparse.Namespace:
-    """The API settings in the shape :func:`livecam.cli.resolved_api` reads."""
+def api_choice(config: KioskConfig, env: Mapping[str, str]) -> ApiChoice:
+    """The kiosk's ``[api]`` settings (and the overlay's confidence and classes) as an :class:`ApiChoice`."""
     api, overlay = config.api, config.overlay
-    return argparse.Namespace(
-        api_url=api.api_url,
-        model=api.model,
-        api_key=api.api_key,
-        confidence=overlay.confidence,
-        overlap=api.overlap,
-        classes=",".join(overlay.classes) if overlay.classes else None,
-        max_side=api.max_side,
-        jpeg_quality=api.jpeg_quality,
-        in_flight=api.in_flight,
-        timeout=api.timeout,
-        encoder=api.encoder,
-    )
+    values = {
+        "api_url": api.api_url,
+        "model": api.model,
+        "api_key": api.api_key,
+        "confidence": overlay.confidence,
+        "overlap": api.overlap,
+        "classes": overlay.classes,
+        "max_side": api.max_side,
+        "jpeg_quality": api.jpeg_quality,
+        "in_flight": api.in_flight,
+        "timeout": api.timeout,
+        "encoder": api.encoder,
+    }
+    return ApiChoice.from_values(values, env)
 
 
 def _colors_from_flags(values: list[str]) -> dict[str, Any]:

@@ -39,10 +39,10 @@ import numpy as np
 from livecam.backoff import Backoff
 from livecam.errors import SourceError
 from livecam.frames import Frame, Image
+from livecam.live.slot import LatestSlot
+from livecam.live.status import StatusBoard
 from livecam.ratemeter import RateMeter
-from livecam.slot import LatestSlot
 from livecam.sources import SourceInfo, VideoSource
-from livecam.status import StatusBoard
 
 log = logging.getLogger(__name__)
 

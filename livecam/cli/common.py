@@ -1,0 +1,184 @@
+"""What every command shares: exit statuses, logging, signals, and the API choice.
+
+:class:`ApiChoice` is the API options as the user gave them (flags or the kiosk file);
+:func:`resolved_api` turns it into the :class:`~livecam.client.ApiConfig` the modes take,
+starting the embedded server when no API was named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from livecam.cli.options import API_OPTIONS, AUTO_MAX_IN_FLIGHT, given_values
+from livecam.client import HOSTED_API_URL, ApiConfig
+from livecam.errors import ConfigError
+from livecam.redaction import redact
+
+log = logging.getLogger("livecam")
+
+API_KEY_ENV = "ROBOFLOW_API_KEY"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass(frozen=True)
+class ApiChoice:
+    """The detection API options as given (see :data:`livecam.cli.options.API_OPTIONS`).
+
+    ``api_url`` and ``model`` both None means the embedded server; ``in_flight`` None means the
+    command's own default.
+    """
+
+    api_url: str | None = None
+    model: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    confidence: float = 40.0
+    overlap: float = 30.0
+    classes: tuple[str, ...] | None = None
+    max_side: int = 640
+    jpeg_quality: int = 80
+    in_flight: int | str | None = None
+    timeout: float = 10.0
+    encoder: str = "auto"
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], env: Mapping[str, str]) -> ApiChoice:
+        """From option values by name (absent ones take the defaults); the key falls back to the environment."""
+        choice = cls(**values)
+        if choice.api_key:
+            return choice
+        return cls(**{**values, "api_key": env.get(API_KEY_ENV) or None})
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the embedded server answers (no ``--api-url`` and no ``--model``)."""
+        return self.api_url is None and self.model is None
+
+    def api_config(self, api_url: str, model_id: str) -> ApiConfig:
+        """The :class:`ApiConfig` for these options against ``api_url``/``model_id``."""
+        return ApiConfig(
+            api_url=api_url,
+            model_id=model_id,
+            api_key=self.api_key,
+            confidence=self.confidence,
+            overlap=self.overlap,
+            classes=self.classes,
+            max_side=self.max_side or None,
+            jpeg_quality=self.jpeg_quality,
+            read_timeout=self.timeout,
+            encoder=self.encoder,
+        )
+
+
+def api_choice(args: argparse.Namespace, env: Mapping[str, str]) -> ApiChoice:
+    """The API options given as flags (see :data:`livecam.cli.options.API_OPTIONS`)."""
+    return ApiChoice.from_values({o.dest: v for o, v in given_values(args, API_OPTIONS).items()}, env)
+
+
+@contextlib.contextmanager
+def resolved_api(choice: ApiChoice) -> Iterator[ApiConfig]:
+    """The API to use; starts the embedded server for as long as the context lasts when needed.
+
+    Raises:
+        ConfigError: ``--api-url`` without ``--model``.
+    """
+    if choice.embedded:
+        from livecam.server import EmbeddedServer, ServerConfig
+
+        if not log.isEnabledFor(logging.DEBUG):
+            logging.getLogger("livecam.server.http").setLevel(logging.WARNING)  # no access log in-process
+        with EmbeddedServer(ServerConfig(port=0)) as server:
+            log.info("no --api-url or --model: using the embedded server at %s with the bundled COCO model", server.url)
+            yield choice.api_config(server.url, server.model_id)
+        return
+    if choice.model is None:
+        raise ConfigError("--api-url needs --model PROJECT/VERSION (e.g. --model coco/1)")
+    yield choice.api_config(choice.api_url or HOSTED_API_URL, choice.model)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C and SIGTERM set ``stop`` so the run ends cleanly (a second Ctrl-C aborts).
+
+    Only the main thread can install handlers; elsewhere (tests, embedding) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.info("stopping (%s)", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def configure_logging(level: int, secret: str | None) -> None:
+    """Log to stderr, one line per event, with the API key scrubbed from every record."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.addFilter(_RedactingFilter(secret))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if level >= 2 else logging.INFO if level >= 0 else logging.WARNING)
+
+
+def quiet_native_logs(debug: bool) -> None:
+    """Keep OpenCV's and FFmpeg's own stderr lines (codec probing, capture back-ends) out of the
+    way unless debugging: livecam reports what matters through its own log."""
+    if debug:
+        return
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL; read at FFmpeg's first use
+    import cv2.utils.logging as cv_logging
+
+    cv_logging.setLogLevel(cv_logging.LOG_LEVEL_ERROR)
+
+
+class _RedactingFilter(logging.Filter):
+    def __init__(self, secret: str | None) -> None:
+        super().__init__()
+        self._secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+            record.exc_text = None
+        record.msg = redact(message, self._secret)
+        record.args = None
+        return True
+
+
+def in_flight_window(value: int | str | None) -> tuple[int, bool]:
+    """``--in-flight`` for the live pipeline: (requests open at most, adaptive); None means 1."""
+    if value == "auto":
+        return AUTO_MAX_IN_FLIGHT, True
+    return (value if isinstance(value, int) else 1), False
+
+
+def check_positive(**values: float | None) -> None:
+    """Each given value (by flag name, ``max_frames`` for ``--max-frames``) must be above zero.
+
+    Raises:
+        ConfigError: naming the flag.
+    """
+    for name, value in values.items():
+        if value is not None and value <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive (got {value})")

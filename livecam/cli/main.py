@@ -1,0 +1,108 @@
+"""``livecam``: the parser of every command, and the one place errors become exit statuses."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping, Sequence
+
+from livecam import __version__
+from livecam.cli import annotate, kiosk, run, serve
+from livecam.cli.common import (
+    API_KEY_ENV,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    configure_logging,
+    log,
+    quiet_native_logs,
+)
+from livecam.errors import ConfigError, LivecamError
+from livecam.redaction import redact
+
+EPILOG = f"""\
+examples:
+  livecam run sample_videos/vtest.avi                 offline, embedded COCO model
+  livecam run 0 --model my-project/3                  webcam, Roboflow hosted (key from ${API_KEY_ENV})
+  livecam run rtsp://cam.local/stream --api-url http://localhost:9001 --model my-project/3
+  livecam annotate in.mp4 -o out.mp4 --json out.jsonl
+  livecam serve --port 9001
+"""
+
+Handler = Callable[[argparse.Namespace, Mapping[str, str]], int]
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Entry point of the ``livecam`` command. Returns the process exit status."""
+    env = os.environ if env is None else env
+    args = build_parser().parse_args(argv)
+    secret = getattr(args, "api_key", None) or env.get(API_KEY_ENV)
+    configure_logging(args.verbose - args.quiet, secret)
+    quiet_native_logs(args.verbose >= 2)
+    handler: Handler = args.handler
+    try:
+        return handler(args, env)
+    except ConfigError as exc:
+        log.error("%s", redact(str(exc), secret))
+        return EXIT_USAGE
+    except LivecamError as exc:
+        log.error("%s", redact(str(exc), secret))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``livecam`` parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="livecam",
+        description="Object detections from a Roboflow-format API, drawn on live video.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"livecam {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more log lines (-vv for debug)")
+    common.add_argument("-q", "--quiet", action="count", default=0, help="fewer log lines")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    command = commands.add_parser(
+        "run",
+        parents=[common],
+        help="show live video with detections",
+        description="Show a camera, file or stream with the newest detections drawn on it.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_arguments(command)
+    command.set_defaults(handler=run.run)
+
+    command = commands.add_parser(
+        "annotate",
+        parents=[common],
+        help="annotate a video file (or a folder of images), every frame",
+        description="Send every frame of a video to the API and write an annotated video and JSON Lines.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    annotate.add_arguments(command)
+    command.set_defaults(handler=annotate.run)
+
+    command = commands.add_parser(
+        "kiosk",
+        parents=[common],
+        help="unattended fullscreen display from a config file, with a web view",
+        description="Run an unattended, self-healing fullscreen display configured by a TOML file.",
+    )
+    kiosk.add_arguments(command)
+    command.set_defaults(handler=kiosk.run)
+
+    command = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="run the embedded Roboflow-compatible server",
+        description="Serve a detection model over Roboflow's HTTP API.",
+    )
+    serve.add_arguments(command)
+    command.set_defaults(handler=serve.run)
+    return parser

@@ -1,0 +1,463 @@
+"""Every option that both the command line and the kiosk's TOML file take, declared once.
+
+Each :class:`Option` names its kiosk table and key, its flag, and one validator; the flags of
+``run``, ``annotate`` and ``kiosk`` and the kiosk file reader (:mod:`livecam.cli.kiosk_file`) are
+all generated from these declarations, so a value is checked the same way wherever it comes from.
+
+    group = parser.add_argument_group("detection API")
+    add_options(group, API_OPTIONS, check=True)       # bad values are usage errors at once
+    values = given_values(args, API_OPTIONS)          # {option: value} for the flags given
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from livecam.encode import ENCODER_NAMES
+from livecam.errors import ConfigError
+from livecam.kiosk.keys import QuitSequence
+from livecam.kiosk.orientation import ROTATIONS
+from livecam.overlay import Color
+
+Validator = Callable[[Any], Any]
+"""Checks a value from the file or a flag and returns it typed; raises ValueError saying what is wrong."""
+
+AUTO_MAX_IN_FLIGHT = 32
+"""``--in-flight auto``: the most requests open at once."""
+
+# --- validators -------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string (got {_show(value)})")
+    return value
+
+
+def _integer(lo: int, hi: int) -> Validator:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be a whole number (got {_show(value)})")
+        if not lo <= value <= hi:
+            raise ValueError(f"must be between {lo} and {hi} (got {value})")
+        return value
+
+    return check
+
+
+def _number(lo: float, hi: float, *, above: bool = False) -> Validator:
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"must be a number (got {_show(value)})")
+        if (value <= lo if above else value < lo) or value > hi:
+            bound = f"above {lo:g}" if above else f"at least {lo:g}"
+            raise ValueError(f"must be {bound} and at most {hi:g} (got {value})")
+        return float(value)
+
+    return check
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false (got {_show(value)})")
+    return value
+
+
+def _choice(*allowed: Any) -> Validator:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or value not in allowed:
+            raise ValueError(f"must be one of {', '.join(str(a) for a in allowed)} (got {_show(value)})")
+        return value
+
+    return check
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError(f'must be a list of class names, e.g. ["person", "car"] (got {_show(value)})')
+    return tuple(v.strip() for v in value)
+
+
+_HEX = re.compile(r"#?([0-9a-fA-F]{6})")
+
+
+def parse_color(value: Any) -> Color:
+    """``"#RRGGBB"`` or ``[R, G, B]`` as a BGR colour.
+
+    Raises:
+        ValueError: anything else.
+    """
+    if isinstance(value, str) and (match := _HEX.fullmatch(value.strip())):
+        rgb = bytes.fromhex(match.group(1))
+        return rgb[2], rgb[1], rgb[0]
+    if (
+        isinstance(value, list | tuple)
+        and len(value) == 3
+        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
+    ):
+        return int(value[2]), int(value[1]), int(value[0])
+    raise ValueError(f'must be a colour "#RRGGBB" or [R, G, B] (got {_show(value)})')
+
+
+def _colors(value: Any) -> dict[str, Color]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f'must be a table of class = "#RRGGBB" (got {_show(value)})')
+    colors: dict[str, Color] = {}
+    for name, color in value.items():
+        try:
+            colors[str(name)] = parse_color(color)
+        except ValueError as exc:
+            raise NestedError(str(name), str(exc)) from exc
+    return colors
+
+
+def _split_names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _size(value: Any) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d{2,5})x(\d{2,5})", value.strip().lower()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f'must be WIDTHxHEIGHT, e.g. "1920x1080" (got {_show(value)})')
+    return int(match.group(1)), int(match.group(2))
+
+
+def _host_port(value: Any) -> tuple[str, int] | None:
+    if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
+        return None
+    match = re.fullmatch(r"(?:\[?([^\s\]]*)\]?:)?(\d{1,5})", value.strip()) if isinstance(value, str) else None
+    if match is None or not 0 <= int(match.group(2)) <= 65535:
+        raise ValueError(f'must be HOST:PORT or PORT, e.g. "127.0.0.1:8080" (got {_show(value)})')
+    return match.group(1) or "127.0.0.1", int(match.group(2))
+
+
+def _quit(value: Any) -> QuitSequence:
+    try:
+        return QuitSequence.parse(_text(value))
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return str(value)
+
+
+class NestedError(ValueError):
+    """A bad value inside a table-valued option (e.g. one colour of ``colors``)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+# --- the option list --------------------------------------------------------------------------
+
+
+def _in_flight(value: Any) -> int | str:
+    if value == "auto":
+        return "auto"
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise ValueError(f"must be a whole number or 'auto' (got {_show(value)})") from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be a whole number or 'auto' (got {_show(value)})")
+    if not 1 <= value <= AUTO_MAX_IN_FLIGHT:
+        raise ValueError(f"must be at least 1 and at most {AUTO_MAX_IN_FLIGHT}, or 'auto' (got {value})")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: where it lives in the kiosk file, its flag, and how it is checked.
+
+    Attributes:
+        table: the kiosk TOML table, e.g. ``display``.
+        key: the key in that table, e.g. ``rotation``.
+        flag: the command-line flag, e.g. ``--rotation``.
+        check: validates a value from either place.
+        help: one line for ``--help``.
+        metavar: how ``--help`` shows the value; None for on/off flags.
+        from_text: turns the flag's text into the value ``check`` expects.
+        repeat: the flag may be given several times; its values are collected in a list.
+    """
+
+    table: str
+    key: str
+    flag: str
+    check: Validator
+    help: str
+    metavar: str | None = "VALUE"
+    from_text: Callable[[str], Any] = str
+    repeat: bool = False
+
+    @property
+    def dest(self) -> str:
+        """The attribute name in the settings dataclasses and in argparse's namespace."""
+        return self.key.replace("-", "_")
+
+    @property
+    def name(self) -> str:
+        """``table.key``, as error messages show it."""
+        return f"{self.table}.{self.key}"
+
+
+SOURCE_OPTIONS: tuple[Option, ...] = (
+    Option("source", "width", "--width", _integer(16, 16384), "ask the camera for this frame width", "PX", int),
+    Option("source", "height", "--height", _integer(16, 16384), "ask the camera for this frame height", "PX", int),
+    Option("source", "fps", "--fps", _number(0, 500, above=True), "ask the camera for this frame rate", "FPS", float),
+    Option("source", "fourcc", "--fourcc", _text, "camera pixel format, e.g. MJPG for USB cameras", "CODE"),
+)
+"""Camera options of ``run`` and the kiosk's ``[source]`` table."""
+
+API_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "api",
+        "api-url",
+        "--api-url",
+        _text,
+        "base URL: a self-hosted inference server (http://localhost:9001), https://detect.roboflow.com, "
+        "or livecam serve (default: the embedded server)",
+        "URL",
+    ),
+    Option("api", "model", "--model", _text, "model id, e.g. my-project/3", "PROJECT/VERSION"),
+    Option("api", "api-key", "--api-key", _text, "Roboflow API key (default: $ROBOFLOW_API_KEY)", "KEY"),
+    Option(
+        "overlay",
+        "confidence",
+        "--confidence",
+        _number(0, 100),
+        "minimum confidence in percent (default: 40)",
+        "0-100",
+        float,
+    ),
+    Option(
+        "api", "overlap", "--overlap", _number(0, 100), "NMS overlap threshold in percent (default: 30)", "0-100", float
+    ),
+    Option(
+        "overlay",
+        "classes",
+        "--classes",
+        _names,
+        "only show these classes (comma separated on the command line)",
+        "A,B",
+        _split_names,
+    ),
+    Option(
+        "api",
+        "max-side",
+        "--max-side",
+        _integer(0, 8192),
+        "downsize frames so the longest side is at most PX before sending; 0 sends full size (default: 640)",
+        "PX",
+        int,
+    ),
+    Option(
+        "api", "jpeg-quality", "--jpeg-quality", _integer(1, 100), "JPEG quality of sent frames (default: 80)", "Q", int
+    ),
+    Option(
+        "api",
+        "in-flight",
+        "--in-flight",
+        _in_flight,
+        "concurrent requests (default: 1); 'auto' sends every frame with up to "
+        f"{AUTO_MAX_IN_FLIGHT} requests open: the freshest boxes a slow network allows, at one request per frame",
+        "K",
+    ),
+    Option(
+        "api",
+        "timeout",
+        "--timeout",
+        _number(0, 300, above=True),
+        "seconds to wait for an answer (default: 10)",
+        "S",
+        float,
+    ),
+    Option(
+        "api",
+        "encoder",
+        "--encoder",
+        _choice(*ENCODER_NAMES),
+        "JPEG encoder (default: auto = OpenCV, the fastest measured)",
+        "NAME",
+    ),
+)
+"""The detection API options of ``run``, ``annotate`` and ``kiosk`` (and its ``[api]`` table)."""
+
+KIOSK_OPTIONS: tuple[Option, ...] = (
+    Option("overlay", "labels", "--labels", _boolean, "draw class labels (default: on)", None),
+    Option(
+        "overlay",
+        "show-confidence",
+        "--show-confidence",
+        _boolean,
+        "append the confidence to labels (default: on)",
+        None,
+    ),
+    Option(
+        "overlay",
+        "colors",
+        "--color",
+        _colors,
+        "colour of a class, e.g. person=#ff8800 (repeatable)",
+        "CLASS=#RRGGBB",
+        repeat=True,
+    ),
+    Option("overlay", "hud", "--hud", _boolean, "show the fps/latency panel (default: off)", None),
+    Option("overlay", "title", "--title", _text, "window and web page title (default: livecam)", "TEXT"),
+    Option("overlay", "caption", "--caption", _text, "text shown in the top-left corner of the picture", "TEXT"),
+    Option(
+        "overlay",
+        "max-age",
+        "--max-age",
+        _number(0, 3600, above=True),
+        "hide detections older than this (default: 3 s)",
+        "S",
+        float,
+    ),
+    Option(
+        "display",
+        "size",
+        "--screen-size",
+        _size,
+        "monitor size; fullscreen then also places the window at 0,0 with this size (needed without a window manager)",
+        "WxH",
+    ),
+    Option(
+        "display",
+        "rotation",
+        "--rotation",
+        _choice(*ROTATIONS),
+        "turn the picture clockwise (0, 90, 180, 270)",
+        "DEG",
+        int,
+    ),
+    Option("display", "mirror", "--mirror", _boolean, "flip the picture left to right (default: off)", None),
+    Option("display", "headless", "--headless", _boolean, "no window, only the web view (default: off)", None),
+    Option(
+        "kiosk",
+        "watchdog",
+        "--watchdog",
+        _number(1, 3600),
+        "restart the pipeline when no frame was shown for this many seconds (default: 10)",
+        "S",
+        float,
+    ),
+    Option(
+        "kiosk",
+        "quit",
+        "--quit",
+        _quit,
+        "keys that quit when typed within 2 s, e.g. qqq or 'esc esc q'; none disables (default: qqq)",
+        "KEYS",
+    ),
+    Option(
+        "kiosk",
+        "web",
+        "--web",
+        _host_port,
+        "serve the browser view on HOST:PORT (default: off; host defaults to 127.0.0.1)",
+        "HOST:PORT",
+    ),
+    Option(
+        "kiosk", "web-fps", "--web-fps", _number(0.5, 60), "frame rate of the browser view (default: 10)", "FPS", float
+    ),
+    Option(
+        "kiosk", "web-viewers", "--web-viewers", _integer(1, 64), "most browser viewers at once (default: 8)", "N", int
+    ),
+)
+"""The kiosk's own options (overlay, screen, unattended behaviour)."""
+
+KIOSK_SOURCE = Option(
+    "source",
+    "input",
+    "--source",
+    _text,
+    "camera index, video file, stream URL or synthetic:WxH@FPS (default: 0)",
+    "SOURCE",
+)
+
+OPTIONS: tuple[Option, ...] = (KIOSK_SOURCE, *SOURCE_OPTIONS, *API_OPTIONS, *KIOSK_OPTIONS)
+"""Every option of the kiosk's file, in the order ``--help`` lists them."""
+
+
+# --- the flags ----------------------------------------------------------------------------------
+
+
+def add_options(
+    group: argparse._ActionsContainer,
+    options: Iterable[Option],
+    *,
+    check: bool,
+    dest: Callable[[Option], str] = lambda option: option.dest,
+    helps: Mapping[str, str] | None = None,
+) -> None:
+    """One flag per option, all defaulting to None so :func:`given_values` knows which were given.
+
+    Args:
+        group: the parser or argument group.
+        options: the declarations.
+        check: validate each value as it is parsed (a bad value is a usage error naming the
+            flag); otherwise the caller checks it later (the kiosk, to report flags like keys).
+        dest: the namespace attribute for an option.
+        helps: help texts that differ for this command, by option key.
+    """
+    for option in options:
+        text = (helps or {}).get(option.key, option.help)
+        if option.metavar is None:
+            group.add_argument(
+                option.flag, dest=dest(option), action=argparse.BooleanOptionalAction, default=None, help=text
+            )
+        elif option.repeat:
+            group.add_argument(option.flag, dest=dest(option), action="append", metavar=option.metavar, help=text)
+        else:
+            convert = _checked(option) if check else option.from_text
+            group.add_argument(option.flag, dest=dest(option), type=convert, metavar=option.metavar, help=text)
+
+
+def given_values(
+    args: argparse.Namespace, options: Iterable[Option], dest: Callable[[Option], str] = lambda option: option.dest
+) -> dict[Option, Any]:
+    """The options given on the command line, with their values."""
+    values = {option: getattr(args, dest(option), None) for option in options}
+    return {option: value for option, value in values.items() if value is not None}
+
+
+def check_flag(option: Option, value: Any) -> Any:
+    """Check a value given on the command line.
+
+    Raises:
+        ConfigError: naming the flag.
+    """
+    try:
+        return option.check(value)
+    except ValueError as exc:
+        raise ConfigError(f"{option.flag}: {exc}") from exc
+
+
+def _checked(option: Option) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            value = option.from_text(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {option.metavar} (got {text!r})") from None
+        try:
+            return option.check(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = option.key  # argparse names the type in some messages
+    return convert

@@ -1,0 +1,120 @@
+"""``livecam run``: live video with the newest detections drawn on it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+from livecam.cli.common import (
+    EXIT_OK,
+    api_choice,
+    check_positive,
+    in_flight_window,
+    resolved_api,
+    stop_on_signals,
+)
+from livecam.cli.options import API_OPTIONS, SOURCE_OPTIONS, add_options, given_values
+from livecam.display import HeadlessDisplay, WindowDisplay
+from livecam.errors import ConfigError
+from livecam.live.pipeline import LiveConfig, LivePipeline
+from livecam.live.stats import write_json
+from livecam.overlay import OverlayStyle
+from livecam.sources import CaptureOptions, open_source
+
+log = logging.getLogger("livecam")
+
+API_HELP = (
+    "With neither --api-url nor --model, livecam starts its embedded server with the bundled COCO "
+    "model. With --model alone it uses Roboflow's hosted API (https://serverless.roboflow.com)."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The source, camera, API and display options of ``livecam run``."""
+    parser.add_argument(
+        "source",
+        nargs="?",
+        default="0",
+        metavar="SOURCE",
+        help="camera index (0), video file, stream URL (rtsp://, http://), or synthetic:WxH@FPS (default: 0)",
+    )
+    add_options(parser.add_argument_group("camera"), SOURCE_OPTIONS, check=True)
+    add_options(parser.add_argument_group("detection API", API_HELP), API_OPTIONS, check=True)
+    group = parser.add_argument_group("display")
+    mode = group.add_mutually_exclusive_group()
+    mode.add_argument("--headless", action="store_true", help="no window at all (servers, tests)")
+    mode.add_argument("--fullscreen", action="store_true", help="start fullscreen (toggle with f)")
+    group.add_argument("--record", type=Path, metavar="OUT.mp4", help="also write the annotated video")
+    group.add_argument("--max-frames", type=int, metavar="N", help="stop after N source frames")
+    group.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
+    group.add_argument("--stats-json", type=Path, metavar="PATH", help="write run statistics here at the end")
+    group.add_argument(
+        "--max-age", type=float, default=3.0, metavar="S", help="hide predictions older than this (default: 3 s)"
+    )
+    group.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (toggle with h)")
+    group.add_argument("--no-labels", action="store_true", help="draw boxes without labels")
+    group.add_argument(
+        "--snapshot-dir",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="where the s key saves PNG snapshots (default: .)",
+    )
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Run ``livecam run``; returns the exit status."""
+    check_positive(max_frames=args.max_frames, duration=args.duration, max_age=args.max_age)
+    camera = {option.dest: value for option, value in given_values(args, SOURCE_OPTIONS).items()}
+    source = open_source(args.source, CaptureOptions(**camera))
+    choice = api_choice(args, env)
+    in_flight, adaptive = in_flight_window(choice.in_flight)
+    config = LiveConfig(
+        in_flight=in_flight,
+        adaptive=adaptive,
+        max_frames=args.max_frames,
+        duration=args.duration,
+        max_prediction_age=args.max_age,
+        hud=not args.no_hud,
+        style=OverlayStyle(labels=not args.no_labels),
+        snapshot_dir=args.snapshot_dir,
+        record=args.record,
+    )
+    for flag, path in (("--stats-json", args.stats_json), ("--record", args.record)):
+        if path is not None and not path.parent.is_dir():
+            raise ConfigError(f"{flag}: folder {path.parent} does not exist")
+    if not args.headless:
+        require_screen(env)
+    stop = threading.Event()
+    with resolved_api(choice) as api, stop_on_signals(stop):
+        display = HeadlessDisplay() if args.headless else WindowDisplay(fullscreen=args.fullscreen)
+        with LivePipeline(source, api, display, config, stop=stop) as pipeline:
+            stats = pipeline.run()
+    log.info(
+        "%d of %d source frames shown (%.1f fps), %d detections answered, %d failed",
+        stats["displayed_frames"],
+        stats["source_frames"],
+        stats["display_fps"],
+        stats["responses_ok"],
+        stats["responses_failed"],
+    )
+    if args.stats_json is not None:
+        write_json(args.stats_json, stats)
+    return EXIT_OK
+
+
+def require_screen(env: Mapping[str, str]) -> None:
+    """Fail early, with what to do, when a window cannot be opened.
+
+    Raises:
+        ConfigError: on Linux with neither DISPLAY nor WAYLAND_DISPLAY set.
+    """
+    if sys.platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        raise ConfigError(
+            "no screen to open a window on (DISPLAY is not set): add --headless, "
+            "with --record OUT.mp4 to keep the annotated video"
+        )

@@ -1,0 +1,114 @@
+"""``livecam serve``: the embedded Roboflow-compatible server, its flags and their checks."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+from livecam.cli.common import EXIT_OK, stop_on_signals
+from livecam.errors import ConfigError
+from livecam.server import ServerConfig, serve
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``livecam serve`` flags (read back with :func:`server_config`)."""
+    d = ServerConfig()
+    parser.add_argument("--host", default=d.host, help="address to bind (default %(default)s: this machine only)")
+    parser.add_argument("--port", type=int, default=d.port, help="TCP port (default %(default)s; 0 = any free)")
+    parser.add_argument(
+        "--model",
+        dest="model_path",
+        type=Path,
+        default=None,
+        metavar="PATH.onnx",
+        help="serve this ONNX detector (NanoDet or YOLOv8 layout) instead of the bundled COCO one",
+    )
+    parser.add_argument(
+        "--classes",
+        dest="classes_path",
+        type=Path,
+        default=None,
+        metavar="NAMES.txt",
+        help="class names for --model, one a line",
+    )
+    parser.add_argument("--model-id", default=d.model_id, help="the project/version served (default %(default)s)")
+    parser.add_argument("--api-key", default=None, help="require this key from every client")
+    parser.add_argument(
+        "--simulate-latency-ms",
+        type=float,
+        default=d.simulate_latency_ms,
+        metavar="MS",
+        help="delay every answer by MS milliseconds (demos of slow networks)",
+    )
+    parser.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=d.max_body_mb,
+        metavar="MB",
+        help="largest request body accepted (default %(default)s)",
+    )
+    parser.add_argument(
+        "--allow-image-urls",
+        action="store_true",
+        help="let clients make the server fetch image=<url> (off: anyone could make it fetch URLs)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=d.workers, help="model instances running at once (default %(default)s)"
+    )
+    parser.add_argument(
+        "--max-pending",
+        type=int,
+        default=d.max_pending,
+        help="inference requests admitted at once; more are answered 503 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "opencv", "onnxruntime"),
+        default=d.backend,
+        help="ONNX runtime (auto: onnxruntime when installed, else OpenCV)",
+    )
+
+
+def server_config(ns: argparse.Namespace) -> ServerConfig:
+    """The :class:`ServerConfig` for flags parsed by a parser given :func:`add_arguments`.
+
+    Raises:
+        ConfigError: a value out of range.
+    """
+    checks = {
+        "--port": 0 <= ns.port <= 65535,
+        "--workers": ns.workers >= 1,
+        "--max-pending": ns.max_pending >= 1,
+        "--max-body-mb": ns.max_body_mb > 0,
+        "--simulate-latency-ms": ns.simulate_latency_ms >= 0,
+    }
+    for flag, ok in checks.items():
+        if not ok:
+            raise ConfigError(f"{flag} is out of range; see livecam serve --help")
+    if "/" not in ns.model_id:
+        raise ConfigError(f"--model-id {ns.model_id!r} must look like project/version, e.g. coco/1")
+    return ServerConfig(
+        host=ns.host,
+        port=ns.port,
+        model_path=ns.model_path,
+        classes_path=ns.classes_path,
+        model_id=ns.model_id.strip("/"),
+        api_key=ns.api_key or None,
+        simulate_latency_ms=ns.simulate_latency_ms,
+        max_body_mb=ns.max_body_mb,
+        allow_image_urls=ns.allow_image_urls,
+        workers=ns.workers,
+        max_pending=max(ns.max_pending, ns.workers),
+        backend=ns.backend,
+    )
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Serve until SIGINT/SIGTERM; returns the exit status."""
+    config = server_config(args)
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        serve(config, stop)
+    return EXIT_OK
