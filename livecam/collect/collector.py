@@ -164,15 +164,18 @@ class Collector:
 
     # --- the hot path ---------------------------------------------------------------------------
 
-    def offer(self, frame: Frame, predictions: Predictions, video_time_s: float | None = None) -> None:
+    def offer(
+        self, frame: Frame, predictions: Predictions, video_time_s: float | None = None, *, copy: bool = False
+    ) -> None:
         """Consider one answered frame; returns at once, whatever the disk does.
 
         Args:
-            frame: the full-resolution frame the answer is for (kept, not copied: frames are
-                never modified after capture).
+            frame: the full-resolution frame the answer is for. It is kept, not copied, unless
+                ``copy``: live frames are never modified after capture.
             predictions: the answer, in the frame's pixels.
             video_time_s: the frame's position in a video file; when given it also drives the
                 rate limits, so a file annotated faster than real time is sampled over its length.
+            copy: the caller will draw on ``frame.image`` next; a frame that is queued is copied first.
         """
         if self._off is not None:
             return
@@ -184,6 +187,8 @@ class Collector:
         if not self._limits.allows(now):
             self._count("limit")
             return
+        if copy:
+            frame = Frame(frame.seq, frame.image.copy(), frame.captured_at)
         job = _Job(frame, predictions, names, self._wall_clock(), video_time_s)
         try:
             self._queue.put_nowait(job)

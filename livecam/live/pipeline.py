@@ -28,7 +28,7 @@ from livecam.errors import LivecamError
 from livecam.frames import Frame, Image
 from livecam.live.capture import CaptureThread
 from livecam.live.pacing import SendPacer
-from livecam.live.sender import SenderPool
+from livecam.live.sender import AnswerHook, SenderPool
 from livecam.live.slot import LatestSlot, SlotClosed
 from livecam.live.stats import RunStats
 from livecam.live.status import StatusBoard
@@ -96,6 +96,8 @@ class LivePipeline:
         config: run options.
         make_client: builds a detection client (tests inject a transport here).
         on_frame: called with every annotated frame (e.g. the kiosk's web view).
+        on_answer: called from a sender thread with each frame and its fresh answer, in frame
+            order (e.g. the collector of frames worth labelling); must return quickly.
         frame_hook: transforms each frame before drawing; predictions must match its output.
         stop: an external stop event (e.g. set by a signal handler); one is made if omitted.
         clock: monotonic time source.
@@ -110,6 +112,7 @@ class LivePipeline:
         *,
         make_client: Callable[[], DetectionClient] | None = None,
         on_frame: Sequence[Callable[[Image], None]] = (),
+        on_answer: Sequence[AnswerHook] = (),
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -128,6 +131,7 @@ class LivePipeline:
             make_client = lambda: DetectionClient(api)  # noqa: E731
         self._make_client = make_client
         self._on_frame = list(on_frame)
+        self._on_answer = tuple(on_answer)
         self._capture: CaptureThread | None = None
         self._recorder: VideoRecorder | None = None
         self._senders: SenderPool | None = None
@@ -174,6 +178,7 @@ class LivePipeline:
                 if self.config.adaptive
                 else None,
                 backoff=Backoff(initial=0.25, maximum=1.5),
+                on_answer=self._on_answer,
                 clock=self._clock,
             )
             self._senders.start()
