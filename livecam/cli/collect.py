@@ -69,7 +69,7 @@ def collect_config(values: Mapping[str, Any]) -> CollectConfig | None:
     if "dir" not in present:
         if present:
             flags = ", ".join(o.flag for o in COLLECT_OPTIONS if o.dest in present)
-            raise ConfigError(f"{flags} need --collect DIR (the folder to save frames in)")
+            raise ConfigError(f"{flags}: only with --collect DIR, the folder to save frames in")
         return None
     fields = {_FIELDS[dest]: value for dest, value in present.items()}
     fields["directory"] = Path(fields["directory"]).expanduser()
@@ -107,9 +107,11 @@ def summary(collector: Collector) -> None:
     stats = collector.stats()
     by = ", ".join(f"{name} {count}" for name, count in stats["collected_by_strategy"].items())
     skipped = stats["collect_skipped"]
+    count = stats["collected"]
     log.info(
-        "collected %d frames to %s%s; %d near-duplicates and %d over the limits skipped, %d dropped",
-        stats["collected"],
+        "collected %d frame%s to %s%s; %d near-duplicates and %d over the limits skipped, %d dropped",
+        count,
+        "" if count == 1 else "s",
         collector.config.directory,
         f" ({by})" if by else "",
         skipped["duplicate"],

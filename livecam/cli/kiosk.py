@@ -88,7 +88,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         getattr(args, "verbose", 0) - getattr(args, "quiet", 0), config.api.api_key or env.get(API_KEY_ENV)
     )
     make_source(config)  # a malformed source spec is a config error, reported now
-    collect_config = collect.collect_config(dataclasses.asdict(config.collect))
+    # Without a folder the [collect] table only holds settings for later: collection is off.
+    collect_config = collect.collect_config(dataclasses.asdict(config.collect)) if config.collect.dir else None
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
         api = collect.asking_low_confidence(stack.enter_context(resolved_api(api_choice(config, env))), collect_config)

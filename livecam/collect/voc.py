@@ -44,7 +44,7 @@ def voc_xml(filename: str, size: tuple[int, int], predictions: Iterable[Predicti
         ET.SubElement(obj, "difficult").text = "0"
         ET.SubElement(obj, "occluded").text = "0"
         box = ET.SubElement(obj, "bndbox")
-        for tag, value in (("xmin", x1), ("xmax", x2), ("ymin", y1), ("ymax", y2)):
+        for tag, value in (("xmin", x1), ("ymin", y1), ("xmax", x2), ("ymax", y2)):
             ET.SubElement(box, tag).text = str(value)
     ET.indent(root, "\t")
     return ET.tostring(root, encoding="unicode") + "\n"
