@@ -105,7 +105,16 @@ def test_save_limits_take_from_every_bucket_or_none():
     assert limits.take(1800.0)
     assert limits.saved == 5
     later = SaveLimits(per_minute=0, per_hour=0, total=6, already=5)
-    assert later.take(0.0) and later.exhausted and not later.allows(1.0)
+    assert later.take(0.0) and later.exhausted and not later.take(1.0)
+    later.give_back()  # the reserved save did not happen
+    assert not later.exhausted and later.take(2.0)
+
+
+def test_a_given_back_reservation_refunds_the_rate_too():
+    limits = SaveLimits(per_minute=1, per_hour=0, total=0)
+    assert limits.take(0.0) and not limits.take(0.0)
+    limits.give_back()
+    assert limits.take(0.0)
 
 
 # --- near-duplicates ------------------------------------------------------------------------------
@@ -228,7 +237,7 @@ def test_offer_returns_at_once_and_counts_what_the_full_queue_drops(tmp_path: Pa
 
 
 def test_near_duplicates_of_recent_saves_are_skipped_even_after_a_restart(tmp_path: Path):
-    config = CollectConfig(tmp_path, strategies=("empty",), max_per_minute=0, max_per_hour=0)
+    config = CollectConfig(tmp_path, strategies=("empty",), max_per_minute=0, max_per_hour=0, queue=32)
     still = sample_frame("vtest.avi", 100)
     rng = np.random.default_rng(1)
     for run in range(2):
@@ -283,3 +292,18 @@ def test_disk_floor_stops_collecting_with_one_warning(tmp_path: Path, caplog: py
         f"collection stopped: only 50 MB free for {tmp_path}, under the --collect-min-free-mb floor of 100 MB; "
         "the video goes on"
     ]
+
+
+def test_a_new_detection_in_a_parked_scene_is_not_a_duplicate(tmp_path: Path):
+    config = CollectConfig(
+        tmp_path, strategies=("random",), random_share=1.0, max_per_minute=0, max_per_hour=0, queue=8
+    )
+    collector = Collector(config, source="test", model_id=None)
+    assert collector.start()
+    still = sample_frame("vtest.avi", 100)
+    answers = [answer(), answer(), answer(box()), answer(box()), answer(box(), box(name="car"))]
+    for seq, found in enumerate(answers):
+        collector.offer(Frame(seq, still, float(seq)), found)
+    collector.close()
+    assert collector.stats()["collected"] == 3  # nothing; a person; a person and a car
+    assert collector.stats()["collect_skipped"]["duplicate"] == 2

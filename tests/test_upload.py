@@ -29,7 +29,9 @@ KEY = "rf_UPLOADKEY_5566778899"
 
 def collect(directory: Path, count: int, *, boxes: bool = True) -> list[str]:
     """``count`` items collected from distinct bikes.mp4 frames by the real collector."""
-    config = CollectConfig(directory, strategies=("random",), random_share=1.0, max_per_minute=0, max_per_hour=0)
+    config = CollectConfig(
+        directory, strategies=("random",), random_share=1.0, max_per_minute=0, max_per_hour=0, queue=count
+    )
     collector = Collector(config, source="sample_videos/bikes.mp4", model_id="birds/2")
     assert collector.start()
     for n in range(count):

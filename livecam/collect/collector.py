@@ -7,9 +7,10 @@
     collector.stats()                       # {"collected": 7, "collect_dropped": 0, ...}
 
 :meth:`Collector.offer` only runs the strategies and a limit check, then hands the frame to a
-bounded queue: the display and the sender never wait for the disk. When the queue is full the
-frame is dropped and counted. The writer thread skips near-duplicates of recent saves, takes
-the rate limits, and writes the full-resolution frame, its VOC pre-label and a JSON sidecar.
+bounded queue: the display and the sender never wait for the disk. A frame within the limits
+reserves its save; when the queue is full it is dropped and counted. The writer thread skips
+near-duplicates of recent saves (giving their reservation back) and writes the full-resolution
+frame, its VOC pre-label and a JSON sidecar.
 A folder that cannot be written, or a disk below the free-space floor, stops collecting with
 one message; the video goes on.
 """
@@ -29,7 +30,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from livecam.collect.config import CollectConfig
-from livecam.collect.dedupe import RecentHashes, dhash
+from livecam.collect.dedupe import RecentHashes, dhash, signature
 from livecam.collect.disk import DiskGuard, FreeSpace, free_bytes
 from livecam.collect.limits import SaveLimits
 from livecam.collect.store import IMAGE_SUFFIX, items, remove_leftovers, write_item
@@ -126,9 +127,9 @@ class Collector:
             return False
         self._limits.saved = len(existing)
         for item in existing[-self.config.recent :]:
-            value = _stored_hash(item.read_sidecar)
-            if value is not None:
-                self._recent.add(value)
+            remembered = _remembered(item.read_sidecar)
+            if remembered is not None:
+                self._recent.add(*remembered)
         if free < self._guard.floor:
             self._turn_off(self._disk_message(free), logging.WARNING)
             return False
@@ -183,9 +184,15 @@ class Collector:
             names = self._chooser.pick(predictions)
         if not names:
             return
-        now = video_time_s if video_time_s is not None else frame.captured_at
-        if not self._limits.allows(now):
+        if not self._limits.take(video_time_s if video_time_s is not None else frame.captured_at):
             self._count("limit")
+            if self._limits.exhausted and not self._told_limit:
+                self._told_limit = True
+                log.info(
+                    "%s holds %d items, the --collect-max-total limit: no more frames are collected",
+                    self.config.directory,
+                    self._limits.saved,
+                )
             return
         if copy:
             frame = Frame(frame.seq, frame.image.copy(), frame.captured_at)
@@ -193,8 +200,7 @@ class Collector:
         try:
             self._queue.put_nowait(job)
         except queue.Full:
-            with self._stats_lock:
-                self._dropped += 1
+            self._lost()
 
     # --- the writer thread ----------------------------------------------------------------------
 
@@ -204,26 +210,22 @@ class Collector:
             if not isinstance(job, _Job):
                 return
             if self._off is not None:
-                with self._stats_lock:
-                    self._dropped += 1
+                self._lost()
                 continue
             try:
                 self._save(job)
             except Exception:
                 # A bug here must not end collection silently, nor the run.
                 log.exception("saving a collected frame failed")
-                with self._stats_lock:
-                    self._dropped += 1
+                self._lost()
 
     def _save(self, job: _Job) -> None:
         image = job.frame.image
         value = dhash(image)
-        if self._recent.near(value):
+        seen = signature(p.class_name for p in job.predictions.items)
+        if self._recent.near(value, seen):
+            self._limits.give_back()
             self._count("duplicate")
-            return
-        now = job.video_time_s if job.video_time_s is not None else job.frame.captured_at
-        if not self._limits.take(now):
-            self._count("limit")
             return
         stem = self._stem(job)
         jpeg = self._encoder.encode(image, self.config.jpeg_quality)
@@ -237,30 +239,20 @@ class Collector:
             room = False
             log.debug("cannot measure free space: %s", exc)
         if not room:
-            self._limits.give_back()
-            with self._stats_lock:
-                self._dropped += 1
+            self._lost()
             self._turn_off(self._disk_message(self._free_or_zero()), logging.WARNING)
             return
         try:
             write_item(self.config.directory, stem, jpeg, annotation, sidecar)
         except OSError as exc:
-            self._limits.give_back()
-            with self._stats_lock:
-                self._dropped += 1
+            self._lost()
             self._turn_off(f"cannot write to {self.config.directory} ({exc.strerror or exc})", logging.ERROR)
             return
-        self._recent.add(value)
+        self._recent.add(value, seen)
         with self._stats_lock:
             self._collected += 1
             for name in job.strategies:
                 self._by_strategy[name] = self._by_strategy.get(name, 0) + 1
-        if self._limits.exhausted and not self._told_limit:
-            self._told_limit = True
-            self._turn_off(
-                f"{self.config.directory} holds {self._limits.saved} items, the --collect-max-total limit",
-                logging.INFO,
-            )
 
     def _stem(self, job: _Job) -> str:
         self._sequence += 1
@@ -308,6 +300,12 @@ class Collector:
                 "collect_skipped": dict(self._skipped),
             }
 
+    def _lost(self) -> None:
+        """A reserved save that did not happen: counted as dropped, its limit given back."""
+        self._limits.give_back()
+        with self._stats_lock:
+            self._dropped += 1
+
     def _count(self, reason: str) -> None:
         with self._stats_lock:
             self._skipped[reason] += 1
@@ -331,9 +329,14 @@ class Collector:
         )
 
 
-def _stored_hash(read: Callable[[], dict[str, Any]]) -> int | None:
+def _remembered(read: Callable[[], dict[str, Any]]) -> tuple[int, str] | None:
+    """The hash and signature of an earlier save, from its sidecar."""
     try:
-        text = read().get("dhash")
-        return int(text, 16) if isinstance(text, str) else None
+        sidecar = read()
+        text = sidecar.get("dhash")
+        boxes = sidecar.get("predictions")
+        if not isinstance(text, str) or not isinstance(boxes, list):
+            return None
+        return int(text, 16), signature(str(p.get("class")) for p in boxes if isinstance(p, dict))
     except (OSError, ValueError):
         return None

@@ -5,17 +5,22 @@ already saved are worth a labeller's time. The hash is the sign of the brightnes
 between neighbouring cells of a 17x16 thumbnail (256 bits): sensor noise, JPEG artefacts and
 brightness changes flip a few bits, a moved object or a new scene flips many.
 
+A frame is a near-duplicate only of a recent save the model saw the same way (the same number
+of boxes of each class): a person walking into a parked scene barely moves the hash, but it is
+exactly the frame to keep.
+
     recent = RecentHashes(keep=64, min_difference=0.06)
-    h = dhash(frame.image)
-    if not recent.near(h):
+    h, seen = dhash(frame.image), signature(class_names)
+    if not recent.near(h, seen):
         save(frame)
-        recent.add(h)
+        recent.add(h, seen)
 """
 
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Iterable
 
 import cv2
 import numpy as np
@@ -49,8 +54,13 @@ def distance(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
+def signature(class_names: Iterable[str]) -> str:
+    """How the model saw a frame, for comparing saves: ``"car:1,person:2"`` (empty for no boxes)."""
+    return ",".join(f"{name}:{count}" for name, count in sorted(Counter(class_names).items()))
+
+
 class RecentHashes:
-    """The hashes of the last ``keep`` saves. Thread-safe.
+    """The hashes and signatures of the last ``keep`` saves. Thread-safe.
 
     Args:
         keep: how many recent saves to remember.
@@ -59,15 +69,15 @@ class RecentHashes:
     """
 
     def __init__(self, keep: int = 64, min_difference: float = 0.06) -> None:
-        self._hashes: deque[int] = deque(maxlen=keep)
+        self._saves: deque[tuple[int, str]] = deque(maxlen=keep)
         self._min_bits = round(min_difference * HASH_BITS)
         self._lock = threading.Lock()
 
-    def near(self, value: int) -> bool:
-        """Whether ``value`` is a near-duplicate of a recent save."""
+    def near(self, value: int, seen: str = "") -> bool:
+        """Whether ``value`` is a near-duplicate of a recent save with the same signature ``seen``."""
         with self._lock:
-            return any(distance(value, h) < self._min_bits for h in self._hashes)
+            return any(s == seen and distance(value, h) < self._min_bits for h, s in self._saves)
 
-    def add(self, value: int) -> None:
+    def add(self, value: int, seen: str = "") -> None:
         with self._lock:
-            self._hashes.append(value)
+            self._saves.append((value, seen))

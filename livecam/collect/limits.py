@@ -1,10 +1,9 @@
 """How many frames may be saved: token buckets per minute and per hour, and a total.
 
     limits = SaveLimits(per_minute=10, per_hour=100, total=1000, already=12)
-    if limits.allows(now):      # cheap check before queueing
-        ...
-    if limits.take(now):        # the save goes ahead
-        save()
+    if limits.take(now):        # a save is reserved
+        if not save():
+            limits.give_back()  # it did not happen after all (a near-duplicate, a full disk)
 
 Time is passed in (seconds on any steady clock), so tests drive it directly.
 """
@@ -44,6 +43,10 @@ class TokenBucket:
         self._tokens -= 1.0
         return True
 
+    def refund(self) -> None:
+        """Return one token (never above capacity)."""
+        self._tokens = min(float(self.capacity), self._tokens + 1.0)
+
 
 class SaveLimits:
     """The per-minute and per-hour buckets and the total, checked together. Thread-safe.
@@ -65,11 +68,6 @@ class SaveLimits:
         """The total is reached: nothing more will be saved in this run."""
         return self._total > 0 and self.saved >= self._total
 
-    def allows(self, now: float) -> bool:
-        """Whether a save at ``now`` would be allowed (takes nothing)."""
-        with self._lock:
-            return not self.exhausted and all(b.available(now) >= 1.0 for b in self._buckets)
-
     def take(self, now: float) -> bool:
         """Count a save at ``now`` if every limit allows it; False (and nothing taken) otherwise."""
         with self._lock:
@@ -81,6 +79,8 @@ class SaveLimits:
             return True
 
     def give_back(self) -> None:
-        """Undo the last :meth:`take` in the total (the save failed); the rate tokens stay spent."""
+        """Undo one :meth:`take`: the save it reserved did not happen."""
         with self._lock:
             self.saved = max(0, self.saved - 1)
+            for bucket in self._buckets:
+                bucket.refund()
