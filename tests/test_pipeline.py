@@ -154,7 +154,7 @@ class CountingDisplay(HeadlessDisplay):
 
 
 def test_a_stalled_source_keeps_the_picture_with_a_status_line():
-    from livecam import pipeline as pipeline_module
+    from livecam.live import pipeline as pipeline_module
 
     source = StallingSource(frames_before_stall=3)
     display = CountingDisplay(until=3 + int(pipeline_module.STALL_S / 0.25) + 2)
