@@ -149,7 +149,9 @@ def run(scale: Scale) -> Section:
             ],
         )
     )
-    section.tables.append(table(["collector step (1080p frame)", "median ms"], [[k, v] for k, v in timings.items()]))
+    section.tables.append(
+        table(["collector step (1080p frame)", "µs"], [[k, round(v * 1000, 1)] for k, v in timings.items()])
+    )
     section.notes += [
         f"`livecam run {SOURCE} --headless` for {duration:g} s against the model-free latency server "
         f"({LATENCY_MS:g} ms, `scripts/bench_support/latency_server.py`), which answers a person and a car on "
@@ -157,8 +159,9 @@ def run(scale: Scale) -> Section:
         "synthetic picture is what near-duplicate filtering sees.",
         "CPU per source frame is the child's user + system time divided by the frames it read; the extra is "
         "against the run without `--collect` in the same benchmark run.",
-        "Step timings are medians in this process: `offer` is what the sender thread pays per answer; a save "
-        "(hash, JPEG q95 of the full frame, three fsync'd files) runs on the collector's own thread.",
+        "Step timings are medians in this process (a save: the mean over a queue of saves): `offer` is what "
+        "the sender thread pays per answer; a save (hash, JPEG q95 of the full frame, three fsync'd files) "
+        "runs on the collector's own thread.",
     ]
     section.data = {"duration_s": duration, "latency_ms": LATENCY_MS, "runs": results, "steps_ms": timings}
     return section
