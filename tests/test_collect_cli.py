@@ -153,3 +153,34 @@ def test_an_unusable_folder_is_one_clear_message_and_the_video_goes_on(tmp_path:
     assert len(lines) == 1, done.stderr
     assert ("cannot write to" if problem == "read-only" else "MB free for") in lines[0]
     assert "the video goes on" in lines[0] and "Traceback" not in done.stderr
+
+
+def test_the_kiosk_collects_with_its_collect_table_and_saves_the_queue_when_stopped(tmp_path: Path):
+    import signal
+
+    config = tmp_path / "kiosk.toml"
+    collected = tmp_path / "collected"
+    config.write_text(
+        f'[source]\ninput = "synthetic:320x240@30"\n[display]\nheadless = true\n'
+        f'[collect]\ndir = "{collected}"\nstrategy = ["random"]\nrandom = 1.0\n',
+        encoding="utf-8",
+    )
+    with StubApi() as api:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "livecam", "kiosk", "--config", str(config), "--api-url", api.url]
+            + ["--model", "test/1", "--api-key", KEY],
+            env={"PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert api.wait_for_requests(5, timeout=60)
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "collecting frames to" in stderr and KEY not in stderr
+    saved = items(collected)
+    assert len(saved) >= 1 and f"collected {len(saved)} frame" in stderr
+    assert json.loads(saved[0].sidecar.read_text())["strategies"] == ["random"]
