@@ -104,7 +104,7 @@ def steps(repeats: int) -> dict[str, float]:
 
 def run(scale: Scale) -> Section:
     """The three runs one after another against one latency server, then the step timings."""
-    duration = {"tiny": 1.5, "quick": 5.0, "full": 20.0}[scale]
+    duration = {"tiny": 1.5, "quick": 3.0, "full": 20.0}[scale]
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp, latency_server(LATENCY_MS, slots=8) as url:
         for index, (name, extra) in enumerate(CASES):
