@@ -162,6 +162,8 @@ class Collector:
         self._thread.join(max(0.0, deadline - self._clock()))
         if self._thread.is_alive():
             log.warning("the collect writer did not finish within %.0f s; leaving it", timeout)
+        if self._off is None:
+            self._off = "closed"  # a late offer has no writer left to take it
 
     # --- the hot path ---------------------------------------------------------------------------
 
