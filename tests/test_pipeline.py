@@ -251,18 +251,6 @@ def test_a_crashed_sender_ends_the_run_with_its_failure():
     assert stats.failure is not None and "detection" in stats.failure and "ZeroDivisionError" in stats.failure
 
 
-def test_each_fresh_answer_reaches_the_answer_hooks_with_its_full_size_frame():
-    seen: list[tuple[int, tuple[int, ...], int]] = []
-    with StubApi() as api:
-        api_config = ApiConfig(api.url, "test/1", max_side=320)
-        hook = lambda frame, answer: seen.append((frame.seq, frame.image.shape, answer.frame_seq))  # noqa: E731
-        with LivePipeline(clip(30), api_config, HeadlessDisplay(), on_answer=[hook]) as pipe:
-            stats = pipe.run()
-    assert stats.failure is None and stats.responses_ok >= 1
-    assert len(seen) >= 1
-    assert all(shape == (360, 640, 3) and seq == answered for seq, shape, answered in seen)
-
-
 def test_progress_reports_what_the_run_has_shown():
     with LivePipeline(clip(10), None, HeadlessDisplay()) as pipe:
         before = pipe.progress()

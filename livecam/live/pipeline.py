@@ -31,7 +31,7 @@ from livecam.live.capture import CaptureThread
 from livecam.live.compose import FrameComposer, warm_up_drawing
 from livecam.live.keys import KeyBindings
 from livecam.live.pacing import SendPacer
-from livecam.live.sender import SenderPool
+from livecam.live.sender import AnswerHook, SenderPool
 from livecam.live.slot import LatestSlot, SlotClosed
 from livecam.live.stats import RunStats, SourceSummary, StatsRecorder
 from livecam.live.status import StatusBoard
@@ -76,10 +76,6 @@ class LiveConfig:
     style: OverlayStyle = field(default_factory=OverlayStyle)
     snapshot_dir: Path = Path(".")
     record: Path | None = None
-
-
-AnswerHook = Callable[[Frame, Predictions], None]
-"""Called on a sender thread with each fresh answer and the full-size frame it is for; must return quickly."""
 
 
 @dataclass(frozen=True)

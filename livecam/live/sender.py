@@ -27,6 +27,9 @@ from livecam.predictions import Predictions
 
 log = logging.getLogger(__name__)
 
+AnswerHook = Callable[[Frame, Predictions], None]
+"""Called with a frame and its fresh answer (in frame pixels), from a sender thread; must return quickly."""
+
 _WAIT_STEP = 0.25
 
 
@@ -43,7 +46,8 @@ class SenderPool:
         in_flight: concurrent requests (at most).
         pacer: spaces the sends (default: over the round trip, latency / in_flight apart).
         backoff: shared retry schedule (max delay bounds how soon a recovered API is noticed).
-        on_answer: called with each fresh answer and the frame it is for.
+        on_answer: called with each frame and its answer when the answer is fresh (newer than
+            any before it), oldest first (e.g. the collector of frames worth labelling).
     """
 
     def __init__(
@@ -58,7 +62,7 @@ class SenderPool:
         in_flight: int = 1,
         pacer: SendPacer | None = None,
         backoff: Backoff | None = None,
-        on_answer: Sequence[Callable[[Frame, Predictions], None]] = (),
+        on_answer: Sequence[AnswerHook] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if in_flight < 1:
@@ -79,10 +83,13 @@ class SenderPool:
         self._next_send_at = 0.0
         self._resume_at = 0.0
         self._logged_kinds: set[str] = set()
+        self._on_answer = tuple(on_answer)
+        self._answer_lock = threading.Lock()
+        self._answered_seq = -1
+        self._hook_failed = False
         self._threads = [
             threading.Thread(target=self._work, name=f"livecam-sender-{i}", daemon=True) for i in range(in_flight)
         ]
-        self._on_answer = list(on_answer)
         self.encoder_name: str | None = None
         self.error: BaseException | None = None
         """An unexpected exception that killed a worker; it also sets ``stop`` to end the run."""
@@ -161,15 +168,27 @@ class SenderPool:
         latency = self._clock() - started
         self._stats.response_ok(latency, stale=not fresh, classes=(p.class_name for p in predictions.items))
         self._log_issues(predictions)
+        if fresh and self._on_answer:
+            self._answered(frame, answer)
         with self._lock:
             self._backoff.reset()
             self._refused_backoff.reset()
             self._resume_at = 0.0
         self._pacer.answered(latency)
         self._status.set("api", None)
-        if fresh:
+
+    def _answered(self, frame: Frame, predictions: Predictions) -> None:
+        with self._answer_lock:  # two workers' answers reach the hooks in frame order
+            if frame.seq <= self._answered_seq:
+                return
+            self._answered_seq = frame.seq
             for hook in self._on_answer:
-                hook(frame, answer)
+                try:
+                    hook(frame, predictions)
+                except Exception:  # noqa: BLE001 - a failing hook must not end detection
+                    if not self._hook_failed:
+                        log.warning("an answer hook failed; detection goes on", exc_info=True)
+                    self._hook_failed = True
 
     def _failed(self, exc: DetectionError) -> None:
         kind = _kind(exc)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -86,6 +87,10 @@ class RunStats:
     source: SourceSummary | None = None
     failure: str | None = None
     sections: Mapping[str, object] = field(default_factory=dict)
+
+    def with_sections(self, sections: Mapping[str, object]) -> RunStats:
+        """The same stats with further named sections (e.g. what a collector saved)."""
+        return dataclasses.replace(self, sections={**self.sections, **sections})
 
     def to_json(self) -> dict[str, Any]:
         """The stats as plain JSON data, under the documented names."""
