@@ -56,6 +56,9 @@ class ApiConfig:
         jpeg_quality: 1-100.
         connect_timeout, read_timeout: seconds; ``read_timeout`` also bounds the whole answer.
         encoder: ``auto``, ``opencv`` or ``turbojpeg``.
+        lowest_confidence: percent; when below ``confidence``, the server is asked for boxes down
+            to it and those under ``confidence`` come back apart, in
+            :attr:`Predictions.below_threshold` (for ``--collect``), never drawn.
     """
 
     api_url: str
@@ -69,12 +72,15 @@ class ApiConfig:
     connect_timeout: float = 3.05
     read_timeout: float = 10.0
     encoder: str = "auto"
+    lowest_confidence: float | None = None
 
     def __post_init__(self) -> None:
         if not self.api_url.startswith(("http://", "https://")):
             raise ConfigError(f"--api-url must start with http:// or https:// (got {self.api_url!r})")
         if not _MODEL_ID.match(self.model_id):
             raise ConfigError(f"--model must look like PROJECT/VERSION, e.g. coco/1 (got {self.model_id!r})")
+        if self.lowest_confidence is not None and not 0 <= self.lowest_confidence <= 100:
+            raise ConfigError(f"the lowest confidence asked for must be 0-100 (got {self.lowest_confidence})")
         for name in ("confidence", "overlap"):
             value = getattr(self, name)
             if not 0 <= value <= 100:
@@ -91,8 +97,15 @@ class ApiConfig:
         """The legacy route for the model, without the query string."""
         return f"{self.api_url.rstrip('/')}/{self.model_id}"
 
+    @property
+    def asked_confidence(self) -> float:
+        """The confidence (percent) sent to the server: the lower of the two thresholds."""
+        if self.lowest_confidence is None:
+            return self.confidence
+        return min(self.confidence, self.lowest_confidence)
+
     def query(self) -> dict[str, str]:
-        params = {"confidence": f"{self.confidence:g}", "overlap": f"{self.overlap:g}", "format": "json"}
+        params = {"confidence": f"{self.asked_confidence:g}", "overlap": f"{self.overlap:g}", "format": "json"}
         if self.api_key:
             params["api_key"] = self.api_key
         return params
@@ -188,6 +201,8 @@ class DetectionClient:
         predictions = Predictions.from_roboflow(data, image_size=small_size)
         if request.scale != 1.0:
             predictions = predictions.scaled(1 / request.scale, 1 / request.scale)
+        if cfg.asked_confidence < cfg.confidence:
+            predictions = predictions.split_at(cfg.confidence / 100)
         if cfg.classes is not None:
             predictions = predictions.filtered(cfg.classes)
         return predictions

@@ -96,6 +96,9 @@ class Predictions:
         frame_seq: sequence number of the frame these were computed on (-1 if none).
         captured_at: capture time of that frame (monotonic seconds).
         issues: what validation dropped or clipped, by kind (for logging once per kind).
+        below_threshold: boxes under the display threshold, present only when the server was
+            asked for lower confidences so that frames can be collected for labelling
+            (``--collect`` with ``low-confidence``); never drawn, served or written out.
     """
 
     items: tuple[Prediction, ...] = ()
@@ -104,6 +107,7 @@ class Predictions:
     frame_seq: int = -1
     captured_at: float = 0.0
     issues: frozenset[str] = field(default_factory=frozenset)
+    below_threshold: tuple[Prediction, ...] = ()
 
     def __len__(self) -> int:
         return len(self.items)
@@ -118,7 +122,12 @@ class Predictions:
         size = None
         if self.image_size is not None:
             size = (round(self.image_size[0] * sx), round(self.image_size[1] * sy))
-        return replace(self, items=tuple(p.scaled(sx, sy) for p in self.items), image_size=size)
+        return replace(
+            self,
+            items=tuple(p.scaled(sx, sy) for p in self.items),
+            below_threshold=tuple(p.scaled(sx, sy) for p in self.below_threshold),
+            image_size=size,
+        )
 
     def for_frame(self, seq: int, captured_at: float) -> Predictions:
         """The same predictions stamped with the frame they were computed on."""
@@ -130,7 +139,16 @@ class Predictions:
         items = tuple(
             p for p in self.items if p.confidence >= min_confidence and (wanted is None or p.class_name in wanted)
         )
-        return replace(self, items=items)
+        below = tuple(p for p in self.below_threshold if wanted is None or p.class_name in wanted)
+        return replace(self, items=items, below_threshold=below)
+
+    def split_at(self, min_confidence: float) -> Predictions:
+        """Boxes under ``min_confidence`` (0-1) moved from ``items`` to ``below_threshold``."""
+        if all(p.confidence >= min_confidence for p in self.items):
+            return self
+        kept = tuple(p for p in self.items if p.confidence >= min_confidence)
+        below = tuple(p for p in self.items if p.confidence < min_confidence)
+        return replace(self, items=kept, below_threshold=self.below_threshold + below)
 
     def to_roboflow(self) -> dict[str, Any]:
         """This answer in Roboflow's response format (centre boxes), e.g. for a JSON Lines file.

@@ -35,6 +35,7 @@ class Progress:
         interval: seconds between lines when not a terminal (terminal redraws are at most 10/s).
         clock: monotonic seconds.
         label: what is counted, e.g. ``frames``.
+        rate_unit: how the rate is shown, e.g. ``fps``.
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class Progress:
         interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         label: str = "frames",
+        rate_unit: str = "fps",
     ) -> None:
         self.total = total if total and total > 0 else None
         self._stream = stream
@@ -53,6 +55,7 @@ class Progress:
         self._interval = 0.1 if self._tty else interval
         self._clock = clock
         self._label = label
+        self._rate_unit = rate_unit
         self._started = clock()
         self._last_shown: float | None = None
         self._samples: deque[tuple[float, int]] = deque([(self._started, 0)])
@@ -93,7 +96,7 @@ class Progress:
             fields = [f"{self._done}/{self.total} {self._label} ({percent}%)"]
         else:
             fields = [f"{self._done} {self._label}"]
-        fields.append(f"{rate:.1f} fps")
+        fields.append(f"{rate:.1f} {self._rate_unit}")
         if self.total and rate > 0:
             fields.append(f"ETA {format_duration(max(0, self.total - self._done) / rate)}")
         fields.append(f"{self._failed} failed")

@@ -45,6 +45,7 @@ def test_tiny_suite_runs_every_benchmark_and_the_baseline(tmp_path: Path) -> Non
         "3. JPEG encoder",
         "4. Server overhead",
         "5. Client cost",
+        "Collecting frames for labelling",
         "6. Bundled model: backend, precision, threads",
     ):
         assert f"## {title}" in markdown
@@ -59,6 +60,9 @@ def test_tiny_suite_runs_every_benchmark_and_the_baseline(tmp_path: Path) -> Non
     assert {"opencv", "turbojpeg"} & results["encoder"]["runs"][0].keys()
     assert results["server"]["http_w2_1"]["calls"] > 0 and results["server"]["http_w2_1"]["failed"] == 0
     assert [run["displayed"] > 0 for run in results["client-cost"]["runs"]] == [True, True]
+    collect_runs = results["collect"]["runs"]
+    assert [run["displayed"] > 0 for run in collect_runs] == [True, True, True]
+    assert collect_runs[0]["collected"] is None and collect_runs[2]["collected"] >= 1
     overhead = results["server"]["overhead"]
     assert overhead["http_4"]["calls"] > 0 and overhead["http_4"]["failed"] == 0
     assert all(run["frames"] == 6 for run in results["server"]["annotate"].values())

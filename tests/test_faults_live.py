@@ -155,7 +155,7 @@ def test_failing_api_never_stops_the_video(name: str, resources: Resources) -> N
     watch = Watch()
     with FaultServer(FAILURES[name]) as server:
         with pipeline(clip(), server.url, watch) as pipe:
-            stats = pipe.run()
+            stats = pipe.run().to_json()
     assert stats["source_frames"] == 45
     assert_all_shown(stats)
     assert stats["responses_ok"] == 0 and stats["responses_failed"] >= 1
@@ -169,7 +169,7 @@ def test_retry_after_is_honoured(resources: Resources) -> None:
     watch = Watch()
     with FaultServer(always(Answer.json({"message": "slow down"}, 429, (("Retry-After", "5"),)))) as server:
         with pipeline(clip(60), server.url, watch) as pipe:
-            stats = pipe.run()
+            stats = pipe.run().to_json()
     assert_all_shown(stats)
     assert server.requests == 1  # the next try is due after the 2 s clip has ended
 
@@ -179,7 +179,7 @@ def test_odd_answers_are_cleaned_and_drawn(name: str, resources: Resources) -> N
     watch = Watch()
     with FaultServer(ODD_ANSWERS[name]) as server:
         with pipeline(clip(), server.url, watch) as pipe:
-            stats = pipe.run()
+            stats = pipe.run().to_json()
             held = pipe.predictions.peek()
     assert_all_shown(stats)
     assert stats["responses_ok"] >= 1
@@ -190,7 +190,7 @@ def test_odd_answers_are_cleaned_and_drawn(name: str, resources: Resources) -> N
 
 def run_in_thread(pipe: LivePipeline) -> tuple[threading.Thread, dict[str, Any]]:
     result: dict[str, Any] = {}
-    thread = threading.Thread(target=lambda: result.update(pipe.run()), name="test-display", daemon=True)
+    thread = threading.Thread(target=lambda: result.update(pipe.run().to_json()), name="test-display", daemon=True)
     thread.start()
     return thread, result
 

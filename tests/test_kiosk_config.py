@@ -189,3 +189,50 @@ def test_quit_sequence_typed_within_the_window_quits():
 def test_quit_sequence_none_never_quits():
     matcher = SequenceMatcher(QuitSequence.parse("none"))
     assert not any(matcher.feed(k, 0.0) for k in (ord("q"), 27, ord("q"), ord("q")))
+
+
+def test_the_collect_table_takes_the_collect_flags_names(tmp_path):
+    from livecam.cli.collect import collect_config
+
+    config = load(
+        tmp_path,
+        '[collect]\ndir = "/data/collect"\nstrategy = ["empty", "classes"]\nclasses = ["person"]\n'
+        "band = [0.2, 0.5]\nmax-per-minute = 3\n",
+        "--collect-max-total",
+        "50",
+    )
+    collect = collect_config(vars(config.collect))
+    assert collect is not None and collect.directory == Path("/data/collect")
+    assert collect.strategies == ("empty", "classes") and collect.classes == ("person",)
+    assert collect.band == (0.2, 0.5) and collect.max_per_minute == 3 and collect.max_total == 50
+    assert collect_config(vars(load(tmp_path, "").collect)) is None
+    example = load_kiosk_config(build_example_args())
+    assert example.collect.dir is None and example.collect.strategy == ("low-confidence", "vanished")
+
+
+def build_example_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_kiosk_arguments(parser)
+    return parser.parse_args(["--config", str(EXAMPLE)])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[collect]\nstrategy = "blurry"\n', "collect.strategy: unknown 'blurry'"),
+        ('[collect]\nband = "0.6-0.2"\n', "collect.band: must satisfy 0 <= LOW <= HIGH <= 1"),
+        ("[collect]\nmax-per-hour = -1\n", "collect.max-per-hour: must be between 0"),
+        ("[collect]\nfolder = 'x'\n", "collect.folder: unknown key"),
+    ],
+)
+def test_bad_collect_values_are_named_with_key_and_line(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")) as info:
+        load(tmp_path, text)
+    assert " line " in str(info.value)
+
+
+def test_collect_flags_without_a_folder_are_refused():
+    from livecam.cli.collect import collect_config
+
+    with pytest.raises(ConfigError, match="--collect-max-total: only with --collect DIR"):
+        collect_config({"max_total": 5})

@@ -158,7 +158,7 @@ def test_boxes_land_on_the_turned_picture(orientation):
         stop=threading.Event(),
     )
     with pipeline:
-        stats = pipeline.run()
+        stats = pipeline.run().to_json()
     assert stats["responses_ok"] >= 1 and display.boxed is not None
     green = np.all(display.boxed == GREEN, axis=2)
     ys, xs = np.nonzero(green)

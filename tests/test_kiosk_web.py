@@ -223,7 +223,7 @@ def test_viewers_and_a_stalled_viewer_do_not_slow_the_display():
         stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")  # and never reads
         display = KioskDisplay(HeadlessDisplay(), QuitSequence.parse("none"), threading.Event(), publish=hub.publish)
         with LivePipeline(NoiseClip(90), None, display, LiveConfig(hud=False)) as pipeline:
-            stats = pipeline.run()
+            stats = pipeline.run().to_json()
         for thread in readers:
             thread.join(10)
         assert web.viewer_dropped.wait(10), "the viewer that stopped reading was not dropped"

@@ -3,7 +3,7 @@ import threading
 import pytest
 from stub_api import Reply, StubApi, assert_all_shown
 
-from livecam.client import ApiConfig
+from livecam.client import ApiConfig, DetectionClient
 from livecam.display import HeadlessDisplay
 from livecam.errors import SourceError
 from livecam.live.pipeline import LiveConfig, LivePipeline
@@ -19,7 +19,7 @@ def clip(frames: int, fps: float = 30.0, width: int = 640, height: int = 360) ->
 def test_every_source_frame_is_displayed_while_the_api_takes_500_ms():
     with StubApi(latency=0.5) as api:
         with LivePipeline(clip(90), ApiConfig(api.url, "test/1", api_key=KEY), HeadlessDisplay()) as pipe:
-            stats = pipe.run()
+            stats = pipe.run().to_json()
     assert stats["source_frames"] == 90
     assert_all_shown(stats)
     # One request in flight at 500 ms each over 3 s of video: frames are skipped, not queued.
@@ -32,7 +32,7 @@ def test_in_flight_requests_overlap_on_the_server():
     with StubApi(latency=0.3) as api:
         config = LiveConfig(in_flight=3)
         with LivePipeline(clip(60), ApiConfig(api.url, "test/1"), HeadlessDisplay(), config) as pipe:
-            stats = pipe.run()
+            stats = pipe.run().to_json()
         assert api.max_concurrent >= 2
     assert_all_shown(stats)
 
@@ -71,7 +71,7 @@ def test_a_late_answer_never_replaces_a_newer_one():
 
             assert api.wait_until(gated_worker_sent_again)
             stop.set()
-            stats = pipe.run()
+            stats = pipe.run().to_json()
     assert stats["stale_responses"] >= 1
     held = pipe.predictions.peek()
     assert held is not None and held.frame_seq > 1
@@ -80,7 +80,7 @@ def test_a_late_answer_never_replaces_a_newer_one():
 def test_failing_api_keeps_video_going_and_backs_off():
     with StubApi(script=lambda s: Reply(503, {"message": "not ready"})) as api:
         with LivePipeline(clip(60), ApiConfig(api.url, "test/1", api_key=KEY), HeadlessDisplay()) as pipe:
-            stats = pipe.run()
+            stats = pipe.run().to_json()
     assert_all_shown(stats)
     assert stats["responses_failed"] == stats["requests_sent"] <= 6
     assert stats["errors"] == {"http_503": stats["responses_failed"]}
@@ -111,14 +111,14 @@ def test_stop_from_outside_ends_an_endless_source_and_every_thread():
             pipe.start()
             assert api.wait_for_requests(1)
             stop.set()
-            stats = pipe.run()  # joins are bounded (JOIN_TIMEOUT_S) even with a request in flight
+            stats = pipe.run().to_json()  # joins are bounded (JOIN_TIMEOUT_S) even with a request in flight
     assert stats["source_frames"] >= 1
     assert livecam_threads() == []
 
 
 def test_no_api_shows_video_alone():
     with LivePipeline(clip(60), None, HeadlessDisplay()) as pipe:
-        stats = pipe.run()
+        stats = pipe.run().to_json()
     assert_all_shown(stats)
     assert stats["requests_sent"] == 0
 
@@ -154,7 +154,7 @@ class CountingDisplay(HeadlessDisplay):
 
 
 def test_a_stalled_source_keeps_the_picture_with_a_status_line():
-    from livecam import pipeline as pipeline_module
+    from livecam.live import pipeline as pipeline_module
 
     source = StallingSource(frames_before_stall=3)
     display = CountingDisplay(until=3 + int(pipeline_module.STALL_S / 0.25) + 2)
@@ -174,12 +174,12 @@ def test_a_stalled_source_keeps_the_picture_with_a_status_line():
 
 
 def test_detection_counts_stay_bounded_whatever_names_the_api_invents():
-    from livecam.live.stats import MAX_CLASS_NAMES, RunStats
+    from livecam.live.stats import MAX_CLASS_NAMES, StatsRecorder
 
-    stats = RunStats()
+    stats = StatsRecorder()
     for i in range(5 * MAX_CLASS_NAMES):
         stats.response_ok(0.01, stale=False, classes=[f"name-{i}"])
-    counts = stats.to_dict()["detections"]
+    counts = stats.snapshot().detections
     assert len(counts) <= MAX_CLASS_NAMES + 1
     assert sum(counts.values()) == 5 * MAX_CLASS_NAMES
 
@@ -200,7 +200,7 @@ def test_a_snapshot_that_cannot_be_saved_does_not_end_the_run(tmp_path):
     blocker.write_text("x")
     config = LiveConfig(snapshot_dir=blocker / "snaps")
     with LivePipeline(clip(30), None, KeyDisplay("s"), config) as pipe:
-        stats = pipe.run()
+        stats = pipe.run().to_json()
     assert stats["source_frames"] == 30
     assert_all_shown(stats)
 
@@ -214,7 +214,47 @@ def test_snapshot_key_saves_a_png(tmp_path):
 def test_a_refused_key_is_retried_slowly_not_stormed():
     with StubApi(script=lambda s: Reply(401, {"message": "bad key"})) as api:
         with LivePipeline(clip(90), ApiConfig(api.url, "test/1", api_key=KEY), HeadlessDisplay()) as pipe:
-            stats = pipe.run()
+            stats = pipe.run().to_json()
     assert_all_shown(stats)
     assert stats["requests_sent"] <= 2  # 3 s of video; an outage would be retried every <= 1.5 s
     assert set(stats["errors"]) == {"http_401"}
+
+
+class CrashingSource(SyntheticSource):
+    """Reads ``frames`` frames, then fails in a way no source is expected to."""
+
+    def __init__(self, frames: int) -> None:
+        super().__init__(160, 120, 30, live=False)
+        self._left = frames
+
+    def read(self):  # type: ignore[no-untyped-def]
+        self._left -= 1
+        if self._left < 0:
+            raise ZeroDivisionError("a bug in the source")
+        return super().read()
+
+
+def test_a_crashed_capture_thread_is_the_run_s_failure():
+    with LivePipeline(CrashingSource(5), None, HeadlessDisplay()) as pipe:
+        stats = pipe.run()
+    assert stats.failure is not None and "capture" in stats.failure and "ZeroDivisionError" in stats.failure
+    assert stats.to_json()["failure"] == stats.failure
+
+
+def test_a_crashed_sender_ends_the_run_with_its_failure():
+    def broken_client() -> DetectionClient:
+        raise ZeroDivisionError("a bug in the sender")
+
+    source = SyntheticSource(160, 120, 30, live=True)  # endless: only the crash ends this run
+    with LivePipeline(source, None, HeadlessDisplay(), make_client=broken_client) as pipe:
+        stats = pipe.run()
+    assert stats.failure is not None and "detection" in stats.failure and "ZeroDivisionError" in stats.failure
+
+
+def test_progress_reports_what_the_run_has_shown():
+    with LivePipeline(clip(10), None, HeadlessDisplay()) as pipe:
+        before = pipe.progress()
+        pipe.run()
+        after = pipe.progress()
+    assert before.displayed_frames == 0 and before.source_name is None
+    assert after.displayed_frames == 10 and after.last_frame is not None and after.newest is None

@@ -76,7 +76,7 @@ def test_stream_drop_keeps_the_last_frame_with_a_status_and_reconnects() -> None
     pipe = LivePipeline(source, None, HeadlessDisplay(), LiveConfig(), on_frame=[shown.on_frame], stop=stop)
     shown.pipe = pipe
     result: dict[str, Any] = {}
-    runner = threading.Thread(target=lambda: result.update(pipe.run()), daemon=True)
+    runner = threading.Thread(target=lambda: result.update(pipe.run().to_json()), daemon=True)
     try:
         pipe.start()
         runner.start()
@@ -138,7 +138,7 @@ class CorruptSource:
 def test_corrupt_frames_are_skipped() -> None:
     source = CorruptSource()
     with LivePipeline(source, None, HeadlessDisplay()) as pipe:
-        stats = pipe.run()
+        stats = pipe.run().to_json()
     valid = 8  # seven 160x120 frames and one 320x240
     assert stats["source_frames"] == valid
     assert stats["displayed_frames"] >= valid - 1

@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from livecam.annotate.jsonl import ClassIds, JsonLinesWriter, frame_record
-from livecam.annotate.media import FrameInput, FrameOutput
+from livecam.annotate.media import FrameInput, FrameOutput, InputFrame
 from livecam.annotate.window import Outcome, Window
 from livecam.client import ApiConfig, DetectionClient, RetryPolicy, detect_with_retry
 from livecam.errors import AuthError, ConfigError, DetectionError, ModelNotFoundError
@@ -40,6 +40,9 @@ WINDOW_SLACK = 2
 """Frames held beyond those in flight: one being read, one being written."""
 MAX_SKIP_WINDOW = 32
 """With ``--every N``, frames between sent ones are held too, up to this many per run."""
+
+AnswerHook = Callable[[InputFrame, Predictions], None]
+"""Called by the writer, in input order, with each frame and its answer before boxes are drawn on it."""
 
 
 class FrameDetector(Protocol):
@@ -151,7 +154,8 @@ class Annotator:
     """Runs one annotation from ``source`` to ``output`` (and ``jsonl``).
 
     ``stop`` ends the run early (Ctrl-C); the run also sets it when it ends, so every thread
-    it started winds down. Outputs are not closed here: the caller owns them.
+    it started winds down. Outputs are not closed here: the caller owns them. ``on_answer``
+    hooks see each answered frame, in input order, before boxes are drawn on it.
     """
 
     def __init__(
@@ -163,6 +167,7 @@ class Annotator:
         stop: threading.Event,
         *,
         jsonl: JsonLinesWriter | None = None,
+        on_answer: Sequence[AnswerHook] = (),
         progress: Progress | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -172,6 +177,8 @@ class Annotator:
         self._options = options
         self._stop = stop
         self._jsonl = jsonl
+        self._on_answer = tuple(on_answer)
+        self._hook_failed = False
         self._progress = progress
         self._clock = clock
         self._fatal: DetectionError | None = None
@@ -288,6 +295,8 @@ class Annotator:
                 sent += 1
                 failed += outcome.predictions is None
                 shown, shown_error, shown_from = outcome.predictions, outcome.error, frame.index
+                if shown is not None:
+                    self._answered(frame, shown)
             image = frame.image if shown is None else draw_predictions(frame.image, shown, style)
             self._output.write(frame, image)
             if jsonl is not None:
@@ -297,6 +306,15 @@ class Annotator:
             if progress is not None:
                 progress.update(index, failed)
         return index, sent, failed
+
+    def _answered(self, frame: InputFrame, predictions: Predictions) -> None:
+        for hook in self._on_answer:
+            try:
+                hook(frame, predictions)
+            except Exception:  # noqa: BLE001 - a failing hook must not lose the annotation
+                if not self._hook_failed:
+                    log.warning("an answer hook failed; annotation goes on", exc_info=True)
+                self._hook_failed = True
 
     def _join(self, threads: list[threading.Thread]) -> None:
         deadline = self._clock() + self._options.join_timeout_s

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from livecam.annotate.engine import (
     AnnotateOptions,
     AnnotateResult,
     Annotator,
+    AnswerHook,
     ApiDetector,
     FrameDetector,
 )
@@ -27,9 +29,11 @@ from livecam.annotate.media import (
     FrameOutput,
     ImageFolderInput,
     ImageFolderOutput,
+    InputFrame,
     VideoInput,
     VideoOutput,
 )
+from livecam.cli import collect
 from livecam.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -42,8 +46,11 @@ from livecam.cli.common import (
 from livecam.cli.options import API_OPTIONS, add_options
 from livecam.cli.run import API_HELP
 from livecam.client import ApiConfig
+from livecam.collect import CollectConfig, Collector
 from livecam.errors import ConfigError
+from livecam.frames import Frame
 from livecam.overlay import OverlayStyle
+from livecam.predictions import Predictions
 from livecam.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -98,6 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             f"{EMBEDDED_IN_FLIGHT} for the embedded model)"
         },
     )
+    collect.add_arguments(parser)
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,7 @@ class AnnotateJob:
     folder: bool
     options: AnnotateOptions
     max_failed_fraction: float
+    collect: CollectConfig | None = None
 
 
 def check_arguments(args: argparse.Namespace, choice: ApiChoice) -> AnnotateJob:
@@ -134,7 +143,11 @@ def check_arguments(args: argparse.Namespace, choice: ApiChoice) -> AnnotateJob:
     taken[output.resolve()] = "-o"
     if args.json is not None:
         _check_target(args.json, "--json", False, taken)
-    return AnnotateJob(source, output, args.json, folder, options, args.max_failed_fraction)
+    collecting = collect.collect_config(collect.given(args))
+    if collecting is not None and collecting.directory.resolve() in taken:
+        what = taken[collecting.directory.resolve()]
+        raise ConfigError(f"--collect {collecting.directory} is the same folder as {what}; choose another folder")
+    return AnnotateJob(source, output, args.json, folder, options, args.max_failed_fraction, collecting)
 
 
 def default_in_flight(choice: ApiChoice) -> int:
@@ -181,10 +194,23 @@ def run(
     source: FrameInput = ImageFolderInput(job.input) if job.folder else VideoInput(job.input)
     stop = threading.Event() if stop is None else stop
     try:
-        with resolved_api(choice) as api, stop_on_signals(stop), _outputs(job, source) as (output, jsonl):
+        with contextlib.ExitStack() as stack:
+            api = collect.asking_low_confidence(stack.enter_context(resolved_api(choice)), job.collect)
+            stack.enter_context(stop_on_signals(stop))
+            output, jsonl = stack.enter_context(_outputs(job, source))
+            collector = stack.enter_context(
+                collect.collecting(job.collect, source=str(job.input), model_id=api.model_id)
+            )
             progress = None if getattr(args, "quiet", 0) else Progress(source.total, progress_stream or sys.stderr)
             annotator = Annotator(
-                source, output, _detector_factory(api), job.options, stop, jsonl=jsonl, progress=progress
+                source,
+                output,
+                _detector_factory(api),
+                job.options,
+                stop,
+                jsonl=jsonl,
+                on_answer=[_offer_to(collector)] if collector is not None else [],
+                progress=progress,
             )
             result = annotator.run()
             if progress is not None:
@@ -193,6 +219,16 @@ def run(
     finally:
         source.close()
     return _report(job, result, codec)
+
+
+def _offer_to(collector: Collector) -> AnswerHook:
+    """Hands annotated frames to the collector, timed by their place in the video (a copy: the writer draws next)."""
+
+    def offer(frame: InputFrame, predictions: Predictions) -> None:
+        at = frame.time_s if frame.time_s is not None else time.monotonic()
+        collector.offer(Frame(frame.index, frame.image, at), predictions, frame.time_s, copy=True)
+
+    return offer
 
 
 def _detector_factory(api: ApiConfig) -> Callable[[], FrameDetector]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from livecam.cli import collect
 from livecam.cli.common import (
     API_KEY_ENV,
     EXIT_OK,
@@ -22,6 +24,7 @@ from livecam.cli.common import (
 from livecam.cli.kiosk_file import build_config, read_toml
 from livecam.cli.options import OPTIONS, Option, add_options, given_values, parse_color
 from livecam.client import ApiConfig
+from livecam.collect import Collector
 from livecam.display import Display, HeadlessDisplay, WindowDisplay
 from livecam.errors import ConfigError
 from livecam.kiosk.app import Supervisor
@@ -32,7 +35,7 @@ from livecam.kiosk.orientation import OrientedSource
 from livecam.kiosk.web import FrameHub, WebView
 from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.overlay import OverlayStyle
-from livecam.sources import CaptureOptions, VideoSource, open_source
+from livecam.sources import CaptureOptions, VideoSource, open_source, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ _TABLE_TITLES = {
     "overlay": "overlay ([overlay])",
     "display": "screen ([display])",
     "kiosk": "kiosk behaviour and browser view ([kiosk])",
+    "collect": "frames collected for labelling ([collect])",
 }
 
 
@@ -84,9 +88,16 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         getattr(args, "verbose", 0) - getattr(args, "quiet", 0), config.api.api_key or env.get(API_KEY_ENV)
     )
     make_source(config)  # a malformed source spec is a config error, reported now
+    # Without a folder the [collect] table only holds settings for later: collection is off.
+    collect_config = collect.collect_config(dataclasses.asdict(config.collect)) if config.collect.dir else None
     stop = threading.Event()
-    with resolved_api(api_choice(config, env)) as api, stop_on_signals(stop):
-        return _serve(config, api, stop)
+    with contextlib.ExitStack() as stack:
+        api = collect.asking_low_confidence(stack.enter_context(resolved_api(api_choice(config, env))), collect_config)
+        stack.enter_context(stop_on_signals(stop))
+        collector = stack.enter_context(
+            collect.collecting(collect_config, source=redact_url(config.source.input), model_id=api.model_id)
+        )
+        return _serve(config, api, stop, collector)
 
 
 def make_source(config: KioskConfig) -> VideoSource:
@@ -126,14 +137,15 @@ def make_display(config: KioskConfig, stop: threading.Event, hub: FrameHub | Non
     )
 
 
-def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event) -> int:
+def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event, collector: Collector | None = None) -> int:
     settings = config.kiosk
     hub = FrameHub(settings.web_fps, max_viewers=settings.web_viewers) if settings.web is not None else None
     display = make_display(config, stop, hub)
     options = live_config(config)
 
     def make_pipeline(pipeline_stop: threading.Event) -> LivePipeline:
-        return LivePipeline(make_source(config), api, display, options, stop=pipeline_stop)
+        hooks = [collector.offer] if collector is not None else []
+        return LivePipeline(make_source(config), api, display, options, on_answer=hooks, stop=pipeline_stop)
 
     supervisor = Supervisor(
         make_pipeline, display, stop, watchdog_s=settings.watchdog, blank_size=config.display.size or (1280, 720)
@@ -142,7 +154,8 @@ def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event) -> int:
     if hub is not None and settings.web is not None:
 
         def stats() -> dict[str, Any]:
-            return {**supervisor.stats(), "viewers": hub.viewers}
+            collected = collector.stats() if collector is not None else {}
+            return {**supervisor.stats(), **collected, "viewers": hub.viewers}
 
         web = WebView(settings.web, hub, stats, title=config.overlay.title)
         web.start()

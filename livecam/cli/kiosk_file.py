@@ -20,6 +20,7 @@ from livecam.cli.options import OPTIONS, NestedError, Option, check_flag
 from livecam.errors import ConfigError
 from livecam.kiosk.config import (
     ApiSettings,
+    CollectSettings,
     DisplaySettings,
     KioskConfig,
     KioskSettings,
@@ -38,6 +39,7 @@ _TABLES: dict[str, type[Any]] = {
     "overlay": OverlaySettings,
     "display": DisplaySettings,
     "kiosk": KioskSettings,
+    "collect": CollectSettings,
 }
 _BY_NAME = {(o.table, o.key): o for o in OPTIONS}
 

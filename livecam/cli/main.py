@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 
 from livecam import __version__
-from livecam.cli import annotate, kiosk, run, serve
+from livecam.cli import annotate, kiosk, run, serve, upload
 from livecam.cli.common import (
     API_KEY_ENV,
     EXIT_FAILED,
@@ -27,6 +27,7 @@ examples:
   livecam run rtsp://cam.local/stream --api-url http://localhost:9001 --model my-project/3
   livecam annotate in.mp4 -o out.mp4 --json out.jsonl
   livecam serve --port 9001
+  livecam upload collected/ --project my-project      send --collect's frames to Roboflow for labelling
 """
 
 Handler = Callable[[argparse.Namespace, Mapping[str, str]], int]
@@ -105,4 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_arguments(command)
     command.set_defaults(handler=serve.run)
+
+    command = commands.add_parser(
+        "upload",
+        parents=[common],
+        help="send collected frames and their pre-labels to a Roboflow project",
+        description="Upload what --collect saved to a Roboflow project, each image with its pre-label.",
+        epilog=upload.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    upload.add_arguments(command)
+    command.set_defaults(handler=upload.run)
     return parser

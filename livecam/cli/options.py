@@ -15,8 +15,10 @@ import argparse
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from livecam.collect.config import STRATEGY_NAMES, CollectConfig, parse_band, parse_strategies
 from livecam.detector.bundled import DEFAULT_PRECISION, PRECISIONS
 from livecam.encode import ENCODER_NAMES
 from livecam.errors import ConfigError
@@ -153,6 +155,37 @@ def _show(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "a list"
     return str(value)
+
+
+def _strategies(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        names = parse_strategies(value)
+    elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        names = parse_strategies(",".join(value))
+    else:
+        raise ValueError(f'must be strategy names, e.g. ["low-confidence", "vanished"] (got {_show(value)})')
+    unknown = [n for n in names if n not in STRATEGY_NAMES]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown {', '.join(map(repr, unknown)) or 'empty list'}; choose from {', '.join(STRATEGY_NAMES)} or all"
+        )
+    return names
+
+
+def _band(value: Any) -> tuple[float, float]:
+    if isinstance(value, str):
+        low, high = parse_band(value)
+    elif (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    ):
+        low, high = float(value[0]), float(value[1])
+    else:
+        raise ValueError(f'must be LOW-HIGH, e.g. "0.25-0.55" (got {_show(value)})')
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"must satisfy 0 <= LOW <= HIGH <= 1 (got {low:g}-{high:g})")
+    return low, high
 
 
 class NestedError(ValueError):
@@ -392,6 +425,111 @@ KIOSK_OPTIONS: tuple[Option, ...] = (
 )
 """The kiosk's own options (overlay, screen, unattended behaviour)."""
 
+_COLLECT = CollectConfig(Path("."))
+"""The collect defaults, for the help texts."""
+
+COLLECT_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "collect",
+        "dir",
+        "--collect",
+        _text,
+        "save the frames worth labelling (full resolution JPEG, VOC pre-label, JSON sidecar) in DIR",
+        "DIR",
+    ),
+    Option(
+        "collect",
+        "strategy",
+        "--collect-strategy",
+        _strategies,
+        f"which frames: {', '.join(STRATEGY_NAMES)} or all, comma separated (default: {','.join(_COLLECT.strategies)})",
+        "NAMES",
+    ),
+    Option(
+        "collect",
+        "band",
+        "--collect-band",
+        _band,
+        "low-confidence: a box whose confidence lies in LOW-HIGH "
+        f"(default: {_COLLECT.band[0]:g}-{_COLLECT.band[1]:g}; boxes under --confidence are asked for but not shown)",
+        "LOW-HIGH",
+    ),
+    Option(
+        "collect",
+        "classes",
+        "--collect-classes",
+        _names,
+        "the classes empty, vanished, count-change, classes and low-confidence look at (default: all)",
+        "A,B",
+        _split_names,
+    ),
+    Option(
+        "collect",
+        "count-jump",
+        "--collect-count-jump",
+        _integer(1, 10_000),
+        f"count-change: boxes more or fewer than in the previous answer (default: {_COLLECT.count_jump})",
+        "N",
+        int,
+    ),
+    Option(
+        "collect",
+        "random",
+        "--collect-random",
+        _number(0, 1),
+        f"random: the share of answered frames picked (default: {_COLLECT.random_share:g})",
+        "SHARE",
+        float,
+    ),
+    Option(
+        "collect",
+        "max-per-minute",
+        "--collect-max-per-minute",
+        _integer(0, 1_000_000),
+        f"most frames saved in any minute; 0: no limit (default: {_COLLECT.max_per_minute})",
+        "N",
+        int,
+    ),
+    Option(
+        "collect",
+        "max-per-hour",
+        "--collect-max-per-hour",
+        _integer(0, 1_000_000),
+        f"most frames saved in any hour; 0: no limit (default: {_COLLECT.max_per_hour})",
+        "N",
+        int,
+    ),
+    Option(
+        "collect",
+        "max-total",
+        "--collect-max-total",
+        _integer(0, 1_000_000_000),
+        f"most items DIR may hold, counting earlier runs; 0: no limit (default: {_COLLECT.max_total})",
+        "N",
+        int,
+    ),
+    Option(
+        "collect",
+        "min-free-mb",
+        "--collect-min-free-mb",
+        _number(0, 1e9),
+        f"stop collecting (one warning) when the disk has less free space (default: {_COLLECT.min_free_mb:g} MB)",
+        "MB",
+        float,
+    ),
+    Option(
+        "collect",
+        "min-difference",
+        "--collect-min-difference",
+        _number(0, 1),
+        "skip a frame whose perceptual hash differs from a recent save's by less than this share "
+        f"(default: {_COLLECT.min_difference:g})",
+        "SHARE",
+        float,
+    ),
+)
+"""Collecting frames for labelling: ``run``, ``annotate`` and the kiosk's ``[collect]`` table."""
+
 KIOSK_SOURCE = Option(
     "source",
     "input",
@@ -401,7 +539,7 @@ KIOSK_SOURCE = Option(
     "SOURCE",
 )
 
-OPTIONS: tuple[Option, ...] = (KIOSK_SOURCE, *SOURCE_OPTIONS, *API_OPTIONS, *KIOSK_OPTIONS)
+OPTIONS: tuple[Option, ...] = (KIOSK_SOURCE, *SOURCE_OPTIONS, *API_OPTIONS, *KIOSK_OPTIONS, *COLLECT_OPTIONS)
 """Every option of the kiosk's file, in the order ``--help`` lists them."""
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from livecam.cli import collect
 from livecam.cli.common import (
+    EXIT_FAILED,
     EXIT_OK,
     api_choice,
     check_positive,
@@ -23,7 +26,7 @@ from livecam.errors import ConfigError
 from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.live.stats import write_json
 from livecam.overlay import OverlayStyle
-from livecam.sources import CaptureOptions, open_source
+from livecam.sources import CaptureOptions, open_source, redact_url
 
 log = logging.getLogger("livecam")
 
@@ -64,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="where the s key saves PNG snapshots (default: .)",
     )
+    collect.add_arguments(parser)
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -84,26 +88,39 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         snapshot_dir=args.snapshot_dir,
         record=args.record,
     )
+    collect_config = collect.collect_config(collect.given(args))
     for flag, path in (("--stats-json", args.stats_json), ("--record", args.record)):
         if path is not None and not path.parent.is_dir():
             raise ConfigError(f"{flag}: folder {path.parent} does not exist")
     if not args.headless:
         require_screen(env)
     stop = threading.Event()
-    with resolved_api(choice) as api, stop_on_signals(stop):
+    with contextlib.ExitStack() as stack:
+        api = collect.asking_low_confidence(stack.enter_context(resolved_api(choice)), collect_config)
+        stack.enter_context(stop_on_signals(stop))
+        collector = stack.enter_context(
+            collect.collecting(collect_config, source=redact_url(args.source), model_id=api.model_id)
+        )
         display = HeadlessDisplay() if args.headless else WindowDisplay(fullscreen=args.fullscreen)
-        with LivePipeline(source, api, display, config, stop=stop) as pipeline:
+        hooks = [collector.offer] if collector is not None else []
+        with LivePipeline(source, api, display, config, on_answer=hooks, stop=stop) as pipeline:
             stats = pipeline.run()
+        if collector is not None:
+            collector.close()
+            stats = stats.with_sections(collector.stats())
     log.info(
         "%d of %d source frames shown (%.1f fps), %d detections answered, %d failed",
-        stats["displayed_frames"],
-        stats["source_frames"],
-        stats["display_fps"],
-        stats["responses_ok"],
-        stats["responses_failed"],
+        stats.displayed_frames,
+        stats.source_frames,
+        stats.display_fps,
+        stats.responses_ok,
+        stats.responses_failed,
     )
     if args.stats_json is not None:
-        write_json(args.stats_json, stats)
+        write_json(args.stats_json, stats.to_json())
+    if stats.failure is not None:
+        log.error("the run ended early: %s", stats.failure)
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -278,19 +278,19 @@ class Supervisor:
             "displayed_frames": 0,
         }
         if pipeline is not None:
-            p50, _ = pipeline.stats.latency_ms()
-            newest = pipeline.predictions.peek()
+            progress = pipeline.progress()
+            p50, newest = progress.latency_p50_ms, progress.newest
             data["latency_ms"] = None if p50 is None else round(p50, 1)
             data["age_ms"] = None if newest is None else round((now - newest.captured_at) * 1000, 1)
-            data["status"] = pipeline.status.lines() + data["status"]
-            data["source"] = pipeline.info.name if pipeline.info is not None else None
-            data["displayed_frames"] = pipeline.stats.displayed_frames
+            data["status"] = progress.status + data["status"]
+            data["source"] = progress.source_name
+            data["displayed_frames"] = progress.displayed_frames
         return data
 
     def _run_one(self, pipeline: LivePipeline, pipeline_stop: threading.Event) -> tuple[Outcome, bool]:
         """Run ``pipeline`` to its end; returns how it ended and whether it showed any frame."""
         watchdog = Watchdog(
-            lambda: pipeline.stats.displayed_frames,
+            lambda: pipeline.displayed_frames,
             self._watchdog_s,
             self._stop,
             pipeline_stop,
@@ -323,8 +323,9 @@ class Supervisor:
             watchdog.finish()
             with self._lock:
                 self._pipeline = None
-            self._last_frame = pipeline.frames.peek() or self._last_frame
-        shown = pipeline.stats.displayed_frames > 0
+            progress = pipeline.progress()
+            self._last_frame = progress.last_frame or self._last_frame
+        shown = progress.displayed_frames > 0
         if self._stop.is_set():
             return Outcome.STOPPED, shown
         if watchdog.stalled:
@@ -332,7 +333,7 @@ class Supervisor:
             return Outcome.STALLED, shown
         if outcome is Outcome.ENDED:
             self._reason = "Video ended with no picture"
-            log.info("the source ended after %d frames; starting it again", pipeline.stats.displayed_frames)
+            log.info("the source ended after %d frames; starting it again", progress.displayed_frames)
         return outcome, shown
 
     def _await_release(self) -> None:
@@ -380,7 +381,7 @@ class Supervisor:
         return np.zeros((height, width, 3), np.uint8)
 
     def _sample(self, pipeline: LivePipeline, now: float) -> None:
-        self._rates.sample(now, pipeline.stats.displayed_frames, pipeline.stats.responses_ok)
+        self._rates.sample(now, pipeline.displayed_frames, pipeline.answers)
 
     def _log_once(self, kind: str, message: str) -> None:
         """Log a repeating failure once at warning level, then at debug until it changes."""

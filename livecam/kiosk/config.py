@@ -82,6 +82,23 @@ class KioskSettings:
 
 
 @dataclass(frozen=True)
+class CollectSettings:
+    """``[collect]``: frames saved for labelling (the ``--collect`` options); None takes the default."""
+
+    dir: str | None = None
+    strategy: tuple[str, ...] | None = None
+    band: tuple[float, float] | None = None
+    classes: tuple[str, ...] | None = None
+    count_jump: int | None = None
+    random: float | None = None
+    max_per_minute: int | None = None
+    max_per_hour: int | None = None
+    max_total: int | None = None
+    min_free_mb: float | None = None
+    min_difference: float | None = None
+
+
+@dataclass(frozen=True)
 class KioskConfig:
     """Everything the kiosk needs, checked."""
 
@@ -90,3 +107,4 @@ class KioskConfig:
     overlay: OverlaySettings = field(default_factory=OverlaySettings)
     display: DisplaySettings = field(default_factory=DisplaySettings)
     kiosk: KioskSettings = field(default_factory=KioskSettings)
+    collect: CollectSettings = field(default_factory=CollectSettings)

@@ -5,7 +5,10 @@ Example:
     >>> api = ApiConfig("http://127.0.0.1:9001", "coco/1")
     >>> with LivePipeline(open_source("video.mp4"), api, HeadlessDisplay()) as pipeline:
     ...     stats = pipeline.run()
-    >>> stats["displayed_frames"]
+    >>> stats.displayed_frames
+
+The pipeline wires the threads and runs the display loop; drawing is :mod:`.compose`, the
+window's keys :mod:`.keys`, the counters :mod:`.stats`.
 """
 
 from __future__ import annotations
@@ -17,24 +20,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import numpy as np
 
 from livecam.backoff import Backoff
 from livecam.client import ApiConfig, DetectionClient
-from livecam.display import Display, VideoRecorder, save_snapshot
-from livecam.errors import LivecamError
+from livecam.display import Display, VideoRecorder
 from livecam.frames import Frame, Image
 from livecam.live.capture import CaptureThread
+from livecam.live.compose import FrameComposer, warm_up_drawing
+from livecam.live.keys import KeyBindings
 from livecam.live.pacing import SendPacer
-from livecam.live.sender import SenderPool
+from livecam.live.sender import AnswerHook, SenderPool
 from livecam.live.slot import LatestSlot, SlotClosed
-from livecam.live.stats import RunStats
+from livecam.live.stats import RunStats, SourceSummary, StatsRecorder
 from livecam.live.status import StatusBoard
-from livecam.overlay import OverlayStyle, draw_hud, draw_predictions, draw_status
-from livecam.predictions import Prediction, Predictions
-from livecam.ratemeter import RateMeter
+from livecam.overlay import OverlayStyle
+from livecam.predictions import Predictions
 from livecam.sources import SourceInfo, VideoSource
 
 log = logging.getLogger(__name__)
@@ -43,10 +45,8 @@ JOIN_TIMEOUT_S = 3.0
 _IDLE_REDRAW_S = 0.25
 _AUTO_SPACING_FRAMES = 0.9
 """``adaptive``: send at most once per frame interval (a little less, so no new frame waits)."""
-_HUD_REFRESH_S = 0.5
 STALL_S = 2.0
 """No new frame for this long shows a "No new video" status."""
-_KEY_QUIT = {ord("q"), ord("Q"), 27}
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,27 @@ class LiveConfig:
     record: Path | None = None
 
 
-FrameHook = Callable[[Image], Image]
-"""Changes a frame before drawing (the kiosk rotates and mirrors with one)."""
+@dataclass(frozen=True)
+class LiveProgress:
+    """What a running pipeline has done so far (what the kiosk's supervisor and web view read).
+
+    Attributes:
+        displayed_frames: frames shown.
+        answers: answers received.
+        latency_p50_ms: median request latency so far.
+        newest: the newest answer, if any.
+        status: the status lines shown over the picture.
+        source_name: the source's name once opened.
+        last_frame: the newest captured frame.
+    """
+
+    displayed_frames: int
+    answers: int
+    latency_p50_ms: float | None
+    newest: Predictions | None
+    status: list[str]
+    source_name: str | None
+    last_frame: Frame | None
 
 
 class LivePipeline:
@@ -96,7 +115,7 @@ class LivePipeline:
         config: run options.
         make_client: builds a detection client (tests inject a transport here).
         on_frame: called with every annotated frame (e.g. the kiosk's web view).
-        frame_hook: transforms each frame before drawing; predictions must match its output.
+        on_answer: called on a sender thread with each fresh answer and its full-size frame.
         stop: an external stop event (e.g. set by a signal handler); one is made if omitted.
         clock: monotonic time source.
     """
@@ -110,6 +129,7 @@ class LivePipeline:
         *,
         make_client: Callable[[], DetectionClient] | None = None,
         on_frame: Sequence[Callable[[Image], None]] = (),
+        on_answer: Sequence[AnswerHook] = (),
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -119,7 +139,7 @@ class LivePipeline:
         self.config = config or LiveConfig()
         self.stop = stop or threading.Event()
         self.status = StatusBoard()
-        self.stats = RunStats()
+        self.stats = StatsRecorder()
         self.frames: LatestSlot[Frame] = LatestSlot()
         self.predictions: LatestSlot[Predictions] = LatestSlot()
         self.info: SourceInfo | None = None
@@ -128,16 +148,22 @@ class LivePipeline:
             make_client = lambda: DetectionClient(api)  # noqa: E731
         self._make_client = make_client
         self._on_frame = list(on_frame)
+        self._on_answer = list(on_answer)
         self._capture: CaptureThread | None = None
         self._recorder: VideoRecorder | None = None
         self._senders: SenderPool | None = None
-        self._hud = self.config.hud
-        self._display_rate = RateMeter()
-        self._prediction_rate = RateMeter()
-        self._last_prediction_seq = -1
+        self._composer = FrameComposer(
+            self.predictions,
+            self.status,
+            self.stats,
+            self.config.style,
+            max_age=self.config.max_prediction_age,
+            detecting=make_client is not None,
+            hud=self.config.hud,
+            clock=clock,
+        )
+        self._keys = KeyBindings(display, self._composer, self.stop, self.config.snapshot_dir)
         self._blank: Frame | None = None
-        self._hud_latency_p50: float | None = None
-        self._hud_latency_at = -_HUD_REFRESH_S
 
     def __enter__(self) -> LivePipeline:
         return self
@@ -160,7 +186,7 @@ class LivePipeline:
         if self.config.record is not None:
             self._recorder = VideoRecorder(self.config.record, self.info.fps, (self.info.width, self.info.height))
             log.info("recording to %s (%s)", self.config.record, self._recorder.codec)
-        _warm_up_drawing(self.info, self.config.style)
+        warm_up_drawing((self.info.width, self.info.height), self.config.style)
         if self._make_client is not None:
             self._senders = SenderPool(
                 self._make_client,
@@ -174,6 +200,7 @@ class LivePipeline:
                 if self.config.adaptive
                 else None,
                 backoff=Backoff(initial=0.25, maximum=1.5),
+                on_answer=self._on_answer,
                 clock=self._clock,
             )
             self._senders.start()
@@ -185,11 +212,11 @@ class LivePipeline:
         self._capture.start()
         return self.info
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> RunStats:
         """Run the display loop until the source ends, a limit is reached, or ``stop`` is set.
 
         Returns:
-            The run's statistics (the schema in ARCHITECTURE.md).
+            The run's statistics; ``failure`` says why, if a capture or sender thread crashed.
         """
         if self._capture is None:
             self.start()
@@ -211,21 +238,66 @@ class LivePipeline:
                 stalled = self._clock() - last_frame_at
                 if last_frame is not None and stalled >= STALL_S:
                     self.status.set("video", f"No new video for {stalled:.0f} s")
-                self._show(self._compose(last_frame or self._placeholder(), new=False), new=False)
+                self._show(self._composer.compose(last_frame or self._placeholder(), new=False), new=False)
                 continue
             last_seq = frame.seq
             last_frame = frame
             last_frame_at = self._clock()
-            self._show(self._compose(frame, new=True), new=True)
+            self._show(self._composer.compose(frame, new=True), new=True)
         return self.finish()
 
-    def finish(self) -> dict[str, Any]:
+    def finish(self) -> RunStats:
         """Stop the threads and return the statistics."""
         self.stats.ended_at = self._clock()
         self.close()
-        if self._capture is not None:
-            self.stats.source_frames = self._capture.frames_captured
-        return self.stats.to_dict(self._extra_stats())
+        capture = self._capture
+        if capture is not None:
+            self.stats.source_frames = capture.frames_captured
+        info = self.info
+        return self.stats.snapshot(
+            in_flight="auto" if self.config.adaptive else self.config.in_flight,
+            encoder=self._senders.encoder_name if self._senders else None,
+            frames_not_shown=max(0, capture.frames_captured - self.stats.displayed_frames) if capture else 0,
+            reconnects=capture.reconnects if capture else 0,
+            source=None if info is None else SourceSummary(info.name, info.width, info.height, info.fps, info.live),
+            failure=self._failure(),
+        )
+
+    @property
+    def displayed_frames(self) -> int:
+        """Frames shown so far (cheap: the kiosk's watchdog reads it every tick)."""
+        return self.stats.displayed_frames
+
+    @property
+    def answers(self) -> int:
+        """Answers received so far."""
+        return self.stats.responses_ok
+
+    def progress(self) -> LiveProgress:
+        """What the run has done so far; safe to call from any thread."""
+        p50, _ = self.stats.latency_ms()
+        return LiveProgress(
+            displayed_frames=self.stats.displayed_frames,
+            answers=self.stats.responses_ok,
+            latency_p50_ms=p50,
+            newest=self.predictions.peek(),
+            status=self.status.lines(),
+            source_name=self.info.name if self.info is not None else None,
+            last_frame=self.frames.peek(),
+        )
+
+    def _failure(self) -> str | None:
+        crashed = [
+            (name, error)
+            for name, error in (
+                ("capture", self._capture.error if self._capture else None),
+                ("detection", self._senders.error if self._senders else None),
+            )
+            if error is not None
+        ]
+        if not crashed:
+            return None
+        return "; ".join(f"the {name} thread failed: {type(e).__name__}: {e}" for name, e in crashed)
 
     def close(self) -> None:
         """Stop every thread (bounded joins) and release the source and display. Idempotent.
@@ -265,93 +337,9 @@ class LivePipeline:
             self._blank = Frame(-1, np.zeros((height, width, 3), np.uint8), self._clock())
         return self._blank
 
-    def _compose(self, frame: Frame, new: bool) -> Image:
-        """Draw the frame with the newest predictions, HUD and status; count it if ``new``."""
-        now = self._clock()
-        canvas = frame.image.copy()
-        predictions = self.predictions.peek()
-        age: float | None = None
-        if predictions is not None:
-            age = now - predictions.captured_at
-            if age <= self.config.max_prediction_age:
-                draw_predictions(canvas, predictions, self.config.style)
-            else:
-                age = None
-            if predictions.frame_seq != self._last_prediction_seq:
-                self._last_prediction_seq = predictions.frame_seq
-                self._prediction_rate.tick(now)
-        if new:
-            self.stats.frame_displayed(age)
-            self._display_rate.tick(now)
-            self.status.set("video", None)
-        if self._hud:
-            draw_hud(canvas, self._hud_lines(now, age))
-        lines = self.status.lines()
-        if lines:
-            draw_status(canvas, lines)
-        return canvas
-
     def _show(self, canvas: Image, new: bool) -> None:
         for callback in self._on_frame:
             callback(canvas)
         if new and self._recorder is not None:
             self._recorder.write(canvas)
-        key = self.display.show(canvas)
-        if key < 0:
-            if self.display.closed_by_user:
-                self.stop.set()
-            return
-        key &= 0xFF
-        if key in _KEY_QUIT:
-            self.stop.set()
-        elif key in (ord("f"), ord("F")):
-            self.display.set_fullscreen(not self.display.fullscreen)
-        elif key in (ord("h"), ord("H")):
-            self._hud = not self._hud
-        elif key in (ord("s"), ord("S")):
-            try:
-                path = save_snapshot(canvas, self.config.snapshot_dir)
-            except LivecamError as exc:
-                log.warning("snapshot not saved: %s", exc)
-                return
-            log.info("snapshot saved to %s", path)
-
-    def _hud_lines(self, now: float, age: float | None) -> list[str]:
-        if now - self._hud_latency_at >= _HUD_REFRESH_S:  # percentiles sort thousands of samples
-            self._hud_latency_at = now
-            self._hud_latency_p50, _ = self.stats.latency_ms()
-        p50 = self._hud_latency_p50
-        parts = [f"video {self._display_rate.rate(now):.1f} fps"]
-        if self._senders is not None:
-            parts.append(f"detections {self._prediction_rate.rate(now):.1f}/s")
-            parts.append("latency -" if p50 is None else f"latency {p50:.0f} ms")
-            parts.append("age -" if age is None else f"age {age * 1000:.0f} ms")
-        return ["  ".join(parts)]
-
-    def _extra_stats(self) -> dict[str, Any]:
-        capture = self._capture
-        extra: dict[str, Any] = {
-            "in_flight": "auto" if self.config.adaptive else self.config.in_flight,
-            "encoder": self._senders.encoder_name if self._senders else None,
-        }
-        if capture is not None:
-            extra["frames_not_shown"] = max(0, capture.frames_captured - self.stats.displayed_frames)
-            extra["reconnects"] = capture.reconnects
-        if self.info is not None:
-            extra["source"] = {
-                "name": self.info.name,
-                "width": self.info.width,
-                "height": self.info.height,
-                "nominal_fps": self.info.fps,
-                "live": self.info.live,
-            }
-        return extra
-
-
-def _warm_up_drawing(info: SourceInfo, style: OverlayStyle) -> None:
-    """Draw once on a blank frame: OpenCV's first text call takes ~100 ms, longer than a frame."""
-    blank = np.zeros((info.height, info.width, 3), np.uint8)
-    sample = Predictions(items=(Prediction(1, 1, 10, 10, 0.5, "warm-up"),))
-    draw_predictions(blank, sample, style)
-    draw_hud(blank, ["warm-up"])
-    draw_status(blank, ["warm-up"])
+        self._keys.handle(self.display.show(canvas), canvas)

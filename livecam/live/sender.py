@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from livecam.backoff import Backoff
 from livecam.client import DetectionClient
@@ -21,11 +21,14 @@ from livecam.errors import AuthError, DetectionError, LivecamError, ModelNotFoun
 from livecam.frames import Frame
 from livecam.live.pacing import SendPacer
 from livecam.live.slot import LatestSlot, SlotClosed
-from livecam.live.stats import RunStats
+from livecam.live.stats import StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.predictions import Predictions
 
 log = logging.getLogger(__name__)
+
+AnswerHook = Callable[[Frame, Predictions], None]
+"""Called with a frame and its fresh answer (in frame pixels), from a sender thread; must return quickly."""
 
 _WAIT_STEP = 0.25
 
@@ -43,6 +46,8 @@ class SenderPool:
         in_flight: concurrent requests (at most).
         pacer: spaces the sends (default: over the round trip, latency / in_flight apart).
         backoff: shared retry schedule (max delay bounds how soon a recovered API is noticed).
+        on_answer: called with each frame and its answer when the answer is fresh (newer than
+            any before it), oldest first (e.g. the collector of frames worth labelling).
     """
 
     def __init__(
@@ -52,11 +57,12 @@ class SenderPool:
         predictions: LatestSlot[Predictions],
         stop: threading.Event,
         status: StatusBoard,
-        stats: RunStats,
+        stats: StatsRecorder,
         *,
         in_flight: int = 1,
         pacer: SendPacer | None = None,
         backoff: Backoff | None = None,
+        on_answer: Sequence[AnswerHook] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if in_flight < 1:
@@ -77,10 +83,16 @@ class SenderPool:
         self._next_send_at = 0.0
         self._resume_at = 0.0
         self._logged_kinds: set[str] = set()
+        self._on_answer = tuple(on_answer)
+        self._answer_lock = threading.Lock()
+        self._answered_seq = -1
+        self._hook_failed = False
         self._threads = [
             threading.Thread(target=self._work, name=f"livecam-sender-{i}", daemon=True) for i in range(in_flight)
         ]
         self.encoder_name: str | None = None
+        self.error: BaseException | None = None
+        """An unexpected exception that killed a worker; it also sets ``stop`` to end the run."""
 
     def start(self) -> None:
         for thread in self._threads:
@@ -94,6 +106,14 @@ class SenderPool:
         return [t.name for t in self._threads if t.is_alive()]
 
     def _work(self) -> None:
+        try:
+            self._serve()
+        except Exception as exc:  # noqa: BLE001 - reported by the pipeline, which then ends the run
+            log.exception("a detection thread failed")
+            self.error = exc
+            self._stop.set()
+
+    def _serve(self) -> None:
         try:
             client = self._make_client()
         except LivecamError as exc:
@@ -143,16 +163,32 @@ class SenderPool:
             self._failed(DetectionError(f"unexpected error: {type(exc).__name__}", retryable=True))
             return
         self._stats.request_sent(client.bytes_sent - sent_before)
-        fresh = self._predictions.put(predictions.for_frame(frame.seq, frame.captured_at))
+        answer = predictions.for_frame(frame.seq, frame.captured_at)
+        fresh = self._predictions.put(answer)
         latency = self._clock() - started
         self._stats.response_ok(latency, stale=not fresh, classes=(p.class_name for p in predictions.items))
         self._log_issues(predictions)
+        if fresh and self._on_answer:
+            self._answered(frame, answer)
         with self._lock:
             self._backoff.reset()
             self._refused_backoff.reset()
             self._resume_at = 0.0
         self._pacer.answered(latency)
         self._status.set("api", None)
+
+    def _answered(self, frame: Frame, predictions: Predictions) -> None:
+        with self._answer_lock:  # two workers' answers reach the hooks in frame order
+            if frame.seq <= self._answered_seq:
+                return
+            self._answered_seq = frame.seq
+            for hook in self._on_answer:
+                try:
+                    hook(frame, predictions)
+                except Exception:  # noqa: BLE001 - a failing hook must not end detection
+                    if not self._hook_failed:
+                        log.warning("an answer hook failed; detection goes on", exc_info=True)
+                    self._hook_failed = True
 
     def _failed(self, exc: DetectionError) -> None:
         kind = _kind(exc)

@@ -1,13 +1,18 @@
-"""Run statistics: thread-safe counters and bounded samples, written as the stats schema of ARCHITECTURE.md."""
+"""Run statistics: thread-safe counters while the run goes, a frozen :class:`RunStats` at its end.
+
+``RunStats.to_json()`` gives the ``--stats-json`` names of ARCHITECTURE.md.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +34,104 @@ def percentiles(samples: Iterable[float], *points: float) -> list[float | None]:
     return [ordered[min(last, max(0, math.ceil(p / 100 * len(ordered)) - 1))] for p in points]
 
 
+@dataclass(frozen=True)
+class Percentiles:
+    """p50 and p95 in milliseconds (None without samples)."""
+
+    p50: float | None = None
+    p95: float | None = None
+
+    def to_json(self) -> dict[str, float | None]:
+        return {"p50": self.p50, "p95": self.p95}
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    """The source a run showed."""
+
+    name: str
+    width: int
+    height: int
+    nominal_fps: float
+    live: bool
+
+
+@dataclass(frozen=True)
 class RunStats:
-    """What happened in one run. Every method is safe to call from any thread."""
+    """What one live run did; :meth:`to_json` gives the ``--stats-json`` document.
+
+    Attributes:
+        failure: why the run ended early because one of its threads crashed, else None.
+        sections: further named sections (e.g. ``motion``, ``servers``), written as they are.
+    """
+
+    source_frames: int = 0
+    displayed_frames: int = 0
+    source_fps: float = 0.0
+    display_fps: float = 0.0
+    requests_sent: int = 0
+    responses_ok: int = 0
+    responses_failed: int = 0
+    stale_responses: int = 0
+    prediction_rate: float = 0.0
+    request_latency_ms: Percentiles = field(default_factory=Percentiles)
+    prediction_age_ms: Percentiles = field(default_factory=Percentiles)
+    bytes_sent: int = 0
+    duration_s: float = 0.0
+    errors: Mapping[str, int] = field(default_factory=dict)
+    detections: Mapping[str, int] = field(default_factory=dict)
+    in_flight: int | str = 1
+    encoder: str | None = None
+    frames_not_shown: int = 0
+    reconnects: int = 0
+    source: SourceSummary | None = None
+    failure: str | None = None
+    sections: Mapping[str, object] = field(default_factory=dict)
+
+    def with_sections(self, sections: Mapping[str, object]) -> RunStats:
+        """The same stats with further named sections (e.g. what a collector saved)."""
+        return dataclasses.replace(self, sections={**self.sections, **sections})
+
+    def to_json(self) -> dict[str, Any]:
+        """The stats as plain JSON data, under the documented names."""
+        data: dict[str, Any] = {
+            "source_frames": self.source_frames,
+            "displayed_frames": self.displayed_frames,
+            "source_fps": self.source_fps,
+            "display_fps": self.display_fps,
+            "requests_sent": self.requests_sent,
+            "responses_ok": self.responses_ok,
+            "responses_failed": self.responses_failed,
+            "stale_responses": self.stale_responses,
+            "prediction_rate": self.prediction_rate,
+            "request_latency_ms": self.request_latency_ms.to_json(),
+            "prediction_age_ms": self.prediction_age_ms.to_json(),
+            "bytes_sent": self.bytes_sent,
+            "duration_s": self.duration_s,
+            "errors": dict(self.errors),
+            "detections": dict(self.detections),
+            "in_flight": self.in_flight,
+            "encoder": self.encoder,
+            "frames_not_shown": self.frames_not_shown,
+            "reconnects": self.reconnects,
+        }
+        if self.source is not None:
+            s = self.source
+            data["source"] = {
+                "name": s.name,
+                "width": s.width,
+                "height": s.height,
+                "nominal_fps": s.nominal_fps,
+                "live": s.live,
+            }
+        if self.failure is not None:
+            data["failure"] = self.failure
+        data.update(self.sections)
+        return data
+
+
+class StatsRecorder:
+    """The counters of a run as it goes. Every method is safe to call from any thread."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -81,32 +182,31 @@ class RunStats:
             p50, p95 = percentiles(self._latency_ms, 50, 95)
         return p50, p95
 
-    def to_dict(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The stats as the ARCHITECTURE.md schema (plus ``extra``)."""
+    def snapshot(self, **run: Any) -> RunStats:
+        """The counters as a :class:`RunStats`; ``run`` gives the fields the recorder does not count."""
         with self._lock:
             start = self.started_at or 0.0
             duration = max(0.0, (self.ended_at or start) - start)
             lat50, lat95 = percentiles(self._latency_ms, 50, 95)
             age50, age95 = percentiles(self._age_ms, 50, 95)
-            data: dict[str, Any] = {
-                "source_frames": self.source_frames,
-                "displayed_frames": self.displayed_frames,
-                "source_fps": _rate(self.source_frames, duration),
-                "display_fps": _rate(self.displayed_frames, duration),
-                "requests_sent": self.requests_sent,
-                "responses_ok": self.responses_ok,
-                "responses_failed": self.responses_failed,
-                "stale_responses": self.stale_responses,
-                "prediction_rate": _rate(self.responses_ok, duration),
-                "request_latency_ms": {"p50": _round(lat50), "p95": _round(lat95)},
-                "prediction_age_ms": {"p50": _round(age50), "p95": _round(age95)},
-                "bytes_sent": self.bytes_sent,
-                "duration_s": round(duration, 3),
-                "errors": dict(self.errors),
-                "detections": dict(sorted(self.detections.items(), key=lambda kv: -kv[1])),
-            }
-        data.update(extra or {})
-        return data
+            return RunStats(
+                source_frames=self.source_frames,
+                displayed_frames=self.displayed_frames,
+                source_fps=_rate(self.source_frames, duration),
+                display_fps=_rate(self.displayed_frames, duration),
+                requests_sent=self.requests_sent,
+                responses_ok=self.responses_ok,
+                responses_failed=self.responses_failed,
+                stale_responses=self.stale_responses,
+                prediction_rate=_rate(self.responses_ok, duration),
+                request_latency_ms=Percentiles(_round(lat50), _round(lat95)),
+                prediction_age_ms=Percentiles(_round(age50), _round(age95)),
+                bytes_sent=self.bytes_sent,
+                duration_s=round(duration, 3),
+                errors=dict(self.errors),
+                detections=dict(sorted(self.detections.items(), key=lambda kv: -kv[1])),
+                **run,
+            )
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stats-json", type=Path, required=True, metavar="PATH")
     args = parser.parse_args(argv)
     with LivePipeline(open_source(args.source), None, HeadlessDisplay(), LiveConfig(duration=args.duration)) as pipe:
-        stats = pipe.run()
+        stats = pipe.run().to_json()
     write_json(args.stats_json, stats)
     return 0
 

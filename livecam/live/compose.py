@@ -1,0 +1,112 @@
+"""Drawing one displayed frame: the newest boxes young enough to show, the HUD and the status lines.
+
+The composer owns what the picture needs from the run (the predictions slot, the status board,
+the counters) and nothing about threads or windows; :class:`~livecam.live.pipeline.LivePipeline`
+calls :meth:`FrameComposer.compose` once per shown frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from livecam.frames import Frame, Image
+from livecam.live.slot import LatestSlot
+from livecam.live.stats import StatsRecorder
+from livecam.live.status import StatusBoard
+from livecam.overlay import OverlayStyle, draw_hud, draw_predictions, draw_status
+from livecam.predictions import Prediction, Predictions
+from livecam.ratemeter import RateMeter
+
+HUD_REFRESH_S = 0.5
+"""How often the HUD's latency percentile is recomputed (it sorts thousands of samples)."""
+
+
+class FrameComposer:
+    """Draws frames for the display loop and counts what was shown.
+
+    Args:
+        predictions: the newest answer (its ``captured_at`` gives its age).
+        status: status lines drawn over the picture.
+        stats: counts displayed frames and prediction ages.
+        style: how boxes and labels look.
+        max_age: answers older than this (seconds) are not drawn.
+        detecting: whether an API is asked at all (the HUD then shows detection figures).
+        hud: start with the HUD shown.
+        clock: monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        predictions: LatestSlot[Predictions],
+        status: StatusBoard,
+        stats: StatsRecorder,
+        style: OverlayStyle,
+        *,
+        max_age: float,
+        detecting: bool,
+        hud: bool,
+        clock: Callable[[], float],
+    ) -> None:
+        self._predictions = predictions
+        self._status = status
+        self._stats = stats
+        self._style = style
+        self._max_age = max_age
+        self._detecting = detecting
+        self.hud = hud
+        self._clock = clock
+        self._display_rate = RateMeter()
+        self._prediction_rate = RateMeter()
+        self._last_prediction_seq = -1
+        self._latency_p50: float | None = None
+        self._latency_at = -HUD_REFRESH_S
+
+    def compose(self, frame: Frame, new: bool) -> Image:
+        """The frame with the newest predictions, HUD and status drawn; counted if ``new``."""
+        now = self._clock()
+        canvas = frame.image.copy()
+        predictions = self._predictions.peek()
+        age: float | None = None
+        if predictions is not None:
+            age = now - predictions.captured_at
+            if age <= self._max_age:
+                draw_predictions(canvas, predictions, self._style)
+            else:
+                age = None
+            if predictions.frame_seq != self._last_prediction_seq:
+                self._last_prediction_seq = predictions.frame_seq
+                self._prediction_rate.tick(now)
+        if new:
+            self._stats.frame_displayed(age)
+            self._display_rate.tick(now)
+            self._status.set("video", None)
+        if self.hud:
+            draw_hud(canvas, self._hud_lines(now, age))
+        lines = self._status.lines()
+        if lines:
+            draw_status(canvas, lines)
+        return canvas
+
+    def _hud_lines(self, now: float, age: float | None) -> list[str]:
+        if now - self._latency_at >= HUD_REFRESH_S:
+            self._latency_at = now
+            self._latency_p50, _ = self._stats.latency_ms()
+        p50 = self._latency_p50
+        parts = [f"video {self._display_rate.rate(now):.1f} fps"]
+        if self._detecting:
+            parts.append(f"detections {self._prediction_rate.rate(now):.1f}/s")
+            parts.append("latency -" if p50 is None else f"latency {p50:.0f} ms")
+            parts.append("age -" if age is None else f"age {age * 1000:.0f} ms")
+        return ["  ".join(parts)]
+
+
+def warm_up_drawing(size: tuple[int, int], style: OverlayStyle) -> None:
+    """Draw once on a blank frame: OpenCV's first text call takes ~100 ms, longer than a frame."""
+    width, height = size
+    blank = np.zeros((height, width, 3), np.uint8)
+    sample = Predictions(items=(Prediction(1, 1, 10, 10, 0.5, "warm-up"),))
+    draw_predictions(blank, sample, style)
+    draw_hud(blank, ["warm-up"])
+    draw_status(blank, ["warm-up"])

@@ -1,0 +1,199 @@
+"""``livecam upload`` against a loopback stub of Roboflow's upload and annotate routes."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from roboflow_stub import Received, RoboflowStub
+from samples import sample_frame
+
+from livecam.backoff import Backoff
+from livecam.cli import build_parser
+from livecam.cli import upload as upload_command
+from livecam.collect import CollectConfig, Collector, items
+from livecam.frames import Frame
+from livecam.predictions import Prediction, Predictions
+from livecam.upload import JOURNAL_NAME, Journal, RoboflowUploadApi, UploadOptions, UploadTarget, upload_folder
+
+KEY = "rf_UPLOADKEY_5566778899"
+
+
+def collect(directory: Path, count: int, *, boxes: bool = True) -> list[str]:
+    """``count`` items collected from distinct bikes.mp4 frames by the real collector."""
+    config = CollectConfig(
+        directory, strategies=("random",), random_share=1.0, max_per_minute=0, max_per_hour=0, queue=count
+    )
+    collector = Collector(config, source="sample_videos/bikes.mp4", model_id="birds/2")
+    assert collector.start()
+    for n in range(count):
+        found = (Prediction(20, 30, 200, 250, 0.5, "bicycle"),) if boxes and n % 3 != 2 else ()
+        collector.offer(Frame(n, sample_frame("bikes.mp4", n * 10), float(n)), Predictions(items=found))
+    collector.close()
+    stems = [item.stem for item in items(directory)]
+    assert len(stems) == count
+    return stems
+
+
+def upload(directory: Path, stub: RoboflowStub, *extra: str, key: str = KEY) -> int:
+    args = build_parser().parse_args(
+        ["upload", str(directory), "--project", "birds", "--api-url", stub.url, "-q", *extra]
+    )
+    return upload_command.run(args, {"ROBOFLOW_API_KEY": key}, progress_stream=io.StringIO())
+
+
+def uploads(stub: RoboflowStub) -> list[Received]:
+    return [r for r in stub.requests if r.path.endswith("/upload")]
+
+
+def test_each_image_goes_up_then_its_prelabel_as_a_prediction(tmp_path: Path):
+    stems = collect(tmp_path, 3)
+    with RoboflowStub(KEY) as stub:
+        assert upload(tmp_path, stub, "--split", "valid", "--batch", "lobby", "--tag", "t1", "--tag", "t2") == 0
+        assert len(stub.images) == 3
+        first = uploads(stub)[0]
+        assert first.path == "/dataset/birds/upload"
+        assert first.query == {"api_key": [KEY], "batch": ["lobby"], "tag": ["t1", "t2"]}
+        assert [p.name for p in first.parts] == ["name", "split", "file", "metadata"]
+        file = first.parts[2]
+        assert (file.filename, file.content_type) == (f"{stems[0]}.jpg", "image/jpeg")
+        assert file.data == (tmp_path / f"{stems[0]}.jpg").read_bytes()
+        image = stub.by_id("img0001")
+        assert image.split == "valid" and image.tags == ["t1", "t2"]
+        assert image.metadata["strategies"] == "random" and image.metadata["model"] == "birds/2"
+        annotated = [i for i in stub.images.values() if i.annotations]
+        assert len(annotated) == 2  # the third item had no boxes: its image goes up alone
+        note = annotated[0].annotations[0]
+        assert note["prediction"] == ["true"] and note["labelmap"] is None
+        assert note["name"] == f"{stems[0]}.xml"
+        assert ET.fromstring(note["annotationFile"]).findtext("object/name") == "bicycle"
+        annotate = next(r for r in stub.requests if "/annotate/" in r.path)
+        assert annotate.query["jobName"] == ["lobby"] and annotate.content_type == "application/json"
+        sent = len(stub.requests)
+        assert upload(tmp_path, stub) == 0  # a rerun finds everything done
+        assert len(stub.requests) == sent
+    journal = (tmp_path / JOURNAL_NAME).read_text()
+    assert KEY not in journal and journal.count('"step": "done"') == 3
+
+
+def test_transient_failures_are_retried_with_backoff(tmp_path: Path):
+    collect(tmp_path, 2)
+    failures = {"left": 2}
+
+    def flaky(received: Received) -> tuple[int, object] | None:
+        if received.path.endswith("/upload") and failures["left"] > 0:
+            failures["left"] -= 1
+            return 503, {"message": "busy"}
+        return None
+
+    options = UploadOptions(backoff=Backoff(initial=0.01, maximum=0.02))
+    with RoboflowStub(KEY) as stub, Journal(tmp_path) as journal:
+        stub.script = flaky
+        api = RoboflowUploadApi(UploadTarget(stub.url, "birds", KEY))
+        result = upload_folder(tmp_path, api, options, journal, threading.Event())
+        api.close()
+        assert (result.uploaded, result.failed, result.stopped) == (2, (), None)
+        assert len(uploads(stub)) == 4 and stub.uploads_stored == 2
+
+
+def test_an_outage_stops_the_run_and_a_rerun_continues(tmp_path: Path):
+    collect(tmp_path, 3)
+    options = UploadOptions(attempts=2, backoff=Backoff(initial=0.01, maximum=0.02))
+    with RoboflowStub(KEY) as stub:
+        stub.script = lambda r: (502, {}) if r.path.endswith("/upload") and stub.uploads_stored >= 1 else None
+        with Journal(tmp_path) as journal:
+            api = RoboflowUploadApi(UploadTarget(stub.url, "birds", KEY))
+            result = upload_folder(tmp_path, api, options, journal, threading.Event())
+            api.close()
+        assert result.uploaded == 1 and result.stopped is not None and "HTTP 502" in result.stopped
+        stub.script = None
+        assert upload(tmp_path, stub) == 0
+        assert stub.uploads_stored == 3
+
+
+def test_a_refused_key_stops_at_once_with_one_clear_message(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    collect(tmp_path, 3)
+    with RoboflowStub("the-right-key") as stub, caplog.at_level(logging.INFO):
+        assert upload(tmp_path, stub) == 1
+        assert len(stub.requests) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "refused the API key (HTTP 401)" in errors[0]
+    assert KEY not in caplog.text
+    assert (tmp_path / JOURNAL_NAME).read_text() == ""
+
+
+def test_an_unknown_project_stops_at_once(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    collect(tmp_path, 2)
+    with RoboflowStub(KEY, projects=("other",)) as stub, caplog.at_level(logging.ERROR):
+        assert upload(tmp_path, stub) == 1
+        assert len(stub.requests) == 1
+    assert "project 'birds' not found (HTTP 404)" in caplog.text
+
+
+def test_bad_usage_is_refused_before_anything_is_sent(tmp_path: Path):
+    from livecam.errors import ConfigError
+
+    collect(tmp_path, 1)
+    with RoboflowStub(KEY) as stub:
+        with pytest.raises(ConfigError, match="needs a Roboflow API key"):
+            upload(tmp_path, stub, key="")
+        with pytest.raises(ConfigError, match="is not a folder"):
+            upload(tmp_path / "missing", stub)
+        with Journal(tmp_path), pytest.raises(ConfigError, match="another livecam upload"):
+            upload(tmp_path, stub)
+        assert stub.requests == []
+
+
+def test_a_torn_last_journal_line_is_ignored(tmp_path: Path):
+    stems = collect(tmp_path, 2)
+    done = {"project": "birds", "item": stems[0], "step": "done"}
+    (tmp_path / JOURNAL_NAME).write_text(json.dumps(done) + "\n" + '{"project": "birds", "item": "')
+    with RoboflowStub(KEY) as stub:
+        assert upload(tmp_path, stub) == 0
+        assert [i.name for i in stub.images.values()] == [f"{stems[1]}.jpg"]
+    lines = (tmp_path / JOURNAL_NAME).read_text().splitlines()
+    assert json.loads(lines[-1]) == {"project": "birds", "item": stems[1], "step": "done"}
+
+
+def livecam_upload(directory: Path, stub: RoboflowStub) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "livecam", "upload", str(directory), "--project", "birds", "--api-url", stub.url],
+        env={"PATH": "/usr/bin:/bin", "ROBOFLOW_API_KEY": KEY},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("kill_at", [5, 4], ids=["during-an-image", "during-a-prelabel"])
+def test_sigkill_mid_run_then_a_rerun_uploads_every_image_exactly_once(tmp_path: Path, kill_at: int):
+    stems = collect(tmp_path, 5)
+    with RoboflowStub(KEY) as stub:
+        stub.block_at(kill_at)  # handled by the stub, never answered: the worst moment to die
+        proc = livecam_upload(tmp_path, stub)
+        try:
+            assert stub.blocked.wait(60), proc.communicate(timeout=30)
+            proc.send_signal(signal.SIGKILL)
+            _, first_err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        stub.release.set()
+        assert proc.returncode == -signal.SIGKILL
+        assert stub.uploads_stored < 5
+        rerun = livecam_upload(tmp_path, stub)
+        _, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, err
+        assert stub.uploads_stored == 5  # each image stored once: the repeat was answered "duplicate"
+        assert sorted(i.name for i in stub.images.values()) == sorted(f"{s}.jpg" for s in stems)
+        boxed = [i for i in stub.images.values() if i.metadata.get("frame") in (0, 1, 3, 4)]
+        assert all(len(i.annotations) == 1 for i in boxed) and len(boxed) == 4
+    for text in (first_err, err, (tmp_path / JOURNAL_NAME).read_text()):
+        assert KEY not in text
