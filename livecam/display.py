@@ -26,7 +26,7 @@ from typing import Protocol, cast
 
 import cv2
 
-from livecam.errors import ConfigError
+from livecam.errors import ConfigError, OutputError
 from livecam.frames import Image
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,8 @@ class VideoRecorder:
         fourccs: codecs to try in order, overriding the choice by extension.
 
     Raises:
-        ConfigError: no codec could open the file (e.g. its directory does not exist).
+        ConfigError: fps or size is not positive.
+        OutputError: no codec could open the file (e.g. its directory does not exist).
     """
 
     def __init__(
@@ -282,16 +283,16 @@ class VideoRecorder:
             if not where.is_dir()
             else "check that the directory is writable and the extension is .mp4 or .avi"
         )
-        raise ConfigError(f"cannot write video {self.path} with codecs {', '.join(candidates)}: {hint}")
+        raise OutputError(f"cannot write video {self.path} with codecs {', '.join(candidates)}: {hint}")
 
     def write(self, image: Image) -> None:
         """Append one frame, resized to :attr:`size` if needed.
 
         Raises:
-            ConfigError: the recorder was closed.
+            OutputError: the recorder was closed.
         """
         if self._closed:
-            raise ConfigError(f"recorder for {self.path} is closed; open a new VideoRecorder")
+            raise OutputError(f"recorder for {self.path} is closed; open a new VideoRecorder")
         if (image.shape[1], image.shape[0]) != self.size:
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)  # type: ignore[assignment]
         self._writer.write(image)
@@ -364,12 +365,12 @@ def save_snapshot(
         The path written; a numeric suffix avoids overwriting an earlier snapshot.
 
     Raises:
-        ConfigError: the directory cannot be created or the file cannot be written.
+        OutputError: the directory cannot be created or the file cannot be written.
     """
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"cannot create snapshot directory {directory}: {exc.strerror}") from exc
+        raise OutputError(f"cannot create snapshot directory {directory}: {exc.strerror}") from exc
     stamp = now()
     stem = f"{prefix}-{stamp:%Y%m%d-%H%M%S}-{stamp.microsecond // 1000:03d}"
     path = directory / f"{stem}.png"
@@ -378,7 +379,7 @@ def save_snapshot(
         path = directory / f"{stem}-{n}.png"
         n += 1
     if not cv2.imwrite(str(path), image):
-        raise ConfigError(f"cannot write snapshot {path}: check the directory is writable")
+        raise OutputError(f"cannot write snapshot {path}: check the directory is writable")
     return path
 
 

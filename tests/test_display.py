@@ -21,7 +21,7 @@ from livecam.display import (
     WindowDisplay,
     save_snapshot,
 )
-from livecam.errors import ConfigError
+from livecam.errors import ConfigError, OutputError
 from livecam.frames import Image
 
 
@@ -110,12 +110,12 @@ def test_recorder_resizes_frames_of_another_size(tmp_path: Path) -> None:
 
 
 def test_recorder_in_a_missing_directory_says_so(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(OutputError, match="does not exist"):
         VideoRecorder(tmp_path / "missing" / "out.mp4", fps=25, size=(320, 240))
 
 
 def test_recorder_with_no_working_codec_raises(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="codecs"):
+    with pytest.raises(OutputError, match="codecs"):
         VideoRecorder(tmp_path / "out.mp4", fps=25, size=(320, 240), fourccs=["NOPE"])
 
 
@@ -129,7 +129,7 @@ def test_recorder_close_is_idempotent_and_final(tmp_path: Path) -> None:
     recorder.write(frame(0, 64, 48))
     recorder.close()
     recorder.close()
-    with pytest.raises(ConfigError, match="closed"):
+    with pytest.raises(OutputError, match="closed"):
         recorder.write(frame(1, 64, 48))
     assert read_back(tmp_path / "out.mp4")[0] == 1
 
@@ -176,7 +176,7 @@ def test_snapshot_is_a_timestamped_png(tmp_path: Path) -> None:
 def test_snapshot_into_an_unusable_directory_raises(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(ConfigError, match="snapshot"):
+    with pytest.raises(OutputError, match="snapshot"):
         save_snapshot(frame(0), blocker / "shots")
 
 
