@@ -274,11 +274,12 @@ _REASONS: tuple[tuple[type[BaseException], str], ...] = (
 
 
 def _reason(exc: BaseException, secret: str | None) -> str:
-    """What went wrong, in a few words, from the innermost cause that says it (matched by type)."""
-    for cause in _causes(exc):
-        for kind, reason in _REASONS:
-            if isinstance(cause, kind):
-                return reason
+    """What went wrong, in a few words, from the causes of ``exc`` (matched by type, in ``_REASONS`` order:
+    urllib3's NewConnectionError is also a timeout error, so a refusal must be looked for first)."""
+    causes = _causes(exc)
+    for kind, reason in _REASONS:
+        if any(isinstance(cause, kind) for cause in causes):
+            return reason
     return redact(type(exc).__name__, secret)
 
 
