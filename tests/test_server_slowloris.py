@@ -18,8 +18,8 @@ from server_fakes import BlockingDetector, FixedDetector
 
 from livecam.detector import Detection
 from livecam.frames import Image
+from livecam.net.connections import ConnectionTable
 from livecam.server import EmbeddedServer, ServerConfig
-from livecam.server.connections import ConnectionTable
 
 TIMEOUT = 30.0
 SLOW_SOCKETS = 120
