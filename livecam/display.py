@@ -1,14 +1,15 @@
-"""Where drawn frames go: an OpenCV window, nowhere (headless), or a video file as well.
+"""Where drawn frames go: an OpenCV window or nowhere (headless), and a video file as well.
 
 Usage::
 
+    display = WindowDisplay("livecam")
     with VideoRecorder(Path("out.mp4"), fps=30.0, size=(1280, 720)) as recorder:
-        display = RecordingDisplay(WindowDisplay("livecam"), recorder)
         while not stop.is_set():
+            recorder.write(canvas)
             key = display.show(canvas)
             if key == ord("q") or display.closed_by_user:
                 break
-        display.close()
+    display.close()
 
 A window is only created by the first :meth:`WindowDisplay.show`, and ``show`` is where OpenCV
 pumps its GUI events, so call it from one thread only (the main thread with the Qt backend).
@@ -311,43 +312,6 @@ class VideoRecorder:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-class RecordingDisplay:
-    """Shows frames on another display and also writes every one to a :class:`VideoRecorder`.
-
-    Closing it closes both.
-    """
-
-    def __init__(self, inner: Display, recorder: VideoRecorder) -> None:
-        self.inner = inner
-        self.recorder = recorder
-
-    def show(self, image: Image) -> int:
-        """Write ``image`` to the file, then show it on the inner display."""
-        self.recorder.write(image)
-        return self.inner.show(image)
-
-    def set_fullscreen(self, on: bool) -> None:
-        """Forwarded to the inner display."""
-        self.inner.set_fullscreen(on)
-
-    @property
-    def fullscreen(self) -> bool:
-        """The inner display's fullscreen state."""
-        return self.inner.fullscreen
-
-    @property
-    def closed_by_user(self) -> bool:
-        """Whether the inner display's window was closed."""
-        return self.inner.closed_by_user
-
-    def close(self) -> None:
-        """Close the recorder (finishing the file) and the inner display."""
-        try:
-            self.recorder.close()
-        finally:
-            self.inner.close()
 
 
 def save_snapshot(
