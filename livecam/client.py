@@ -9,9 +9,12 @@ time. Every message it produces has the API key removed.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
 import re
+import socket
+import ssl
 import threading
 import time
 import traceback
@@ -27,8 +30,12 @@ from livecam.encode import Encoder, fit_max_side, make_encoder
 from livecam.errors import (
     AuthError,
     ConfigError,
+    ConnectionFailed,
     DetectionError,
+    HttpStatusError,
     ModelNotFoundError,
+    ProtocolError,
+    RequestTimeout,
     ResponseError,
 )
 from livecam.frames import Image
@@ -173,17 +180,15 @@ class DetectionClient:
                 stream=True,
             )
         except requests.Timeout as exc:
-            raise DetectionError(f"no answer from {self._where()} within the timeout", retryable=True) from _scrubbed(
+            raise RequestTimeout(f"no answer from {self._where()} within the timeout") from _scrubbed(exc, cfg.api_key)
+        except requests.ConnectionError as exc:
+            raise ConnectionFailed(f"cannot reach {self._where()} ({_reason(exc, cfg.api_key)})") from _scrubbed(
                 exc, cfg.api_key
             )
-        except requests.ConnectionError as exc:
-            raise DetectionError(
-                f"cannot reach {self._where()} ({_reason(exc, cfg.api_key)})", retryable=True
-            ) from _scrubbed(exc, cfg.api_key)
         except requests.RequestException as exc:
-            raise DetectionError(
-                f"request to {self._where()} failed ({_reason(exc, cfg.api_key)})", retryable=True
-            ) from _scrubbed(exc, cfg.api_key)
+            raise ProtocolError(f"request to {self._where()} failed ({_reason(exc, cfg.api_key)})") from _scrubbed(
+                exc, cfg.api_key
+            )
         self.bytes_sent += len(request.body)
         with response:
             body = self._read_capped(response)
@@ -240,12 +245,10 @@ class DetectionClient:
                         retryable=True,
                     )
                 if self._clock() > deadline:
-                    raise DetectionError(
-                        f"{self._where()} took longer than the timeout to send its answer", retryable=True
-                    )
+                    raise RequestTimeout(f"{self._where()} took longer than the timeout to send its answer")
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            raise DetectionError(
-                f"the answer from {self._where()} was cut off ({_reason(exc, self.config.api_key)})", retryable=True
+            raise ProtocolError(
+                f"the answer from {self._where()} was cut off ({_reason(exc, self.config.api_key)})"
             ) from _scrubbed(exc, self.config.api_key)
         return b"".join(chunks)
 
@@ -259,19 +262,39 @@ def _keepalive_session(pool_size: int = 4) -> requests.Session:
     return session
 
 
+_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (ConnectionResetError, "connection reset"),
+    (http.client.RemoteDisconnected, "remote end closed connection"),
+    (socket.gaierror, "name or service not known"),
+    (ssl.SSLCertVerificationError, "certificate verify failed"),
+    (TimeoutError, "timed out"),
+    (urllib3.exceptions.TimeoutError, "timed out"),
+)
+
+
 def _reason(exc: BaseException, secret: str | None) -> str:
-    text = str(exc)
-    for marker in (
-        "Connection refused",
-        "Name or service not known",
-        "timed out",
-        "Connection reset",
-        "Remote end closed connection",
-        "certificate verify failed",
-    ):
-        if marker in text:
-            return marker.lower()
+    """What went wrong, in a few words, from the causes of ``exc`` (matched by type, in ``_REASONS`` order:
+    urllib3's NewConnectionError is also a timeout error, so a refusal must be looked for first)."""
+    causes = _causes(exc)
+    for kind, reason in _REASONS:
+        if any(isinstance(cause, kind) for cause in causes):
+            return reason
     return redact(type(exc).__name__, secret)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps: ``__cause__``, ``__context__``, urllib3's ``reason`` and requests' ``args``."""
+    found: list[BaseException] = []
+    pending = [exc]
+    while pending and len(found) < 32:
+        current = pending.pop(0)
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        wrapped = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        pending += [e for e in wrapped if isinstance(e, BaseException)]
+    return found
 
 
 class _ScrubbedCause(Exception):
@@ -303,7 +326,7 @@ def _release_frames(exc: BaseException) -> None:
         pending += [e for e in (current.__cause__, current.__context__) if e is not None]
 
 
-def _http_error(status: int, body: bytes, retry_after: str | None, cfg: ApiConfig, where: str) -> DetectionError:
+def _http_error(status: int, body: bytes, retry_after: str | None, cfg: ApiConfig, where: str) -> HttpStatusError:
     message = _server_message(body, cfg.api_key)
     detail = f": {message}" if message else ""
     if status in (401, 403):
@@ -318,19 +341,19 @@ def _http_error(status: int, body: bytes, retry_after: str | None, cfg: ApiConfi
         )
     wait = _parse_retry_after(retry_after)
     if status == 429:
-        return DetectionError(
+        return HttpStatusError(
             f"{where} is rate limiting requests (HTTP 429{detail})", status, retryable=True, retry_after=wait
         )
     if status >= 500:
-        return DetectionError(f"{where} failed (HTTP {status}{detail})", status, retryable=True, retry_after=wait)
+        return HttpStatusError(f"{where} failed (HTTP {status}{detail})", status, retryable=True, retry_after=wait)
     if status in (402, 423):
-        return DetectionError(
+        return HttpStatusError(
             f"{where}: account usage paused or billing needed (HTTP {status}{detail})",
             status,
             retryable=True,
             retry_after=wait,
         )
-    return DetectionError(f"{where} rejected the request (HTTP {status}{detail})", status, retryable=status == 413)
+    return HttpStatusError(f"{where} rejected the request (HTTP {status}{detail})", status, retryable=status == 413)
 
 
 def _server_message(body: bytes, secret: str | None) -> str:

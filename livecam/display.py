@@ -1,14 +1,15 @@
-"""Where drawn frames go: an OpenCV window, nowhere (headless), or a video file as well.
+"""Where drawn frames go: an OpenCV window or nowhere (headless), and a video file as well.
 
 Usage::
 
+    display = WindowDisplay("livecam")
     with VideoRecorder(Path("out.mp4"), fps=30.0, size=(1280, 720)) as recorder:
-        display = RecordingDisplay(WindowDisplay("livecam"), recorder)
         while not stop.is_set():
+            recorder.write(canvas)
             key = display.show(canvas)
             if key == ord("q") or display.closed_by_user:
                 break
-        display.close()
+    display.close()
 
 A window is only created by the first :meth:`WindowDisplay.show`, and ``show`` is where OpenCV
 pumps its GUI events, so call it from one thread only (the main thread with the Qt backend).
@@ -26,7 +27,7 @@ from typing import Protocol, cast
 
 import cv2
 
-from livecam.errors import ConfigError
+from livecam.errors import ConfigError, OutputError
 from livecam.frames import Image
 
 log = logging.getLogger(__name__)
@@ -245,7 +246,8 @@ class VideoRecorder:
         fourccs: codecs to try in order, overriding the choice by extension.
 
     Raises:
-        ConfigError: no codec could open the file (e.g. its directory does not exist).
+        ConfigError: fps or size is not positive.
+        OutputError: no codec could open the file (e.g. its directory does not exist).
     """
 
     def __init__(
@@ -282,16 +284,16 @@ class VideoRecorder:
             if not where.is_dir()
             else "check that the directory is writable and the extension is .mp4 or .avi"
         )
-        raise ConfigError(f"cannot write video {self.path} with codecs {', '.join(candidates)}: {hint}")
+        raise OutputError(f"cannot write video {self.path} with codecs {', '.join(candidates)}: {hint}")
 
     def write(self, image: Image) -> None:
         """Append one frame, resized to :attr:`size` if needed.
 
         Raises:
-            ConfigError: the recorder was closed.
+            OutputError: the recorder was closed.
         """
         if self._closed:
-            raise ConfigError(f"recorder for {self.path} is closed; open a new VideoRecorder")
+            raise OutputError(f"recorder for {self.path} is closed; open a new VideoRecorder")
         if (image.shape[1], image.shape[0]) != self.size:
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)  # type: ignore[assignment]
         self._writer.write(image)
@@ -312,43 +314,6 @@ class VideoRecorder:
         self.close()
 
 
-class RecordingDisplay:
-    """Shows frames on another display and also writes every one to a :class:`VideoRecorder`.
-
-    Closing it closes both.
-    """
-
-    def __init__(self, inner: Display, recorder: VideoRecorder) -> None:
-        self.inner = inner
-        self.recorder = recorder
-
-    def show(self, image: Image) -> int:
-        """Write ``image`` to the file, then show it on the inner display."""
-        self.recorder.write(image)
-        return self.inner.show(image)
-
-    def set_fullscreen(self, on: bool) -> None:
-        """Forwarded to the inner display."""
-        self.inner.set_fullscreen(on)
-
-    @property
-    def fullscreen(self) -> bool:
-        """The inner display's fullscreen state."""
-        return self.inner.fullscreen
-
-    @property
-    def closed_by_user(self) -> bool:
-        """Whether the inner display's window was closed."""
-        return self.inner.closed_by_user
-
-    def close(self) -> None:
-        """Close the recorder (finishing the file) and the inner display."""
-        try:
-            self.recorder.close()
-        finally:
-            self.inner.close()
-
-
 def save_snapshot(
     image: Image, directory: Path, now: Callable[[], datetime] = datetime.now, prefix: str = "livecam"
 ) -> Path:
@@ -364,12 +329,12 @@ def save_snapshot(
         The path written; a numeric suffix avoids overwriting an earlier snapshot.
 
     Raises:
-        ConfigError: the directory cannot be created or the file cannot be written.
+        OutputError: the directory cannot be created or the file cannot be written.
     """
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"cannot create snapshot directory {directory}: {exc.strerror}") from exc
+        raise OutputError(f"cannot create snapshot directory {directory}: {exc.strerror}") from exc
     stamp = now()
     stem = f"{prefix}-{stamp:%Y%m%d-%H%M%S}-{stamp.microsecond // 1000:03d}"
     path = directory / f"{stem}.png"
@@ -378,7 +343,7 @@ def save_snapshot(
         path = directory / f"{stem}-{n}.png"
         n += 1
     if not cv2.imwrite(str(path), image):
-        raise ConfigError(f"cannot write snapshot {path}: check the directory is writable")
+        raise OutputError(f"cannot write snapshot {path}: check the directory is writable")
     return path
 
 

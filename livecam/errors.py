@@ -15,6 +15,10 @@ class SourceError(LivecamError):
     """A camera, file or stream that cannot be opened or read."""
 
 
+class OutputError(LivecamError):
+    """A file livecam writes (video, snapshot, stats, collected frames) cannot be written."""
+
+
 class DetectionError(LivecamError):
     """The detection API answered with an error or could not be reached.
 
@@ -32,11 +36,39 @@ class DetectionError(LivecamError):
         self.retry_after = retry_after
 
 
-class AuthError(DetectionError):
+class TransportError(DetectionError):
+    """No HTTP answer came back; always worth retrying later."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
+class RequestTimeout(TransportError):
+    """The server did not answer (or finish its answer) within the timeout."""
+
+
+class ConnectionFailed(TransportError):
+    """The server could not be reached: refused, reset, unknown host, TLS failure."""
+
+
+class ProtocolError(TransportError):
+    """The connection broke mid-answer or the server spoke something that is not HTTP."""
+
+
+class HttpStatusError(DetectionError):
+    """The server answered with an HTTP error status (``status`` is always set)."""
+
+    status: int
+
+    def __init__(self, message: str, status: int, *, retryable: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message, status, retryable=retryable, retry_after=retry_after)
+
+
+class AuthError(HttpStatusError):
     """401/403: the API key is missing, wrong, or lacks access to the model."""
 
 
-class ModelNotFoundError(DetectionError):
+class ModelNotFoundError(HttpStatusError):
     """404: the API does not serve the requested model id."""
 
 

@@ -9,7 +9,17 @@ from stub_api import Reply, StubApi, one_box
 
 from livecam.backoff import Backoff
 from livecam.client import ApiConfig, DetectionClient, RetryPolicy, detect_with_retry
-from livecam.errors import AuthError, ConfigError, DetectionError, ModelNotFoundError, ResponseError
+from livecam.errors import (
+    AuthError,
+    ConfigError,
+    ConnectionFailed,
+    DetectionError,
+    HttpStatusError,
+    ModelNotFoundError,
+    RequestTimeout,
+    ResponseError,
+    TransportError,
+)
 from livecam.redaction import redact
 
 KEY = "sk-test-SECRET-4f9a"
@@ -106,17 +116,34 @@ def test_refused_connection_is_retryable_and_redacted():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     client = DetectionClient(ApiConfig(f"http://127.0.0.1:{port}", "test/1", api_key=KEY))
-    with pytest.raises(DetectionError) as info:
+    with pytest.raises(ConnectionFailed, match="connection refused") as info:
         client.detect(frame())
     assert info.value.retryable and info.value.status is None
+    assert isinstance(info.value, TransportError)
     assert_no_key(info.value)
 
 
 def test_read_timeout_is_retryable():
-    with StubApi(latency=5) as api, pytest.raises(DetectionError, match="timeout") as info:
+    with StubApi(latency=5) as api, pytest.raises(RequestTimeout, match="timeout") as info:
         client_for(api, read_timeout=0.2).detect(frame())
     assert info.value.retryable
     assert_no_key(info.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "retryable"),
+    [
+        (401, AuthError, False),
+        (404, ModelNotFoundError, False),
+        (429, HttpStatusError, True),
+        (503, HttpStatusError, True),
+    ],
+)
+def test_http_errors_are_typed_by_status(status, kind, retryable):
+    with StubApi(script=lambda s: Reply(status)) as api, pytest.raises(kind) as info:
+        client_for(api).detect(frame())
+    assert isinstance(info.value, HttpStatusError) and info.value.status == status
+    assert info.value.retryable is retryable
 
 
 def test_retry_recovers_after_transient_failures():

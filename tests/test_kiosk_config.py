@@ -236,3 +236,17 @@ def test_collect_flags_without_a_folder_are_refused():
 
     with pytest.raises(ConfigError, match="--collect-max-total: only with --collect DIR"):
         collect_config({"max_total": 5})
+
+
+def test_in_flight_takes_the_same_values_as_the_run_command(tmp_path):
+    from livecam.cli import kiosk
+    from livecam.cli.options import AUTO_MAX_IN_FLIGHT
+
+    auto = load(tmp_path, '[api]\nin-flight = "auto"\n')
+    assert auto.api.in_flight == "auto"
+    pipeline = kiosk.live_config(auto)
+    assert pipeline.adaptive and pipeline.in_flight == AUTO_MAX_IN_FLIGHT
+    fixed = kiosk.live_config(load(tmp_path, "[api]\nin-flight = 2\n", "--in-flight", "24"))
+    assert (fixed.in_flight, fixed.adaptive) == (24, False)
+    with pytest.raises(ConfigError, match=r"--in-flight: must be at least 1 and at most 32"):
+        load(tmp_path, "", "--in-flight", "0")

@@ -17,9 +17,9 @@ import requests
 from server_fakes import BlockingDetector, FixedDetector
 
 from livecam.frames import Image
+from livecam.net.connections import ConnectionTable
 from livecam.predictions import Predictions
 from livecam.server import EmbeddedServer, ServerConfig
-from livecam.server.connections import ConnectionTable
 
 TIMEOUT = 30.0
 SLOW_SOCKETS = 120

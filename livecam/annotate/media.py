@@ -11,7 +11,7 @@ from typing import Protocol
 import cv2
 
 from livecam.display import VideoRecorder
-from livecam.errors import ConfigError, SourceError
+from livecam.errors import ConfigError, OutputError, SourceError
 from livecam.frames import Image
 from livecam.sources import OpenCVSource
 
@@ -197,15 +197,15 @@ class ImageFolderOutput:
         """Write the image under the input's name.
 
         Raises:
-            ConfigError: the image cannot be written (folder gone, disk full).
+            OutputError: the image cannot be written (folder gone, disk full).
         """
         path = self.folder / (frame.name or f"frame_{frame.index:06d}.png")
         try:
             ok = cv2.imwrite(str(path), image)
         except cv2.error as exc:
-            raise ConfigError(f"cannot write {path}; check the folder and free space") from exc
+            raise OutputError(f"cannot write {path}; check the folder and free space") from exc
         if not ok:
-            raise ConfigError(f"cannot write {path}; check the folder and free space")
+            raise OutputError(f"cannot write {path}; check the folder and free space")
         self._written += 1
 
     def close(self) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import io
 import json
 import logging
 import socket
@@ -29,14 +28,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
 from livecam.encode import Encoder, OpenCVEncoder
 from livecam.errors import ConfigError
 from livecam.frames import Image
-from livecam.server.connections import ConnectionTable, DeadlineReader, DeadlineWriter, send_busy
+from livecam.net import BoundedHandler, BoundedHTTPServer, ConnectionTable
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +232,7 @@ class WebView:
         self.viewer_dropped = threading.Event()
         """Set each time a viewer is dropped."""
         try:
-            self._server = _Server(address, _Handler, self)
+            self._server = _Server(address, self)
         except OSError as exc:
             raise ConfigError(
                 f"web view: cannot listen on {address[0]}:{address[1]} ({exc.strerror}); choose another --web HOST:PORT"
@@ -284,46 +282,14 @@ class WebView:
         log.info("web viewer %s dropped: %s", peer, reason)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    # socketserver's default backlog of 5 makes a burst of new clients wait for SYN retries.
-    request_queue_size = 64
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], view: WebView) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+class _Server(BoundedHTTPServer):
+    def __init__(self, address: tuple[str, int], view: WebView) -> None:
         self.view = view
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if self.view.connections.open(request) is None:
-            send_busy(request, _BUSY)
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.view.connections.close(request)
+        super().__init__(address, _Handler, view.connections, _BUSY, view.request_timeout)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(BoundedHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        self.connection = self.request
-        self.conn = self.server.view.connections.find(self.request)
-        self.rfile = io.BufferedReader(DeadlineReader(self.conn))
-        self.wfile = DeadlineWriter(self.conn)
-
-    def handle_one_request(self) -> None:
-        # The request line and headers must arrive in full in time; while none comes this is
-        # also the keep-alive idle timeout.
-        self.conn.expect(self.server.view.request_timeout)
-        super().handle_one_request()
 
     def parse_request(self) -> bool:
         if not super().parse_request():

@@ -17,7 +17,15 @@ from collections.abc import Callable, Sequence
 
 from livecam.backoff import Backoff
 from livecam.client import DetectionClient
-from livecam.errors import AuthError, DetectionError, LivecamError, ModelNotFoundError, ResponseError
+from livecam.errors import (
+    AuthError,
+    DetectionError,
+    HttpStatusError,
+    LivecamError,
+    ModelNotFoundError,
+    ProtocolError,
+    ResponseError,
+)
 from livecam.frames import Frame
 from livecam.live.pacing import SendPacer
 from livecam.live.slot import LatestSlot, SlotClosed
@@ -160,7 +168,7 @@ class SenderPool:
             return
         except Exception as exc:  # noqa: BLE001 - a bug here must not end detection for the whole run
             log.warning("unexpected error while asking for detections; retrying", exc_info=True)
-            self._failed(DetectionError(f"unexpected error: {type(exc).__name__}", retryable=True))
+            self._failed(ProtocolError(f"unexpected error: {type(exc).__name__}"))
             return
         self._stats.request_sent(client.bytes_sent - sent_before)
         answer = predictions.for_frame(frame.seq, frame.captured_at)
@@ -220,12 +228,12 @@ class SenderPool:
 
 
 def _kind(exc: DetectionError) -> str:
+    """The ``errors`` key of the stats for ``exc``."""
     if isinstance(exc, ResponseError):
         return "bad_response"
-    if exc.status is not None:
+    if isinstance(exc, HttpStatusError):
         return f"http_{exc.status}"
-    name = type(exc).__name__
-    return "no_answer" if name == "DetectionError" else name
+    return "no_answer"
 
 
 def _headline(exc: DetectionError) -> str:
@@ -235,6 +243,6 @@ def _headline(exc: DetectionError) -> str:
         return "Model not found (HTTP 404) - check --model"
     if isinstance(exc, ResponseError):
         return "Detection service sent an unusable answer"
-    if exc.status is None:
-        return "Detection service unreachable"
-    return f"Detection service error (HTTP {exc.status})"
+    if isinstance(exc, HttpStatusError):
+        return f"Detection service error (HTTP {exc.status})"
+    return "Detection service unreachable"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from livecam.errors import LivecamError
+from livecam.errors import OutputError
 
 MAX_CLASS_NAMES = 200
 """Distinct class names counted; any more (a hostile API inventing names) count as "(other)"."""
@@ -213,7 +213,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` atomically (a reader never sees half a file).
 
     Raises:
-        LivecamError: the file cannot be written (no permission, disk full, ...).
+        OutputError: the file cannot be written (no permission, disk full, ...).
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -222,7 +222,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise LivecamError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _rate(count: int, duration: float) -> float:

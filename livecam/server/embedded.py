@@ -11,7 +11,7 @@ from livecam.detector import Detector, DetectorFactory, detector_factory
 from livecam.errors import ConfigError
 from livecam.server.app import App
 from livecam.server.config import ServerConfig
-from livecam.server.http import BoundedHTTPServer
+from livecam.server.http import ModelHTTPServer
 from livecam.server.pool import DetectorPool
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class EmbeddedServer:
         self.config = config or ServerConfig(port=0)
         self._factory = detector_factory
         self.stop_event = stop or threading.Event()
-        self._server: BoundedHTTPServer | None = None
+        self._server: ModelHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -72,7 +72,7 @@ class EmbeddedServer:
         pool = DetectorPool(factory, self.config.workers, self.stop_event)
         app = App(self.config, pool, pool.warm(), self.stop_event)
         try:
-            self._server = BoundedHTTPServer(self.config, app)
+            self._server = ModelHTTPServer(self.config, app)
         except OSError as exc:
             raise ConfigError(
                 f"cannot listen on {self.config.host}:{self.config.port}: {exc}; choose another --port or --host"

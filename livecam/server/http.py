@@ -1,27 +1,21 @@
-"""The HTTP/1.1 plumbing: a bounded threading server with keep-alive, timeouts and graceful stop.
+"""The embedded server's HTTP side: requests to :class:`~livecam.server.app.App` and back.
 
-Built on the standard library's ``http.server``: the server needs no framework, the model (not
-HTTP parsing) is the bottleneck, and a thread per connection with a hard connection cap and
-socket timeouts is simple to reason about and to stop.
+The bounded server itself (connection cap, deadlines, graceful stop) is :mod:`livecam.net`.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import socket
-import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from livecam.net import BoundedHandler, BoundedHTTPServer, ConnectionTable
 from livecam.redaction import redact
 from livecam.server.app import App, Request, Response
 from livecam.server.config import ServerConfig
-from livecam.server.connections import ConnectionTable, DeadlineReader, DeadlineWriter, send_busy
 
 log = logging.getLogger(__name__)
 
@@ -32,28 +26,11 @@ _BUSY = (
 )
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: BoundedHTTPServer
+class _Handler(BoundedHandler):
+    server: ModelHTTPServer
     server_version = "livecam"
     # HTTP/0.9 answers have no status line; garbage requests get a real HTTP error instead.
     default_request_version = "HTTP/1.0"
-
-    def setup(self) -> None:
-        self.connection = self.request
-        self.conn = self.server.connections.find(self.request)
-        # Headers and body go out in separate writes; without this, Nagle plus the client's
-        # delayed ACK adds ~40 ms to every keep-alive answer.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.rfile = io.BufferedReader(DeadlineReader(self.conn))
-        self.writer = DeadlineWriter(self.conn)
-        self.wfile = self.writer
-
-    def handle_one_request(self) -> None:
-        # The next request line and headers must arrive in full within the limit; while none
-        # comes this is also the keep-alive idle timeout.
-        self.conn.expect(self.server.config.header_timeout_s)
-        super().handle_one_request()
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self._dispatch()
@@ -156,97 +133,38 @@ class _Handler(BaseHTTPRequestHandler):
             log.info("%s %s", self.address_string(), redact(format % args))
 
 
-class BoundedHTTPServer(ThreadingHTTPServer):
-    """A thread per connection, at most ``max_connections`` of them; stops gracefully.
-
-    Slow clients cannot hold the slots: see :mod:`livecam.server.connections`.
+class ModelHTTPServer(BoundedHTTPServer):
+    """The embedded server's HTTP front: a bounded server whose graceful stop waits for answers.
 
     Args:
         config: the server configuration (address, limits, timeouts).
         app: answers the requests.
     """
 
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    # socketserver's default backlog of 5 makes a burst of new clients wait for SYN retries.
-    request_queue_size = 128
-
     def __init__(self, config: ServerConfig, app: App) -> None:
         self.config = config
         self.app = app
-        self.stopping = threading.Event()
-        self.connections = ConnectionTable(config.max_connections, config.socket_timeout_s, time.monotonic)
-        self._lock = threading.Condition()
+        self._requests = threading.Condition()
         self._active_requests = 0
-        self._open: dict[threading.Thread, socket.socket] = {}
-        super().__init__((config.host, config.port), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if self.stopping.is_set() or self.connections.open(request) is None:
-            send_busy(request, _BUSY)
-            self.shutdown_request(request)
-            return
-        thread = threading.Thread(
-            target=self.process_request_thread,
-            args=(request, client_address),
-            name="livecam-http",
-            daemon=True,
-        )
-        with self._lock:
-            self._open[thread] = request
-        thread.start()
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._lock:
-                self._open.pop(threading.current_thread(), None)
-            self.connections.close(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up before its answer is routine; anything else is a bug to log."""
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError):
-            log.debug("client %s hung up: %s", client_address[0], error)
-        else:
-            log.exception("internal error on a connection from %s", client_address[0])
+        connections = ConnectionTable(config.max_connections, config.socket_timeout_s, time.monotonic)
+        super().__init__((config.host, config.port), _Handler, connections, _BUSY, config.header_timeout_s)
 
     def tracking_request(self) -> _ActiveRequest:
         """A context that counts one request being answered (graceful stop waits for them)."""
         return _ActiveRequest(self)
 
     def _enter(self, delta: int) -> None:
-        with self._lock:
+        with self._requests:
             self._active_requests += delta
-            self._lock.notify_all()
+            self._requests.notify_all()
 
-    def stop(self, grace_s: float = 5.0) -> None:
-        """Stop accepting, let requests in progress finish (up to ``grace_s``), close idle connections.
-
-        Call from a thread other than the one running ``serve_forever``.
-        """
-        self.stopping.set()
-        self.shutdown()
-        deadline = time.monotonic() + grace_s
-        with self._lock:
-            self._lock.wait_for(lambda: self._active_requests == 0, timeout=grace_s)
-            open_now = dict(self._open)
-        for sock in open_now.values():
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError as exc:
-                log.debug("connection already closed: %s", exc)
-        for thread in open_now:
-            thread.join(timeout=max(0.1, deadline - time.monotonic()))
-            if thread.is_alive():
-                log.warning("an HTTP connection thread did not stop in time")
-        self.server_close()
+    def wait_quiet(self, timeout: float) -> None:
+        with self._requests:
+            self._requests.wait_for(lambda: self._active_requests == 0, timeout=timeout)
 
 
 class _ActiveRequest:
-    def __init__(self, server: BoundedHTTPServer) -> None:
+    def __init__(self, server: ModelHTTPServer) -> None:
         self._server = server
 
     def __enter__(self) -> None:

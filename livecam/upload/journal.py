@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from livecam.errors import ConfigError, LivecamError
+from livecam.errors import ConfigError, LivecamError, OutputError
 
 try:
     import fcntl
@@ -60,7 +60,7 @@ class Journal:
         try:
             handle = open(self.path, "a+b")  # noqa: SIM115 - held open for the whole run
         except OSError as exc:
-            raise LivecamError(f"cannot open the upload journal {self.path}: {exc.strerror or exc}") from exc
+            raise OutputError(f"cannot open the upload journal {self.path}: {exc.strerror or exc}") from exc
         if fcntl is not None:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -120,7 +120,7 @@ class Journal:
             self._handle.flush()
             os.fsync(self._handle.fileno())
         except OSError as exc:
-            raise LivecamError(f"cannot write the upload journal {self.path}: {exc.strerror or exc}") from exc
+            raise OutputError(f"cannot write the upload journal {self.path}: {exc.strerror or exc}") from exc
 
 
 def _entry(line: bytes) -> dict[str, Any] | None:
