@@ -19,12 +19,13 @@ class OutputError(LivecamError):
     """A file livecam writes (video, snapshot, stats, collected frames) cannot be written."""
 
 
-class DetectionError(LivecamError):
-    """The detection API answered with an error or could not be reached.
+class ServiceError(LivecamError):
+    """A remote service (the detection API, Roboflow's upload API) failed or could not be reached.
 
     Attributes:
         status: the HTTP status, or None when no answer arrived (timeout, refused).
         retryable: whether trying again later may succeed.
+        retry_after: seconds the server asked to wait, if it did.
     """
 
     def __init__(
@@ -34,6 +35,10 @@ class DetectionError(LivecamError):
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
+
+
+class DetectionError(ServiceError):
+    """The detection API answered with an error or could not be reached."""
 
 
 class TransportError(DetectionError):

@@ -28,7 +28,7 @@ from urllib.parse import quote
 import requests
 
 from livecam import __version__
-from livecam.errors import ConfigError, LivecamError
+from livecam.errors import ConfigError, ServiceError
 from livecam.redaction import redact
 
 DEFAULT_API_URL = "https://api.roboflow.com"
@@ -37,22 +37,8 @@ _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _MAX_ANSWER = 1 << 20
 
 
-class UploadError(LivecamError):
-    """An upload call failed.
-
-    Attributes:
-        status: the HTTP status, or None when no answer came.
-        retryable: trying again later may succeed (network, 5xx, 429).
-        retry_after: seconds the server asked to wait, if it did.
-    """
-
-    def __init__(
-        self, message: str, status: int | None = None, *, retryable: bool = False, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retryable = retryable
-        self.retry_after = retry_after
+class UploadError(ServiceError):
+    """An upload call failed (``retryable`` for the network, 5xx and 429)."""
 
 
 class UploadRefused(UploadError):
