@@ -9,6 +9,7 @@ time. Every message it produces has the API key removed.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import http.client
 import json
 import logging
@@ -66,6 +67,8 @@ class ApiConfig:
         lowest_confidence: percent; when below ``confidence``, the server is asked for boxes down
             to it and those under ``confidence`` come back apart, in
             :attr:`Predictions.below_threshold` (for ``--collect``), never drawn.
+        api_urls: every server of the model (``--api-url`` repeated), ``api_url`` first; empty
+            means ``api_url`` alone.
     """
 
     api_url: str
@@ -80,10 +83,12 @@ class ApiConfig:
     read_timeout: float = 10.0
     encoder: str = "auto"
     lowest_confidence: float | None = None
+    api_urls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.api_url.startswith(("http://", "https://")):
-            raise ConfigError(f"--api-url must start with http:// or https:// (got {self.api_url!r})")
+        for url in self.urls:
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(f"--api-url must start with http:// or https:// (got {url!r})")
         if not _MODEL_ID.match(self.model_id):
             raise ConfigError(f"--model must look like PROJECT/VERSION, e.g. coco/1 (got {self.model_id!r})")
         if self.lowest_confidence is not None and not 0 <= self.lowest_confidence <= 100:
@@ -98,6 +103,15 @@ class ApiConfig:
             raise ConfigError(f"--max-side must be at least 32 pixels (got {self.max_side})")
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
             raise ConfigError("timeouts must be positive")
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The base URL of every server of the model."""
+        return self.api_urls or (self.api_url,)
+
+    def each_server(self) -> list[ApiConfig]:
+        """One config per server, each with its one URL."""
+        return [dataclasses.replace(self, api_url=url, api_urls=()) for url in self.urls]
 
     @property
     def endpoint(self) -> str:

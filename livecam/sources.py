@@ -24,13 +24,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import cv2
 import numpy as np
 
 from livecam.errors import ConfigError, SourceError
 from livecam.frames import Image
+from livecam.redaction import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -43,22 +43,6 @@ FILE_FALLBACK_FPS = 25.0
 _MAX_SANE_FPS = 500.0
 
 _STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt")
-_SECRET_PARAMS = frozenset(
-    {
-        "api_key",
-        "apikey",
-        "key",
-        "token",
-        "access_token",
-        "auth",
-        "password",
-        "passwd",
-        "pwd",
-        "secret",
-        "sig",
-        "signature",
-    }
-)
 _SYNTHETIC = re.compile(r"synthetic(?::(?P<w>\d+)x(?P<h>\d+)(?:@(?P<fps>\d+(?:\.\d+)?))?)?(?::(?P<n>\d+))?")
 
 
@@ -157,19 +141,6 @@ class VideoSource(Protocol):
     def close(self) -> None:
         """Release the device or connection; safe to call twice."""
         ...
-
-
-def redact_url(url: str) -> str:
-    """``url`` with credentials hidden: ``rtsp://user:pw@host/x?token=t`` -> ``rtsp://***@host/x?token=***``."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def is_stream_url(spec: str) -> bool:

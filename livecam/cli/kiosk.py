@@ -35,7 +35,8 @@ from livecam.kiosk.orientation import OrientedSource
 from livecam.kiosk.web import FrameHub, WebView
 from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.overlay import OverlayStyle
-from livecam.sources import CaptureOptions, VideoSource, open_source, redact_url
+from livecam.redaction import redact_url
+from livecam.sources import CaptureOptions, VideoSource, open_source
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ from livecam.errors import ConfigError
 from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.live.stats import write_json
 from livecam.overlay import OverlayStyle
-from livecam.sources import CaptureOptions, open_source, redact_url
+from livecam.redaction import redact_url
+from livecam.sources import CaptureOptions, open_source
 
 log = logging.getLogger("livecam")
 

@@ -23,14 +23,14 @@ from types import TracebackType
 
 import numpy as np
 
-from livecam.backoff import Backoff
+from livecam.balance.pool import ServerPool, server_label
+from livecam.balance.window import InFlightWindow
 from livecam.client import ApiConfig, DetectionClient
 from livecam.display import Display, VideoRecorder
 from livecam.frames import Frame, Image
 from livecam.live.capture import CaptureThread
 from livecam.live.compose import FrameComposer, warm_up_drawing
 from livecam.live.keys import KeyBindings
-from livecam.live.pacing import SendPacer
 from livecam.live.sender import AnswerHook, SenderPool
 from livecam.live.slot import LatestSlot, SlotClosed
 from livecam.live.stats import RunStats, SourceSummary, StatsRecorder
@@ -45,6 +45,8 @@ JOIN_TIMEOUT_S = 3.0
 _IDLE_REDRAW_S = 0.25
 _AUTO_SPACING_FRAMES = 0.9
 """``adaptive``: send at most once per frame interval (a little less, so no new frame waits)."""
+MAX_SENDERS = 64
+"""Sender threads at most, whatever the servers' windows add up to."""
 STALL_S = 2.0
 """No new frame for this long shows a "No new video" status."""
 
@@ -54,7 +56,7 @@ class LiveConfig:
     """How the live pipeline runs and draws.
 
     Attributes:
-        in_flight: concurrent requests (``--in-flight``); with ``adaptive``, the most allowed.
+        in_flight: concurrent requests per server (``--in-flight``); with ``adaptive``, the most allowed.
         adaptive: send every new frame as it is captured whatever the latency, with up to
             ``in_flight`` requests open, so boxes are as fresh as the network allows
             (``--in-flight auto``; one request per frame, which hosted APIs bill).
@@ -144,6 +146,7 @@ class LivePipeline:
         self.predictions: LatestSlot[Predictions] = LatestSlot()
         self.info: SourceInfo | None = None
         self._clock = clock
+        self._injected_client = make_client is not None
         if make_client is None and api is not None:
             make_client = lambda: DetectionClient(api)  # noqa: E731
         self._make_client = make_client
@@ -188,18 +191,15 @@ class LivePipeline:
             log.info("recording to %s (%s)", self.config.record, self._recorder.codec)
         warm_up_drawing((self.info.width, self.info.height), self.config.style)
         if self._make_client is not None:
+            servers = self._server_pool(self._make_client, self.info.fps)
             self._senders = SenderPool(
-                self._make_client,
+                servers,
                 self.frames,
                 self.predictions,
                 self.stop,
                 self.status,
                 self.stats,
-                in_flight=self.config.in_flight,
-                pacer=SendPacer(self.config.in_flight, floor=_AUTO_SPACING_FRAMES / self.info.fps, adaptive=True)
-                if self.config.adaptive
-                else None,
-                backoff=Backoff(initial=0.25, maximum=1.5),
+                workers=min(MAX_SENDERS, self.config.in_flight * len(servers)),
                 on_answer=self._on_answer,
                 clock=self._clock,
             )
@@ -211,6 +211,20 @@ class LivePipeline:
         self.stats.started_at = self._clock()
         self._capture.start()
         return self.info
+
+    def _server_pool(self, make_client: Callable[[], DetectionClient], fps: float) -> ServerPool:
+        """Every server of ``api``, each with its own window; one server when a client factory was injected."""
+        cfg = self.config
+
+        def window() -> InFlightWindow:
+            if cfg.adaptive:
+                return InFlightWindow(cfg.in_flight, floor=_AUTO_SPACING_FRAMES / fps, adaptive=True)
+            return InFlightWindow(cfg.in_flight)
+
+        if self._injected_client or self.api is None:
+            label = server_label(self.api) if self.api is not None else "client"
+            return ServerPool([(label, make_client)], window, clock=self._clock)
+        return ServerPool.from_api(self.api, window, clock=self._clock)
 
     def run(self) -> RunStats:
         """Run the display loop until the source ends, a limit is reached, or ``stop`` is set.
@@ -261,7 +275,7 @@ class LivePipeline:
             reconnects=capture.reconnects if capture else 0,
             source=None if info is None else SourceSummary(info.name, info.width, info.height, info.fps, info.live),
             failure=self._failure(),
-        )
+        ).with_sections({"servers": self._senders.servers.stats()} if self._senders else {})
 
     @property
     def displayed_frames(self) -> int:
@@ -315,6 +329,7 @@ class LivePipeline:
             stuck.append("capture")
         if self._senders is not None:
             stuck += self._senders.join(JOIN_TIMEOUT_S)
+            self._senders.servers.close()
         if stuck:
             log.warning("threads still running after %.0f s (left as daemons): %s", JOIN_TIMEOUT_S, ", ".join(stuck))
         if self._capture is None:

@@ -1,11 +1,14 @@
-"""Sender threads: take the newest unsent frame, ask the API, publish the newest answer.
+"""Sender threads: take the newest unsent frame, ask a detection server, publish the newest answer.
 
-``K`` workers (``--in-flight K``) share one claim counter, so each frame is sent at most once
-and a worker always takes the newest frame, never a queued stale one. With K > 1 the sends are
-spread over the round trip (one every latency / K), so answers arrive evenly and the boxes on
-screen are refreshed K times per round trip instead of K at once. Answers go into a
-:class:`LatestSlot` that refuses one for an older frame than it holds. Failures pause every
-worker together with a shared backoff, so an outage never turns into a request storm.
+The workers share one claim counter, so each frame is sent at most once and a worker always
+takes the newest frame, never a queued stale one. Before claiming a frame a worker takes a lease
+on a server with room in its window (:class:`~livecam.balance.pool.ServerPool`: with several
+``--api-url``, the newest frame goes to whichever server has room). Sends are spread over the
+servers' combined round trip, so answers arrive evenly and the boxes on screen are refreshed
+steadily instead of in bursts. Answers go into a :class:`LatestSlot` that refuses one for an
+older frame than it holds, whichever server sent it. A failing server is set aside with its own
+backoff while the others carry on; only when every server fails does the status line show an
+outage, and then the workers wait out the backoff, so an outage never turns into a request storm.
 """
 
 from __future__ import annotations
@@ -15,8 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from livecam.backoff import Backoff
-from livecam.client import DetectionClient
+from livecam.balance.pool import Lease, ServerPool
 from livecam.errors import (
     AuthError,
     DetectionError,
@@ -27,7 +29,6 @@ from livecam.errors import (
     ResponseError,
 )
 from livecam.frames import Frame
-from livecam.live.pacing import SendPacer
 from livecam.live.slot import LatestSlot, SlotClosed
 from livecam.live.stats import StatsRecorder
 from livecam.live.status import StatusBoard
@@ -42,65 +43,62 @@ _WAIT_STEP = 0.25
 
 
 class SenderPool:
-    """``in_flight`` worker threads between the frame slot and the predictions slot.
+    """``workers`` threads between the frame slot, the detection servers and the predictions slot.
 
     Args:
-        make_client: builds one :class:`DetectionClient` per worker (each has its own session).
+        servers: the detection servers, each with its own in-flight window and backoff.
         frames: the capture thread's slot.
         predictions: where answers go, newest frame wins.
         stop: the run's stop event.
-        status: where the "api" status line is set while the API fails.
+        status: where the "api" line (every server failing) and the "servers" line (some set
+            aside) are set.
         stats: counters.
-        in_flight: concurrent requests (at most).
-        pacer: spaces the sends (default: over the round trip, latency / in_flight apart).
-        backoff: shared retry schedule (max delay bounds how soon a recovered API is noticed).
+        workers: threads (at least the requests the servers' windows may have open together).
         on_answer: called with each frame and its answer when the answer is fresh (newer than
             any before it), oldest first (e.g. the collector of frames worth labelling).
     """
 
     def __init__(
         self,
-        make_client: Callable[[], DetectionClient],
+        servers: ServerPool,
         frames: LatestSlot[Frame],
         predictions: LatestSlot[Predictions],
         stop: threading.Event,
         status: StatusBoard,
         stats: StatsRecorder,
         *,
-        in_flight: int = 1,
-        pacer: SendPacer | None = None,
-        backoff: Backoff | None = None,
+        workers: int = 1,
         on_answer: Sequence[AnswerHook] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if in_flight < 1:
-            raise ValueError("in_flight must be at least 1")
-        self._make_client = make_client
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self._servers = servers
         self._frames = frames
         self._predictions = predictions
         self._stop = stop
         self._status = status
         self._stats = stats
         self._clock = clock
-        self._backoff = backoff or Backoff(initial=0.25, maximum=1.5)
-        self._refused_backoff = Backoff(initial=2.0, maximum=30.0)
         self._lock = threading.Lock()
         self._claim_lock = threading.Lock()
         self._claimed_seq = -1
-        self._pacer = pacer or SendPacer(in_flight)
         self._next_send_at = 0.0
-        self._resume_at = 0.0
         self._logged_kinds: set[str] = set()
         self._on_answer = tuple(on_answer)
         self._answer_lock = threading.Lock()
         self._answered_seq = -1
         self._hook_failed = False
         self._threads = [
-            threading.Thread(target=self._work, name=f"livecam-sender-{i}", daemon=True) for i in range(in_flight)
+            threading.Thread(target=self._work, name=f"livecam-sender-{i}", daemon=True) for i in range(workers)
         ]
         self.encoder_name: str | None = None
         self.error: BaseException | None = None
         """An unexpected exception that killed a worker; it also sets ``stop`` to end the run."""
+
+    @property
+    def servers(self) -> ServerPool:
+        return self._servers
 
     def start(self) -> None:
         for thread in self._threads:
@@ -108,6 +106,7 @@ class SenderPool:
 
     def join(self, timeout: float) -> list[str]:
         """Wait for the workers (after ``stop`` is set); returns the names of any still running."""
+        self._servers.wake()
         deadline = self._clock() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - self._clock()))
@@ -120,31 +119,32 @@ class SenderPool:
             log.exception("a detection thread failed")
             self.error = exc
             self._stop.set()
+            self._servers.wake()
 
     def _serve(self) -> None:
         try:
-            client = self._make_client()
-        except LivecamError as exc:
-            log.error("detection is off: %s", exc)
-            self._status.set("api", f"Detection is off: {exc}")
-            return
-        self.encoder_name = client.encoder.name
-        try:
             while not self._stop.is_set():
-                if self._wait_out_backoff():
+                try:
+                    lease = self._servers.acquire(self._stop)
+                except LivecamError as exc:
+                    log.error("detection is off: %s", exc)
+                    self._status.set("api", f"Detection is off: {exc}")
                     return
-                frame = self._claim()
-                if frame is not None:
-                    self._send(client, frame)
+                if lease is None:
+                    return
+                if self.encoder_name is None:
+                    self.encoder_name = lease.client.encoder.name
+                try:
+                    frame = self._claim()
+                except BaseException:
+                    self._servers.cancel(lease)
+                    raise
+                if frame is None:
+                    self._servers.cancel(lease)
+                    continue
+                self._send(lease, frame)
         except SlotClosed:
             return
-        finally:
-            client.close()
-
-    def _wait_out_backoff(self) -> bool:
-        with self._lock:
-            delay = self._resume_at - self._clock()
-        return delay > 0 and self._stop.wait(delay)
 
     def _claim(self) -> Frame | None:
         with self._claim_lock:
@@ -154,36 +154,33 @@ class SenderPool:
             frame = self._frames.wait_newer(self._claimed_seq, timeout=_WAIT_STEP)
             if frame is not None:
                 self._claimed_seq = frame.seq
-                self._next_send_at = self._clock() + self._pacer.spacing()
+                self._next_send_at = self._clock() + self._servers.spacing()
             return frame
 
-    def _send(self, client: DetectionClient, frame: Frame) -> None:
-        started = self._clock()
+    def _send(self, lease: Lease, frame: Frame) -> None:
+        client = lease.client
         sent_before = client.bytes_sent
+        self._servers.sending(lease)
         try:
             predictions = client.detect(frame.image)
         except DetectionError as exc:
             self._stats.request_sent(client.bytes_sent - sent_before)
-            self._failed(exc)
+            self._failed(lease, exc)
             return
         except Exception as exc:  # noqa: BLE001 - a bug here must not end detection for the whole run
             log.warning("unexpected error while asking for detections; retrying", exc_info=True)
-            self._failed(ProtocolError(f"unexpected error: {type(exc).__name__}"))
+            self._failed(lease, ProtocolError(f"unexpected error: {type(exc).__name__}"))
             return
         self._stats.request_sent(client.bytes_sent - sent_before)
+        latency = self._servers.answered(lease)
         answer = predictions.for_frame(frame.seq, frame.captured_at)
         fresh = self._predictions.put(answer)
-        latency = self._clock() - started
         self._stats.response_ok(latency, stale=not fresh, classes=(p.class_name for p in predictions.items))
         self._log_issues(predictions)
         if fresh and self._on_answer:
             self._answered(frame, answer)
-        with self._lock:
-            self._backoff.reset()
-            self._refused_backoff.reset()
-            self._resume_at = 0.0
-        self._pacer.answered(latency)
         self._status.set("api", None)
+        self._report_set_aside()
 
     def _answered(self, frame: Frame, predictions: Predictions) -> None:
         with self._answer_lock:  # two workers' answers reach the hooks in frame order
@@ -198,26 +195,34 @@ class SenderPool:
                         log.warning("an answer hook failed; detection goes on", exc_info=True)
                     self._hook_failed = True
 
-    def _failed(self, exc: DetectionError) -> None:
+    def _failed(self, lease: Lease, exc: DetectionError) -> None:
         kind = _kind(exc)
-        if exc.status in (429, 503):
-            self._pacer.refused()
+        delay = self._servers.failed(lease, exc)
         self._stats.response_failed(kind)
         with self._lock:
-            # Outages are retried within 1.5 s so recovery is quick; a refused key or an unknown
-            # model will not fix itself in seconds, so those are retried far less often.
-            backoff = self._backoff if exc.retryable else self._refused_backoff
-            delay = backoff.next_delay(exc.retry_after or 0.0)
-            self._resume_at = max(self._resume_at, self._clock() + delay)
             first = kind not in self._logged_kinds
             self._logged_kinds.add(kind)
-        self._status.set(
-            "api", f"{_headline(exc)} - retrying in {delay:.0f} s" if delay >= 1 else f"{_headline(exc)} - retrying"
-        )
+        if self._servers.all_failing:
+            self._status.set(
+                "api",
+                f"{_headline(exc)} - retrying in {delay:.0f} s" if delay >= 1 else f"{_headline(exc)} - retrying",
+            )
+            self._status.set("servers", None)
+        else:
+            self._status.set("api", None)
+            self._report_set_aside()
         if first:
             log.warning("%s", exc)
         else:
             log.debug("%s", exc)
+
+    def _report_set_aside(self) -> None:
+        aside = self._servers.set_aside()
+        if aside and len(aside) < len(self._servers):
+            names = ", ".join(aside)
+            self._status.set("servers", f"{len(aside)} of {len(self._servers)} detection servers set aside: {names}")
+        else:
+            self._status.set("servers", None)
 
     def _log_issues(self, predictions: Predictions) -> None:
         new = predictions.issues - self._logged_kinds

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import threading
 from collections import deque
@@ -17,21 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from livecam.errors import OutputError
+from livecam.percentiles import percentiles
 
 MAX_CLASS_NAMES = 200
 """Distinct class names counted; any more (a hostile API inventing names) count as "(other)"."""
 
 SAMPLES_KEPT = 20_000
 """Latency and age samples kept for percentiles; older ones are dropped, so memory is bounded."""
-
-
-def percentiles(samples: Iterable[float], *points: float) -> list[float | None]:
-    """Nearest-rank percentiles of ``samples`` (None for each when there are none)."""
-    ordered = sorted(samples)
-    if not ordered:
-        return [None for _ in points]
-    last = len(ordered) - 1
-    return [ordered[min(last, max(0, math.ceil(p / 100 * len(ordered)) - 1))] for p in points]
 
 
 @dataclass(frozen=True)
