@@ -8,6 +8,8 @@ from livecam.annotate.engine import (
     Annotator,
     ApiDetector,
     FrameDetector,
+    PooledDetector,
+    server_pool,
 )
 from livecam.annotate.media import (
     FrameInput,
@@ -32,6 +34,8 @@ __all__ = [
     "ImageFolderInput",
     "ImageFolderOutput",
     "InputFrame",
+    "PooledDetector",
     "VideoInput",
     "VideoOutput",
+    "server_pool",
 ]

@@ -23,7 +23,10 @@ from typing import Protocol
 from livecam.annotate.jsonl import ClassIds, JsonLinesWriter, frame_record
 from livecam.annotate.media import FrameInput, FrameOutput, InputFrame
 from livecam.annotate.window import Outcome, Window
-from livecam.client import ApiConfig, DetectionClient, RetryPolicy, detect_with_retry
+from livecam.backoff import Backoff
+from livecam.balance.pool import Server, ServerPool
+from livecam.balance.window import InFlightWindow
+from livecam.client import ApiConfig, DetectionClient, Request, RetryPolicy, detect_with_retry
 from livecam.errors import AuthError, ConfigError, DetectionError, ModelNotFoundError
 from livecam.frames import Image
 from livecam.overlay import OverlayStyle, draw_predictions
@@ -33,9 +36,14 @@ from livecam.progress import Progress
 log = logging.getLogger(__name__)
 
 DEFAULT_IN_FLIGHT = 8
-"""Requests in flight by default against an API server (8x a one-at-a-time client at 200 ms)."""
+"""Requests in flight at most per API server by default, learnt from its round trips (8x a
+one-at-a-time client at 200 ms)."""
 EMBEDDED_IN_FLIGHT = 4
 """Requests in flight by default against the embedded server on this process's own cores."""
+MAX_WORKERS = 32
+"""Request workers at most, whatever the servers' windows add up to (each holds a frame)."""
+THROUGHPUT_QUEUEING = 2.0
+"""A learnt window halves only when round trips double: a request waiting at the server is fine here."""
 WINDOW_SLACK = 2
 """Frames held beyond those in flight: one being read, one being written."""
 MAX_SKIP_WINDOW = 32
@@ -59,6 +67,66 @@ class FrameDetector(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+class PooledDetector:
+    """A :class:`FrameDetector` over several servers: each frame goes to the server with room;
+    a request that fails is retried on another server (the failed one is set aside with its own
+    backoff), so losing a server costs no frame. Each worker has its own; they share the pool.
+    """
+
+    def __init__(self, pool: ServerPool, policy: RetryPolicy | None = None) -> None:
+        self._pool = pool
+        self._policy = policy or RetryPolicy()
+
+    def detect(self, image: Image, stop: threading.Event) -> Predictions:
+        pool = self._pool
+        policy = self._policy
+        backoff = Backoff(policy.backoff.initial, policy.backoff.maximum, policy.backoff.jitter)
+        tried: list[Server] = []
+        request: Request | None = None
+        last: DetectionError | None = None
+        for _ in range(policy.attempts + len(pool) - 1):
+            if len(tried) >= len(pool):
+                # Every server failed this frame once: wait as one server's retries would.
+                assert last is not None
+                if stop.wait(backoff.next_delay(last.retry_after or 0.0)):
+                    raise last
+                tried.clear()
+            lease = pool.acquire(stop, avoid=tried)
+            if lease is None:
+                raise last or DetectionError("stopped before an answer came")
+            try:
+                request = request or lease.client.prepare(image)
+                pool.sending(lease)
+                predictions = lease.client.send(request)
+            except DetectionError as exc:
+                pool.failed(lease, exc)
+                if not exc.retryable:
+                    raise
+                log.debug("retrying after: %s", exc)
+                last = exc
+                if lease.server not in tried:
+                    tried.append(lease.server)
+                continue
+            except BaseException:
+                pool.cancel(lease)
+                raise
+            pool.answered(lease)
+            return predictions
+        assert last is not None
+        raise last
+
+    def close(self) -> None:
+        """Nothing of its own: the pool's owner closes the pool."""
+
+
+def server_pool(api: ApiConfig, in_flight: int, adaptive: bool) -> ServerPool:
+    """The servers of ``api`` with ``in_flight`` requests each, or up to that many learnt from
+    each server's round trips (``adaptive``). Annotation wants throughput, not fresh answers, so
+    a learnt window keeps a short queue at each server rather than none.
+    """
+    return ServerPool.from_api(api, lambda: InFlightWindow(in_flight, adaptive=adaptive, queueing=THROUGHPUT_QUEUEING))
 
 
 class ApiDetector:

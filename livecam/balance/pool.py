@@ -12,7 +12,7 @@
 Each server has its own in-flight window (:class:`~livecam.balance.window.InFlightWindow`,
 fixed or learnt from its own round trips), its own idle clients (one keep-alive session each,
 never shared by two threads at once), its own backoff and its own counters. A failing server is
-tried again, one request at a time, once its backoff has passed. Nothing here coordinates with
+tried again once its backoff has passed. Nothing here coordinates with
 other machines: every livecam process balances its own requests.
 """
 
@@ -97,9 +97,9 @@ class Server:
         self.latency_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
 
     def available(self, now: float) -> bool:
-        """Whether it may take one more request now (a failing one: one probe once its backoff passed)."""
-        if self.failing:
-            return self.open == 0 and now >= self.resume_at
+        """Whether it may take one more request now (a failing one only once its backoff has passed)."""
+        if self.failing and now < self.resume_at:
+            return False
         return self.open < self.window.limit
 
     def free_share(self) -> float:
@@ -334,7 +334,7 @@ class ServerPool:
 
     def _next_change(self, now: float) -> float:
         """Seconds until a set-aside server may be tried again (at most one wait step)."""
-        resumes = [s.resume_at - now for s in self._servers if s.failing and s.open == 0]
+        resumes = [s.resume_at - now for s in self._servers if s.failing and s.resume_at > now]
         return max(0.001, min([_WAIT_STEP, *resumes]))
 
 

@@ -8,7 +8,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -16,12 +16,13 @@ from typing import TextIO
 from livecam.annotate.engine import (
     DEFAULT_IN_FLIGHT,
     EMBEDDED_IN_FLIGHT,
+    MAX_WORKERS,
     AnnotateOptions,
     AnnotateResult,
     Annotator,
     AnswerHook,
-    ApiDetector,
-    FrameDetector,
+    PooledDetector,
+    server_pool,
 )
 from livecam.annotate.jsonl import JsonLinesWriter
 from livecam.annotate.media import (
@@ -45,7 +46,6 @@ from livecam.cli.common import (
 )
 from livecam.cli.options import API_OPTIONS, add_options
 from livecam.cli.run import API_HELP
-from livecam.client import ApiConfig
 from livecam.collect import CollectConfig, Collector
 from livecam.errors import ConfigError
 from livecam.frames import Frame
@@ -101,8 +101,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         API_OPTIONS,
         check=True,
         helps={
-            "in-flight": f"concurrent requests (default and 'auto': {DEFAULT_IN_FLIGHT} for an API server, "
-            f"{EMBEDDED_IN_FLIGHT} for the embedded model)"
+            "in-flight": f"concurrent requests per server (default and 'auto': up to {DEFAULT_IN_FLIGHT} for each "
+            f"API server, learnt from its round trips; {EMBEDDED_IN_FLIGHT} for the embedded model)"
         },
     )
     collect.add_arguments(parser)
@@ -119,6 +119,8 @@ class AnnotateJob:
     options: AnnotateOptions
     max_failed_fraction: float
     collect: CollectConfig | None = None
+    per_server: int = DEFAULT_IN_FLIGHT
+    adaptive: bool = False
 
 
 def check_arguments(args: argparse.Namespace, choice: ApiChoice) -> AnnotateJob:
@@ -136,8 +138,10 @@ def check_arguments(args: argparse.Namespace, choice: ApiChoice) -> AnnotateJob:
         raise ConfigError(f"INPUT {source} is not a regular file or folder")
     if not 0.0 <= args.max_failed_fraction <= 1.0:
         raise ConfigError(f"--max-failed-fraction must be between 0 and 1 (got {args.max_failed_fraction})")
-    in_flight = choice.in_flight if isinstance(choice.in_flight, int) else default_in_flight(choice)
-    options = AnnotateOptions(in_flight=in_flight, every=args.every, style=OverlayStyle(labels=not args.no_labels))
+    per_server = choice.in_flight if isinstance(choice.in_flight, int) else default_in_flight(choice)
+    adaptive = not isinstance(choice.in_flight, int) and not choice.embedded
+    workers = min(MAX_WORKERS, per_server * choice.servers)
+    options = AnnotateOptions(in_flight=workers, every=args.every, style=OverlayStyle(labels=not args.no_labels))
     taken = {source.resolve(): "INPUT"}
     _check_target(output, "-o", folder, taken)
     taken[output.resolve()] = "-o"
@@ -147,14 +151,17 @@ def check_arguments(args: argparse.Namespace, choice: ApiChoice) -> AnnotateJob:
     if collecting is not None and collecting.directory.resolve() in taken:
         what = taken[collecting.directory.resolve()]
         raise ConfigError(f"--collect {collecting.directory} is the same folder as {what}; choose another folder")
-    return AnnotateJob(source, output, args.json, folder, options, args.max_failed_fraction, collecting)
+    return AnnotateJob(
+        source, output, args.json, folder, options, args.max_failed_fraction, collecting, per_server, adaptive
+    )
 
 
 def default_in_flight(choice: ApiChoice) -> int:
-    """Requests in flight when ``--in-flight`` is not a number: fewer for the embedded server.
+    """Requests in flight per server when ``--in-flight`` is not a number: fewer for the embedded server.
 
     The embedded model shares this machine's cores with the client, so more requests in flight
-    only add encoding work; a remote server is kept busy with more.
+    only add encoding work; a remote server is kept busy with up to this many, learnt from its
+    round trips.
     """
     return EMBEDDED_IN_FLIGHT if choice.embedded else DEFAULT_IN_FLIGHT
 
@@ -202,10 +209,12 @@ def run(
                 collect.collecting(job.collect, source=str(job.input), model_id=api.model_id)
             )
             progress = None if getattr(args, "quiet", 0) else Progress(source.total, progress_stream or sys.stderr)
+            pool = server_pool(api, job.per_server, job.adaptive)
+            stack.callback(pool.close)
             annotator = Annotator(
                 source,
                 output,
-                _detector_factory(api),
+                lambda: PooledDetector(pool),
                 job.options,
                 stop,
                 jsonl=jsonl,
@@ -216,8 +225,20 @@ def run(
             if progress is not None:
                 progress.finish()
             codec = output.codec if isinstance(output, VideoOutput) else "images"
+            servers = pool.reports()
     finally:
         source.close()
+    if len(servers) > 1:
+        for server in servers:
+            log.info(
+                "server %s: %d requests, %d ok, %d failed, latency p50 %s ms, %s",
+                server.url,
+                server.requests,
+                server.ok,
+                server.failed,
+                "-" if server.latency_p50_ms is None else f"{server.latency_p50_ms:.0f}",
+                server.state,
+            )
     return _report(job, result, codec)
 
 
@@ -229,10 +250,6 @@ def _offer_to(collector: Collector) -> AnswerHook:
         collector.offer(Frame(frame.index, frame.image, at), predictions, frame.time_s, copy=True)
 
     return offer
-
-
-def _detector_factory(api: ApiConfig) -> Callable[[], FrameDetector]:
-    return lambda: ApiDetector(api)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from livecam.cli.options import API_OPTIONS, AUTO_MAX_IN_FLIGHT, given_values
+from livecam.cli.options import API_OPTIONS, AUTO_MAX_IN_FLIGHT, check_flag, given_values
 from livecam.client import HOSTED_API_URL, ApiConfig
 from livecam.detector.bundled import Precision
 from livecam.errors import ConfigError
@@ -36,10 +36,10 @@ class ApiChoice:
     """The detection API options as given (see :data:`livecam.cli.options.API_OPTIONS`).
 
     ``api_url`` and ``model`` both None means the embedded server; ``in_flight`` None means the
-    command's own default.
+    command's own default. ``api_url`` holds every ``--api-url`` given (several servers of one model).
     """
 
-    api_url: str | None = None
+    api_url: tuple[str, ...] | None = None
     model: str | None = None
     api_key: str | None = field(default=None, repr=False)
     confidence: float = 40.0
@@ -65,10 +65,16 @@ class ApiChoice:
         """Whether the embedded server answers (no ``--api-url`` and no ``--model``)."""
         return self.api_url is None and self.model is None
 
-    def api_config(self, api_url: str, model_id: str) -> ApiConfig:
-        """The :class:`ApiConfig` for these options against ``api_url``/``model_id``."""
+    @property
+    def servers(self) -> int:
+        """How many detection servers were named (1 for the embedded or the hosted one)."""
+        return len(self.api_url or ()) or 1
+
+    def api_config(self, api_urls: tuple[str, ...], model_id: str) -> ApiConfig:
+        """The :class:`ApiConfig` for these options against the servers ``api_urls`` of ``model_id``."""
         return ApiConfig(
-            api_url=api_url,
+            api_url=api_urls[0],
+            api_urls=api_urls if len(api_urls) > 1 else (),
             model_id=model_id,
             api_key=self.api_key,
             confidence=self.confidence,
@@ -83,7 +89,8 @@ class ApiChoice:
 
 def api_choice(args: argparse.Namespace, env: Mapping[str, str]) -> ApiChoice:
     """The API options given as flags (see :data:`livecam.cli.options.API_OPTIONS`)."""
-    return ApiChoice.from_values({o.dest: v for o, v in given_values(args, API_OPTIONS).items()}, env)
+    values = {o.dest: check_flag(o, v) if o.repeat else v for o, v in given_values(args, API_OPTIONS).items()}
+    return ApiChoice.from_values(values, env)
 
 
 @contextlib.contextmanager
@@ -100,7 +107,7 @@ def resolved_api(choice: ApiChoice) -> Iterator[ApiConfig]:
             logging.getLogger("livecam.server.http").setLevel(logging.WARNING)  # no access log in-process
         with EmbeddedServer(ServerConfig(port=0, precision=choice.precision)) as server:
             log.info("no --api-url or --model: using the embedded server at %s with the bundled COCO model", server.url)
-            yield choice.api_config(server.url, server.model_id)
+            yield choice.api_config((server.url,), server.model_id)
         return
     if choice.model is None:
         raise ConfigError("--api-url needs --model PROJECT/VERSION (e.g. --model coco/1)")
@@ -109,7 +116,7 @@ def resolved_api(choice: ApiChoice) -> Iterator[ApiConfig]:
             f"--precision {choice.precision} chooses the embedded server's model; with --api-url or --model "
             "the remote server decides (leave --precision out)"
         )
-    yield choice.api_config(choice.api_url or HOSTED_API_URL, choice.model)
+    yield choice.api_config(choice.api_url or (HOSTED_API_URL,), choice.model)
 
 
 @contextlib.contextmanager

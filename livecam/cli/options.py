@@ -79,6 +79,18 @@ def _choice(*allowed: Any) -> Validator:
     return check
 
 
+def _urls(value: Any) -> tuple[str, ...]:
+    urls = [value] if isinstance(value, str) else value
+    if not isinstance(urls, list | tuple) or not urls or not all(isinstance(u, str) and u.strip() for u in urls):
+        raise ValueError(
+            f'must be a URL or a list of URLs, e.g. ["http://a:9001", "http://b:9001"] (got {_show(value)})'
+        )
+    for url in urls:
+        if not url.strip().startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https:// (got {_show(url)})")
+    return tuple(dict.fromkeys(u.strip() for u in urls))
+
+
 def _names(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ValueError(f'must be a list of class names, e.g. ["person", "car"] (got {_show(value)})')
@@ -262,10 +274,12 @@ API_OPTIONS: tuple[Option, ...] = (
         "api",
         "api-url",
         "--api-url",
-        _text,
+        _urls,
         "base URL: a self-hosted inference server (http://localhost:9001), https://detect.roboflow.com, "
-        "or livecam serve (default: the embedded server)",
+        "or livecam serve (default: the embedded server); repeat it for several servers of the same model, "
+        "which share the requests",
         "URL",
+        repeat=True,
     ),
     Option("api", "model", "--model", _text, "model id, e.g. my-project/3", "PROJECT/VERSION"),
     Option("api", "api-key", "--api-key", _text, "Roboflow API key (default: $ROBOFLOW_API_KEY)", "KEY"),

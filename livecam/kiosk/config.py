@@ -29,7 +29,7 @@ class SourceSettings:
 class ApiSettings:
     """``[api]``: the detection API, with the same names as the ``run`` command's API flags."""
 
-    api_url: str | None = None
+    api_url: tuple[str, ...] | None = None
     model: str | None = None
     api_key: str | None = field(default=None, repr=False)
     overlap: float = 30.0
