@@ -126,7 +126,9 @@ def server_pool(api: ApiConfig, in_flight: int, adaptive: bool) -> ServerPool:
     each server's round trips (``adaptive``). Annotation wants throughput, not fresh answers, so
     a learnt window keeps a short queue at each server rather than none.
     """
-    return ServerPool.from_api(api, lambda: InFlightWindow(in_flight, adaptive=adaptive, queueing=THROUGHPUT_QUEUEING))
+    return ServerPool.from_api(
+        api, lambda: InFlightWindow(in_flight, adaptive=adaptive, queueing=THROUGHPUT_QUEUEING, calm=True)
+    )
 
 
 class ApiDetector:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 import threading
+import time
+from collections.abc import Callable
 
 _SMOOTHING = 0.2
 QUEUEING = 1.3
@@ -38,16 +40,31 @@ class InFlightWindow:
         adaptive: learn the window from round trips instead of using ``in_flight``.
         queueing: a round trip this many times the best one halves the learnt window; a higher
             value keeps a short queue at the server (more throughput, older answers).
+        calm: after halving, let a round trip pass before halving again for queueing: the
+            answers already queued report the old window, not the new one (throughput); without
+            it every slow answer halves (the freshest answers, for live video).
+        clock: monotonic time (for ``calm``).
     """
 
-    def __init__(self, in_flight: int, floor: float = 0.0, adaptive: bool = False, queueing: float = QUEUEING) -> None:
+    def __init__(
+        self,
+        in_flight: int,
+        floor: float = 0.0,
+        adaptive: bool = False,
+        queueing: float = QUEUEING,
+        calm: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if in_flight < 1:
             raise ValueError("in_flight must be at least 1")
         self._max_window = float(in_flight)
         self._floor = floor
         self._adaptive = adaptive
         self._queueing = queueing
-        self._clear = min(_CLEAR, queueing)
+        self._clear = _CLEAR * queueing / QUEUEING
+        self._calm = calm
+        self._clock = clock
+        self._calm_until = 0.0
         self._lock = threading.Lock()
         self._latency: float | None = None
         self._best: float | None = None
@@ -101,7 +118,10 @@ class InFlightWindow:
             if not self._adaptive:
                 return
             if latency > self._queueing * self._best:
-                self._halve()
+                now = self._clock() if self._calm else 0.0
+                if now >= self._calm_until:
+                    self._halve()
+                    self._calm_until = now + self._latency
             elif self._latency < self._clear * self._best:
                 step = 1.0 if self._slow_start else 1.0 / self._window
                 self._window = min(self._max_window, self._window + step)
