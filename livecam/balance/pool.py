@@ -249,7 +249,7 @@ class ServerPool:
             server.failed += 1
             now = self._clock()
             # Requests open when the server first failed fail too: one outage, one step of backoff.
-            if not server.failing or lease.started >= server.failed_at:
+            if not server.failing or lease.started > server.failed_at:
                 backoff = server.backoff if exc.retryable else server.refused_backoff
                 delay = backoff.next_delay(exc.retry_after or 0.0)
                 server.resume_at = max(server.resume_at, now + delay)
