@@ -285,6 +285,7 @@ class Supervisor:
             data["status"] = progress.status + data["status"]
             data["source"] = progress.source_name
             data["displayed_frames"] = progress.displayed_frames
+            data["servers"] = progress.servers
         return data
 
     def _run_one(self, pipeline: LivePipeline, pipeline_stop: threading.Event) -> tuple[Outcome, bool]:

@@ -92,6 +92,7 @@ class LiveProgress:
         status: the status lines shown over the picture.
         source_name: the source's name once opened.
         last_frame: the newest captured frame.
+        servers: each detection server's counters (the ``servers`` section of the stats).
     """
 
     displayed_frames: int
@@ -101,6 +102,7 @@ class LiveProgress:
     status: list[str]
     source_name: str | None
     last_frame: Frame | None
+    servers: list[dict[str, object]] = field(default_factory=list)
 
 
 class LivePipeline:
@@ -298,6 +300,7 @@ class LivePipeline:
             status=self.status.lines(),
             source_name=self.info.name if self.info is not None else None,
             last_frame=self.frames.peek(),
+            servers=self._senders.servers.stats() if self._senders is not None else [],
         )
 
     def _failure(self) -> str | None:
