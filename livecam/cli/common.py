@@ -52,6 +52,10 @@ class ApiChoice:
     encoder: str = "auto"
     precision: Precision | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.api_url, str):  # one URL given as text (the Python API)
+            object.__setattr__(self, "api_url", (self.api_url,))
+
     @classmethod
     def from_values(cls, values: Mapping[str, Any], env: Mapping[str, str]) -> ApiChoice:
         """From option values by name (absent ones take the defaults); the key falls back to the environment."""
