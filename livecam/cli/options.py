@@ -321,7 +321,7 @@ API_OPTIONS: tuple[Option, ...] = (
         "in-flight",
         "--in-flight",
         _in_flight,
-        "concurrent requests (default: 1); 'auto' sends every frame with up to "
+        "concurrent requests per server (default: 1); 'auto' sends every frame with up to "
         f"{AUTO_MAX_IN_FLIGHT} requests open: the freshest boxes a slow network allows, at one request per frame",
         "K",
     ),
