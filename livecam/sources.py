@@ -30,7 +30,7 @@ import numpy as np
 
 from livecam.errors import ConfigError, SourceError
 from livecam.frames import Image
-from livecam.redaction import redact_url
+from livecam.redaction import redact_url as redact_url  # also imported from here
 
 log = logging.getLogger(__name__)
 
