@@ -137,14 +137,15 @@ class ServerPool:
         servers: Sequence[tuple[str, Callable[[], DetectionClient]]],
         windows: Callable[[], InFlightWindow],
         *,
-        backoff: Callable[[], Backoff] = lambda: Backoff(initial=0.25, maximum=1.5),
+        backoff: Callable[[], Backoff] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not servers:
             raise ValueError("a server pool needs at least one server")
         # A refused key or an unknown model will not fix itself in seconds: retried far less often.
+        outage = backoff or outage_backoff
         self._servers = [
-            Server(url, make, windows(), backoff(), Backoff(initial=2.0, maximum=30.0)) for url, make in servers
+            Server(url, make, windows(), outage(), Backoff(initial=2.0, maximum=30.0)) for url, make in servers
         ]
         self._clock = clock
         self._cond = threading.Condition()
@@ -166,10 +167,7 @@ class ServerPool:
         def factory(config: ApiConfig) -> Callable[[], DetectionClient]:
             return lambda: make_client(config)
 
-        servers = [(server_label(c), factory(c)) for c in api.each_server()]
-        if backoff is None:
-            return cls(servers, windows, clock=clock)
-        return cls(servers, windows, backoff=backoff, clock=clock)
+        return cls([(server_label(c), factory(c)) for c in api.each_server()], windows, backoff=backoff, clock=clock)
 
     def __len__(self) -> int:
         return len(self._servers)
@@ -278,19 +276,22 @@ class ServerPool:
     def reports(self) -> list[ServerReport]:
         """Every server's counters, in the order given."""
         with self._cond:
-            rows = [(s, list(s.latency_ms)) for s in self._servers]
+            rows = [
+                (s.url, s.requests, s.ok, s.failed, list(s.latency_ms), BACKING_OFF if s.failing else HEALTHY)
+                for s in self._servers
+            ]
         reports = []
-        for s, samples in rows:
-            p50, p95 = percentiles(samples, 50, 95)
+        for url, requests, ok, failed, samples, state in rows:
+            p50, p95 = percentiles(samples, 50, 95)  # sorted outside the lock: senders wait on it
             reports.append(
                 ServerReport(
-                    url=s.url,
-                    requests=s.requests,
-                    ok=s.ok,
-                    failed=s.failed,
+                    url=url,
+                    requests=requests,
+                    ok=ok,
+                    failed=failed,
                     latency_p50_ms=None if p50 is None else round(p50, 1),
                     latency_p95_ms=None if p95 is None else round(p95, 1),
-                    state=BACKING_OFF if s.failing else HEALTHY,
+                    state=state,
                 )
             )
         return reports
@@ -336,6 +337,11 @@ class ServerPool:
         """Seconds until a set-aside server may be tried again (at most one wait step)."""
         resumes = [s.resume_at - now for s in self._servers if s.failing and s.resume_at > now]
         return max(0.001, min([_WAIT_STEP, *resumes]))
+
+
+def outage_backoff() -> Backoff:
+    """Retries after an outage: 0.25 s doubling to 1.5 s, so a recovered server is used again within 2 s."""
+    return Backoff(initial=0.25, maximum=1.5)
 
 
 def server_label(config: ApiConfig) -> str:
