@@ -47,6 +47,7 @@ def test_tiny_suite_runs_every_benchmark_and_the_baseline(tmp_path: Path) -> Non
         "5. Client cost",
         "Collecting frames for labelling",
         "6. Bundled model: backend, precision, threads",
+        "Servers",
     ):
         assert f"## {title}" in markdown
     live_runs = {run["client"]: run for run in results["live"]["runs"]}
@@ -70,3 +71,9 @@ def test_tiny_suite_runs_every_benchmark_and_the_baseline(tmp_path: Path) -> Non
     assert {(r["backend"], r["precision"]) for r in model_runs} >= {("onnxruntime", "int8"), ("opencv", "fp32")}
     assert all(r["per_s"] > 0 and r["agreement_held_out"] is not None for r in model_runs)
     assert len(results["model"]["batching"]) == 4
+    servers = results["servers"]
+    assert [run["frames"] for run in servers["annotate"]] == [6, 10]
+    assert [run["servers"] for run in servers["live"]] == [1, 3]
+    assert all(
+        run["stats"]["responses_ok"] > 0 and len(run["stats"]["servers"]) == run["servers"] for run in servers["live"]
+    )
