@@ -127,6 +127,32 @@ def test_annotate_sets_aside_a_server_that_answers_503_forever(video: Path, tmp_
     assert "backing-off" in result.stderr
 
 
+def test_annotate_rides_out_every_server_failing_for_a_while(video: Path, tmp_path: Path) -> None:
+    start = Trigger(after=4)
+    with FaultServer(start) as a, FaultServer(slow_box) as b:
+        process = subprocess.Popen(
+            annotate_command(video, tmp_path, [a.url, b.url]),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        try:
+            assert start.reached.wait(WAIT_S)
+            a.script = b.script = UNAVAILABLE
+            seen = a.requests + b.requests
+            # Both fail until each has refused a retry after the first backoff.
+            assert a.wait_for_requests(a.requests + 2, WAIT_S) and b.wait_for_requests(b.requests + 2, WAIT_S)
+            assert a.requests + b.requests >= seen + 4
+            a.script = b.script = slow_box
+            stdout, stderr = process.communicate(timeout=90)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    check_annotation(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), tmp_path)
+
+
 # --- the live pipeline ---------------------------------------------------------------------------
 
 

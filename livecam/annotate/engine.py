@@ -83,37 +83,35 @@ class PooledDetector:
         pool = self._pool
         policy = self._policy
         backoff = Backoff(policy.backoff.initial, policy.backoff.maximum, policy.backoff.jitter)
-        tried: list[Server] = []
         request: Request | None = None
         last: DetectionError | None = None
-        for _ in range(policy.attempts + len(pool) - 1):
-            if len(tried) >= len(pool):
-                # Every server failed this frame once: wait as one server's retries would.
-                assert last is not None
-                if stop.wait(backoff.next_delay(last.retry_after or 0.0)):
-                    raise last
-                tried.clear()
-            lease = pool.acquire(stop, avoid=tried)
-            if lease is None:
-                raise last or DetectionError("stopped before an answer came")
-            try:
-                request = request or lease.client.prepare(image)
-                pool.sending(lease)
-                predictions = lease.client.send(request)
-            except DetectionError as exc:
-                pool.failed(lease, exc)
-                if not exc.retryable:
-                    raise
-                log.debug("retrying after: %s", exc)
-                last = exc
-                if lease.server not in tried:
+        # Each attempt tries every server once (the one that failed last is avoided), then waits
+        # as one server's retries would: several servers never give up sooner than one.
+        for attempt in range(policy.attempts):
+            if last is not None and attempt > 0 and stop.wait(backoff.next_delay(last.retry_after or 0.0)):
+                raise last
+            tried: list[Server] = []
+            for _ in range(len(pool)):
+                lease = pool.acquire(stop, avoid=tried)
+                if lease is None:
+                    raise last or DetectionError("stopped before an answer came")
+                try:
+                    request = request or lease.client.prepare(image)
+                    pool.sending(lease)
+                    predictions = lease.client.send(request)
+                except DetectionError as exc:
+                    pool.failed(lease, exc)
+                    if not exc.retryable:
+                        raise
+                    log.debug("retrying after: %s", exc)
+                    last = exc
                     tried.append(lease.server)
-                continue
-            except BaseException:
-                pool.cancel(lease)
-                raise
-            pool.answered(lease)
-            return predictions
+                    continue
+                except BaseException:
+                    pool.cancel(lease)
+                    raise
+                pool.answered(lease)
+                return predictions
         assert last is not None
         raise last
 
