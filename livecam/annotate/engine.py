@@ -24,7 +24,7 @@ from livecam.annotate.jsonl import ClassIds, JsonLinesWriter, frame_record
 from livecam.annotate.media import FrameInput, FrameOutput, InputFrame
 from livecam.annotate.window import Outcome, Window
 from livecam.backoff import Backoff
-from livecam.balance.pool import Server, ServerPool
+from livecam.balance.pool import Server, ServerPool, ServerReport
 from livecam.balance.window import InFlightWindow
 from livecam.client import ApiConfig, DetectionClient, Request, RetryPolicy, detect_with_retry
 from livecam.errors import AuthError, ConfigError, DetectionError, ModelNotFoundError
@@ -193,6 +193,7 @@ class AnnotateResult:
         interrupted: the stop event ended the run early.
         max_held: the most frames held in memory at once.
         elapsed_s: wall time of the run.
+        servers: each detection server's counters, when the annotator was given its pool.
     """
 
     frames_read: int
@@ -206,6 +207,7 @@ class AnnotateResult:
     interrupted: bool
     max_held: int
     elapsed_s: float
+    servers: tuple[ServerReport, ...] = ()
 
     @property
     def failed_fraction(self) -> float:
@@ -223,7 +225,8 @@ class Annotator:
 
     ``stop`` ends the run early (Ctrl-C); the run also sets it when it ends, so every thread
     it started winds down. Outputs are not closed here: the caller owns them. ``on_answer``
-    hooks see each answered frame, in input order, before boxes are drawn on it.
+    hooks see each answered frame, in input order, before boxes are drawn on it. ``servers``,
+    the pool the detectors share, is woken when the run stops and reported in the result.
     """
 
     def __init__(
@@ -237,9 +240,11 @@ class Annotator:
         jsonl: JsonLinesWriter | None = None,
         on_answer: Sequence[AnswerHook] = (),
         progress: Progress | None = None,
+        servers: ServerPool | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
+        self._servers = servers
         self._output = output
         self._detectors = detectors
         self._options = options
@@ -290,12 +295,15 @@ class Annotator:
             interrupted=interrupted,
             max_held=window.max_held,
             elapsed_s=self._clock() - started,
+            servers=tuple(self._servers.reports()) if self._servers is not None else (),
         )
 
     def _watch_stop(self, window: Window) -> None:
         # A signal handler sets the stop event but cannot notify the window's waiters; this does.
         self._stop.wait()
         window.halt()
+        if self._servers is not None:
+            self._servers.wake()
 
     def _read(self, window: Window) -> None:
         every = self._options.every

@@ -220,16 +220,16 @@ def run(
                 jsonl=jsonl,
                 on_answer=[_offer_to(collector)] if collector is not None else [],
                 progress=progress,
+                servers=pool,
             )
             result = annotator.run()
             if progress is not None:
                 progress.finish()
             codec = output.codec if isinstance(output, VideoOutput) else "images"
-            servers = pool.reports()
     finally:
         source.close()
-    if len(servers) > 1:
-        for server in servers:
+    if len(result.servers) > 1:
+        for server in result.servers:
             log.info(
                 "server %s: %d requests, %d ok, %d failed, latency p50 %s ms, %s",
                 server.url,
