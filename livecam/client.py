@@ -39,6 +39,7 @@ from livecam.errors import (
     ResponseError,
 )
 from livecam.frames import Image
+from livecam.parsing import AnswerParser, NotJson, parse_body
 from livecam.predictions import Predictions
 from livecam.redaction import redact
 
@@ -130,7 +131,9 @@ class Request:
 class DetectionClient:
     """Sends frames to a Roboflow-format API and returns :class:`Predictions` in frame pixels.
 
-    Not shared between threads: give each sender thread its own client (its own session).
+    Not shared between threads: give each sender thread its own client (its own session). The
+    clients of one run may share one :class:`~livecam.parsing.AnswerParser`, which parses large
+    answers in a worker process; without one every answer is parsed in the calling thread.
 
     Example:
         >>> client = DetectionClient(ApiConfig("http://127.0.0.1:9001", "coco/1"))
@@ -143,8 +146,10 @@ class DetectionClient:
         session: requests.Session | None = None,
         encoder: Encoder | None = None,
         clock: Callable[[], float] = time.monotonic,
+        parser: AnswerParser | None = None,
     ) -> None:
         self.config = config
+        self._parser = parser
         self.encoder = encoder or make_encoder(config.encoder)
         self._session = session or _keepalive_session()
         self._clock = clock
@@ -194,16 +199,16 @@ class DetectionClient:
             body = self._read_capped(response)
         if response.status_code >= 400:
             raise _http_error(response.status_code, body, response.headers.get("Retry-After"), cfg, self._where())
+        small_size = (round(request.frame_size[0] * request.scale), round(request.frame_size[1] * request.scale))
         try:
-            data = json.loads(body)
-        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+            parse = parse_body if self._parser is None else self._parser.parse
+            predictions = parse(body, small_size)
+        except NotJson as exc:
             raise ResponseError(
                 f"{self._where()} answered {response.status_code} with a body that is not JSON",
                 response.status_code,
                 retryable=True,
             ) from exc
-        small_size = (round(request.frame_size[0] * request.scale), round(request.frame_size[1] * request.scale))
-        predictions = Predictions.from_roboflow(data, image_size=small_size)
         if request.scale != 1.0:
             predictions = predictions.scaled(1 / request.scale, 1 / request.scale)
         if cfg.asked_confidence < cfg.confidence:

@@ -36,6 +36,7 @@ from livecam.live.slot import LatestSlot, SlotClosed
 from livecam.live.stats import RunStats, SourceSummary, StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.overlay import OverlayStyle
+from livecam.parsing import AnswerParser
 from livecam.predictions import Predictions
 from livecam.sources import SourceInfo, VideoSource
 
@@ -144,8 +145,9 @@ class LivePipeline:
         self.predictions: LatestSlot[Predictions] = LatestSlot()
         self.info: SourceInfo | None = None
         self._clock = clock
+        self._parser = AnswerParser()  # large answers are parsed in a process of this run's own
         if make_client is None and api is not None:
-            make_client = lambda: DetectionClient(api)  # noqa: E731
+            make_client = lambda: DetectionClient(api, parser=self._parser)  # noqa: E731
         self._make_client = make_client
         self._on_frame = list(on_frame)
         self._on_answer = list(on_answer)
@@ -315,6 +317,7 @@ class LivePipeline:
             stuck.append("capture")
         if self._senders is not None:
             stuck += self._senders.join(JOIN_TIMEOUT_S)
+        self._parser.close()
         if stuck:
             log.warning("threads still running after %.0f s (left as daemons): %s", JOIN_TIMEOUT_S, ", ".join(stuck))
         if self._capture is None:
