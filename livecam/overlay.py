@@ -344,7 +344,7 @@ def _polygon_pixels(
     out: list[npt.NDArray[np.int32] | None] = [None] * len(arrays)
     if len(every) == 0:
         return out
-    finite = np.isfinite(every).all(axis=1)
+    finite = np.asarray(np.isfinite(every).all(axis=1))
     # Far-away vertices are pulled in so the int32 conversion and fillPoly stay cheap and safe.
     pixels = np.clip(np.where(finite[:, None], every, 0.0), -width, 2 * width).round().astype(np.int32)
     cells = pixels // cell
