@@ -16,7 +16,6 @@ Usage::
 from __future__ import annotations
 
 import functools
-import math
 import unicodedata
 import zlib
 from collections.abc import Mapping, Sequence
@@ -155,20 +154,19 @@ def draw_predictions(image: Image, predictions: Predictions, style: OverlayStyle
     height, width = image.shape[:2]
     thickness = style.thickness or _auto_thickness(width, height)
     font_scale = style.font_scale or _auto_font_scale(width, height)
-    outlines: dict[Color, list[npt.NDArray[np.int32]]] = {}
+    boxes = _pixel_boxes(predictions.items, width, height, thickness)
+    outlines: dict[Color, list[int]] = {}
     shapes: list[tuple[Color, Sequence[tuple[float, float]]]] = []
     labels: list[tuple[str, tuple[int, int, int, int], Color]] = []
     last_use: dict[Color, int] = {}
-    for index, pred in enumerate(predictions.items):
-        box = _pixel_box(pred, width, height, thickness)
-        if box is None:
+    for index, (pred, box) in enumerate(zip(predictions.items, boxes.tolist(), strict=True)):
+        if box[0] > box[2]:  # not visible
             continue
         color = style.colors.get(pred.class_name) or class_color(pred.class_name)
         last_use[color] = index
         if pred.points:
             shapes.append((color, pred.points))
-        x1, y1, x2, y2 = box
-        outlines.setdefault(color, []).append(np.array(((x1, y1), (x2, y1), (x2, y2), (x1, y2)), np.int32))
+        outlines.setdefault(color, []).append(index)
         if pred.keypoints:
             radius = thickness + 1
             for kp in pred.keypoints:
@@ -176,7 +174,7 @@ def draw_predictions(image: Image, predictions: Predictions, style: OverlayStyle
                     cv2.circle(image, (round(kp.x), round(kp.y)), radius, color, -1, cv2.LINE_AA)
         if style.labels:
             text = f"{pred.class_name} {pred.confidence:.2f}" if style.show_confidence else pred.class_name
-            labels.append((text, box, color))
+            labels.append((text, (box[0], box[1], box[2], box[3]), color))
     polygons: dict[Color, list[npt.NDArray[np.int32]]] = {}
     for (color, _), pixels in zip(shapes, _polygon_pixels([p for _, p in shapes], width, height), strict=True):
         if pixels is not None:
@@ -189,8 +187,9 @@ def draw_predictions(image: Image, predictions: Predictions, style: OverlayStyle
     edge = 1 if style.thickness is None else thickness
     for color in sorted(polygons, key=last_use.__getitem__):
         cv2.polylines(image, polygons[color], True, color, edge, cv2.LINE_AA)
+    corners = boxes[:, _CORNERS]  # (n, 4, 2): each box as the closed outline cv2.rectangle draws
     for color in sorted(outlines, key=last_use.__getitem__):
-        cv2.polylines(image, outlines[color], True, color, thickness, cv2.LINE_AA)  # what cv2.rectangle draws
+        cv2.polylines(image, list(corners[outlines[color]]), True, color, thickness, cv2.LINE_AA)
     for text, box, color in labels:
         _paste_label(image, _label_sprite(text, color, font_scale), box)
     if predictions.caption:
@@ -267,27 +266,29 @@ def _inside(x: float, y: float, width: int, height: int) -> bool:
     return 0 <= x < width and 0 <= y < height
 
 
-def _pixel_box(pred: Prediction, width: int, height: int, margin: int) -> tuple[int, int, int, int] | None:
-    """The box rounded once to pixels and clipped just outside the image; None when invisible."""
-    coords = (pred.x1, pred.y1, pred.x2, pred.y2)
-    if not all(math.isfinite(c) for c in coords):
-        return None
-    x1, y1, x2, y2 = (
-        min(coords[0], coords[2]),
-        min(coords[1], coords[3]),
-        max(coords[0], coords[2]),
-        max(coords[1], coords[3]),
-    )
-    if x2 < 0 or y2 < 0 or x1 > width - 1 or y1 > height - 1:
-        return None
+_CORNERS = np.array(((0, 1), (2, 1), (2, 3), (0, 3)))
+"""Indices into ``(x1, y1, x2, y2)`` of a box's corners, in drawing order."""
+
+
+def _pixel_boxes(items: Sequence[Prediction], width: int, height: int, margin: int) -> npt.NDArray[np.int32]:
+    """Every box rounded once to pixels and clipped just outside the image, as ``(n, 4)`` int32.
+
+    An invisible box (off the image, or with a non-finite coordinate) gets ``x1 > x2``.
+    """
+    coords = np.array([(p.x1, p.y1, p.x2, p.y2) for p in items], dtype=np.float64).reshape(-1, 4)
+    finite = np.isfinite(coords).all(axis=1)
+    coords[~finite] = 0.0
+    x1 = np.minimum(coords[:, 0], coords[:, 2])
+    x2 = np.maximum(coords[:, 0], coords[:, 2])
+    y1 = np.minimum(coords[:, 1], coords[:, 3])
+    y2 = np.maximum(coords[:, 1], coords[:, 3])
+    visible = finite & (x2 >= 0) & (y2 >= 0) & (x1 <= width - 1) & (y1 <= height - 1)
     # Clipping a little outside the image keeps off-image edges from being drawn on the border.
     lo_x, lo_y, hi_x, hi_y = -margin - 1, -margin - 1, width + margin, height + margin
-    return (
-        round(min(max(x1, lo_x), hi_x)),
-        round(min(max(y1, lo_y), hi_y)),
-        round(min(max(x2, lo_x), hi_x)),
-        round(min(max(y2, lo_y), hi_y)),
-    )
+    clipped = (np.clip(x1, lo_x, hi_x), np.clip(y1, lo_y, hi_y), np.clip(x2, lo_x, hi_x), np.clip(y2, lo_y, hi_y))
+    boxes: npt.NDArray[np.int32] = np.rint(np.stack(clipped, axis=1)).astype(np.int32)
+    boxes[~visible] = (1, 0, 0, 0)
+    return boxes
 
 
 @functools.lru_cache(maxsize=2048)
@@ -344,16 +345,19 @@ def _polygon_pixels(
     out: list[npt.NDArray[np.int32] | None] = [None] * len(arrays)
     if len(every) == 0:
         return out
-    finite = np.asarray(np.isfinite(every).all(axis=1))
+    if np.isfinite(every).all():  # always so for parsed answers: one check for the lot
+        finite = np.ones(len(every), dtype=bool)
+    else:
+        finite = np.isfinite(every[:, 0]) & np.isfinite(every[:, 1])
+        every = np.where(finite[:, None], every, 0.0)
     # Far-away vertices are pulled in so the int32 conversion and fillPoly stay cheap and safe.
-    pixels = np.clip(np.where(finite[:, None], every, 0.0), -width, 2 * width).round().astype(np.int32)
-    cells = pixels // cell
-    first = np.zeros(len(pixels), dtype=bool)
-    first[starts[counts > 0]] = True
-    moved = first.copy()
-    np.any(cells[1:] != cells[:-1], axis=1, out=moved[1:])
-    moved |= first
+    pixels = np.ascontiguousarray(np.clip(every, -width, 2 * width).round().astype(np.int32))
+    cells = (pixels // cell).view(np.int64).ravel()  # one number per vertex: compared in one pass
     nonempty = counts > 0
+    moved = np.empty(len(pixels), dtype=bool)
+    moved[0] = True
+    np.not_equal(cells[1:], cells[:-1], out=moved[1:])
+    moved[starts[nonempty]] = True
     usable = np.zeros(len(arrays), dtype=bool)
     usable[nonempty] = np.logical_and.reduceat(finite, starts[nonempty]) & (counts[nonempty] >= 3)
     lo = np.zeros((len(arrays), 2), dtype=np.int32)
@@ -363,9 +367,10 @@ def _polygon_pixels(
     visible = usable & (hi[:, 0] >= 0) & (hi[:, 1] >= 0) & (lo[:, 0] < width) & (lo[:, 1] < height)
     kept_counts = np.zeros(len(arrays), dtype=np.int64)
     kept_counts[nonempty] = np.add.reduceat(moved, starts[nonempty])
-    pieces = np.split(pixels[moved], np.cumsum(kept_counts)[:-1])
-    for i in np.flatnonzero(visible):
-        out[i] = pieces[i]
+    ends = np.cumsum(kept_counts).tolist()
+    kept = pixels[moved]
+    for i in np.flatnonzero(visible).tolist():
+        out[i] = kept[ends[i] - kept_counts[i] : ends[i]]
     return out
 
 

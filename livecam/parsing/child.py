@@ -26,6 +26,7 @@ from livecam.parsing.body import NotJson, parse_body
 REQUEST = struct.Struct("!Qii")
 REPLY = struct.Struct("!Q")
 READY = b"R"
+NICENESS = 10
 
 
 def answer(body: bytes, image_size: tuple[int, int] | None) -> tuple[Any, ...]:
@@ -62,6 +63,9 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
 def main() -> int:
     """The worker's entry point."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us
+    with contextlib.suppress(OSError):
+        # Parsing is background work: when the cores are busy, the display gets them first.
+        os.nice(NICENESS)
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     sys.stdout = sys.stderr  # nothing printed by accident can corrupt the replies
     with contextlib.suppress(BrokenPipeError):  # the parent went away
