@@ -1,5 +1,6 @@
 """Answers parsed in the worker process: the same result and the same errors as in the calling
-thread, caps applied, a dead worker replaced, nothing left running after close, no key inside."""
+thread, caps applied, a dead worker replaced, nothing left running after close, no key inside;
+and the embedded server in its own process, gone with its context."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from faults.probes import child_pids
 
 from livecam.errors import ResponseError
 from livecam.parsing import AnswerParser, NotJson, parse_body
 from livecam.predictions import MAX_POINTS, MAX_PREDICTIONS, Points, Predictions
+from livecam.server.process import ServerProcess
 
 SIZE = (640, 360)
 
@@ -159,17 +163,10 @@ def test_vertices_are_checked_the_same_one_by_one_and_all_at_once() -> None:
     assert "bad polygon point" in fast.issues and "bad polygon point" in slow.issues
 
 
-def child_pids() -> set[int]:
-    """This process's children that have not been reaped, from /proc."""
-    found: set[int] = set()
-    me = str(os.getpid())
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[1] == me:
-            found.add(int(entry.name))
-    return found
+def test_the_embedded_server_process_answers_and_ends_with_its_context() -> None:
+    before = child_pids()
+    with ServerProcess() as server:
+        pid = server.pid
+        assert pid is not None and pid in child_pids()
+        assert requests.get(f"{server.url}/healthz", timeout=10).ok
+    assert child_pids() <= before
