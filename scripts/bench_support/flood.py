@@ -186,6 +186,40 @@ def _row(answer: str, in_flight: str, version: str, stats: dict[str, Any], cpu_s
     }
 
 
+def parse_costs(repeats: int) -> list[list[Any]]:
+    """Per answer kind: median ms to decode with json and orjson, to parse in-process, and the worker's
+    round trip with the calling thread's CPU during it (what the display's process still pays)."""
+    import statistics
+    import time
+
+    import orjson
+
+    from livecam.parsing import AnswerParser, parse_body
+
+    rows: list[list[Any]] = []
+    with AnswerParser() as parser:
+        for kind, name in ANSWERS.items():
+            body = answer_body(kind)
+            parser.parse(body, SIZE)  # starts the worker
+            timings: dict[str, list[float]] = {"json": [], "orjson": [], "inline": [], "worker": [], "cpu": []}
+            for _ in range(repeats):
+                for label, call in (
+                    ("json", lambda b=body: json.loads(b)),
+                    ("orjson", lambda b=body: orjson.loads(b)),
+                    ("inline", lambda b=body: parse_body(b, SIZE)),
+                ):
+                    started = time.perf_counter()
+                    call()
+                    timings[label].append((time.perf_counter() - started) * 1000)
+                started, cpu = time.perf_counter(), time.thread_time()
+                parser.parse(body, SIZE)
+                timings["worker"].append((time.perf_counter() - started) * 1000)
+                timings["cpu"].append((time.thread_time() - cpu) * 1000)
+            medians = [statistics.median(timings[k]) for k in ("json", "orjson", "inline", "worker", "cpu")]
+            rows.append([name, round(len(body) / 1024), *medians])
+    return rows
+
+
 def plan(scale: str) -> tuple[float, list[tuple[str, str, str]], list[tuple[str, str]]]:
     """(seconds per run, flood rows as (answer, in-flight, version), embedded rows as (in-flight, version))."""
     both = ("before", "after")
@@ -204,6 +238,7 @@ def run(scale: Any) -> Any:
     from bench_support.common import PYTHON, Section, read_json, run_child, serving, table
 
     duration, rows, embedded = plan(scale)
+    costs = parse_costs({"tiny": 1, "quick": 3, "full": 9}[scale])
     results: list[dict[str, Any]] = []
     with baseline_tree() as before, tempfile.TemporaryDirectory() as tmp:
         versions: dict[str, Path | None] = {"before": before, "after": None}
@@ -253,6 +288,20 @@ def run(scale: Any) -> Any:
             ],
         )
     )
+    section.tables.append(
+        table(
+            [
+                "answer",
+                "KB",
+                "json.loads ms",
+                "orjson.loads ms",
+                "parse in-process ms",
+                "parse in the worker ms (round trip)",
+                "calling thread CPU ms",
+            ],
+            costs,
+        )
+    )
     section.notes += [
         f"`livecam run --headless` for {duration:g} s per row against loopback servers in their own process "
         "(`scripts/bench_support/flood.py --serve KIND`) answering at once; the embedded-server rows run "
@@ -262,7 +311,11 @@ def run(scale: Any) -> Any:
         "Client CPU is user + system time of the `livecam` process and its children (the parse worker; in the "
         "embedded rows also the model), per answer received.",
     ]
-    section.data = {"duration_s": duration, "rows": results}
+    section.notes.append(
+        "Second table: medians in the benchmark's own process; 'parse in-process' is decode + validation "
+        "(`livecam.parsing.parse_body`), the worker's round trip includes the pipes and rebuilding the result."
+    )
+    section.data = {"duration_s": duration, "rows": results, "parse_costs": costs}
     return section
 
 
