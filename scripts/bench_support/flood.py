@@ -220,6 +220,47 @@ def parse_costs(repeats: int) -> list[list[Any]]:
     return rows
 
 
+_DRAW_SCRIPT = """
+import json, statistics, sys, time
+sys.path.insert(0, {support!r})
+import numpy as np
+from flood import ANSWERS, answer_body
+from livecam.overlay import draw_predictions
+from livecam.predictions import Predictions
+out = {{}}
+for kind in ANSWERS:
+    predictions = Predictions.from_roboflow(json.loads(answer_body(kind)), (640, 360)).scaled(2, 2)
+    image = np.zeros((720, 1280, 3), np.uint8)
+    draw_predictions(image.copy(), predictions)
+    times = []
+    for _ in range({repeats}):
+        canvas = image.copy()
+        started = time.perf_counter()
+        draw_predictions(canvas, predictions)
+        times.append((time.perf_counter() - started) * 1000)
+    out[kind] = statistics.median(times)
+print(json.dumps(out))
+"""
+
+
+def draw_costs(before: Path, repeats: int) -> dict[str, dict[str, float]]:
+    """Median ms to draw each answer (scaled to 1280x720) on one frame, per version, each in its own process."""
+    from bench_support.common import PYTHON, REPO
+
+    script = _DRAW_SCRIPT.format(support=str(Path(__file__).resolve().parent), repeats=repeats)
+    found: dict[str, dict[str, float]] = {}
+    for version, where in (("before", before), ("after", REPO)):
+        done = subprocess.run(
+            ["env", "-C", str(where), f"PYTHONPATH={where}", PYTHON, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        )
+        found[version] = json.loads(done.stdout)
+    return found
+
+
 def plan(scale: str) -> tuple[float, list[tuple[str, str, str]], list[tuple[str, str]]]:
     """(seconds per run, flood rows as (answer, in-flight, version), embedded rows as (in-flight, version))."""
     both = ("before", "after")
@@ -241,6 +282,7 @@ def run(scale: Any) -> Any:
     costs = parse_costs({"tiny": 1, "quick": 3, "full": 9}[scale])
     results: list[dict[str, Any]] = []
     with baseline_tree() as before, tempfile.TemporaryDirectory() as tmp:
+        drawing = draw_costs(before, {"tiny": 1, "quick": 3, "full": 9}[scale])
         versions: dict[str, Path | None] = {"before": before, "after": None}
         for kind in dict.fromkeys(a for a, _, _ in rows):
             with serving([PYTHON, str(Path(__file__).resolve()), "--serve", kind]) as url:
@@ -302,6 +344,12 @@ def run(scale: Any) -> Any:
             costs,
         )
     )
+    section.tables.append(
+        table(
+            ["answer (drawn on a 1280x720 frame)", "draw ms before", "draw ms after"],
+            [[ANSWERS[k], drawing["before"][k], drawing["after"][k]] for k in ANSWERS],
+        )
+    )
     section.notes += [
         f"`livecam run --headless` for {duration:g} s per row against loopback servers in their own process "
         "(`scripts/bench_support/flood.py --serve KIND`) answering at once; the embedded-server rows run "
@@ -315,7 +363,11 @@ def run(scale: Any) -> Any:
         "Second table: medians in the benchmark's own process; 'parse in-process' is decode + validation "
         "(`livecam.parsing.parse_body`), the worker's round trip includes the pipes and rebuilding the result."
     )
-    section.data = {"duration_s": duration, "rows": results, "parse_costs": costs}
+    section.notes.append(
+        "Third table: median `draw_predictions` time for each answer scaled to the 720p frame, each version "
+        "in its own process (what the display loop pays per frame)."
+    )
+    section.data = {"duration_s": duration, "rows": results, "parse_costs": costs, "draw_ms": drawing}
     return section
 
 
