@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 HOSTED_API_URL = "https://serverless.roboflow.com"
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+_READ_BYTES = 1 << 20
+"""Most one read of the answer takes: every read gives up the interpreter lock and must win it
+back, so a 4 MB answer read 64 KB at a time made the display wait for the lock up to 60 times."""
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[0-9]+$")
 
 
@@ -240,7 +243,7 @@ class DetectionClient:
         try:
             # read1 returns what one socket read brings, so a server dripping its answer a byte at
             # a time still meets the deadline check; iter_content would block until 64 KB arrived.
-            while chunk := response.raw.read1(65536, decode_content=True):
+            while chunk := response.raw.read1(_READ_BYTES, decode_content=True):
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:
