@@ -145,7 +145,7 @@ class LivePipeline:
         self.predictions: LatestSlot[Predictions] = LatestSlot()
         self.info: SourceInfo | None = None
         self._clock = clock
-        self._parser = AnswerParser()  # large answers are parsed in a process of this run's own
+        self._parser = AnswerParser()  # large answers are parsed in this run's own worker process
         if make_client is None and api is not None:
             make_client = lambda: DetectionClient(api, parser=self._parser)  # noqa: E731
         self._make_client = make_client

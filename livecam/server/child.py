@@ -33,8 +33,10 @@ def main() -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     logging.getLogger().handlers[:] = [handler]
-    logging.getLogger().setLevel(int(options.get("log_level", logging.WARNING)))
-    logging.getLogger("livecam.server.http").setLevel(logging.WARNING)  # no access log
+    level = int(options.get("log_level", logging.WARNING))
+    logging.getLogger().setLevel(level)
+    if level > logging.DEBUG:
+        logging.getLogger("livecam.server.http").setLevel(logging.WARNING)  # no access log unless debugging
     try:
         server = EmbeddedServer(ServerConfig(port=0, precision=options.get("precision"))).start()
     except LivecamError as exc:

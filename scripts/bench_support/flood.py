@@ -123,7 +123,7 @@ def serve(kind: str) -> int:
     return 0
 
 
-# -- the benchmark (imports the bench helpers only when run as a benchmark) --------------------
+# -- the benchmark (bench_support.common is imported only when run as a benchmark) ------------
 
 
 @contextmanager
