@@ -40,6 +40,7 @@ from livecam.errors import (
     ResponseError,
 )
 from livecam.frames import Image
+from livecam.parsing import AnswerParser, NotJson, parse_body
 from livecam.predictions import Predictions
 from livecam.redaction import redact
 
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 
 HOSTED_API_URL = "https://serverless.roboflow.com"
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+_READ_BYTES = 1 << 20
+"""Most one read of the answer takes: every read gives up the interpreter lock and must win it
+back, so a 4 MB answer read 64 KB at a time made the display wait for the lock up to 60 times."""
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[0-9]+$")
 
 
@@ -144,7 +148,9 @@ class Request:
 class DetectionClient:
     """Sends frames to a Roboflow-format API and returns :class:`Predictions` in frame pixels.
 
-    Not shared between threads: give each sender thread its own client (its own session).
+    Not shared between threads: give each sender thread its own client (its own session). The
+    clients of one run may share one :class:`~livecam.parsing.AnswerParser`, which parses large
+    answers in a worker process; without one every answer is parsed in the calling thread.
 
     Example:
         >>> client = DetectionClient(ApiConfig("http://127.0.0.1:9001", "coco/1"))
@@ -157,8 +163,10 @@ class DetectionClient:
         session: requests.Session | None = None,
         encoder: Encoder | None = None,
         clock: Callable[[], float] = time.monotonic,
+        parser: AnswerParser | None = None,
     ) -> None:
         self.config = config
+        self._parser = parser
         self.encoder = encoder or make_encoder(config.encoder)
         self._session = session or _keepalive_session()
         self._clock = clock
@@ -208,16 +216,16 @@ class DetectionClient:
             body = self._read_capped(response)
         if response.status_code >= 400:
             raise _http_error(response.status_code, body, response.headers.get("Retry-After"), cfg, self._where())
+        small_size = (round(request.frame_size[0] * request.scale), round(request.frame_size[1] * request.scale))
         try:
-            data = json.loads(body)
-        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+            parse = parse_body if self._parser is None else self._parser.parse
+            predictions = parse(body, small_size)
+        except NotJson as exc:
             raise ResponseError(
                 f"{self._where()} answered {response.status_code} with a body that is not JSON",
                 response.status_code,
                 retryable=True,
             ) from exc
-        small_size = (round(request.frame_size[0] * request.scale), round(request.frame_size[1] * request.scale))
-        predictions = Predictions.from_roboflow(data, image_size=small_size)
         if request.scale != 1.0:
             predictions = predictions.scaled(1 / request.scale, 1 / request.scale)
         if cfg.asked_confidence < cfg.confidence:
@@ -249,7 +257,7 @@ class DetectionClient:
         try:
             # read1 returns what one socket read brings, so a server dripping its answer a byte at
             # a time still meets the deadline check; iter_content would block until 64 KB arrived.
-            while chunk := response.raw.read1(65536, decode_content=True):
+            while chunk := response.raw.read1(_READ_BYTES, decode_content=True):
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:

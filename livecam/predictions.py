@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, overload
+
+import numpy as np
+import numpy.typing as npt
 
 from livecam.errors import ResponseError
 
@@ -24,6 +27,60 @@ MAX_POINTS = 2000
 """Polygon vertices kept per prediction."""
 
 _MAX_COORD = 1e6
+
+
+class Points(Sequence[tuple[float, float]]):
+    """Polygon vertices held as one read-only ``(N, 2)`` float64 array.
+
+    It reads like the tuple of ``(x, y)`` pairs it stands for (and compares equal to one), but a
+    polygon of 500 vertices is one array instead of 500 tuples: cheap to build from an answer,
+    to pass between processes and to draw.
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, vertices: npt.ArrayLike) -> None:
+        array = np.array(vertices, dtype=np.float64).reshape(-1, 2)
+        array.flags.writeable = False
+        self.array: npt.NDArray[np.float64] = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[float, float]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Points: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[float, float] | Points:
+        if isinstance(index, slice):
+            return Points(self.array[index])
+        x, y = self.array[index].tolist()
+        return (x, y)
+
+    def __iter__(self) -> Iterator[tuple[float, float]]:
+        return ((x, y) for x, y in self.array.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Points):
+            return bool(np.array_equal(self.array, other.array))
+        if isinstance(other, tuple):
+            return tuple(self) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))  # equal to the tuple of its pairs, so hashed like it
+
+    def __repr__(self) -> str:
+        return f"Points({self.array.tolist()!r})"
+
+    def __reduce__(self) -> tuple[type[Points], tuple[npt.NDArray[np.float64]]]:
+        return Points, (self.array,)
+
+    def scaled(self, sx: float, sy: float) -> Points:
+        """Every vertex multiplied by (sx, sy)."""
+        return Points(self.array * np.array([sx, sy]))
 
 
 @dataclass(frozen=True)
@@ -45,7 +102,8 @@ class Prediction:
         confidence: 0..1.
         class_name: the label the model gave.
         class_id: the model's class index, when the server sent it.
-        points: polygon vertices for instance segmentation, else empty.
+        points: polygon vertices for instance segmentation (:class:`Points` when parsed from an
+            answer), else empty.
         keypoints: pose keypoints, else empty.
     """
 
@@ -56,7 +114,7 @@ class Prediction:
     confidence: float
     class_name: str
     class_id: int | None = None
-    points: tuple[tuple[float, float], ...] = ()
+    points: Sequence[tuple[float, float]] = ()
     keypoints: tuple[Keypoint, ...] = ()
 
     @property
@@ -75,9 +133,15 @@ class Prediction:
             y1=self.y1 * sy,
             x2=self.x2 * sx,
             y2=self.y2 * sy,
-            points=tuple((x * sx, y * sy) for x, y in self.points),
+            points=_scaled_points(self.points, sx, sy),
             keypoints=tuple(replace(k, x=k.x * sx, y=k.y * sy) for k in self.keypoints),
         )
+
+
+def _scaled_points(points: Sequence[tuple[float, float]], sx: float, sy: float) -> Sequence[tuple[float, float]]:
+    if isinstance(points, Points):
+        return points.scaled(sx, sy)
+    return tuple((x * sx, y * sy) for x, y in points)
 
 
 def center_to_corners(x: float, y: float, width: float, height: float) -> tuple[float, float, float, float]:
@@ -292,18 +356,38 @@ def _label(name: Any, class_id: Any) -> str:
     return "object"
 
 
-def _points(raw: Any, issues: set[str]) -> tuple[tuple[float, float], ...]:
-    if not isinstance(raw, list):
+_NUMBER_TYPES = frozenset((int, float))
+
+
+def _points(raw: Any, issues: set[str]) -> Points | tuple[()]:
+    if not isinstance(raw, list) or not raw:
         return ()
+    raw = raw[:MAX_POINTS]
+    try:
+        # The common case in one pass and one array: every vertex an object with numeric x and y.
+        coords = [c for point in raw for c in (point["x"], point["y"])]
+        if not set(map(type, coords)) <= _NUMBER_TYPES:
+            raise TypeError("not all numbers")
+        array = np.array(coords, dtype=np.float64).reshape(-1, 2)
+    except (KeyError, TypeError, IndexError, OverflowError):
+        return _points_one_by_one(raw, issues)
+    valid = (np.abs(array) <= _MAX_COORD).all(axis=1)  # NaN compares False, so it is dropped too
+    if not valid.all():
+        issues.add("bad polygon point")
+        array = array[valid]
+    return Points(array) if len(array) else ()
+
+
+def _points_one_by_one(raw: list[Any], issues: set[str]) -> Points | tuple[()]:
     points = []
-    for point in raw[:MAX_POINTS]:
+    for point in raw:
         if isinstance(point, Mapping):
             px, py = _finite(point.get("x")), _finite(point.get("y"))
             if px is not None and py is not None:
                 points.append((px, py))
                 continue
         issues.add("bad polygon point")
-    return tuple(points)
+    return Points(points) if points else ()
 
 
 def _keypoints(raw: Any, issues: set[str]) -> tuple[Keypoint, ...]:

@@ -4,9 +4,9 @@
     python scripts/bench.py --quick               # every benchmark, short runs (under 2 minutes)
     python scripts/bench.py live encoder -o out/  # chosen benchmarks
 
-Benchmarks: live, annotate, encoder, server, client-cost, collect, model, servers (see BENCHMARKS.md for what each
-measures and its targets). Results go to OUT/bench.md and OUT/bench.json (default: bench-results/).
-The machine is usually shared, so each benchmark reports ratios of runs made side by side.
+Benchmarks: live, annotate, encoder, server, client-cost, collect, model, servers, flood (see
+BENCHMARKS.md for what each measures and its targets). Results go to OUT/bench.md and OUT/bench.json
+(default: bench-results/). The machine is usually shared, so each benchmark reports ratios of runs made side by side.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_support import annotate, client_cost, collect, encoder, live, model, server, servers
+from bench_support import annotate, client_cost, collect, encoder, flood, live, model, server, servers
 from bench_support.common import Scale, Section, machine, table
 
 BENCHMARKS: dict[str, Callable[[Scale], Section]] = {
@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[Scale], Section]] = {
     "collect": collect.run,
     "model": model.run,
     "servers": servers.run,
+    "flood": flood.run,
 }
 
 

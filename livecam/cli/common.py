@@ -105,11 +105,11 @@ def resolved_api(choice: ApiChoice) -> Iterator[ApiConfig]:
         ConfigError: ``--api-url`` without ``--model``, or ``--precision`` for a remote API.
     """
     if choice.embedded:
-        from livecam.server import EmbeddedServer, ServerConfig
+        from livecam.server.process import ServerProcess
 
-        if not log.isEnabledFor(logging.DEBUG):
-            logging.getLogger("livecam.server.http").setLevel(logging.WARNING)  # no access log in-process
-        with EmbeddedServer(ServerConfig(port=0, precision=choice.precision)) as server:
+        # In a process of its own: its model work then never competes with the display for the
+        # interpreter lock, and gives way to it when the cores are busy (BENCHMARKS.md, "Flood").
+        with ServerProcess(choice.precision) as server:
             log.info("no --api-url or --model: using the embedded server at %s with the bundled COCO model", server.url)
             yield choice.api_config((server.url,), server.model_id)
         return

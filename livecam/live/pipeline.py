@@ -36,6 +36,7 @@ from livecam.live.slot import LatestSlot, SlotClosed
 from livecam.live.stats import RunStats, SourceSummary, StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.overlay import OverlayStyle
+from livecam.parsing import AnswerParser
 from livecam.predictions import Predictions
 from livecam.sources import SourceInfo, VideoSource
 
@@ -149,8 +150,9 @@ class LivePipeline:
         self.info: SourceInfo | None = None
         self._clock = clock
         self._injected_client = make_client is not None
+        self._parser = AnswerParser()  # large answers are parsed in this run's own worker process
         if make_client is None and api is not None:
-            make_client = lambda: DetectionClient(api)  # noqa: E731
+            make_client = lambda: DetectionClient(api, parser=self._parser)  # noqa: E731
         self._make_client = make_client
         self._on_frame = list(on_frame)
         self._on_answer = list(on_answer)
@@ -226,7 +228,9 @@ class LivePipeline:
         if self._injected_client or self.api is None:
             label = server_label(self.api) if self.api is not None else "client"
             return ServerPool([(label, make_client)], window, clock=self._clock)
-        return ServerPool.from_api(self.api, window, clock=self._clock)
+        return ServerPool.from_api(
+            self.api, window, make_client=lambda config: DetectionClient(config, parser=self._parser), clock=self._clock
+        )
 
     def run(self) -> RunStats:
         """Run the display loop until the source ends, a limit is reached, or ``stop`` is set.
@@ -333,6 +337,7 @@ class LivePipeline:
         if self._senders is not None:
             stuck += self._senders.join(JOIN_TIMEOUT_S)
             self._senders.servers.close()
+        self._parser.close()
         if stuck:
             log.warning("threads still running after %.0f s (left as daemons): %s", JOIN_TIMEOUT_S, ", ".join(stuck))
         if self._capture is None:

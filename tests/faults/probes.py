@@ -61,6 +61,22 @@ def open_fds(pid: int | str = "self") -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def child_pids(pid: int | str = "self") -> frozenset[int]:
+    """Processes whose parent is ``pid`` (not yet reaped included), from /proc."""
+    parent = str(os.getpid() if pid == "self" else pid)
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended while we looked
+        if fields[1] == parent:
+            found.add(int(entry.name))
+    return frozenset(found)
+
+
 def rss_kb(pid: int | str = "self") -> int:
     """Resident memory in kB (VmRSS)."""
     return _status_field(pid, "VmRSS")
@@ -80,17 +96,18 @@ def _status_field(pid: int | str, name: str) -> int:
 
 @dataclass(frozen=True)
 class Resources:
-    """A snapshot of this process's Python threads and open sockets."""
+    """A snapshot of this process's Python threads, open sockets and child processes."""
 
     threads: frozenset[threading.Thread]
     sockets: int
+    children: frozenset[int] = frozenset()
 
     @classmethod
     def now(cls) -> Resources:
         """The snapshot; sockets that earlier tests left only to the garbage collector go first, so
         they cannot close later and upset the count."""
         gc.collect()
-        return cls(frozenset(threading.enumerate()), open_sockets())
+        return cls(frozenset(threading.enumerate()), open_sockets(), child_pids())
 
     def leftover_threads(self, timeout: float = 5.0) -> list[str]:
         """Threads started since this snapshot still alive after joining each for up to ``timeout`` s."""
@@ -100,12 +117,13 @@ class Resources:
         return [t.name for t in extra if t.is_alive()]
 
     def assert_released(self) -> None:
-        """Every thread started since the snapshot has ended and the socket count is back."""
+        """Every thread and process started since the snapshot has ended and the socket count is back."""
         assert self.leftover_threads() == []
         # Every live thread was there before (a thread of an earlier test may have ended since,
         # so the count can drop; it never grows).
         assert set(threading.enumerate()) <= self.threads
         assert open_sockets() == self.sockets, socket_details()
+        assert child_pids() <= self.children
 
 
 class _TextHandler(logging.Handler):
