@@ -19,8 +19,11 @@ class Frame:
         seq: capture sequence number, strictly increasing from 0 within one source.
         image: the BGR pixels; never modified after capture (draw on a copy).
         captured_at: monotonic clock time when the frame was read.
+        index: 0-based index of the frame in its source (for a file, its index in the file;
+            frames a capture skips as unreadable still count); -1 when unknown.
     """
 
     seq: int
     image: Image
     captured_at: float
+    index: int = -1

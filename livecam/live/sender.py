@@ -171,7 +171,7 @@ class SenderPool:
             self._failed(ProtocolError(f"unexpected error: {type(exc).__name__}"))
             return
         self._stats.request_sent(client.bytes_sent - sent_before)
-        answer = predictions.for_frame(frame.seq, frame.captured_at)
+        answer = predictions.for_frame(frame.seq, frame.captured_at, frame.index)
         fresh = self._predictions.put(answer)
         latency = self._clock() - started
         self._stats.response_ok(latency, stale=not fresh, classes=(p.class_name for p in predictions.items))

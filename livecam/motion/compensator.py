@@ -1,0 +1,152 @@
+"""Carrying an answer's boxes from the frame it was computed on to the frame shown now.
+
+Feed :meth:`Compensator.step` every frame (or as many as there is time for) with the newest
+answer. When the answer is new, its boxes are carried from their frame through the frames held
+in the ring to this one, matched to the boxes being carried for track ids, and replace them;
+otherwise the boxes being carried move on by one step. The result is always the newest answer's
+boxes, moved to where their objects are in this frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from livecam.frames import Image
+from livecam.motion.carrier import Box, BoxCarrier
+from livecam.motion.ring import FrameRing
+from livecam.motion.tracks import TrackMatcher
+from livecam.predictions import Prediction, Predictions
+
+Velocity = tuple[float, float]
+"""Source pixels per source frame."""
+
+
+@dataclass(frozen=True)
+class Carried:
+    """The newest answer's boxes as they are in frame ``index``.
+
+    Attributes:
+        index: the source index of the frame the boxes are placed for.
+        seq: that frame's capture sequence number (so it can live in a LatestSlot).
+        answer: the answer the boxes came from (its frame, capture time, caption).
+        items: the boxes, moved, with track ids, in source pixels (not clipped to the picture).
+        velocity: each box's last motion per source frame, for drawing a frame or two ahead.
+    """
+
+    index: int
+    seq: int
+    answer: Predictions
+    items: tuple[Prediction, ...]
+    velocity: tuple[Velocity, ...]
+
+    def ahead(self, frames: int) -> tuple[Prediction, ...]:
+        """The boxes moved on by their last velocity for ``frames`` more frames."""
+        if frames <= 0:
+            return self.items
+        return tuple(_moved(p, vx * frames, vy * frames) for p, (vx, vy) in zip(self.items, self.velocity, strict=True))
+
+
+class Compensator:
+    """Moves the newest answer's boxes with their objects, frame by frame.
+
+    Args:
+        fps: the source's frame rate (sizes the ring to ``seconds``).
+        seconds: how far back an answer's frame may be and still be carried from.
+        long_side: the ring's grey frames are at most this many pixels on their long side.
+        carrier: the per-step box motion estimator.
+        matcher: gives the boxes track ids.
+        catch_up_steps: a new answer is carried to the present in at most this many steps
+            (frames are skipped over beyond that), bounding the work per answer.
+    """
+
+    def __init__(
+        self,
+        fps: float,
+        *,
+        seconds: float = 2.0,
+        long_side: int = 400,
+        carrier: BoxCarrier | None = None,
+        matcher: TrackMatcher | None = None,
+        catch_up_steps: int = 15,
+    ) -> None:
+        self.ring = FrameRing(max(8, min(600, math.ceil(seconds * max(fps, 1.0)) + 2)), long_side)
+        self.carrier = carrier or BoxCarrier()
+        self.matcher = matcher or TrackMatcher()
+        self.catch_up_steps = catch_up_steps
+        self._answer: Predictions | None = None
+        self._items: tuple[Prediction, ...] = ()
+        self._velocity: tuple[Velocity, ...] = ()
+        self._at = -1
+
+    @property
+    def tracks_started(self) -> int:
+        return self.matcher.tracks_started
+
+    def step(self, index: int, seq: int, image: Image, answer: Predictions | None) -> Carried | None:
+        """Take frame ``index`` and the newest answer; the boxes as they are in this frame.
+
+        Returns None until there is an answer.
+        """
+        self.ring.add(index, image)
+        if self._items and self._at >= 0:
+            self._items, self._velocity = self._carry(self._items, self.ring.path(self._at, index), self._velocity)
+        if answer is not None and (self._answer is None or answer.frame_seq != self._answer.frame_seq):
+            path = self.ring.path(answer.frame_index, index)
+            if len(path) > self.catch_up_steps + 1:
+                stride = math.ceil((len(path) - 1) / self.catch_up_steps)
+                path = path[::stride] if (len(path) - 1) % stride == 0 else [*path[::stride], path[-1]]
+            items, velocity = self._carry(answer.items, path, tuple((0.0, 0.0) for _ in answer.items))
+            self._items = self.matcher.assign(self._items, items)
+            self._velocity = velocity
+            self._answer = answer
+        self._at = index
+        if self._answer is None:
+            return None
+        return Carried(index, seq, self._answer, self._items, self._velocity)
+
+    def _carry(
+        self, items: Sequence[Prediction], path: Sequence[int], velocity: tuple[Velocity, ...]
+    ) -> tuple[tuple[Prediction, ...], tuple[Velocity, ...]]:
+        """``items`` moved along the frames of ``path`` (the first is where they are now)."""
+        scale = self.ring.scale
+        boxes = list(items)
+        speeds = list(velocity)
+        for a, b in zip(path, path[1:], strict=False):
+            prev, nxt = self.ring.get(a), self.ring.get(b)
+            if prev is None or nxt is None or not boxes:
+                continue
+            grey: list[Box] = [(p.x1 * scale, p.y1 * scale, p.x2 * scale, p.y2 * scale) for p in boxes]
+            for i, shift in enumerate(self.carrier.shifts(prev, nxt, grey)):
+                if shift is None:
+                    speeds[i] = (0.0, 0.0)
+                    continue
+                dx, dy = shift[0] / scale, shift[1] / scale
+                boxes[i] = _moved(boxes[i], dx, dy)
+                speeds[i] = (dx / (b - a), dy / (b - a))
+        return tuple(boxes), tuple(speeds)
+
+
+def _moved(p: Prediction, dx: float, dy: float) -> Prediction:
+    if dx == 0 and dy == 0:
+        return p
+    return replace(
+        p,
+        x1=p.x1 + dx,
+        y1=p.y1 + dy,
+        x2=p.x2 + dx,
+        y2=p.y2 + dy,
+        points=tuple((x + dx, y + dy) for x, y in p.points),
+        keypoints=tuple(replace(k, x=k.x + dx, y=k.y + dy) for k in p.keypoints),
+    )
+
+
+def clipped(items: Sequence[Prediction], width: int, height: int) -> tuple[Prediction, ...]:
+    """The boxes cut to the picture, dropping those wholly outside (what is drawn and logged)."""
+    out = []
+    for p in items:
+        x1, y1, x2, y2 = max(0.0, p.x1), max(0.0, p.y1), min(float(width), p.x2), min(float(height), p.y2)
+        if x1 < x2 and y1 < y2:
+            out.append(p if (x1, y1, x2, y2) == (p.x1, p.y1, p.x2, p.y2) else replace(p, x1=x1, y1=y1, x2=x2, y2=y2))
+    return tuple(out)
