@@ -91,7 +91,9 @@ class OverlayStyle:
         thickness: box line thickness in pixels; None scales it with the image size.
         font_scale: Hershey font scale of labels; None scales it with the image size.
         colors: per-class BGR colour overrides; other classes get :func:`class_color`.
+        show_class: start labels with the class name.
         show_confidence: append the confidence to labels.
+        show_track_id: append the ``#id`` of the object's track to labels (with motion compensation).
         keypoint_confidence: keypoints below this confidence are not drawn.
         fill_opacity: opacity of the fill inside segmentation polygons (0 disables it).
     """
@@ -100,7 +102,9 @@ class OverlayStyle:
     thickness: int | None = None
     font_scale: float | None = None
     colors: Mapping[str, Color] = field(default_factory=dict)
+    show_class: bool = True
     show_confidence: bool = True
+    show_track_id: bool = False
     keypoint_confidence: float = 0.5
     fill_opacity: float = 0.25
 
@@ -108,6 +112,21 @@ class OverlayStyle:
 def class_color(name: str) -> Color:
     """The colour of a class: the same for the same name in every run and process."""
     return PALETTE[zlib.crc32(name.encode("utf-8")) % len(PALETTE)]
+
+
+def track_color(track_id: int) -> Color:
+    """The colour of one tracked object: the same for its whole track."""
+    return PALETTE[(track_id * 7) % len(PALETTE)]
+
+
+def label_text(pred: Prediction, style: OverlayStyle) -> str:
+    """A box's label: its class, then its confidence and ``#track`` when the style asks for them."""
+    parts = [pred.class_name] if style.show_class else []
+    if style.show_confidence:
+        parts.append(f"{pred.confidence:.2f}")
+    if style.show_track_id and pred.track_id is not None:
+        parts.append(f"#{pred.track_id}")
+    return " ".join(parts)
 
 
 def text_color_for(background: Color) -> Color:
@@ -151,7 +170,9 @@ def draw_predictions(image: Image, predictions: Predictions, style: OverlayStyle
         box = _pixel_box(pred, width, height, thickness)
         if box is None:
             continue
-        color = style.colors.get(pred.class_name) or class_color(pred.class_name)
+        color = style.colors.get(pred.class_name) or (
+            class_color(pred.class_name) if pred.track_id is None else track_color(pred.track_id)
+        )
         if pred.points:
             _draw_polygon(image, pred.points, color, thickness, style.fill_opacity)
         cv2.rectangle(image, box[:2], box[2:], color, thickness, cv2.LINE_AA)
@@ -160,8 +181,7 @@ def draw_predictions(image: Image, predictions: Predictions, style: OverlayStyle
             for kp in pred.keypoints:
                 if kp.confidence >= style.keypoint_confidence and _inside(kp.x, kp.y, width, height):
                     cv2.circle(image, (round(kp.x), round(kp.y)), radius, color, -1, cv2.LINE_AA)
-        if style.labels:
-            text = f"{pred.class_name} {pred.confidence:.2f}" if style.show_confidence else pred.class_name
+        if style.labels and (text := label_text(pred, style)):
             _draw_label(image, ascii_text(text), box, color, font_scale)
     if predictions.caption:
         _draw_caption(image, ascii_text(predictions.caption), font_scale * 1.3)
