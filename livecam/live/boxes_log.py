@@ -52,7 +52,7 @@ class BoxesLog:
         self.failed: str | None = None
         """Why writing stopped, if it did."""
         self._closed = False
-        self._thread = threading.Thread(target=self._write_all, name="boxes-log", daemon=True)
+        self._thread = threading.Thread(target=self._write_all, name="livecam-boxes-log", daemon=True)
         self._thread.start()
 
     def write(self, frame: int, from_frame: int | None, age_ms: float | None, items: Sequence[Prediction]) -> None:

@@ -59,7 +59,7 @@ class MotionThread:
         self.carried = carried
         self.frames_done = 0
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="motion", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="livecam-motion", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
