@@ -66,7 +66,7 @@ class Compensator:
         fps: float,
         *,
         seconds: float = 2.0,
-        long_side: int = 400,
+        long_side: int = 480,
         carrier: BoxCarrier | None = None,
         matcher: TrackMatcher | None = None,
         catch_up_steps: int = 15,

@@ -57,12 +57,12 @@ def generate_clip(path: Path, width: int, height: int, seconds: float, seed: int
     """Write the clip to ``path`` (MPEG-4); returns the true boxes of every frame."""
     rng = np.random.default_rng(seed)
     scale = height / 720
-    grey = (40 + _texture(rng, width, height, max(4, round(10 * scale))).astype(np.float32) * 0.35).astype(np.uint8)
+    grey = (50 + _texture(rng, width, height, max(4, round(10 * scale))).astype(np.float32) * 0.25).astype(np.uint8)
     background = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
     sprites, states = [], []
     for name, hue, (w, h), motion in _OBJECTS:
         w, h = round(w * scale), round(h * scale)
-        value = (110 + _texture(rng, w, h, max(3, round(8 * scale))).astype(np.float32) * 0.57).astype(np.uint8)
+        value = (70 + _texture(rng, w, h, max(3, round(8 * scale))).astype(np.float32) * 0.72).astype(np.uint8)
         hsv = np.dstack([np.full((h, w), hue, np.uint8), np.full((h, w), 230, np.uint8), value])
         sprites.append((name, cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)))
         start = (rng.uniform(0.1, 0.6) * (width - w), rng.uniform(0.1, 0.6) * (height - h))
