@@ -83,8 +83,12 @@ class BoxCarrier:
         self.object_share = object_share
         self.agree = agree
 
-    def shifts(self, prev: Grey, nxt: Grey, boxes: Sequence[Box]) -> list[Shift]:
-        """The shift of each box from ``prev`` to ``nxt`` (same size), None where unknown."""
+    def shifts(self, prev: Grey, nxt: Grey, boxes: Sequence[Box], priors: Sequence[Shift] = ()) -> list[Shift]:
+        """The shift of each box from ``prev`` to ``nxt`` (same size), None where unknown.
+
+        ``priors``: each box's expected shift (its last one), which picks between two groups of
+        points that both move apart from the background (two objects in one box).
+        """
         points: list[Points] = []
         owners: list[int] = []
         for i, box in enumerate(boxes):
@@ -121,7 +125,8 @@ class BoxCarrier:
             mine = good & (owner == i)
             if int(mine.sum()) < self.min_features:
                 continue
-            dx, dy = _dominant(moved[mine], apart[mine], self.agree, self.object_share)
+            prior = priors[i] if i < len(priors) else None
+            dx, dy = _dominant(moved[mine], apart[mine], self.agree, self.object_share, prior)
             result[i] = (0.0, 0.0) if abs(dx) < self.still and abs(dy) < self.still else (dx, dy)
         return result
 
@@ -179,14 +184,20 @@ def _unshared(left: int, top: int, right: int, bottom: int, others: Sequence[Box
     return mask
 
 
-def _dominant(moved: Points, apart: npt.NDArray[np.bool_], agree: float, share: float) -> tuple[float, float]:
-    """The median shift of the largest group of points moving together, preferring a moving group."""
+def _dominant(
+    moved: Points, apart: npt.NDArray[np.bool_], agree: float, share: float, prior: Shift
+) -> tuple[float, float]:
+    """The median shift of the largest group of points moving together, preferring a moving group
+    (the one nearest ``prior`` when there are several)."""
     close = np.linalg.norm(moved[:, None, :] - moved[None, :, :], axis=2) <= agree
     support = close.sum(axis=1)
     seed = int(np.argmax(support))
-    if apart.any():
-        moving = int(np.argmax(np.where(apart, support, -1)))
-        if support[moving] >= max(3, share * len(moved)):
-            seed = moving
+    strong = apart & (support >= max(3, share * len(moved)))
+    if strong.any():
+        if prior is not None and prior != (0.0, 0.0):
+            distance = np.linalg.norm(moved - np.asarray(prior, np.float32), axis=1)
+            seed = int(np.argmin(np.where(strong, distance, np.inf)))
+        else:
+            seed = int(np.argmax(np.where(strong, support, -1)))
     dx, dy = np.median(moved[close[seed]], axis=0)
     return float(dx), float(dy)

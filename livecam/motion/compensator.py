@@ -10,6 +10,7 @@ boxes, moved to where their objects are in this frame.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -79,6 +80,8 @@ class Compensator:
         self._items: tuple[Prediction, ...] = ()
         self._velocity: tuple[Velocity, ...] = ()
         self._at = -1
+        self._history: OrderedDict[int, tuple[tuple[Prediction, ...], tuple[Velocity, ...]]] = OrderedDict()
+        """The carried boxes of the last frames, by index: what a late answer is matched against."""
 
     @property
     def tracks_started(self) -> int:
@@ -93,32 +96,62 @@ class Compensator:
         if self._items and self._at >= 0:
             self._items, self._velocity = self._carry(self._items, self.ring.path(self._at, index), self._velocity)
         if answer is not None and (self._answer is None or answer.frame_seq != self._answer.frame_seq):
-            path = self.ring.path(answer.frame_index, index)
-            if len(path) > self.catch_up_steps + 1:
-                stride = math.ceil((len(path) - 1) / self.catch_up_steps)
-                path = path[::stride] if (len(path) - 1) % stride == 0 else [*path[::stride], path[-1]]
-            items, velocity = self._carry(answer.items, path, tuple((0.0, 0.0) for _ in answer.items))
-            self._items = self.matcher.assign(self._items, items)
-            self._velocity = velocity
+            self._take(answer, index)
             self._answer = answer
         self._at = index
+        self._history[index] = (self._items, self._velocity)
+        while len(self._history) > self.ring.capacity:
+            self._history.popitem(last=False)
         if self._answer is None:
             return None
         return Carried(index, seq, self._answer, self._items, self._velocity)
 
+    def _take(self, answer: Predictions, index: int) -> None:
+        """Replace the carried boxes by ``answer``'s, carried from its frame to ``index``.
+
+        The answer's boxes are matched, for their track ids, to the boxes as they were carried in
+        the answer's own frame (same frame, so even fast objects overlap their track), and each
+        starts with its track's velocity, which picks its object when two move in one box.
+        """
+        then = [i for i in self._history if i <= answer.frame_index]
+        before, speeds = self._history[then[-1]] if then else (self._items, self._velocity)
+        items = self.matcher.assign(before, answer.items)
+        by_track = {p.track_id: v for p, v in zip(before, speeds, strict=True)}
+        velocity = tuple(by_track.get(p.track_id, (0.0, 0.0)) for p in items)
+        path = self.ring.path(answer.frame_index, index)
+        if len(path) > self.catch_up_steps + 1:
+            stride = math.ceil((len(path) - 1) / self.catch_up_steps)
+            path = path[::stride] if (len(path) - 1) % stride == 0 else [*path[::stride], path[-1]]
+        self._items, self._velocity = self._carry(items, path, velocity, record=True)
+
     def _carry(
-        self, items: Sequence[Prediction], path: Sequence[int], velocity: tuple[Velocity, ...]
+        self,
+        items: Sequence[Prediction],
+        path: Sequence[int],
+        velocity: tuple[Velocity, ...],
+        *,
+        record: bool = False,
     ) -> tuple[tuple[Prediction, ...], tuple[Velocity, ...]]:
-        """``items`` moved along the frames of ``path`` (the first is where they are now)."""
+        """``items`` moved along the frames of ``path`` (the first is where they are now).
+
+        With ``record``, the history of each frame along the path becomes these boxes there (frames
+        skipped over keep the boxes of the step before), so the next answer is matched against the
+        newest answer's tracks.
+        """
+        between = [k for k in self._history if path[0] <= k <= path[-1]] if record and path else []
         scale = self.ring.scale
         boxes = list(items)
         speeds = list(velocity)
         for a, b in zip(path, path[1:], strict=False):
+            for k in between:
+                if a <= k < b:
+                    self._history[k] = (tuple(boxes), tuple(speeds))
             prev, nxt = self.ring.get(a), self.ring.get(b)
             if prev is None or nxt is None or not boxes:
                 continue
             grey: list[Box] = [(p.x1 * scale, p.y1 * scale, p.x2 * scale, p.y2 * scale) for p in boxes]
-            for i, shift in enumerate(self.carrier.shifts(prev, nxt, grey)):
+            priors = [(vx * (b - a) * scale, vy * (b - a) * scale) for vx, vy in speeds]
+            for i, shift in enumerate(self.carrier.shifts(prev, nxt, grey, priors)):
                 if shift is None:
                     speeds[i] = (0.0, 0.0)
                     continue
