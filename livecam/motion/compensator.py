@@ -23,6 +23,19 @@ from livecam.predictions import Prediction, Predictions
 Velocity = tuple[float, float]
 """Source pixels per source frame."""
 
+Pins = tuple[bool, bool, bool, bool]
+"""Which sides of a box (left, top, right, bottom) stay at the picture's edge.
+
+A box that touches the edge in an answer is taken to hold an object reaching beyond it: as the
+picture moves, that side stays at the edge and only the others move (a car driving out of the
+picture shrinks its box; a wall filling the height keeps its full height when the camera tilts).
+"""
+
+FREE: Pins = (False, False, False, False)
+
+EDGE_PX = 2.0
+"""A side this close to the picture's edge in an answer is pinned to it."""
+
 
 @dataclass(frozen=True)
 class Carried:
@@ -34,6 +47,7 @@ class Carried:
         answer: the answer the boxes came from (its frame, capture time, caption).
         items: the boxes, moved, with track ids, in source pixels (not clipped to the picture).
         velocity: each box's last motion per source frame, for drawing a frame or two ahead.
+        pins: each box's sides held at the picture's edge.
     """
 
     index: int
@@ -41,12 +55,17 @@ class Carried:
     answer: Predictions
     items: tuple[Prediction, ...]
     velocity: tuple[Velocity, ...]
+    pins: tuple[Pins, ...] = ()
 
     def ahead(self, frames: int) -> tuple[Prediction, ...]:
         """The boxes moved on by their last velocity for ``frames`` more frames."""
         if frames <= 0:
             return self.items
-        return tuple(_moved(p, vx * frames, vy * frames) for p, (vx, vy) in zip(self.items, self.velocity, strict=True))
+        pins = self.pins or tuple(FREE for _ in self.items)
+        return tuple(
+            _moved(p, vx * frames, vy * frames, pin)
+            for p, (vx, vy), pin in zip(self.items, self.velocity, pins, strict=True)
+        )
 
 
 class Compensator:
@@ -79,8 +98,10 @@ class Compensator:
         self._answer: Predictions | None = None
         self._items: tuple[Prediction, ...] = ()
         self._velocity: tuple[Velocity, ...] = ()
+        self._pins: tuple[Pins, ...] = ()
+        self._size = (0, 0)
         self._at = -1
-        self._history: OrderedDict[int, tuple[tuple[Prediction, ...], tuple[Velocity, ...]]] = OrderedDict()
+        self._history: OrderedDict[int, _State] = OrderedDict()
         """The carried boxes of the last frames, by index: what a late answer is matched against."""
 
     @property
@@ -93,18 +114,21 @@ class Compensator:
         Returns None until there is an answer.
         """
         self.ring.add(index, image)
+        self._size = (image.shape[1], image.shape[0])
         if self._items and self._at >= 0:
-            self._items, self._velocity = self._carry(self._items, self.ring.path(self._at, index), self._velocity)
+            self._items, self._velocity = self._carry(
+                self._items, self.ring.path(self._at, index), self._velocity, self._pins
+            )
         if answer is not None and (self._answer is None or answer.frame_seq != self._answer.frame_seq):
             self._take(answer, index)
             self._answer = answer
         self._at = index
-        self._history[index] = (self._items, self._velocity)
+        self._history[index] = (self._items, self._velocity, self._pins)
         while len(self._history) > self.ring.capacity:
             self._history.popitem(last=False)
         if self._answer is None:
             return None
-        return Carried(index, seq, self._answer, self._items, self._velocity)
+        return Carried(index, seq, self._answer, self._items, self._velocity, self._pins)
 
     def _take(self, answer: Predictions, index: int) -> None:
         """Replace the carried boxes by ``answer``'s, carried from its frame to ``index``.
@@ -114,21 +138,23 @@ class Compensator:
         starts with its track's velocity, which picks its object when two move in one box.
         """
         then = [i for i in self._history if i <= answer.frame_index]
-        before, speeds = self._history[then[-1]] if then else (self._items, self._velocity)
+        before, speeds, _ = self._history[then[-1]] if then else (self._items, self._velocity, self._pins)
         items = self.matcher.assign(before, answer.items)
         by_track = {p.track_id: v for p, v in zip(before, speeds, strict=True)}
         velocity = tuple(by_track.get(p.track_id, (0.0, 0.0)) for p in items)
+        self._pins = tuple(_pins(p, self._size) for p in items)
         path = self.ring.path(answer.frame_index, index)
         if len(path) > self.catch_up_steps + 1:
             stride = math.ceil((len(path) - 1) / self.catch_up_steps)
             path = path[::stride] if (len(path) - 1) % stride == 0 else [*path[::stride], path[-1]]
-        self._items, self._velocity = self._carry(items, path, velocity, record=True)
+        self._items, self._velocity = self._carry(items, path, velocity, self._pins, record=True)
 
     def _carry(
         self,
         items: Sequence[Prediction],
         path: Sequence[int],
         velocity: tuple[Velocity, ...],
+        pins: tuple[Pins, ...],
         *,
         record: bool = False,
     ) -> tuple[tuple[Prediction, ...], tuple[Velocity, ...]]:
@@ -145,7 +171,7 @@ class Compensator:
         for a, b in zip(path, path[1:], strict=False):
             for k in between:
                 if a <= k < b:
-                    self._history[k] = (tuple(boxes), tuple(speeds))
+                    self._history[k] = (tuple(boxes), tuple(speeds), pins)
             prev, nxt = self.ring.get(a), self.ring.get(b)
             if prev is None or nxt is None or not boxes:
                 continue
@@ -156,20 +182,33 @@ class Compensator:
                     speeds[i] = (0.0, 0.0)
                     continue
                 dx, dy = shift[0] / scale, shift[1] / scale
-                boxes[i] = _moved(boxes[i], dx, dy)
+                boxes[i] = _moved(boxes[i], dx, dy, pins[i])
                 speeds[i] = (dx / (b - a), dy / (b - a))
         return tuple(boxes), tuple(speeds)
 
 
-def _moved(p: Prediction, dx: float, dy: float) -> Prediction:
+_State = tuple[tuple[Prediction, ...], tuple[Velocity, ...], tuple[Pins, ...]]
+
+
+def _pins(p: Prediction, size: tuple[int, int]) -> Pins:
+    width, height = size
+    return (p.x1 <= EDGE_PX, p.y1 <= EDGE_PX, p.x2 >= width - EDGE_PX, p.y2 >= height - EDGE_PX)
+
+
+def _moved(p: Prediction, dx: float, dy: float, pins: Pins = FREE) -> Prediction:
     if dx == 0 and dy == 0:
         return p
+    left, top, right, bottom = pins
+    x1 = p.x1 if left else p.x1 + dx
+    y1 = p.y1 if top else p.y1 + dy
+    x2 = p.x2 if right else p.x2 + dx
+    y2 = p.y2 if bottom else p.y2 + dy
     return replace(
         p,
-        x1=p.x1 + dx,
-        y1=p.y1 + dy,
-        x2=p.x2 + dx,
-        y2=p.y2 + dy,
+        x1=x1,
+        y1=y1,
+        x2=max(x2, x1),
+        y2=max(y2, y1),
         points=tuple((x + dx, y + dy) for x, y in p.points),
         keypoints=tuple(replace(k, x=k.x + dx, y=k.y + dy) for k in p.keypoints),
     )
