@@ -36,7 +36,7 @@ Shift = tuple[float, float] | None
 
 Points = npt.NDArray[np.float32]
 
-_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
+_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.05)
 
 
 class BoxCarrier:
