@@ -226,3 +226,20 @@ def test_run_logs_one_line_per_displayed_frame_over_http(tmp_path: Path, motion:
         assert ids and all(isinstance(i, int) and i >= 1 for i in ids)
     else:
         assert section["compensated_frames"] == 0 and section["cost_ms"] == {"p50": None, "p95": None}
+
+
+def test_the_kiosk_file_takes_motion_and_label_parts(tmp_path: Path) -> None:
+    import argparse
+
+    from livecam.cli.kiosk import add_arguments, live_config, load_kiosk_config
+
+    path = tmp_path / "kiosk.toml"
+    path.write_text('[overlay]\nmotion = false\nlabels = ["id", "class"]\n', encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = live_config(load_kiosk_config(parser.parse_args(["--config", str(path)])))
+    assert config.motion is False
+    assert (config.style.show_class, config.style.show_confidence, config.style.show_track_id) == (True, False, True)
+    flags = parser.parse_args(["--config", str(path), "--motion", "on", "--labels", "none"])
+    config = live_config(load_kiosk_config(flags))
+    assert config.motion is True and config.style.labels is False
