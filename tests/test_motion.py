@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 import pytest
 
 from livecam.frames import Image
-from livecam.motion import BoxCarrier, Compensator, FrameRing, TrackMatcher, iou
+from livecam.motion import BoxCarrier, Compensator, FrameRing, Shift, TrackMatcher, iou
 from livecam.motion.compensator import Carried, clipped
 from livecam.motion.ring import Grey
 from livecam.predictions import Prediction, Predictions
@@ -158,3 +160,64 @@ def test_matcher_gives_crossing_objects_the_greater_overlap() -> None:
     first = matcher.assign((), (box(100, 100), box(130, 100)))
     second = matcher.assign(first, (box(128, 100), box(102, 100)))
     assert [p.track_id for p in second] == [2, 1]
+
+
+def test_the_ring_halves_frames_and_keeps_the_newest() -> None:
+    ring = FrameRing(3, long_side=480)
+    for index in range(5):
+        ring.add(index, np.zeros((1080, 1920, 3), np.uint8))
+    assert ring.size == (480, 270) and ring.scale == 0.25
+    assert ring.path(0, 10) == [2, 3, 4] and ring.get(1) is None and ring.newest == 4
+
+
+def test_a_late_answer_is_carried_in_a_bounded_number_of_steps() -> None:
+    calls: list[int] = []
+
+    class Counting(BoxCarrier):
+        def shifts(
+            self,
+            prev: Grey,
+            nxt: Grey,
+            boxes: Sequence[tuple[float, float, float, float]],
+            priors: Sequence[Shift] = (),
+        ) -> list[Shift]:
+            calls.append(len(boxes))
+            return super().shifts(prev, nxt, boxes, priors)
+
+    compensator = Compensator(30, long_side=WIDTH, carrier=Counting(), catch_up_steps=5)
+    positions = [(100 + 2 * i, 100) for i in range(31)]  # 12 px per step of 6 frames
+    results = _run(compensator, positions[:30], {})
+    assert results[-1] is None
+    calls.clear()
+    carried = compensator.step(30, 30, scene(positions[30]), answer(0, box(100, 100)))
+    assert carried is not None and len(calls) <= 6
+    assert iou(carried.items[0], box(*positions[30])) > 0.8
+
+
+def test_motion_thread_publishes_carried_boxes() -> None:
+    import threading
+
+    from livecam.frames import Frame
+    from livecam.live.motion import MotionThread
+    from livecam.live.slot import LatestSlot
+
+    frames: LatestSlot[Frame] = LatestSlot()
+    predictions: LatestSlot[Predictions] = LatestSlot()
+    carried: LatestSlot[Carried] = LatestSlot()
+    stop = threading.Event()
+    thread = MotionThread(frames, predictions, stop, Compensator(30, long_side=WIDTH), carried)
+    thread.start()
+    try:
+        predictions.put(answer(0, box(100, 100)))
+        for index in range(4):
+            frames.put(Frame(index, scene((100 + 5 * index, 100)), 0.0))
+            got = carried.wait_newer(index - 1, timeout=10)
+            assert got is not None and got.index == index
+        assert got is not None
+        assert got.items[0].x1 == pytest.approx(115, abs=1)
+    finally:
+        stop.set()
+        frames.close()
+        assert thread.join(5)
+    section = thread.section()
+    assert section["tracks_started"] == 1 and section["cost_ms"]["p50"] is not None

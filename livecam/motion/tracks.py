@@ -51,14 +51,14 @@ class TrackMatcher:
 
     def assign(self, current: Sequence[Prediction], new: Sequence[Prediction]) -> tuple[Prediction, ...]:
         """``new`` with track ids, continuing those of ``current`` (boxes with ids, where they are now)."""
-        candidates = [p for p in current if p.track_id is not None]
-        held = {p.track_id for p in candidates}
-        candidates += [lost.box for tid, lost in self._lost.items() if tid not in held]
+        candidates = [(p.track_id, p) for p in current if p.track_id is not None]
+        held = {tid for tid, _ in candidates}
+        candidates += [(tid, lost.box) for tid, lost in self._lost.items() if tid not in held]
         pairs = sorted(
             (
                 (overlap, i, j)
                 for i, box in enumerate(new)
-                for j, old in enumerate(candidates)
+                for j, (_, old) in enumerate(candidates)
                 if box.class_name == old.class_name and (overlap := iou(box, old)) >= self.min_iou
             ),
             reverse=True,
@@ -68,7 +68,7 @@ class TrackMatcher:
         for _, i, j in pairs:
             if i in ids or j in used:
                 continue
-            ids[i] = candidates[j].track_id  # type: ignore[assignment]  # candidates all have ids
+            ids[i] = candidates[j][0]
             used.add(j)
         out = []
         for i, box in enumerate(new):
@@ -80,11 +80,10 @@ class TrackMatcher:
         self._forget(candidates, set(ids.values()))
         return tuple(out)
 
-    def _forget(self, candidates: Sequence[Prediction], kept: set[int]) -> None:
+    def _forget(self, candidates: Sequence[tuple[int, Prediction]], kept: set[int]) -> None:
         lost: dict[int, _Lost] = {}
-        for box in candidates:
-            tid = box.track_id
-            if tid is None or tid in kept or tid in lost:
+        for tid, box in candidates:
+            if tid in kept or tid in lost:
                 continue
             missed = self._lost[tid].answers_missed + 1 if tid in self._lost else 1
             if missed <= self.memory:

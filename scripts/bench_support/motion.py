@@ -67,7 +67,7 @@ def generate_clip(path: Path, width: int, height: int, seconds: float, seed: int
         sprites.append((name, cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)))
         start = (rng.uniform(0.1, 0.6) * (width - w), rng.uniform(0.1, 0.6) * (height - h))
         states.append([start[0], start[1], motion])
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), FPS, (width, height))
     truth: list[list[TruthBox]] = []
     try:
         for index in range(round(seconds * FPS)):
@@ -138,7 +138,7 @@ def cut_footage(source: Path, out: Path, frames: int) -> tuple[list[np.ndarray],
     capture = cv2.VideoCapture(str(source))
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height))
     try:
         for _ in range(frames):
             ok, image = capture.read()
