@@ -260,13 +260,17 @@ def check(model: bytes) -> str:
     """Speed and agreement of ``model`` against the fp32 model on the held-out frames."""
     from bench_support.model import agreement, detect_all, frame_sets, timed
 
-    from livecam.detector import bundled_model, load_detector
+    from livecam.detector import Detector, bundled_model, load_detector
 
     held_out = frame_sets("quick")["held out"]
     figures = []
     for name, data in (("fp32", bundled_model("fp32")), ("this file", model)):
         detector = load_detector(data, backend="onnxruntime")
-        speed = timed(lambda i, d=detector: detect_all(d, [held_out[i]]), len(held_out), 3.0)
+
+        def detect(i: int, d: Detector = detector) -> object:
+            return detect_all(d, [held_out[i]])
+
+        speed = timed(detect, len(held_out), 3.0)
         figures.append((name, speed["p50_ms"], detect_all(detector, held_out)))
     share, count = agreement(figures[0][2], figures[1][2])
     return (

@@ -18,7 +18,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.message import Message
+from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -178,7 +178,7 @@ class RoboflowStub:
                 data=file.data,
                 project=project,
                 split=fields["split"].data.decode() if "split" in fields else "train",
-                batch=(received.query.get("batch") or [None])[0],
+                batch=received.query["batch"][0] if "batch" in received.query else None,
                 tags=received.query.get("tag", []),
                 metadata=json.loads(fields["metadata"].data) if "metadata" in fields else {},
             )
@@ -207,15 +207,16 @@ def _parts(headers: dict[str, str], body: bytes) -> tuple[Part, ...]:
     content_type = headers.get("Content-Type", "")
     if not content_type.startswith("multipart/"):
         return ()
-    message: Message = BytesParser(policy=HTTP).parsebytes(
+    message = BytesParser(EmailMessage, policy=HTTP).parsebytes(
         b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
     )
     parts = []
     for part in message.iter_parts():
         payload = part.get_payload(decode=True)
+        name = part.get_param("name", header="content-disposition")
         parts.append(
             Part(
-                name=part.get_param("name", header="content-disposition") or "",
+                name=name if isinstance(name, str) else "",
                 filename=part.get_filename(),
                 content_type=part.get("Content-Type"),
                 data=payload if isinstance(payload, bytes) else b"",

@@ -5,17 +5,21 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
-from stub_api import Reply, StubApi, one_box
+from stub_api import Reply, Seen, StubApi, one_box
 
 from livecam.annotate import (
     DEFAULT_IN_FLIGHT,
     EMBEDDED_IN_FLIGHT,
     AnnotateOptions,
+    AnnotateResult,
     Annotator,
     ApiDetector,
     InputFrame,
@@ -24,13 +28,14 @@ from livecam.cli.annotate import add_arguments as add_annotate_arguments
 from livecam.cli.annotate import run as run_annotate
 from livecam.client import ApiConfig, RetryPolicy
 from livecam.errors import ConfigError
+from livecam.frames import Image
 from livecam.predictions import Predictions
 
 KEY = "sk-annotate-SECRET-77"
 SIZE = (320, 240)
 
 
-def write_video(path, frames=12, size=SIZE, fps=10.0):
+def write_video(path: Path, frames: int = 12, size: tuple[int, int] = SIZE, fps: float = 10.0) -> Path:
     """Frame i is flat grey at level 10 * i + 5 (mod 250), so the output's order can be read back."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
     assert writer.isOpened()
@@ -40,11 +45,11 @@ def write_video(path, frames=12, size=SIZE, fps=10.0):
     return path
 
 
-def read_video(path):
+def read_video(path: Path) -> tuple[list[npt.NDArray[Any]], float, tuple[int, int]]:
     cap = cv2.VideoCapture(str(path))
     assert cap.isOpened(), f"{path} does not open"
     fps, width, height = cap.get(cv2.CAP_PROP_FPS), int(cap.get(3)), int(cap.get(4))
-    frames = []
+    frames: list[npt.NDArray[Any]] = []
     while True:
         ok, image = cap.read()
         if not ok:
@@ -54,27 +59,27 @@ def read_video(path):
     return frames, fps, (width, height)
 
 
-def read_jsonl(path):
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_text().splitlines()]
 
 
-def parse(*argv):
+def parse(*argv: object) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_annotate_arguments(parser)
     return parser.parse_args([str(a) for a in argv])
 
 
-def annotate(api, src, out, *extra, stop=None):
+def annotate(api: StubApi, src: Path, out: Path, *extra: object, stop: threading.Event | None = None) -> int:
     args = parse(src, "-o", out, "--api-url", api.url, "--model", "test/1", "--api-key", KEY, "-q", *extra)
     return run_annotate(args, {}, stop=stop)
 
 
 @pytest.fixture
-def video(tmp_path):
+def video(tmp_path: Path) -> Path:
     return write_video(tmp_path / "in.avi")
 
 
-def test_video_keeps_frame_count_size_and_fps_and_draws_the_boxes(tmp_path, video):
+def test_video_keeps_frame_count_size_and_fps_and_draws_the_boxes(tmp_path: Path, video: Path) -> None:
     out, jsonl = tmp_path / "out.mp4", tmp_path / "p.jsonl"
     with StubApi() as api:
         assert annotate(api, video, out, "--json", jsonl) == 0
@@ -94,7 +99,7 @@ def test_video_keeps_frame_count_size_and_fps_and_draws_the_boxes(tmp_path, vide
     assert box["class"] == "person" and box["class_id"] == 0 and box["confidence"] == 0.9
 
 
-def test_jsonl_lines_are_read_by_supervision(tmp_path, video):
+def test_jsonl_lines_are_read_by_supervision(tmp_path: Path, video: Path) -> None:
     sv = pytest.importorskip("supervision")
     jsonl = tmp_path / "p.jsonl"
     with StubApi() as api:
@@ -106,9 +111,10 @@ def test_jsonl_lines_are_read_by_supervision(tmp_path, video):
         assert detections.data["class_name"].tolist() == ["person"]
 
 
-def test_missing_class_ids_get_stable_ones(tmp_path, video):
-    def no_ids(seen):
+def test_missing_class_ids_get_stable_ones(tmp_path: Path, video: Path) -> None:
+    def no_ids(seen: Seen) -> Reply:
         reply = one_box(seen, "cat" if seen.client_port % 2 else "dog")
+        assert isinstance(reply.body, dict)
         for p in reply.body["predictions"]:
             del p["class_id"]
         return reply
@@ -120,12 +126,12 @@ def test_missing_class_ids_get_stable_ones(tmp_path, video):
     assert sorted(ids.values()) == list(range(len(ids)))
 
 
-def test_order_is_kept_when_answers_arrive_out_of_order(tmp_path):
+def test_order_is_kept_when_answers_arrive_out_of_order(tmp_path: Path) -> None:
     video = write_video(tmp_path / "in.avi", frames=24)
     rng = random.Random(7)
-    delays = []
+    delays: list[float] = []
 
-    def shuffled(seen):
+    def shuffled(seen: Seen) -> Reply:
         delays.append(rng.uniform(0.0, 0.15))
         return Reply(**{**one_box(seen).__dict__, "delay": delays[-1]})
 
@@ -139,7 +145,7 @@ def test_order_is_kept_when_answers_arrive_out_of_order(tmp_path):
     assert all(abs(level - (10 * i + 5)) <= 4 for i, level in enumerate(levels)), levels
 
 
-def test_folder_answers_match_their_images_whatever_the_order(tmp_path):
+def test_folder_answers_match_their_images_whatever_the_order(tmp_path: Path) -> None:
     folder, out, jsonl = tmp_path / "images", tmp_path / "annotated", tmp_path / "p.jsonl"
     folder.mkdir()
     for i in range(10):
@@ -163,10 +169,10 @@ def test_folder_answers_match_their_images_whatever_the_order(tmp_path):
     assert not (out / "broken.jpg").exists()
 
 
-def test_failed_frames_are_written_without_boxes_and_recorded(tmp_path, video):
+def test_failed_frames_are_written_without_boxes_and_recorded(tmp_path: Path, video: Path) -> None:
     counter = iter(range(1000))
 
-    def every_third_fails(seen):
+    def every_third_fails(seen: Seen) -> Reply:
         return Reply(400, {"message": f"bad image {KEY}"}) if next(counter) % 3 == 0 else one_box(seen)
 
     out, jsonl = tmp_path / "out.mp4", tmp_path / "p.jsonl"
@@ -184,10 +190,10 @@ def test_failed_frames_are_written_without_boxes_and_recorded(tmp_path, video):
     assert abs(bare[120, 80] - bare[120, 20]).max() < 20, "a failed frame has a box"
 
 
-def test_retryable_errors_are_retried(tmp_path, video):
+def test_retryable_errors_are_retried(tmp_path: Path, video: Path) -> None:
     first = threading.Event()
 
-    def one_503(seen):
+    def one_503(seen: Seen) -> Reply:
         if not first.is_set():
             first.set()
             return Reply(503, {"message": "Model is temporarily not ready - retry request."})
@@ -201,7 +207,7 @@ def test_retryable_errors_are_retried(tmp_path, video):
 
 
 @pytest.mark.parametrize("status", [401, 404])
-def test_auth_and_unknown_model_stop_at_once_leaving_a_valid_file(tmp_path, status):
+def test_auth_and_unknown_model_stop_at_once_leaving_a_valid_file(tmp_path: Path, status: int) -> None:
     video = write_video(tmp_path / "in.avi", frames=60)
     counter = iter(range(1000))
     out, jsonl = tmp_path / "out.mp4", tmp_path / "p.jsonl"
@@ -213,12 +219,12 @@ def test_auth_and_unknown_model_stop_at_once_leaving_a_valid_file(tmp_path, stat
     assert len(read_jsonl(jsonl)) == len(frames)
 
 
-def test_stop_leaves_a_playable_file_and_a_complete_jsonl(tmp_path):
+def test_stop_leaves_a_playable_file_and_a_complete_jsonl(tmp_path: Path) -> None:
     video = write_video(tmp_path / "in.avi", frames=60)
     stop = threading.Event()
     counter = iter(range(1000))
 
-    def stop_after_ten(seen):
+    def stop_after_ten(seen: Seen) -> Reply:
         if next(counter) == 9:
             stop.set()
         return one_box(seen)
@@ -232,7 +238,7 @@ def test_stop_leaves_a_playable_file_and_a_complete_jsonl(tmp_path):
     assert [r["frame"] for r in records] == list(range(len(frames)))
 
 
-def test_sigint_stops_a_real_run_with_status_130(tmp_path):
+def test_sigint_stops_a_real_run_with_status_130(tmp_path: Path) -> None:
     video = write_video(tmp_path / "in.avi", frames=200)
     out, jsonl = tmp_path / "out.mp4", tmp_path / "p.jsonl"
     code = (
@@ -274,11 +280,11 @@ def test_sigint_stops_a_real_run_with_status_130(tmp_path):
     assert len(read_jsonl(jsonl)) == len(frames)
 
 
-def test_requests_really_overlap_up_to_in_flight(tmp_path, video):
+def test_requests_really_overlap_up_to_in_flight(tmp_path: Path, video: Path) -> None:
     gate = threading.Condition()
-    arrived = []
+    arrived: list[Seen] = []
 
-    def wait_for_four(seen):
+    def wait_for_four(seen: Seen) -> Reply:
         with gate:
             arrived.append(seen)
             gate.notify_all()
@@ -293,7 +299,7 @@ def test_requests_really_overlap_up_to_in_flight(tmp_path, video):
         assert api.max_concurrent == 1
 
 
-def test_default_in_flight_keeps_eight_requests_busy(tmp_path):
+def test_default_in_flight_keeps_eight_requests_busy(tmp_path: Path) -> None:
     video = write_video(tmp_path / "in.avi", frames=24)
     with StubApi(latency=0.3) as api:
         assert annotate(api, video, tmp_path / "out.mp4") == 0
@@ -303,43 +309,45 @@ def test_default_in_flight_keeps_eight_requests_busy(tmp_path):
 class CountingInput:
     """Synthetic frames; records how many were read but not yet written at every read."""
 
-    def __init__(self, frames, output):
+    held: list[int]
+
+    def __init__(self, frames: int, output: "ListOutput") -> None:
         self.frames, self.output, self.held = frames, output, []
 
     @property
-    def total(self):
+    def total(self) -> int | None:
         return self.frames
 
     @property
-    def ended_early(self):
+    def ended_early(self) -> str | None:
         return None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[InputFrame]:
         for i in range(self.frames):
             self.held.append(i - self.output.written + 1)
             yield InputFrame(i, np.full((48, 64, 3), i % 250, np.uint8), time_s=i / 10)
 
-    def close(self):
+    def close(self) -> None:
         pass
 
 
 class ListOutput:
-    def __init__(self):
-        self.indices = []
+    def __init__(self) -> None:
+        self.indices: list[int] = []
 
     @property
-    def written(self):
+    def written(self) -> int:
         return len(self.indices)
 
-    def write(self, frame, image):
+    def write(self, frame: InputFrame, image: Image) -> None:
         self.indices.append(frame.index)
 
-    def close(self):
+    def close(self) -> None:
         pass
 
 
 @pytest.mark.parametrize("in_flight,every", [(4, 1), (2, 5)])
-def test_memory_stays_bounded_by_the_window(in_flight, every):
+def test_memory_stays_bounded_by_the_window(in_flight: int, every: int) -> None:
     output = ListOutput()
     source = CountingInput(80, output)
     rng = random.Random(11)
@@ -355,7 +363,7 @@ def test_memory_stays_bounded_by_the_window(in_flight, every):
     assert result.max_held <= options.capacity
 
 
-def test_every_nth_frame_is_sent_and_boxes_are_held_between(tmp_path, video):
+def test_every_nth_frame_is_sent_and_boxes_are_held_between(tmp_path: Path, video: Path) -> None:
     jsonl = tmp_path / "p.jsonl"
     with StubApi() as api:
         assert annotate(api, video, tmp_path / "out.mp4", "--json", jsonl, "--every", 5) == 0
@@ -377,7 +385,7 @@ def test_every_nth_frame_is_sent_and_boxes_are_held_between(tmp_path, video):
         ("fraction", "--max-failed-fraction"),
     ],
 )
-def test_bad_input_is_refused_before_any_work(tmp_path, video, case, message):
+def test_bad_input_is_refused_before_any_work(tmp_path: Path, video: Path, case: str, message: str) -> None:
     out = tmp_path / "out.mp4"
     argv = {
         "missing": [tmp_path / "nope.mp4", "-o", out],
@@ -396,18 +404,18 @@ def test_bad_input_is_refused_before_any_work(tmp_path, video, case, message):
     assert not out.exists()
 
 
-def test_bad_in_flight_is_a_usage_error(video, tmp_path, capsys):
+def test_bad_in_flight_is_a_usage_error(video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         parse(video, "-o", tmp_path / "out.mp4", "--in-flight", 0)
     assert info.value.code == 2
     assert "--in-flight: must be at least 1" in capsys.readouterr().err
 
 
-def test_default_in_flight_is_lower_for_the_embedded_server(video):
+def test_default_in_flight_is_lower_for_the_embedded_server(video: Path) -> None:
     from livecam.cli.annotate import check_arguments
     from livecam.cli.common import api_choice
 
-    def in_flight(*argv):
+    def in_flight(*argv: str) -> int:
         args = parse(video, "-o", "o.mp4", *argv)
         return check_arguments(args, api_choice(args, {})).options.in_flight
 
@@ -416,7 +424,7 @@ def test_default_in_flight_is_lower_for_the_embedded_server(video):
     assert in_flight("--in-flight", "auto") == EMBEDDED_IN_FLIGHT
 
 
-def test_a_truncated_video_fails_but_leaves_what_was_read(tmp_path, caplog):
+def test_a_truncated_video_fails_but_leaves_what_was_read(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     whole = write_video(tmp_path / "whole.avi", frames=40)
     cut = tmp_path / "cut.avi"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
@@ -435,10 +443,10 @@ class BreakingInput(CountingInput):
     """Synthetic frames whose decoding raises after ``frames``."""
 
     @property
-    def total(self):
+    def total(self) -> int | None:
         return None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[InputFrame]:
         yield from super().__iter__()
         raise ValueError("corrupt packet")
 
@@ -447,17 +455,17 @@ class ShortInput(CountingInput):
     """Says it holds twice the frames it yields, as a cut-off file does."""
 
     @property
-    def total(self):
+    def total(self) -> int | None:
         return 2 * self.frames
 
     @property
-    def ended_early(self):
+    def ended_early(self) -> str | None:
         return "the file is probably truncated"
 
 
-def run_in_thread(annotator):
+def run_in_thread(annotator: Annotator) -> AnnotateResult:
     """Runs ``annotator`` in a thread; the test fails instead of hanging if it never returns."""
-    results = []
+    results: list[AnnotateResult] = []
     thread = threading.Thread(target=lambda: results.append(annotator.run()), daemon=True)
     thread.start()
     thread.join(timeout=30)
@@ -466,36 +474,38 @@ def run_in_thread(annotator):
 
 
 class FakeDetector:
-    def __init__(self, started=None):
+    def __init__(self, started: threading.Event | None = None) -> None:
         self.started = started
 
-    def detect(self, image, stop):
+    def detect(self, image: Image, stop: threading.Event) -> Predictions:
         if self.started is not None:
             self.started.set()
             stop.wait()  # blocks until the run stops, as a hanging request would
         return Predictions((), (image.shape[1], image.shape[0]))
 
-    def close(self):
+    def close(self) -> None:
         pass
 
 
 @pytest.mark.parametrize("make_input,error", [(BreakingInput, "ValueError: corrupt packet"), (ShortInput, "truncated")])
-def test_an_input_ending_early_is_reported_with_every_read_frame_written(make_input, error):
+def test_an_input_ending_early_is_reported_with_every_read_frame_written(
+    make_input: type[CountingInput], error: str
+) -> None:
     output = ListOutput()
     source = make_input(5, output)
     result = run_in_thread(Annotator(source, output, FakeDetector, AnnotateOptions(in_flight=2), threading.Event()))
     assert output.indices == list(range(5))
     assert result.frames_read == result.frames_written == 5
-    assert error in result.input_error
+    assert result.input_error is not None and error in result.input_error
     assert result.frames_expected == source.total
     assert not result.interrupted and result.broken is None
 
 
 @pytest.mark.parametrize("failing", ["all", "one"])
-def test_a_worker_that_cannot_start_ends_the_run(failing):
+def test_a_worker_that_cannot_start_ends_the_run(failing: str) -> None:
     made = iter(range(100))
 
-    def factory():
+    def factory() -> FakeDetector:
         if failing == "all" or next(made) == 1:
             raise ConfigError("no connection pool")
         return FakeDetector()
@@ -504,18 +514,18 @@ def test_a_worker_that_cannot_start_ends_the_run(failing):
     result = run_in_thread(
         Annotator(CountingInput(40, output), output, factory, AnnotateOptions(in_flight=3), threading.Event())
     )
-    assert "could not start (ConfigError: no connection pool)" in result.broken
+    assert result.broken is not None and "could not start (ConfigError: no connection pool)" in result.broken
     assert not result.interrupted
     assert output.indices == list(range(len(output.indices)))
 
 
-def test_a_stop_set_from_outside_wakes_every_waiting_thread():
+def test_a_stop_set_from_outside_wakes_every_waiting_thread() -> None:
     started, stop = threading.Event(), threading.Event()
     output = ListOutput()
     annotator = Annotator(
         CountingInput(40, output), output, lambda: FakeDetector(started), AnnotateOptions(in_flight=2), stop
     )
-    results = []
+    results: list[AnnotateResult] = []
     thread = threading.Thread(target=lambda: results.append(annotator.run()), daemon=True)
     thread.start()
     assert started.wait(timeout=30)

@@ -16,7 +16,7 @@ from livecam.predictions import Predictions
 from livecam.sources import SyntheticSource
 
 
-def test_hooks_get_the_full_size_frame_and_its_answer_in_frame_order():
+def test_hooks_get_the_full_size_frame_and_its_answer_in_frame_order() -> None:
     seen: list[tuple[int, tuple[int, ...], float]] = []
     lock = threading.Lock()
 
@@ -37,7 +37,7 @@ def test_hooks_get_the_full_size_frame_and_its_answer_in_frame_order():
     assert all(abs(centre - 640) < 2 for _, _, centre in seen)  # boxes in the frame's own pixels
 
 
-def test_a_failing_hook_is_logged_once_and_detection_goes_on(caplog: pytest.LogCaptureFixture):
+def test_a_failing_hook_is_logged_once_and_detection_goes_on(caplog: pytest.LogCaptureFixture) -> None:
     def broken(frame: Frame, predictions: Predictions) -> None:
         raise RuntimeError("bug in a hook")
 

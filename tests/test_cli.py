@@ -1,5 +1,6 @@
 """The ``livecam run`` command as a user runs it: a subprocess against a loopback API."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -22,7 +23,9 @@ def livecam(*args: str, env_key: bool = False, timeout: float = 60) -> subproces
     )
 
 
-def run_against(api: StubApi, tmp_path, *extra: str, frames: int = 40):
+def run_against(
+    api: StubApi, tmp_path: Path, *extra: str, frames: int = 40
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     stats_path = tmp_path / "stats.json"
     result = livecam(
         "run",
@@ -41,7 +44,7 @@ def run_against(api: StubApi, tmp_path, *extra: str, frames: int = 40):
     return result, stats_path
 
 
-def test_run_headless_writes_the_stats_schema(tmp_path):
+def test_run_headless_writes_the_stats_schema(tmp_path: Path) -> None:
     with StubApi(latency=0.05) as api:
         result, stats_path = run_against(api, tmp_path)
     assert result.returncode == 0, result.stderr
@@ -74,7 +77,7 @@ def test_run_headless_writes_the_stats_schema(tmp_path):
         Reply(200, {"predictions": [{"x": float("nan"), "y": 1, "width": 1, "height": 1}]}),
     ],
 )
-def test_bad_answers_never_stop_the_video_nor_leak_the_key(tmp_path, reply):
+def test_bad_answers_never_stop_the_video_nor_leak_the_key(tmp_path: Path, reply: Reply) -> None:
     with StubApi(script=lambda s: reply) as api:
         result, stats_path = run_against(api, tmp_path)
     assert result.returncode == 0, result.stderr
@@ -86,14 +89,14 @@ def test_bad_answers_never_stop_the_video_nor_leak_the_key(tmp_path, reply):
     assert "Traceback" not in output
 
 
-def test_401_says_what_to_do_once(tmp_path):
+def test_401_says_what_to_do_once(tmp_path: Path) -> None:
     with StubApi(script=lambda s: Reply(401, {"message": "bad key"})) as api:
         result, _ = run_against(api, tmp_path, frames=80)
     assert result.stderr.count("refused the API key") == 1
     assert "--api-key" in result.stderr
 
 
-def test_key_from_the_environment_is_sent_and_never_printed(tmp_path):
+def test_key_from_the_environment_is_sent_and_never_printed(tmp_path: Path) -> None:
     with StubApi() as api:
         result = livecam(
             "run",
@@ -111,7 +114,7 @@ def test_key_from_the_environment_is_sent_and_never_printed(tmp_path):
     assert KEY not in result.stdout + result.stderr
 
 
-def test_missing_source_is_a_clear_error():
+def test_missing_source_is_a_clear_error() -> None:
     result = livecam("run", "missing-file.mp4", "--headless", "--api-url", "http://127.0.0.1:9", "--model", "a/1")
     assert result.returncode == 1
     assert "cannot open file missing-file.mp4" in result.stderr and "Traceback" not in result.stderr
@@ -149,14 +152,14 @@ def test_missing_source_is_a_clear_error():
         (["serve", "--precision", "int8", "--model", "mine.onnx"], "runs as exported"),
     ],
 )
-def test_usage_errors_are_one_clear_line(args, message):
+def test_usage_errors_are_one_clear_line(args: list[str], message: str) -> None:
     result = livecam(*args)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_precision_reaches_the_embedded_server(tmp_path):
+def test_precision_reaches_the_embedded_server(tmp_path: Path) -> None:
     stats_path = tmp_path / "stats.json"
     result = livecam(
         "run", "synthetic:160x120@20:8", "--headless", "--precision", "fp32", "--stats-json", str(stats_path)
@@ -166,8 +169,9 @@ def test_precision_reaches_the_embedded_server(tmp_path):
     assert json.loads(stats_path.read_text())["responses_ok"] > 0
 
 
-def test_help_lists_every_contract_option():
-    help_text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+def test_help_lists_every_contract_option() -> None:
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    help_text = commands.choices["run"].format_help()
     for option in (
         "--api-url",
         "--model",
@@ -191,7 +195,7 @@ def test_help_lists_every_contract_option():
         assert option in help_text
 
 
-def test_in_flight_auto_sends_more_often_than_one_at_a_time(tmp_path):
+def test_in_flight_auto_sends_more_often_than_one_at_a_time(tmp_path: Path) -> None:
     with StubApi(latency=0.2) as api:
         result, stats_path = run_against(api, tmp_path, "--in-flight", "auto", frames=80)
     assert result.returncode == 0, result.stderr
@@ -201,7 +205,7 @@ def test_in_flight_auto_sends_more_often_than_one_at_a_time(tmp_path):
     assert_all_shown(stats)
 
 
-def test_an_unwritable_stats_file_is_a_clear_error():
+def test_an_unwritable_stats_file_is_a_clear_error() -> None:
     target = Path("/proc/livecam-stats.json")  # a folder no one, root included, can create files in
     if not target.parent.is_dir():
         pytest.skip("needs Linux /proc")

@@ -2,6 +2,7 @@ import base64
 import socket
 import threading
 import traceback
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,22 +21,23 @@ from livecam.errors import (
     ResponseError,
     TransportError,
 )
+from livecam.frames import Image
 from livecam.redaction import redact
 
 KEY = "sk-test-SECRET-4f9a"
 
 
-def frame(width=1280, height=720):
+def frame(width: int = 1280, height: int = 720) -> Image:
     image = np.zeros((height, width, 3), np.uint8)
     image[::16] = 255
     return image
 
 
-def client_for(api, **over):
+def client_for(api: StubApi, **over: Any) -> DetectionClient:
     return DetectionClient(ApiConfig(api.url, "test/1", api_key=KEY, **over))
 
 
-def test_request_speaks_the_legacy_route():
+def test_request_speaks_the_legacy_route() -> None:
     with StubApi() as api:
         client_for(api, confidence=55, overlap=20).detect(frame())
         (seen,) = api.seen
@@ -44,7 +46,7 @@ def test_request_speaks_the_legacy_route():
     assert seen.headers["Content-Type"] == "application/x-www-form-urlencoded"
 
 
-def test_frames_are_downsized_and_boxes_scaled_back():
+def test_frames_are_downsized_and_boxes_scaled_back() -> None:
     with StubApi() as api:
         preds = client_for(api, max_side=640).detect(frame(1280, 720))
         assert api.seen[-1].image_size == (640, 360)
@@ -52,13 +54,13 @@ def test_frames_are_downsized_and_boxes_scaled_back():
     assert (p.x1, p.y1, p.x2, p.y2) == pytest.approx((320, 180, 960, 540))
 
 
-def test_full_size_when_max_side_is_off():
+def test_full_size_when_max_side_is_off() -> None:
     with StubApi() as api:
         client_for(api, max_side=None).detect(frame(800, 600))
         assert api.seen[-1].image_size == (800, 600)
 
 
-def test_class_filter_is_applied_on_the_client():
+def test_class_filter_is_applied_on_the_client() -> None:
     with StubApi(script=lambda s: one_box(s, "dog")) as api:
         assert len(client_for(api, classes=("person",)).detect(frame())) == 0
         assert len(client_for(api, classes=("dog",)).detect(frame())) == 1
@@ -81,7 +83,7 @@ def assert_no_key(exc: BaseException) -> None:
         (400, DetectionError, False),
     ],
 )
-def test_http_errors_map_to_the_error_tree(status, kind, retryable):
+def test_http_errors_map_to_the_error_tree(status: int, kind: type[DetectionError], retryable: bool) -> None:
     body = {"message": f"bad key {KEY}"}
     with StubApi(script=lambda s: Reply(status, body, {"Retry-After": "2"})) as api:
         with pytest.raises(kind) as info:
@@ -92,7 +94,7 @@ def test_http_errors_map_to_the_error_tree(status, kind, retryable):
         assert info.value.retry_after == 2.0
 
 
-def test_html_error_page_and_not_json_bodies():
+def test_html_error_page_and_not_json_bodies() -> None:
     with StubApi(script=lambda s: Reply(502, b"<html><body>Bad gateway</body></html>")) as api:
         with pytest.raises(DetectionError) as info:
             client_for(api).detect(frame())
@@ -105,13 +107,13 @@ def test_html_error_page_and_not_json_bodies():
             client_for(api).detect(frame())
 
 
-def test_oversized_answer_is_refused():
+def test_oversized_answer_is_refused() -> None:
     big = b"[" + b"0," * (9 * 1024 * 1024) + b"0]"
     with StubApi(script=lambda s: Reply(200, big)) as api, pytest.raises(ResponseError, match="MB"):
         client_for(api).detect(frame())
 
 
-def test_refused_connection_is_retryable_and_redacted():
+def test_refused_connection_is_retryable_and_redacted() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -123,7 +125,7 @@ def test_refused_connection_is_retryable_and_redacted():
     assert_no_key(info.value)
 
 
-def test_read_timeout_is_retryable():
+def test_read_timeout_is_retryable() -> None:
     with StubApi(latency=5) as api, pytest.raises(RequestTimeout, match="timeout") as info:
         client_for(api, read_timeout=0.2).detect(frame())
     assert info.value.retryable
@@ -139,14 +141,14 @@ def test_read_timeout_is_retryable():
         (503, HttpStatusError, True),
     ],
 )
-def test_http_errors_are_typed_by_status(status, kind, retryable):
+def test_http_errors_are_typed_by_status(status: int, kind: type[DetectionError], retryable: bool) -> None:
     with StubApi(script=lambda s: Reply(status)) as api, pytest.raises(kind) as info:
         client_for(api).detect(frame())
     assert isinstance(info.value, HttpStatusError) and info.value.status == status
     assert info.value.retryable is retryable
 
 
-def test_retry_recovers_after_transient_failures():
+def test_retry_recovers_after_transient_failures() -> None:
     answers = iter([Reply(503, {"message": "Model is temporarily not ready - retry request."}), Reply(429)])
     with StubApi(script=lambda s: next(answers, None) or one_box(s)) as api:
         policy = RetryPolicy(attempts=4, backoff=Backoff(initial=0.01, maximum=0.02))
@@ -154,14 +156,14 @@ def test_retry_recovers_after_transient_failures():
         assert len(preds) == 1 and api.requests == 3
 
 
-def test_retry_gives_up_at_once_on_auth_errors():
+def test_retry_gives_up_at_once_on_auth_errors() -> None:
     with StubApi(script=lambda s: Reply(401)) as api:
         with pytest.raises(AuthError):
             detect_with_retry(client_for(api), frame(), RetryPolicy(), threading.Event())
         assert api.requests == 1
 
 
-def test_keep_alive_reuses_one_connection():
+def test_keep_alive_reuses_one_connection() -> None:
     with StubApi() as api:
         client = client_for(api)
         for _ in range(3):
@@ -171,12 +173,12 @@ def test_keep_alive_reuses_one_connection():
 
 
 @pytest.mark.parametrize("text", [f"url?api_key={KEY}&x=1", f"Authorization: Bearer {KEY}", f"key {KEY} here"])
-def test_redact(text):
+def test_redact(text: str) -> None:
     assert KEY not in redact(text, KEY)
     assert "***" in redact(text, KEY)
 
 
-def test_config_repr_hides_the_key_and_validates():
+def test_config_repr_hides_the_key_and_validates() -> None:
     assert KEY not in repr(ApiConfig("http://x", "a/1", api_key=KEY))
     with pytest.raises(ConfigError, match="PROJECT/VERSION"):
         ApiConfig("http://x", "nope")
@@ -186,7 +188,7 @@ def test_config_repr_hides_the_key_and_validates():
         ApiConfig("ftp://x", "a/1")
 
 
-def test_body_is_base64_jpeg():
+def test_body_is_base64_jpeg() -> None:
     with StubApi() as api:
         client = client_for(api)
         request = client.prepare(frame(320, 240))
@@ -194,6 +196,6 @@ def test_body_is_base64_jpeg():
         assert request.scale == 1.0
 
 
-def test_absurdly_nested_json_is_a_bad_answer_not_a_crash():
+def test_absurdly_nested_json_is_a_bad_answer_not_a_crash() -> None:
     with StubApi(script=lambda s: Reply(200, b"[" * 100_000)) as api, pytest.raises(ResponseError):
         client_for(api).detect(frame())

@@ -8,6 +8,7 @@ import random
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -36,7 +37,7 @@ def answer(*boxes: Prediction, below: tuple[Prediction, ...] = ()) -> Prediction
 # --- strategies -----------------------------------------------------------------------------------
 
 
-def test_low_confidence_picks_a_box_in_the_band_including_boxes_under_the_display_threshold():
+def test_low_confidence_picks_a_box_in_the_band_including_boxes_under_the_display_threshold() -> None:
     strategy = LowConfidence(0.25, 0.55)
     assert strategy.picks(answer(box(0.5)))
     assert strategy.picks(answer(box(0.9), below=(box(0.3),)))
@@ -47,7 +48,7 @@ def test_low_confidence_picks_a_box_in_the_band_including_boxes_under_the_displa
     assert only_cars.picks(answer(box(0.4, "car")))
 
 
-def test_empty_and_vanished_and_count_change_follow_the_answers():
+def test_empty_and_vanished_and_count_change_follow_the_answers() -> None:
     empty, vanished, jump = Empty(frozenset({"person"})), Vanished(), CountChange(jump=2)
     sequence = [answer(box()), answer(box(), box(x=100), box(x=200)), answer(), answer(box(name="cat"))]
     assert [empty.picks(a) for a in sequence] == [False, False, True, True]
@@ -55,17 +56,17 @@ def test_empty_and_vanished_and_count_change_follow_the_answers():
     assert [jump.picks(a) for a in sequence] == [False, True, True, False]
 
 
-def test_classification_answers_are_not_empty():
+def test_classification_answers_are_not_empty() -> None:
     assert not Empty().picks(Predictions(caption="cat 0.93"))
 
 
-def test_random_picks_about_its_share():
+def test_random_picks_about_its_share() -> None:
     strategy = RandomShare(0.1, random.Random(7))
     picked = sum(strategy.picks(answer()) for _ in range(2000))
     assert 140 <= picked <= 260
 
 
-def test_chooser_asks_every_strategy_so_each_keeps_its_state():
+def test_chooser_asks_every_strategy_so_each_keeps_its_state() -> None:
     config = CollectConfig(Path("x"), strategies=("low-confidence", "vanished"))
     chooser = Chooser.from_config(config)
     assert chooser.pick(answer(box(0.4))) == ("low-confidence",)
@@ -73,7 +74,7 @@ def test_chooser_asks_every_strategy_so_each_keeps_its_state():
     assert chooser.pick(answer(box(0.4))) == ("low-confidence",)
 
 
-def test_config_checks_names_and_combinations():
+def test_config_checks_names_and_combinations() -> None:
     assert parse_strategies("all") == STRATEGY_NAMES
     assert parse_strategies(" Empty, random,empty") == ("empty", "random")
     assert parse_band("25-55") == (0.25, 0.55)
@@ -89,7 +90,7 @@ def test_config_checks_names_and_combinations():
 # --- limits ---------------------------------------------------------------------------------------
 
 
-def test_token_bucket_allows_a_burst_then_the_steady_rate():
+def test_token_bucket_allows_a_burst_then_the_steady_rate() -> None:
     bucket = TokenBucket(10, 60.0)
     assert sum(bucket.take(0.0) for _ in range(15)) == 10
     assert not bucket.take(5.9)
@@ -97,7 +98,7 @@ def test_token_bucket_allows_a_burst_then_the_steady_rate():
     assert sum(bucket.take(600.0) for _ in range(15)) == 10  # refilled to capacity, not beyond
 
 
-def test_save_limits_take_from_every_bucket_or_none():
+def test_save_limits_take_from_every_bucket_or_none() -> None:
     limits = SaveLimits(per_minute=3, per_hour=4, total=6)
     assert [limits.take(0.0) for _ in range(4)] == [True, True, True, False]
     assert limits.take(60.0)  # the minute refilled; the hour had one left
@@ -110,7 +111,7 @@ def test_save_limits_take_from_every_bucket_or_none():
     assert not later.exhausted and later.take(2.0)
 
 
-def test_a_given_back_reservation_refunds_the_rate_too():
+def test_a_given_back_reservation_refunds_the_rate_too() -> None:
     limits = SaveLimits(per_minute=1, per_hour=0, total=0)
     assert limits.take(0.0) and not limits.take(0.0)
     limits.give_back()
@@ -120,11 +121,11 @@ def test_a_given_back_reservation_refunds_the_rate_too():
 # --- near-duplicates ------------------------------------------------------------------------------
 
 
-def test_dhash_ignores_noise_and_brightness_but_not_a_different_scene():
+def test_dhash_ignores_noise_and_brightness_but_not_a_different_scene() -> None:
     plaza = sample_frame("vtest.avi", 100)
     rng = np.random.default_rng(0)
     noisy = np.clip(plaza.astype(np.int16) + rng.normal(0, 6, plaza.shape), 0, 255).astype(np.uint8)
-    brighter = cv2.add(plaza, np.full_like(plaza, 25))
+    brighter = cast(Image, cv2.add(plaza, np.full_like(plaza, 25)))
     street = sample_frame("bikes.mp4", 100)
     base = dhash(plaza)
     assert distance(base, dhash(noisy)) < 0.06 * HASH_BITS
@@ -135,15 +136,15 @@ def test_dhash_ignores_noise_and_brightness_but_not_a_different_scene():
     assert recent.near(dhash(noisy)) and not recent.near(dhash(street))
 
 
-def test_dhash_sees_the_same_picture_at_another_resolution():
+def test_dhash_sees_the_same_picture_at_another_resolution() -> None:
     plaza = sample_frame("vtest.avi", 100)
-    assert distance(dhash(cv2.resize(plaza, (1536, 1152))), dhash(plaza)) < 0.06 * HASH_BITS
+    assert distance(dhash(cast(Image, cv2.resize(plaza, (1536, 1152)))), dhash(plaza)) < 0.06 * HASH_BITS
 
 
 # --- VOC and the store ----------------------------------------------------------------------------
 
 
-def test_voc_xml_holds_size_names_and_clipped_whole_pixel_boxes():
+def test_voc_xml_holds_size_names_and_clipped_whole_pixel_boxes() -> None:
     text = voc_xml("a.jpg", (640, 480), [Prediction(-5.2, 10.4, 100.6, 500, 0.8, "café <&>"), box()])
     root = ET.fromstring(text)
     assert root.findtext("filename") == "a.jpg"
@@ -155,7 +156,7 @@ def test_voc_xml_holds_size_names_and_clipped_whole_pixel_boxes():
     assert [first.findtext(k) for k in ("xmin", "ymin", "xmax", "ymax")] == ["0", "10", "101", "480"]
 
 
-def test_an_item_is_complete_only_with_its_sidecar_and_crash_leftovers_are_removed(tmp_path: Path):
+def test_an_item_is_complete_only_with_its_sidecar_and_crash_leftovers_are_removed(tmp_path: Path) -> None:
     write_item(tmp_path, "a", b"jpeg", "<annotation/>", {"x": 1})
     write_item(tmp_path, "b", b"jpeg", None, {"x": 2})
     (tmp_path / "c.jpg").write_bytes(b"no sidecar yet")
@@ -167,7 +168,7 @@ def test_an_item_is_complete_only_with_its_sidecar_and_crash_leftovers_are_remov
     assert not (tmp_path / ".d.jpg.tmp").exists()
 
 
-def test_a_failed_write_leaves_no_half_item(tmp_path: Path):
+def test_a_failed_write_leaves_no_half_item(tmp_path: Path) -> None:
     (tmp_path / "a.livecam.json").mkdir()  # the sidecar cannot replace a folder
     with pytest.raises(OSError):
         write_item(tmp_path, "a", b"jpeg", "<annotation/>", {})
@@ -178,7 +179,7 @@ def test_a_failed_write_leaves_no_half_item(tmp_path: Path):
 
 
 def full_hd(index: int) -> Image:
-    return cv2.resize(sample_frame("bikes.mp4", index), (1920, 1080))
+    return cast(Image, cv2.resize(sample_frame("bikes.mp4", index), (1920, 1080)))
 
 
 class GatedEncoder:
@@ -198,7 +199,7 @@ class GatedEncoder:
         return bytes(data.tobytes())
 
 
-def test_collector_saves_the_full_resolution_frame_its_prelabel_and_a_sidecar(tmp_path: Path):
+def test_collector_saves_the_full_resolution_frame_its_prelabel_and_a_sidecar(tmp_path: Path) -> None:
     config = CollectConfig(tmp_path / "out", strategies=("low-confidence",))
     collector = Collector(config, source="rtsp://cam.local/live?api_key=SECRET", model_id="birds/3")
     assert collector.start()
@@ -209,7 +210,7 @@ def test_collector_saves_the_full_resolution_frame_its_prelabel_and_a_sidecar(tm
     assert collector.stats()["collected"] == 1
     (item,) = items(config.directory)
     saved = cv2.imread(str(item.image))
-    assert saved.shape == (1080, 1920, 3)
+    assert saved is not None and saved.shape == (1080, 1920, 3)
     assert item.annotation is not None
     names = [o.findtext("name") for o in ET.parse(item.annotation).getroot().findall("object")]
     assert names == ["person", "car"]
@@ -220,7 +221,7 @@ def test_collector_saves_the_full_resolution_frame_its_prelabel_and_a_sidecar(tm
     assert "SECRET" not in item.sidecar.read_text()
 
 
-def test_offer_returns_at_once_and_counts_what_the_full_queue_drops(tmp_path: Path):
+def test_offer_returns_at_once_and_counts_what_the_full_queue_drops(tmp_path: Path) -> None:
     encoder = GatedEncoder()
     config = CollectConfig(tmp_path, strategies=("random",), random_share=1.0, queue=2, min_difference=0.0)
     collector = Collector(config, source="test", model_id=None, encoder=encoder)
@@ -236,7 +237,7 @@ def test_offer_returns_at_once_and_counts_what_the_full_queue_drops(tmp_path: Pa
     assert stats["collected"] == 3 and stats["collected_by_strategy"] == {"random": 3}
 
 
-def test_near_duplicates_of_recent_saves_are_skipped_even_after_a_restart(tmp_path: Path):
+def test_near_duplicates_of_recent_saves_are_skipped_even_after_a_restart(tmp_path: Path) -> None:
     config = CollectConfig(tmp_path, strategies=("empty",), max_per_minute=0, max_per_hour=0, queue=32)
     still = sample_frame("vtest.avi", 100)
     rng = np.random.default_rng(1)
@@ -253,7 +254,7 @@ def test_near_duplicates_of_recent_saves_are_skipped_even_after_a_restart(tmp_pa
     assert len(items(tmp_path)) == 1
 
 
-def test_max_total_counts_what_the_folder_already_holds(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+def test_max_total_counts_what_the_folder_already_holds(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     for stem in ("a", "b"):
         write_item(tmp_path, stem, b"jpeg", None, {})
     config = CollectConfig(tmp_path, strategies=("empty",), max_total=2)
@@ -262,7 +263,9 @@ def test_max_total_counts_what_the_folder_already_holds(tmp_path: Path, caplog: 
     assert "already holds 2 items" in caplog.text
 
 
-def test_unwritable_folder_is_one_error_and_offers_are_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+def test_unwritable_folder_is_one_error_and_offers_are_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     collector = Collector(CollectConfig(blocker / "collect"), source="test", model_id=None)
@@ -276,7 +279,7 @@ def test_unwritable_folder_is_one_error_and_offers_are_ignored(tmp_path: Path, c
     assert collector.stats()["collected"] == 0 and not collector.active
 
 
-def test_disk_floor_stops_collecting_with_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+def test_disk_floor_stops_collecting_with_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     free = [10 * 1024 * 1024 * 1024]
     config = CollectConfig(tmp_path, strategies=("random",), random_share=1.0, min_free_mb=100, min_difference=0.0)
     collector = Collector(config, source="test", model_id=None, free_space=lambda _path: free[0])
@@ -294,7 +297,7 @@ def test_disk_floor_stops_collecting_with_one_warning(tmp_path: Path, caplog: py
     ]
 
 
-def test_a_new_detection_in_a_parked_scene_is_not_a_duplicate(tmp_path: Path):
+def test_a_new_detection_in_a_parked_scene_is_not_a_duplicate(tmp_path: Path) -> None:
     config = CollectConfig(
         tmp_path, strategies=("random",), random_share=1.0, max_per_minute=0, max_per_hour=0, queue=8
     )

@@ -39,14 +39,14 @@ def static_clip(path: Path, frames: int = 75) -> Path:
     """A parked scene: one real plaza frame with fresh sensor noise in every frame, at 25 fps."""
     still = sample_frame("vtest.avi", 100)
     rng = np.random.default_rng(3)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (still.shape[1], still.shape[0]))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 25, (still.shape[1], still.shape[0]))
     for _ in range(frames):
         writer.write(np.clip(still.astype(np.int16) + rng.normal(0, 3, still.shape), 0, 255).astype(np.uint8))
     writer.release()
     return path
 
 
-def test_a_static_camera_yields_a_handful_of_frames_not_hundreds(tmp_path: Path):
+def test_a_static_camera_yields_a_handful_of_frames_not_hundreds(tmp_path: Path) -> None:
     stats_path = tmp_path / "stats.json"
     with StubApi() as api:  # a person in every answer: the classes strategy picks every frame
         done = run(
@@ -63,7 +63,7 @@ def test_a_static_camera_yields_a_handful_of_frames_not_hundreds(tmp_path: Path)
     assert len(items(tmp_path / "collected")) == stats["collected"]
 
 
-def test_a_moving_scene_is_collected_up_to_the_limits_in_video_time(tmp_path: Path):
+def test_a_moving_scene_is_collected_up_to_the_limits_in_video_time(tmp_path: Path) -> None:
     collected = tmp_path / "collected"
     with StubApi() as api:
         done = livecam(
@@ -81,13 +81,13 @@ def test_a_moving_scene_is_collected_up_to_the_limits_in_video_time(tmp_path: Pa
         sidecar = json.loads(item.sidecar.read_text())
         original = sample_frame("bikes.mp4", sidecar["frame"])
         image = cv2.imread(str(item.image))
-        assert image.shape == original.shape
+        assert image is not None and image.shape == original.shape
         # The frame as read, not the annotated output the writer draws on it afterwards.
         assert float(np.abs(image.astype(np.int16) - original).mean()) < 3.0
         assert sidecar["video_time_s"] == pytest.approx(sidecar["frame"] / 25, abs=0.05)
 
 
-def test_low_confidence_asks_for_boxes_under_the_threshold_but_shows_only_those_above(tmp_path: Path):
+def test_low_confidence_asks_for_boxes_under_the_threshold_but_shows_only_those_above(tmp_path: Path) -> None:
     confidences: list[str] = []
 
     def two_boxes(seen: Seen) -> Reply:
@@ -135,9 +135,10 @@ def read_only_folder(path: Path) -> Iterator[Path]:
 
 
 @pytest.mark.parametrize("problem", ["read-only", "full"])
-def test_an_unusable_folder_is_one_clear_message_and_the_video_goes_on(tmp_path: Path, problem: str):
+def test_an_unusable_folder_is_one_clear_message_and_the_video_goes_on(tmp_path: Path, problem: str) -> None:
     stats_path = tmp_path / "stats.json"
     with contextlib.ExitStack() as stack:
+        extra: tuple[str, ...]
         if problem == "read-only":
             folder, extra = stack.enter_context(read_only_folder(tmp_path / "ro")), ()
         else:  # a floor above any real disk's free space is a full disk
@@ -155,7 +156,7 @@ def test_an_unusable_folder_is_one_clear_message_and_the_video_goes_on(tmp_path:
     assert "the video goes on" in lines[0] and "Traceback" not in done.stderr
 
 
-def test_the_kiosk_collects_with_its_collect_table_and_saves_the_queue_when_stopped(tmp_path: Path):
+def test_the_kiosk_collects_with_its_collect_table_and_saves_the_queue_when_stopped(tmp_path: Path) -> None:
     import signal
 
     config = tmp_path / "kiosk.toml"

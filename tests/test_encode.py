@@ -22,7 +22,8 @@ def test_auto_is_opencv() -> None:
     assert DEFAULT_ENCODER == "opencv"
     encoder = make_encoder("auto")
     assert isinstance(encoder, OpenCVEncoder)
-    assert cv2.imdecode(np.frombuffer(encoder.encode(picture(), 80), np.uint8), cv2.IMREAD_COLOR).shape == (48, 64, 3)
+    decoded = cv2.imdecode(np.frombuffer(encoder.encode(picture(), 80), np.uint8), cv2.IMREAD_COLOR)
+    assert decoded is not None and decoded.shape == (48, 64, 3)
 
 
 def test_a_turbojpeg_library_that_cannot_load_is_a_clear_error() -> None:

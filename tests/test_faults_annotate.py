@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from faults.servers import CLOSE, HANG, RESET, Answer, FaultServer, always, one_box
+from faults.servers import CLOSE, HANG, RESET, Answer, FaultServer, Received, always, one_box
 
 FRAMES = 6
 
@@ -26,7 +27,7 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def every_other(bad: Answer) -> object:
+def every_other(bad: Answer) -> Callable[[Received], Answer]:
     return lambda got: bad if got.index % 2 == 0 else one_box(got, 128, 96)
 
 
@@ -80,7 +81,7 @@ def annotate(
     ids=["reset", "close", "503", "not-json"],
 )
 def test_intermittent_failures_are_retried(video: Path, tmp_path: Path, bad: Answer) -> None:
-    with FaultServer(every_other(bad)) as server:  # type: ignore[arg-type]
+    with FaultServer(every_other(bad)) as server:
         # A generous timeout: good answers must not time out on a loaded machine.
         result, lines = annotate(video, tmp_path, server.url, timeout=5)
     assert result.returncode == 0, result.stderr

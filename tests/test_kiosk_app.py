@@ -1,5 +1,6 @@
 import logging
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from livecam.kiosk.display import KioskDisplay
 from livecam.kiosk.keys import QuitSequence
 from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.overlay import draw_status
-from livecam.sources import SourceInfo, SyntheticSource
+from livecam.sources import SourceInfo, SyntheticSource, VideoSource
 
 FAST = Backoff(initial=0.01, maximum=0.02, jitter=0.0)
 
@@ -92,7 +93,7 @@ def kiosk(screen: Screen, stop: threading.Event) -> KioskDisplay:
     return KioskDisplay(screen, QuitSequence.parse("qqq"), stop)
 
 
-def test_watchdog_restarts_a_stalled_pipeline():
+def test_watchdog_restarts_a_stalled_pipeline() -> None:
     stop = threading.Event()
     display = kiosk(Screen(), stop)
     built: list[LivePipeline] = []
@@ -110,7 +111,7 @@ def test_watchdog_restarts_a_stalled_pipeline():
     assert [p.stats.displayed_frames for p in built[:2]] == [5, 5]
 
 
-def test_a_source_that_cannot_open_is_retried_with_a_banner(caplog):
+def test_a_source_that_cannot_open_is_retried_with_a_banner(caplog: pytest.LogCaptureFixture) -> None:
     stop = threading.Event()
     screen = Screen()
     display = kiosk(screen, stop)
@@ -136,7 +137,7 @@ def test_a_source_that_cannot_open_is_retried_with_a_banner(caplog):
     assert screen.pictures >= 10
 
 
-def test_an_unexpected_exception_is_logged_and_the_pipeline_restarted(caplog):
+def test_an_unexpected_exception_is_logged_and_the_pipeline_restarted(caplog: pytest.LogCaptureFixture) -> None:
     stop = threading.Event()
     screen = Screen(fail_first=1)
     display = kiosk(screen, stop)
@@ -163,7 +164,7 @@ def test_an_unexpected_exception_is_logged_and_the_pipeline_restarted(caplog):
     assert supervisor.outcomes[Outcome.FAILED] == 1 and supervisor.outcomes[Outcome.ENDED] == 1
 
 
-def test_keys_are_ignored_but_the_quit_sequence_stops_the_process():
+def test_keys_are_ignored_but_the_quit_sequence_stops_the_process() -> None:
     stop = threading.Event()
     q = ord("q")
     screen = Screen(keys=[ord("f"), ord("h"), 27, ord("s"), q, q, q])
@@ -179,7 +180,7 @@ def test_keys_are_ignored_but_the_quit_sequence_stops_the_process():
 
 
 @pytest.mark.parametrize("key", [ord("q"), 27])
-def test_the_pipeline_shortcuts_do_not_reach_the_pipeline(key):
+def test_the_pipeline_shortcuts_do_not_reach_the_pipeline(key: int) -> None:
     stop = threading.Event()
     display = kiosk(Screen(keys=[key] * 3), stop)
     assert display.show(np.zeros((48, 64, 3), np.uint8)) == NO_KEY
@@ -214,7 +215,7 @@ class HungCamera:
 class OnLog(logging.Handler):
     """Runs ``action`` when a record containing ``text`` is logged."""
 
-    def __init__(self, text: str, action) -> None:
+    def __init__(self, text: str, action: Callable[[], object]) -> None:
         super().__init__(logging.WARNING)
         self.text = text
         self.action = action
@@ -233,14 +234,14 @@ def run_logged(supervisor: Supervisor, handler: logging.Handler) -> None:
         logger.removeHandler(handler)
 
 
-def test_a_capture_stuck_in_read_lets_the_source_go_before_it_is_opened_again():
+def test_a_capture_stuck_in_read_lets_the_source_go_before_it_is_opened_again() -> None:
     stop = threading.Event()
     display = kiosk(Screen(), stop)
     camera = HungCamera()
     closed_at_next_start: list[bool] = []
 
     def make_pipeline(pipeline_stop: threading.Event) -> LivePipeline:
-        source = camera
+        source: VideoSource = camera
         if closed_at_next_start or camera.info is not None:
             closed_at_next_start.append(camera.closed.is_set())
             stop.set()
@@ -265,7 +266,7 @@ def test_a_capture_stuck_in_read_lets_the_source_go_before_it_is_opened_again():
     assert closed_at_next_start == [True]
 
 
-def test_too_many_stuck_captures_end_the_run_with_an_error():
+def test_too_many_stuck_captures_end_the_run_with_an_error() -> None:
     stop = threading.Event()
     display = kiosk(Screen(), stop)
     cameras: list[HungCamera] = []
@@ -306,7 +307,7 @@ class GreyClip:
         pass
 
 
-def test_the_waiting_screen_is_the_last_raw_frame_dimmed_with_only_the_current_status():
+def test_the_waiting_screen_is_the_last_raw_frame_dimmed_with_only_the_current_status() -> None:
     stop = threading.Event()
     screen = Screen()
     display = kiosk(screen, stop)

@@ -7,12 +7,13 @@ from livecam.cli.kiosk import add_arguments as add_kiosk_arguments
 from livecam.cli.kiosk import load_kiosk_config
 from livecam.cli.kiosk_file import describe, find_line
 from livecam.errors import ConfigError
+from livecam.kiosk.config import KioskConfig
 from livecam.kiosk.keys import QuitSequence, SequenceMatcher
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "kiosk.toml"
 
 
-def load(tmp_path: Path, text: str, *flags: str):
+def load(tmp_path: Path, text: str, *flags: str) -> KioskConfig:
     path = tmp_path / "kiosk.toml"
     path.write_text(text, encoding="utf-8")
     parser = argparse.ArgumentParser()
@@ -20,14 +21,14 @@ def load(tmp_path: Path, text: str, *flags: str):
     return load_kiosk_config(parser.parse_args(["--config", str(path), *flags]))
 
 
-def test_the_example_file_loads():
+def test_the_example_file_loads() -> None:
     parser = argparse.ArgumentParser()
     add_kiosk_arguments(parser)
     config = load_kiosk_config(parser.parse_args(["--config", str(EXAMPLE)]))
     assert config.kiosk.web == ("127.0.0.1", 8080)
 
 
-def test_values_from_every_table(tmp_path):
+def test_values_from_every_table(tmp_path: Path) -> None:
     config = load(
         tmp_path,
         """
@@ -71,7 +72,7 @@ web-fps = 5
     assert "sk-SECRET" not in repr(config) and "sk-SECRET" not in str(describe(config))
 
 
-def test_flags_override_the_file(tmp_path):
+def test_flags_override_the_file(tmp_path: Path) -> None:
     config = load(
         tmp_path,
         '[display]\nrotation = 90\n[kiosk]\nweb = "8080"\n',
@@ -92,17 +93,17 @@ def test_flags_override_the_file(tmp_path):
     assert config.overlay.colors == {"dog": (0, 255, 0)}
 
 
-def test_web_defaults_to_loopback_and_off(tmp_path):
+def test_web_defaults_to_loopback_and_off(tmp_path: Path) -> None:
     assert load(tmp_path, "").kiosk.web is None
     assert load(tmp_path, '[kiosk]\nweb = "8080"\n').kiosk.web == ("127.0.0.1", 8080)
 
 
-def test_unknown_key_is_named_with_its_line(tmp_path):
+def test_unknown_key_is_named_with_its_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"kiosk.toml line 5: display.rotate: unknown key.*'rotation'"):
         load(tmp_path, '[source]\ninput = "0"\n\n[display]\nrotate = 90\n')
 
 
-def test_key_in_the_wrong_table_suggests_the_right_one(tmp_path):
+def test_key_in_the_wrong_table_suggests_the_right_one(tmp_path: Path) -> None:
     with pytest.raises(
         ConfigError,
         match=r"line 2: api.confidence: unknown key here \(did you mean "
@@ -111,7 +112,7 @@ def test_key_in_the_wrong_table_suggests_the_right_one(tmp_path):
         load(tmp_path, "[api]\nconfidence = 50\n")
 
 
-def test_unknown_table_is_named_with_its_line(tmp_path):
+def test_unknown_table_is_named_with_its_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"line 3: displya: unknown table \(did you mean 'display'\?\)"):
         load(tmp_path, "[source]\n\n[displya]\nrotation = 90\n")
 
@@ -135,38 +136,38 @@ def test_unknown_table_is_named_with_its_line(tmp_path):
     ],
     ids=lambda v: v if len(v) < 30 else None,
 )
-def test_bad_values_are_rejected_with_key_and_line(tmp_path, text, message):
+def test_bad_values_are_rejected_with_key_and_line(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load(tmp_path, text)
 
 
-def test_every_problem_is_listed(tmp_path):
+def test_every_problem_is_listed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load(tmp_path, "[display]\nrotation = 45\nmirror = 1\n[kiosk]\nbogus = 1\n")
     lines = str(caught.value).splitlines()
     assert [line.split(": ")[1] for line in lines] == ["display.rotation", "display.mirror", "kiosk.bogus"]
 
 
-def test_bad_flag_is_named(tmp_path):
+def test_bad_flag_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"--rotation: must be one of 0, 90, 180, 270 \(got 45\)"):
         load(tmp_path, "", "--rotation", "45")
     with pytest.raises(ConfigError, match=r"--color: use CLASS=#RRGGBB"):
         load(tmp_path, "", "--color", "person")
 
 
-def test_toml_syntax_error_is_a_config_error(tmp_path):
+def test_toml_syntax_error_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"not valid TOML.*line 2"):
         load(tmp_path, "[display]\nrotation = = 90\n")
 
 
-def test_missing_file_is_a_config_error(tmp_path):
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     add_kiosk_arguments(parser)
     with pytest.raises(ConfigError, match="cannot read kiosk config"):
         load_kiosk_config(parser.parse_args(["--config", str(tmp_path / "nope.toml")]))
 
 
-def test_find_line_handles_dotted_keys_and_quoted_headers():
+def test_find_line_handles_dotted_keys_and_quoted_headers() -> None:
     text = 'title = "x"\n[ "display" ]\nsize = "1x1"\n[kiosk]\n"web-fps" = 3\ndisplay.mirror = true\n'
     assert find_line(text, ("display", "size")) == 3
     assert find_line(text, ("kiosk", "web-fps")) == 5
@@ -174,7 +175,7 @@ def test_find_line_handles_dotted_keys_and_quoted_headers():
     assert find_line(text, ("nowhere", "at-all")) is None
 
 
-def test_quit_sequence_typed_within_the_window_quits():
+def test_quit_sequence_typed_within_the_window_quits() -> None:
     matcher = SequenceMatcher(QuitSequence.parse("qqq"))
     assert not matcher.feed(ord("q"), 0.0)
     assert not matcher.feed(ord("Q"), 0.5)
@@ -186,12 +187,12 @@ def test_quit_sequence_typed_within_the_window_quits():
     assert other.feed(ord("q"), 0.2)
 
 
-def test_quit_sequence_none_never_quits():
+def test_quit_sequence_none_never_quits() -> None:
     matcher = SequenceMatcher(QuitSequence.parse("none"))
     assert not any(matcher.feed(k, 0.0) for k in (ord("q"), 27, ord("q"), ord("q")))
 
 
-def test_the_collect_table_takes_the_collect_flags_names(tmp_path):
+def test_the_collect_table_takes_the_collect_flags_names(tmp_path: Path) -> None:
     from livecam.cli.collect import collect_config
 
     config = load(
@@ -225,20 +226,20 @@ def build_example_args() -> argparse.Namespace:
         ("[collect]\nfolder = 'x'\n", "collect.folder: unknown key"),
     ],
 )
-def test_bad_collect_values_are_named_with_key_and_line(tmp_path, text, message):
+def test_bad_collect_values_are_named_with_key_and_line(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")) as info:
         load(tmp_path, text)
     assert " line " in str(info.value)
 
 
-def test_collect_flags_without_a_folder_are_refused():
+def test_collect_flags_without_a_folder_are_refused() -> None:
     from livecam.cli.collect import collect_config
 
     with pytest.raises(ConfigError, match="--collect-max-total: only with --collect DIR"):
         collect_config({"max_total": 5})
 
 
-def test_in_flight_takes_the_same_values_as_the_run_command(tmp_path):
+def test_in_flight_takes_the_same_values_as_the_run_command(tmp_path: Path) -> None:
     from livecam.cli import kiosk
     from livecam.cli.options import AUTO_MAX_IN_FLIGHT
 

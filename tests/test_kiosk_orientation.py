@@ -2,6 +2,7 @@ import base64
 import io
 import json
 import threading
+from typing import Any
 
 import cv2
 import numpy as np
@@ -54,7 +55,7 @@ ORIENTATIONS = [Orientation(r, m) for r in (0, 90, 180, 270) for m in (False, Tr
 
 
 @pytest.mark.parametrize("orientation", ORIENTATIONS, ids=str)
-def test_the_picture_is_turned(orientation):
+def test_the_picture_is_turned(orientation: Orientation) -> None:
     turned = orientation.apply(camera_picture())
     assert (turned.shape[1], turned.shape[0]) == orientation.size(WIDTH, HEIGHT)
     assert red_extent(turned) == turned_block(orientation)
@@ -86,8 +87,10 @@ class BlockSource:
 class BlockFinder(BaseAdapter):
     """A detection API in a transport: answers with a box around the red pixels of the sent image."""
 
-    def send(self, request, **kwargs):  # noqa: ANN001, ANN003
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        assert isinstance(request.body, (bytes, str))
         image = cv2.imdecode(np.frombuffer(base64.b64decode(request.body), np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None
         x1, y1, x2, y2 = red_extent(image)
         body = json.dumps(
             {
@@ -109,6 +112,7 @@ class BlockFinder(BaseAdapter):
         response.status_code = 200
         response.headers["Content-Type"] = "application/json"
         response.raw = urllib3.HTTPResponse(body=io.BytesIO(body), status=200, preload_content=False)
+        assert request.url is not None
         response.url = request.url
         response.request = request
         return response
@@ -145,7 +149,7 @@ def make_client() -> DetectionClient:
 
 
 @pytest.mark.parametrize("orientation", [Orientation(90), Orientation(270, True), Orientation(180)], ids=str)
-def test_boxes_land_on_the_turned_picture(orientation):
+def test_boxes_land_on_the_turned_picture(orientation: Orientation) -> None:
     display = LastPicture()
     style = OverlayStyle(labels=False, thickness=2, colors={"block": GREEN})
     source = OrientedSource(BlockSource(), orientation)

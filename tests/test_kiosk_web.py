@@ -5,6 +5,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -56,15 +57,15 @@ def read_parts(view: WebView, count: int) -> list[bytes]:
         stream = sock.makefile("rb")
         status = stream.readline()
         assert b" 200 " in status
-        headers = {}
+        headers: dict[str, str] = {}
         while line := stream.readline().strip():
             name, _, value = line.decode().partition(":")
             headers[name.lower()] = value.strip()
         assert headers["content-type"] == f"multipart/x-mixed-replace; boundary={BOUNDARY}"
-        parts = []
+        parts: list[bytes] = []
         while len(parts) < count:
             assert stream.readline().strip() == f"--{BOUNDARY}".encode()
-            part_headers = {}
+            part_headers: dict[str, str] = {}
             while line := stream.readline().strip():
                 name, _, value = line.decode().partition(":")
                 part_headers[name.lower()] = value.strip()
@@ -75,13 +76,13 @@ def read_parts(view: WebView, count: int) -> list[bytes]:
 
 
 @pytest.fixture
-def view():
+def view() -> Iterator[WebView]:
     hub = FrameHub(fps=20)
     with WebView(("127.0.0.1", 0), hub, lambda: dict(STATS), title="Lobby <1>") as web:
         yield web
 
 
-def test_stream_serves_jpeg_parts_of_the_published_pictures(view):
+def test_stream_serves_jpeg_parts_of_the_published_pictures(view: WebView) -> None:
     stop = threading.Event()
 
     def publish() -> None:
@@ -99,10 +100,10 @@ def test_stream_serves_jpeg_parts_of_the_published_pictures(view):
         publisher.join(5)
     images = [cv2.imdecode(np.frombuffer(p, np.uint8), cv2.IMREAD_COLOR) for p in parts]
     assert all(i is not None and i.shape == (120, 160, 3) for i in images)
-    assert len({int(i.mean()) for i in images}) == 3  # three different frames, not one repeated
+    assert len({int(i.mean()) for i in images if i is not None}) == 3  # three different frames, not one repeated
 
 
-def test_stats_page_and_snapshot(view):
+def test_stats_page_and_snapshot(view: WebView) -> None:
     view.hub.publish(boxed_picture())
     status, kind, body = get(view, "/stats")
     assert status == 200 and kind == "application/json"
@@ -112,18 +113,18 @@ def test_stats_page_and_snapshot(view):
     assert b"/stream.mjpg" in body and b"/stats" in body and b"Lobby &lt;1&gt;" in body
     status, kind, body = get(view, "/snapshot.jpg")
     image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
-    assert status == 200 and kind == "image/jpeg" and image.shape == (480, 640, 3)
+    assert status == 200 and kind == "image/jpeg" and image is not None and image.shape == (480, 640, 3)
     assert get(view, "/nothing")[0] == 404
 
 
-def test_nothing_is_encoded_without_viewers(view):
+def test_nothing_is_encoded_without_viewers(view: WebView) -> None:
     for _ in range(5):
         view.hub.publish(boxed_picture())
     assert get(view, "/stats")[0] == 200
     assert view.hub.encoded == 0
 
 
-def test_viewers_beyond_the_limit_are_refused():
+def test_viewers_beyond_the_limit_are_refused() -> None:
     hub = FrameHub(fps=20, max_viewers=1)
     with WebView(("127.0.0.1", 0), hub, dict) as web:
         with hub.viewer():
@@ -143,7 +144,7 @@ def closed_by_server(sock: socket.socket) -> bool:
         return True
 
 
-def test_idle_connections_neither_lock_out_stats_nor_stay_open():
+def test_idle_connections_neither_lock_out_stats_nor_stay_open() -> None:
     with WebView(
         ("127.0.0.1", 0), FrameHub(fps=10), lambda: dict(STATS), request_timeout=0.5, max_connections=8
     ) as web:
@@ -159,7 +160,7 @@ def test_idle_connections_neither_lock_out_stats_nor_stay_open():
         assert get(web, "/stats")[0] == 200
 
 
-def test_connections_beyond_the_cap_are_refused_while_every_one_is_answering():
+def test_connections_beyond_the_cap_are_refused_while_every_one_is_answering() -> None:
     with WebView(("127.0.0.1", 0), FrameHub(fps=10), dict, max_connections=2) as web:
         streams = [socket.create_connection(address(web), timeout=10) for _ in range(2)]
         try:
@@ -207,7 +208,7 @@ class NoiseClip:
         pass
 
 
-def test_viewers_and_a_stalled_viewer_do_not_slow_the_display():
+def test_viewers_and_a_stalled_viewer_do_not_slow_the_display() -> None:
     hub = FrameHub(fps=10)
     with WebView(("127.0.0.1", 0), hub, dict, send_timeout=0.5, send_buffer=32 * 1024) as web:
         host, port = web.url.split("//")[1].rstrip("/").rsplit(":", 1)
@@ -238,7 +239,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")
-def test_headless_chromium_shows_the_picture_with_its_box(tmp_path: Path):
+def test_headless_chromium_shows_the_picture_with_its_box(tmp_path: Path) -> None:
+    assert CHROMIUM is not None
     hub = FrameHub(fps=10)
     with WebView(("127.0.0.1", 0), hub, lambda: dict(STATS)) as web:
         hub.publish(boxed_picture())

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -27,7 +27,7 @@ TRIES = 30
 
 
 @pytest.fixture(scope="module")
-def xdisplay():
+def xdisplay() -> Iterator[str]:
     if not (shutil.which("Xvfb") and shutil.which("import") and shutil.which("xwininfo")):
         pytest.skip("needs Xvfb, imagemagick and x11-utils (scripts/test.sh installs them)")
     with running_xvfb(*SCREEN) as display:
@@ -35,7 +35,9 @@ def xdisplay():
 
 
 def pixels_like(path: Path, color: tuple[int, int, int], tolerance: int) -> int:
-    image = cv2.imread(str(path)).astype(np.int16)
+    read = cv2.imread(str(path))
+    assert read is not None
+    image = read.astype(np.int16)
     return int((np.abs(image - np.array(color, np.int16)).max(axis=2) <= tolerance).sum())
 
 
@@ -83,7 +85,7 @@ def screen_until(xdisplay: str, tmp_path: Path, name: str, check: Callable[[Path
     return any(check(screenshot(xdisplay, tmp_path / f"{name}-{i:02d}.png")) for i in range(TRIES))
 
 
-def test_kiosk_survives_an_api_outage_with_a_banner_that_comes_and_goes(xdisplay, tmp_path):
+def test_kiosk_survives_an_api_outage_with_a_banner_that_comes_and_goes(xdisplay: str, tmp_path: Path) -> None:
     config = tmp_path / "kiosk.toml"
     config.write_text('[source]\ninput = "synthetic:640x360@15"\n[overlay]\nmax-age = 1\n')
     person = class_color("person")

@@ -1,11 +1,13 @@
 import threading
+from pathlib import Path
 
 import pytest
-from stub_api import Reply, StubApi, assert_all_shown
+from stub_api import Reply, Seen, StubApi, assert_all_shown
 
 from livecam.client import ApiConfig, DetectionClient
 from livecam.display import HeadlessDisplay
 from livecam.errors import SourceError
+from livecam.frames import Image
 from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.sources import SyntheticSource
 
@@ -16,7 +18,7 @@ def clip(frames: int, fps: float = 30.0, width: int = 640, height: int = 360) ->
     return SyntheticSource(width, height, fps, frames=frames, live=False)
 
 
-def test_every_source_frame_is_displayed_while_the_api_takes_500_ms():
+def test_every_source_frame_is_displayed_while_the_api_takes_500_ms() -> None:
     with StubApi(latency=0.5) as api:
         with LivePipeline(clip(90), ApiConfig(api.url, "test/1", api_key=KEY), HeadlessDisplay()) as pipe:
             stats = pipe.run().to_json()
@@ -28,7 +30,7 @@ def test_every_source_frame_is_displayed_while_the_api_takes_500_ms():
     assert stats["prediction_age_ms"]["p50"] is not None
 
 
-def test_in_flight_requests_overlap_on_the_server():
+def test_in_flight_requests_overlap_on_the_server() -> None:
     with StubApi(latency=0.3) as api:
         config = LiveConfig(in_flight=3)
         with LivePipeline(clip(60), ApiConfig(api.url, "test/1"), HeadlessDisplay(), config) as pipe:
@@ -37,11 +39,11 @@ def test_in_flight_requests_overlap_on_the_server():
     assert_all_shown(stats)
 
 
-def test_a_late_answer_never_replaces_a_newer_one():
+def test_a_late_answer_never_replaces_a_newer_one() -> None:
     gate = threading.Event()
     gated: list[int] = []
 
-    def script(seen):
+    def script(seen: Seen) -> Reply:
         if not gated:
             gated.append(seen.client_port)
             gate.wait(10)  # this answer arrives after later frames' answers
@@ -77,7 +79,7 @@ def test_a_late_answer_never_replaces_a_newer_one():
     assert held is not None and held.frame_seq > 1
 
 
-def test_failing_api_keeps_video_going_and_backs_off():
+def test_failing_api_keeps_video_going_and_backs_off() -> None:
     with StubApi(script=lambda s: Reply(503, {"message": "not ready"})) as api:
         with LivePipeline(clip(60), ApiConfig(api.url, "test/1", api_key=KEY), HeadlessDisplay()) as pipe:
             stats = pipe.run().to_json()
@@ -86,7 +88,7 @@ def test_failing_api_keeps_video_going_and_backs_off():
     assert stats["errors"] == {"http_503": stats["responses_failed"]}
 
 
-def test_unopenable_source_raises_a_clear_error(tmp_path):
+def test_unopenable_source_raises_a_clear_error(tmp_path: Path) -> None:
     from livecam.sources import OpenCVSource
 
     with pytest.raises(SourceError, match="missing.mp4"):
@@ -97,7 +99,7 @@ def livecam_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith(("livecam-sender", "capture"))]
 
 
-def test_stop_from_outside_ends_an_endless_source_and_every_thread():
+def test_stop_from_outside_ends_an_endless_source_and_every_thread() -> None:
     stop = threading.Event()
     with StubApi(latency=2.0) as api:
         pipe = LivePipeline(
@@ -116,7 +118,7 @@ def test_stop_from_outside_ends_an_endless_source_and_every_thread():
     assert livecam_threads() == []
 
 
-def test_no_api_shows_video_alone():
+def test_no_api_shows_video_alone() -> None:
     with LivePipeline(clip(60), None, HeadlessDisplay()) as pipe:
         stats = pipe.run().to_json()
     assert_all_shown(stats)
@@ -131,7 +133,7 @@ class StallingSource(SyntheticSource):
         self.release = threading.Event()
         self._left = frames_before_stall
 
-    def read(self):
+    def read(self) -> Image | None:
         if self._left == 0:
             self.release.wait(30)
             return None
@@ -146,14 +148,14 @@ class CountingDisplay(HeadlessDisplay):
         self.reached = threading.Event()
         self._until = until
 
-    def show(self, image):
+    def show(self, image: Image) -> int:
         self.shown += 1
         if self.shown >= self._until:
             self.reached.set()
         return -1
 
 
-def test_a_stalled_source_keeps_the_picture_with_a_status_line():
+def test_a_stalled_source_keeps_the_picture_with_a_status_line() -> None:
     from livecam.live import pipeline as pipeline_module
 
     source = StallingSource(frames_before_stall=3)
@@ -173,7 +175,7 @@ def test_a_stalled_source_keeps_the_picture_with_a_status_line():
     assert 1 <= pipe.stats.displayed_frames <= 3
 
 
-def test_detection_counts_stay_bounded_whatever_names_the_api_invents():
+def test_detection_counts_stay_bounded_whatever_names_the_api_invents() -> None:
     from livecam.live.stats import MAX_CLASS_NAMES, StatsRecorder
 
     stats = StatsRecorder()
@@ -191,11 +193,11 @@ class KeyDisplay(HeadlessDisplay):
         super().__init__()
         self._keys = [ord(key)]
 
-    def show(self, image):
+    def show(self, image: Image) -> int:
         return self._keys.pop() if self._keys else -1
 
 
-def test_a_snapshot_that_cannot_be_saved_does_not_end_the_run(tmp_path):
+def test_a_snapshot_that_cannot_be_saved_does_not_end_the_run(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
     config = LiveConfig(snapshot_dir=blocker / "snaps")
@@ -205,13 +207,13 @@ def test_a_snapshot_that_cannot_be_saved_does_not_end_the_run(tmp_path):
     assert_all_shown(stats)
 
 
-def test_snapshot_key_saves_a_png(tmp_path):
+def test_snapshot_key_saves_a_png(tmp_path: Path) -> None:
     with LivePipeline(clip(5), None, KeyDisplay("s"), LiveConfig(snapshot_dir=tmp_path)) as pipe:
         pipe.run()
     assert len(list(tmp_path.glob("*.png"))) == 1
 
 
-def test_a_refused_key_is_retried_slowly_not_stormed():
+def test_a_refused_key_is_retried_slowly_not_stormed() -> None:
     with StubApi(script=lambda s: Reply(401, {"message": "bad key"})) as api:
         with LivePipeline(clip(90), ApiConfig(api.url, "test/1", api_key=KEY), HeadlessDisplay()) as pipe:
             stats = pipe.run().to_json()
@@ -227,21 +229,21 @@ class CrashingSource(SyntheticSource):
         super().__init__(160, 120, 30, live=False)
         self._left = frames
 
-    def read(self):  # type: ignore[no-untyped-def]
+    def read(self) -> Image | None:
         self._left -= 1
         if self._left < 0:
             raise ZeroDivisionError("a bug in the source")
         return super().read()
 
 
-def test_a_crashed_capture_thread_is_the_run_s_failure():
+def test_a_crashed_capture_thread_is_the_run_s_failure() -> None:
     with LivePipeline(CrashingSource(5), None, HeadlessDisplay()) as pipe:
         stats = pipe.run()
     assert stats.failure is not None and "capture" in stats.failure and "ZeroDivisionError" in stats.failure
     assert stats.to_json()["failure"] == stats.failure
 
 
-def test_a_crashed_sender_ends_the_run_with_its_failure():
+def test_a_crashed_sender_ends_the_run_with_its_failure() -> None:
     def broken_client() -> DetectionClient:
         raise ZeroDivisionError("a bug in the sender")
 
@@ -251,7 +253,7 @@ def test_a_crashed_sender_ends_the_run_with_its_failure():
     assert stats.failure is not None and "detection" in stats.failure and "ZeroDivisionError" in stats.failure
 
 
-def test_progress_reports_what_the_run_has_shown():
+def test_progress_reports_what_the_run_has_shown() -> None:
     with LivePipeline(clip(10), None, HeadlessDisplay()) as pipe:
         before = pipe.progress()
         pipe.run()

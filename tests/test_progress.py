@@ -6,19 +6,19 @@ from livecam.progress import Progress, format_duration
 
 
 class Clock:
-    def __init__(self):
+    def __init__(self) -> None:
         self.now = 100.0
 
-    def __call__(self):
+    def __call__(self) -> float:
         return self.now
 
 
 @pytest.mark.parametrize("seconds,text", [(0, "0:00"), (75, "1:15"), (3725, "1:02:05"), (-3, "0:00")])
-def test_format_duration(seconds, text):
+def test_format_duration(seconds: int, text: str) -> None:
     assert format_duration(seconds) == text
 
 
-def test_plain_lines_at_intervals_when_not_a_terminal():
+def test_plain_lines_at_intervals_when_not_a_terminal() -> None:
     clock, stream = Clock(), io.StringIO()
     progress = Progress(100, stream, tty=False, interval=5.0, clock=clock)
     for done in range(1, 51):
@@ -31,7 +31,7 @@ def test_plain_lines_at_intervals_when_not_a_terminal():
     assert lines[-1] == "50/100 frames (50%), 5.0 fps, ETA 0:10, 2 failed"
 
 
-def test_one_refreshing_bar_on_a_terminal():
+def test_one_refreshing_bar_on_a_terminal() -> None:
     clock, stream = Clock(), io.StringIO()
     progress = Progress(10, stream, tty=True, clock=clock)
     for done in range(1, 11):
@@ -45,7 +45,7 @@ def test_one_refreshing_bar_on_a_terminal():
     assert "10/10 frames (100%), 2.0 fps" in last and "0 failed" in last
 
 
-def test_shorter_lines_overwrite_longer_ones():
+def test_shorter_lines_overwrite_longer_ones() -> None:
     clock, stream = Clock(), io.StringIO()
     progress = Progress(None, stream, tty=True, clock=clock)
     clock.now += 1
@@ -56,7 +56,7 @@ def test_shorter_lines_overwrite_longer_ones():
     assert len(second) >= len(first)
 
 
-def test_unknown_total_has_no_percentage_or_eta():
+def test_unknown_total_has_no_percentage_or_eta() -> None:
     clock, stream = Clock(), io.StringIO()
     progress = Progress(None, stream, tty=False, clock=clock)
     clock.now += 2
@@ -64,7 +64,7 @@ def test_unknown_total_has_no_percentage_or_eta():
     assert stream.getvalue() == "10 frames, 5.0 fps, 0 failed\n"
 
 
-def test_rate_follows_the_last_seconds():
+def test_rate_follows_the_last_seconds() -> None:
     clock = Clock()
     progress = Progress(1000, io.StringIO(), tty=False, clock=clock)
     for done in range(1, 101):  # 10 fps for 10 s ...
@@ -76,9 +76,10 @@ def test_rate_follows_the_last_seconds():
     assert progress.rate() == pytest.approx(50, rel=0.05)
 
 
-def test_asks_the_stream_whether_it_is_a_terminal():
+def test_asks_the_stream_whether_it_is_a_terminal() -> None:
     class Tty(io.StringIO):
-        def isatty(self):
+        def isatty(self) -> bool:
+
             return True
 
     stream = Tty()

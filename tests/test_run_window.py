@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -23,7 +24,7 @@ SCREENSHOTS_PER_ATTEMPT = 4
 
 
 @pytest.fixture(scope="module")
-def xdisplay():
+def xdisplay() -> Iterator[str]:
     if not (shutil.which("Xvfb") and shutil.which("import") and shutil.which("xwininfo")):
         pytest.skip("needs Xvfb, imagemagick and x11-utils (scripts/test.sh installs them)")
     with running_xvfb(1024, 768) as display:
@@ -33,6 +34,7 @@ def xdisplay():
 def person_pixels(path: Path) -> int:
     """How many screen pixels have the colour livecam draws "person" boxes in."""
     image = cv2.imread(str(path))
+    assert image is not None
     target = np.array(class_color("person"), np.int16)
     return int((np.abs(image.astype(np.int16) - target).max(axis=2) <= 12).sum())
 
@@ -61,7 +63,7 @@ def start(xdisplay: str, api: StubApi, stats: Path) -> subprocess.Popen[str]:
     )
 
 
-def test_run_draws_boxes_in_a_window_and_quits_when_it_is_closed(xdisplay, tmp_path):
+def test_run_draws_boxes_in_a_window_and_quits_when_it_is_closed(xdisplay: str, tmp_path: Path) -> None:
     stats = tmp_path / "stats.json"
     with StubApi() as api:
         for attempt in range(ATTEMPTS):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import cv2
@@ -35,9 +35,9 @@ def plaza() -> bytes:
     return jpeg_of_frame("vtest.avi", 100)
 
 
-def legacy(server: EmbeddedServer, data: bytes | str, query: str = "", **kwargs: object) -> requests.Response:
+def legacy(server: EmbeddedServer, data: bytes | str, query: str = "", **kwargs: Any) -> requests.Response:
     url = f"{server.url}/coco/1?api_key={KEY}{query}"
-    return requests.post(url, data=data, timeout=TIMEOUT, **kwargs)  # type: ignore[arg-type]
+    return requests.post(url, data=data, timeout=TIMEOUT, **kwargs)
 
 
 def people(answer: dict[str, object]) -> list[dict[str, object]]:
@@ -72,8 +72,8 @@ def test_legacy_route_finds_people_in_protocol_format(server: EmbeddedServer, pl
     ],
     ids=["bare", "data-url", "json-content-type", "line-wrapped", "multipart"],
 )
-def test_every_body_encoding(server: EmbeddedServer, plaza: bytes, encode: object) -> None:
-    kwargs = encode(plaza)  # type: ignore[operator]
+def test_every_body_encoding(server: EmbeddedServer, plaza: bytes, encode: Callable[[bytes], dict[str, Any]]) -> None:
+    kwargs = encode(plaza)
     response = requests.post(f"{server.url}/coco/1?api_key={KEY}", timeout=TIMEOUT, **kwargs)
     assert response.status_code == 200, response.text
     assert len(people(response.json())) >= 2

@@ -86,7 +86,9 @@ def test_drawn_answers_and_other_formats_decode_in_full(server: EmbeddedServer, 
     recorder.seen.clear()
     drawn = post(server, jpeg(1280, 960), format="image")
     assert drawn.headers["Content-Type"] == "image/jpeg"
-    assert cv2.imdecode(np.frombuffer(drawn.content, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (960, 1280)
+    decoded = cv2.imdecode(np.frombuffer(drawn.content, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded is not None and decoded.shape[:2] == (960, 1280)
+
     png = bytes(cv2.imencode(".png", np.zeros((960, 1280, 3), np.uint8))[1])
     assert post(server, png).json()["image"] == {"width": 1280, "height": 960}
     assert recorder.seen == [(1280, 960), (1280, 960)]

@@ -11,6 +11,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import cv2
 import numpy as np
@@ -61,7 +62,7 @@ def still_serving(server: EmbeddedServer) -> None:
     }
 
 
-BAD_REQUESTS = {
+BAD_REQUESTS: dict[str, tuple[str, str, dict[str, Any], int]] = {
     "malformed base64": ("POST", "/coco/1", {"data": b"!!!not*base64!!!"}, 400),
     "raw jpeg bytes": ("POST", "/coco/1", {"data": small_jpeg()}, 400),
     "empty body": ("POST", "/coco/1", {"data": b""}, 400),
@@ -102,7 +103,7 @@ BAD_REQUESTS = {
 def test_bad_input_gets_4xx_json_and_the_server_keeps_serving(server: EmbeddedServer, name: str) -> None:
     method, path, kwargs, status = BAD_REQUESTS[name]
     separator = "&" if "?" in path else "?"
-    response = requests.request(method, f"{server.url}{path}{separator}api_key={KEY}", timeout=TIMEOUT, **kwargs)  # type: ignore[arg-type]
+    response = requests.request(method, f"{server.url}{path}{separator}api_key={KEY}", timeout=TIMEOUT, **kwargs)
     assert response.status_code == status, response.text
     assert isinstance(response.json()["message"], str) and response.json()["message"]
     still_serving(server)

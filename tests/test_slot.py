@@ -11,7 +11,7 @@ class Item:
     seq: int
 
 
-def test_put_overwrites_and_counts_drops():
+def test_put_overwrites_and_counts_drops() -> None:
     slot: LatestSlot[Item] = LatestSlot()
     for i in range(100):
         slot.put(Item(i))
@@ -19,21 +19,21 @@ def test_put_overwrites_and_counts_drops():
     assert slot.dropped == 99
 
 
-def test_older_item_never_replaces_newer():
+def test_older_item_never_replaces_newer() -> None:
     slot: LatestSlot[Item] = LatestSlot()
     slot.put(Item(5))
     assert slot.put(Item(3)) is False
     assert slot.peek() == Item(5) and slot.stale == 1
 
 
-def test_wait_newer_returns_only_newer_items():
+def test_wait_newer_returns_only_newer_items() -> None:
     slot: LatestSlot[Item] = LatestSlot()
     slot.put(Item(1))
     assert slot.wait_newer(-1, timeout=0) == Item(1)
     assert slot.wait_newer(1, timeout=0) is None
 
 
-def test_waiter_wakes_on_put_from_another_thread():
+def test_waiter_wakes_on_put_from_another_thread() -> None:
     slot: LatestSlot[Item] = LatestSlot()
     got: list[Item | None] = []
     started = threading.Event()
@@ -50,7 +50,7 @@ def test_waiter_wakes_on_put_from_another_thread():
     assert got == [Item(0)]
 
 
-def test_close_wakes_waiters_after_last_item_is_read():
+def test_close_wakes_waiters_after_last_item_is_read() -> None:
     slot: LatestSlot[Item] = LatestSlot()
     slot.put(Item(0))
     slot.close()
@@ -59,7 +59,7 @@ def test_close_wakes_waiters_after_last_item_is_read():
         slot.wait_newer(0, timeout=10)
 
 
-def test_taken_items_are_not_counted_as_dropped():
+def test_taken_items_are_not_counted_as_dropped() -> None:
     slot: LatestSlot[Item] = LatestSlot()
     for i in range(10):
         slot.put(Item(i))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -187,9 +188,9 @@ def test_sane_fps(raw: float, expected: float | None) -> None:
         {"read_timeout_s": 0.0},
     ],
 )
-def test_capture_options_are_validated(kwargs: dict[str, object]) -> None:
+def test_capture_options_are_validated(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
-        CaptureOptions(**kwargs)  # type: ignore[arg-type]
+        CaptureOptions(**kwargs)
 
 
 def test_capture_options_backend_id() -> None:

@@ -54,7 +54,7 @@ def uploads(stub: RoboflowStub) -> list[Received]:
     return [r for r in stub.requests if r.path.endswith("/upload")]
 
 
-def test_each_image_goes_up_then_its_prelabel_as_a_prediction(tmp_path: Path):
+def test_each_image_goes_up_then_its_prelabel_as_a_prediction(tmp_path: Path) -> None:
     stems = collect(tmp_path, 3)
     with RoboflowStub(KEY) as stub:
         assert upload(tmp_path, stub, "--split", "valid", "--batch", "lobby", "--tag", "t1", "--tag", "t2") == 0
@@ -84,7 +84,7 @@ def test_each_image_goes_up_then_its_prelabel_as_a_prediction(tmp_path: Path):
     assert KEY not in journal and journal.count('"step": "done"') == 3
 
 
-def test_transient_failures_are_retried_with_backoff(tmp_path: Path):
+def test_transient_failures_are_retried_with_backoff(tmp_path: Path) -> None:
     collect(tmp_path, 2)
     failures = {"left": 2}
 
@@ -104,7 +104,7 @@ def test_transient_failures_are_retried_with_backoff(tmp_path: Path):
         assert len(uploads(stub)) == 4 and stub.uploads_stored == 2
 
 
-def test_an_outage_stops_the_run_and_a_rerun_continues(tmp_path: Path):
+def test_an_outage_stops_the_run_and_a_rerun_continues(tmp_path: Path) -> None:
     collect(tmp_path, 3)
     options = UploadOptions(attempts=2, backoff=Backoff(initial=0.01, maximum=0.02))
     with RoboflowStub(KEY) as stub:
@@ -119,7 +119,7 @@ def test_an_outage_stops_the_run_and_a_rerun_continues(tmp_path: Path):
         assert stub.uploads_stored == 3
 
 
-def test_a_refused_key_stops_at_once_with_one_clear_message(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+def test_a_refused_key_stops_at_once_with_one_clear_message(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     collect(tmp_path, 3)
     with RoboflowStub("the-right-key") as stub, caplog.at_level(logging.INFO):
         assert upload(tmp_path, stub) == 1
@@ -130,7 +130,7 @@ def test_a_refused_key_stops_at_once_with_one_clear_message(tmp_path: Path, capl
     assert (tmp_path / JOURNAL_NAME).read_text() == ""
 
 
-def test_an_unknown_project_stops_at_once(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+def test_an_unknown_project_stops_at_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     collect(tmp_path, 2)
     with RoboflowStub(KEY, projects=("other",)) as stub, caplog.at_level(logging.ERROR):
         assert upload(tmp_path, stub) == 1
@@ -138,7 +138,7 @@ def test_an_unknown_project_stops_at_once(tmp_path: Path, caplog: pytest.LogCapt
     assert "project 'birds' not found (HTTP 404)" in caplog.text
 
 
-def test_bad_usage_is_refused_before_anything_is_sent(tmp_path: Path):
+def test_bad_usage_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
     from livecam.errors import ConfigError
 
     collect(tmp_path, 1)
@@ -152,7 +152,7 @@ def test_bad_usage_is_refused_before_anything_is_sent(tmp_path: Path):
         assert stub.requests == []
 
 
-def test_a_torn_last_journal_line_is_ignored(tmp_path: Path):
+def test_a_torn_last_journal_line_is_ignored(tmp_path: Path) -> None:
     stems = collect(tmp_path, 2)
     done = {"project": "birds", "item": stems[0], "step": "done"}
     (tmp_path / JOURNAL_NAME).write_text(json.dumps(done) + "\n" + '{"project": "birds", "item": "')
@@ -174,7 +174,7 @@ def livecam_upload(directory: Path, stub: RoboflowStub) -> subprocess.Popen[str]
 
 
 @pytest.mark.parametrize("kill_at", [5, 4], ids=["during-an-image", "during-a-prelabel"])
-def test_sigkill_mid_run_then_a_rerun_uploads_every_image_exactly_once(tmp_path: Path, kill_at: int):
+def test_sigkill_mid_run_then_a_rerun_uploads_every_image_exactly_once(tmp_path: Path, kill_at: int) -> None:
     stems = collect(tmp_path, 5)
     with RoboflowStub(KEY) as stub:
         stub.block_at(kill_at)  # handled by the stub, never answered: the worst moment to die

@@ -128,12 +128,17 @@ def batch_rows(images: Sequence[Image], seconds: float) -> list[dict[str, Any]]:
     ort = import_onnxruntime()
     blobs = [preprocess(image, (416, 416)) for image in images]
     rows = []
-    for precision, threads in itertools.product(("int8", "fp16"), THREADS):
+    batched: tuple[Precision, ...] = ("int8", "fp16")
+    for precision, threads in itertools.product(batched, THREADS):
         runner = OnnxRuntimeRunner(bundled_model(precision), ort, threads)
         row: dict[str, Any] = {"precision": precision, "threads": threads}
         for batch in BATCHES:
             groups = [np.concatenate(list(itertools.islice(itertools.cycle(blobs), i, i + batch))) for i in range(4)]
-            result = timed(lambda i, g=groups, r=runner: r.run(g[i % len(g)]), len(groups), seconds)
+
+            def step(i: int, g: list[Any] = groups, r: OnnxRuntimeRunner = runner) -> object:
+                return r.run(g[i % len(g)])
+
+            result = timed(step, len(groups), seconds)
             row[f"batch{batch}_ms_per_image"] = result["p50_ms"] / batch if result["p50_ms"] else None
         row["two_workers_ms_per_image"] = two_workers(ort, precision, threads, blobs, seconds)
         rows.append(row)
@@ -176,7 +181,11 @@ def run(scale: Scale) -> Section:
         for _ in range(rounds):
             for backend, precision, threads in combos:
                 detector = load(backend, precision, threads)
-                result = timed(lambda i, d=detector: detect_all(d, [speed_frames[i]]), len(speed_frames), seconds)
+
+                def detect(i: int, d: Detector = detector) -> object:
+                    return detect_all(d, [speed_frames[i]])
+
+                result = timed(detect, len(speed_frames), seconds)
                 samples.setdefault((backend, precision, threads), []).append(result)
                 if (backend, precision) not in answers:
                     answers[(backend, precision)] = {

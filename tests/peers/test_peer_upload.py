@@ -50,7 +50,7 @@ def shape(request: Received) -> dict[str, object]:
     return data
 
 
-def test_livecam_sends_what_the_roboflow_package_sends(tmp_path: Path):
+def test_livecam_sends_what_the_roboflow_package_sends(tmp_path: Path) -> None:
     collected = tmp_path / "collected"
     collector = Collector(
         CollectConfig(collected, strategies=("low-confidence",)), source="sample_videos/vtest.avi", model_id="birds/4"
