@@ -221,3 +221,12 @@ def test_motion_thread_publishes_carried_boxes() -> None:
         assert thread.join(5)
     section = thread.section()
     assert section["tracks_started"] == 1 and section["cost_ms"]["p50"] is not None
+
+
+def test_an_answer_with_too_many_boxes_is_drawn_as_detected() -> None:
+    compensator = Compensator(30, long_side=WIDTH, max_boxes=2)
+    many = answer(0, box(10, 10), box(100, 10), box(200, 10))
+    carried = compensator.step(0, 0, scene((10, 10)), many)
+    assert carried is not None and not carried.compensated
+    assert carried.items == many.items and carried.ahead(2) == many.items
+    assert compensator.tracks_started == 0

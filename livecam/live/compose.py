@@ -125,7 +125,7 @@ class FrameComposer:
             return newest
         carried = self._motion.peek()
         height, width = frame.image.shape[:2]
-        if carried is not None:
+        if carried is not None and carried.compensated:
             behind = frame.index - carried.index
             if abs(behind) <= MAX_AHEAD:
                 if new:

@@ -91,8 +91,12 @@ class BoxCarrier:
         """
         points: list[Points] = []
         owners: list[int] = []
+        frames = np.asarray(boxes, np.float32).reshape(-1, 4)
         for i, box in enumerate(boxes):
-            found = self._corners(prev, box, [b for j, b in enumerate(boxes) if j != i])
+            x1, y1, x2, y2 = box
+            overlap = (frames[:, 0] < x2) & (frames[:, 2] > x1) & (frames[:, 1] < y2) & (frames[:, 3] > y1)
+            overlap[i] = False
+            found = self._corners(prev, box, [boxes[int(j)] for j in np.flatnonzero(overlap)])
             if found is not None:
                 points.append(found)
                 owners.extend([i] * len(found))

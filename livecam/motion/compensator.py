@@ -33,6 +33,9 @@ picture shrinks its box; a wall filling the height keeps its full height when th
 
 FREE: Pins = (False, False, False, False)
 
+MAX_BOXES = 40
+"""Answers with more boxes than this are not carried (see :class:`Compensator`)."""
+
 EDGE_PX = 2.0
 """A side this close to the picture's edge in an answer is pinned to it."""
 
@@ -48,6 +51,7 @@ class Carried:
         items: the boxes, moved, with track ids, in source pixels (not clipped to the picture).
         velocity: each box's last motion per source frame, for drawing a frame or two ahead.
         pins: each box's sides held at the picture's edge.
+        compensated: False when the answer had too many boxes to carry (they are as detected).
     """
 
     index: int
@@ -56,10 +60,11 @@ class Carried:
     items: tuple[Prediction, ...]
     velocity: tuple[Velocity, ...]
     pins: tuple[Pins, ...] = ()
+    compensated: bool = True
 
     def ahead(self, frames: int) -> tuple[Prediction, ...]:
         """The boxes moved on by their last velocity for ``frames`` more frames."""
-        if frames <= 0:
+        if frames <= 0 or not self.compensated:
             return self.items
         pins = self.pins or tuple(FREE for _ in self.items)
         return tuple(
@@ -79,6 +84,8 @@ class Compensator:
         matcher: gives the boxes track ids.
         catch_up_steps: a new answer is carried to the present in at most this many steps
             (frames are skipped over beyond that), bounding the work per answer.
+        max_boxes: an answer with more boxes is drawn as detected, not carried, so the work
+            per frame stays bounded whatever an API sends.
     """
 
     def __init__(
@@ -90,11 +97,13 @@ class Compensator:
         carrier: BoxCarrier | None = None,
         matcher: TrackMatcher | None = None,
         catch_up_steps: int = 15,
+        max_boxes: int = MAX_BOXES,
     ) -> None:
         self.ring = FrameRing(max(8, min(600, math.ceil(seconds * max(fps, 1.0)) + 2)), long_side)
         self.carrier = carrier or BoxCarrier()
         self.matcher = matcher or TrackMatcher()
         self.catch_up_steps = catch_up_steps
+        self.max_boxes = max_boxes
         self._answer: Predictions | None = None
         self._items: tuple[Prediction, ...] = ()
         self._velocity: tuple[Velocity, ...] = ()
@@ -120,7 +129,10 @@ class Compensator:
                 self._items, self.ring.path(self._at, index), self._velocity, self._pins
             )
         if answer is not None and (self._answer is None or answer.frame_seq != self._answer.frame_seq):
-            self._take(answer, index)
+            if len(answer.items) > self.max_boxes:
+                self._items, self._velocity, self._pins = (), (), ()
+            else:
+                self._take(answer, index)
             self._answer = answer
         self._at = index
         self._history[index] = (self._items, self._velocity, self._pins)
@@ -128,6 +140,8 @@ class Compensator:
             self._history.popitem(last=False)
         if self._answer is None:
             return None
+        if len(self._answer.items) > self.max_boxes:
+            return Carried(index, seq, self._answer, self._answer.items, (), (), compensated=False)
         return Carried(index, seq, self._answer, self._items, self._velocity, self._pins)
 
     def _take(self, answer: Predictions, index: int) -> None:
