@@ -93,7 +93,8 @@ class OverlayStyle:
         colors: per-class BGR colour overrides; other classes get :func:`class_color`.
         show_class: start labels with the class name.
         show_confidence: append the confidence to labels.
-        show_track_id: append the ``#id`` of the object's track to labels (with motion compensation).
+        show_track_id: append the ``#id`` of the object's track to labels (with motion compensation)
+            and colour each tracked object its own way (classes with a colour in ``colors`` keep it).
         keypoint_confidence: keypoints below this confidence are not drawn.
         fill_opacity: opacity of the fill inside segmentation polygons (0 disables it).
     """
@@ -171,7 +172,9 @@ def draw_predictions(image: Image, predictions: Predictions, style: OverlayStyle
         if box is None:
             continue
         color = style.colors.get(pred.class_name) or (
-            class_color(pred.class_name) if pred.track_id is None else track_color(pred.track_id)
+            track_color(pred.track_id)
+            if style.show_track_id and pred.track_id is not None
+            else class_color(pred.class_name)
         )
         if pred.points:
             _draw_polygon(image, pred.points, color, thickness, style.fill_opacity)

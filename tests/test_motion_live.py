@@ -243,3 +243,16 @@ def test_the_kiosk_file_takes_motion_and_label_parts(tmp_path: Path) -> None:
     flags = parser.parse_args(["--config", str(path), "--motion", "on", "--labels", "none"])
     config = live_config(load_kiosk_config(flags))
     assert config.motion is True and config.style.labels is False
+
+
+def test_boxes_keep_their_class_colour_unless_ids_are_shown() -> None:
+    from livecam.overlay import class_color, draw_predictions, track_color
+
+    def colours(style: OverlayStyle) -> set[tuple[int, ...]]:
+        image = np.zeros((120, 160, 3), np.uint8)
+        draw_predictions(image, Predictions(items=(BOX,)), style)
+        return {tuple(int(v) for v in pixel) for pixel in image.reshape(-1, 3)}
+
+    assert class_color("cat") in colours(OverlayStyle(labels=False, thickness=2))
+    shown = colours(label_style(("id",), base=OverlayStyle(thickness=2)))
+    assert track_color(4) in shown and class_color("cat") not in shown

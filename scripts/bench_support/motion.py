@@ -369,7 +369,7 @@ def run(scale: Scale) -> Section:
     sizes = {"tiny": ((640, 360),), "quick": ((1280, 720), (1920, 1080)), "full": ((1280, 720), (1920, 1080))}[scale]
     footage = {
         "tiny": (("bikes.mp4", 12),),
-        "quick": (("vtest.avi", 60), ("bikes.mp4", 75)),
+        "quick": (("vtest.avi", 50), ("bikes.mp4", 60)),
         "full": (("vtest.avi", 300), ("bikes.mp4", 250)),
     }[scale]
     generated: list[dict[str, Any]] = []
