@@ -92,7 +92,10 @@ class OverlayStyle:
         thickness: box line thickness in pixels; None scales it with the image size.
         font_scale: Hershey font scale of labels; None scales it with the image size.
         colors: per-class BGR colour overrides; other classes get :func:`class_color`.
+        show_class: start labels with the class name.
         show_confidence: append the confidence to labels.
+        show_track_id: append the ``#id`` of the object's track to labels (with motion compensation)
+            and colour each tracked object its own way (classes with a colour in ``colors`` keep it).
         keypoint_confidence: keypoints below this confidence are not drawn.
         fill_opacity: opacity of the fill inside segmentation polygons (0 disables it).
     """
@@ -101,7 +104,9 @@ class OverlayStyle:
     thickness: int | None = None
     font_scale: float | None = None
     colors: Mapping[str, Color] = field(default_factory=dict)
+    show_class: bool = True
     show_confidence: bool = True
+    show_track_id: bool = False
     keypoint_confidence: float = 0.5
     fill_opacity: float = 0.25
 
@@ -110,6 +115,21 @@ class OverlayStyle:
 def class_color(name: str) -> Color:
     """The colour of a class: the same for the same name in every run and process."""
     return PALETTE[zlib.crc32(name.encode("utf-8")) % len(PALETTE)]
+
+
+def track_color(track_id: int) -> Color:
+    """The colour of one tracked object: the same for its whole track."""
+    return PALETTE[(track_id * 7) % len(PALETTE)]
+
+
+def label_text(pred: Prediction, style: OverlayStyle) -> str:
+    """A box's label: its class, then its confidence and ``#track`` when the style asks for them."""
+    parts = [pred.class_name] if style.show_class else []
+    if style.show_confidence:
+        parts.append(f"{pred.confidence:.2f}")
+    if style.show_track_id and pred.track_id is not None:
+        parts.append(f"#{pred.track_id}")
+    return " ".join(parts)
 
 
 def text_color_for(background: Color) -> Color:
@@ -162,7 +182,11 @@ def draw_predictions(image: Image, predictions: Predictions, style: OverlayStyle
     for index, (pred, box) in enumerate(zip(predictions.items, boxes.tolist(), strict=True)):
         if box[0] > box[2]:  # not visible
             continue
-        color = style.colors.get(pred.class_name) or class_color(pred.class_name)
+        color = style.colors.get(pred.class_name) or (
+            track_color(pred.track_id)
+            if style.show_track_id and pred.track_id is not None
+            else class_color(pred.class_name)
+        )
         last_use[color] = index
         if pred.points:
             shapes.append((color, pred.points))
@@ -172,8 +196,7 @@ def draw_predictions(image: Image, predictions: Predictions, style: OverlayStyle
             for kp in pred.keypoints:
                 if kp.confidence >= style.keypoint_confidence and _inside(kp.x, kp.y, width, height):
                     cv2.circle(image, (round(kp.x), round(kp.y)), radius, color, -1, cv2.LINE_AA)
-        if style.labels:
-            text = f"{pred.class_name} {pred.confidence:.2f}" if style.show_confidence else pred.class_name
+        if style.labels and (text := label_text(pred, style)):
             labels.append((text, (box[0], box[1], box[2], box[3]), color))
     polygons: dict[Color, list[npt.NDArray[np.int32]]] = {}
     for (color, _), pixels in zip(shapes, _polygon_pixels([p for _, p in shapes], width, height), strict=True):

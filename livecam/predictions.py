@@ -105,6 +105,7 @@ class Prediction:
         points: polygon vertices for instance segmentation (:class:`Points` when parsed from an
             answer), else empty.
         keypoints: pose keypoints, else empty.
+        track_id: the object this box follows across answers (set by motion compensation).
     """
 
     x1: float
@@ -116,6 +117,7 @@ class Prediction:
     class_id: int | None = None
     points: Sequence[tuple[float, float]] = ()
     keypoints: tuple[Keypoint, ...] = ()
+    track_id: int | None = None
 
     @property
     def width(self) -> float:
@@ -159,6 +161,7 @@ class Predictions:
         caption: a classification answer ("cat 0.93"), when the model is a classifier.
         frame_seq: sequence number of the frame these were computed on (-1 if none).
         captured_at: capture time of that frame (monotonic seconds).
+        frame_index: source index of that frame (:attr:`Frame.index`; -1 if none).
         issues: what validation dropped or clipped, by kind (for logging once per kind).
         below_threshold: boxes under the display threshold, present only when the server was
             asked for lower confidences so that frames can be collected for labelling
@@ -170,6 +173,7 @@ class Predictions:
     caption: str | None = None
     frame_seq: int = -1
     captured_at: float = 0.0
+    frame_index: int = -1
     issues: frozenset[str] = field(default_factory=frozenset)
     below_threshold: tuple[Prediction, ...] = ()
 
@@ -193,9 +197,9 @@ class Predictions:
             image_size=size,
         )
 
-    def for_frame(self, seq: int, captured_at: float) -> Predictions:
-        """The same predictions stamped with the frame they were computed on."""
-        return replace(self, frame_seq=seq, captured_at=captured_at)
+    def for_frame(self, seq: int, captured_at: float, index: int | None = None) -> Predictions:
+        """The same predictions stamped with the frame they were computed on (``index``: its source index)."""
+        return replace(self, frame_seq=seq, captured_at=captured_at, frame_index=seq if index is None else index)
 
     def filtered(self, classes: Iterable[str] | None = None, min_confidence: float = 0.0) -> Predictions:
         """Only the named classes (None: all) at or above ``min_confidence``."""
@@ -275,6 +279,8 @@ def _prediction_json(p: Prediction) -> dict[str, Any]:
     }
     if p.class_id is not None:
         entry["class_id"] = p.class_id
+    if p.track_id is not None:
+        entry["tracker_id"] = p.track_id
     if p.points:
         entry["points"] = [{"x": round(x, 2), "y": round(y, 2)} for x, y in p.points]
     if p.keypoints:

@@ -22,7 +22,7 @@ from livecam.cli.common import (
     stop_on_signals,
 )
 from livecam.cli.kiosk_file import build_config, read_toml
-from livecam.cli.options import OPTIONS, Option, add_options, given_values, parse_color
+from livecam.cli.options import OPTIONS, Option, add_options, given_values, label_style, parse_color
 from livecam.client import ApiConfig
 from livecam.collect import Collector
 from livecam.display import Display, HeadlessDisplay, WindowDisplay
@@ -117,10 +117,15 @@ def make_source(config: KioskConfig) -> VideoSource:
 def live_config(config: KioskConfig) -> LiveConfig:
     """The pipeline options for the kiosk's overlay settings."""
     overlay = config.overlay
-    style = OverlayStyle(labels=overlay.labels, show_confidence=overlay.show_confidence, colors=dict(overlay.colors))
+    style = label_style(overlay.labels, overlay.show_confidence, OverlayStyle(colors=dict(overlay.colors)))
     in_flight, adaptive = in_flight_window(config.api.in_flight)
     return LiveConfig(
-        in_flight=in_flight, adaptive=adaptive, max_prediction_age=overlay.max_age, hud=overlay.hud, style=style
+        in_flight=in_flight,
+        adaptive=adaptive,
+        max_prediction_age=overlay.max_age,
+        hud=overlay.hud,
+        style=style,
+        motion=overlay.motion,
     )
 
 

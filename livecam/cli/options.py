@@ -12,6 +12,7 @@ all generated from these declarations, so a value is checked the same way wherev
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from livecam.encode import ENCODER_NAMES
 from livecam.errors import ConfigError
 from livecam.kiosk.keys import QuitSequence
 from livecam.kiosk.orientation import ROTATIONS
-from livecam.overlay import Color
+from livecam.overlay import Color, OverlayStyle
 
 Validator = Callable[[Any], Any]
 """Checks a value from the file or a flag and returns it typed; raises ValueError saying what is wrong."""
@@ -200,6 +201,50 @@ def _band(value: Any) -> tuple[float, float]:
     return low, high
 
 
+def _on_off(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("on", "off", "true", "false"):
+        return value.strip().lower() in ("on", "true")
+    raise ValueError(f"must be on or off (got {_show(value)})")
+
+
+LABEL_PARTS = ("class", "confidence", "id")
+"""What a box's label can show, in the order it shows them."""
+
+
+def _label_parts(value: Any) -> bool | tuple[str, ...]:
+    """``on``/``off``/``none`` (or true/false) as a bool, a list of parts as a tuple."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("on", "true", "off", "false", "none"):
+            return word in ("on", "true")
+        value = _split_names(word)
+    if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        unknown = [v for v in value if v not in LABEL_PARTS]
+        if not unknown:
+            return tuple(part for part in LABEL_PARTS if part in value)
+    raise ValueError(f"must be none or a comma list of {', '.join(LABEL_PARTS)} (got {_show(value)})")
+
+
+def label_style(
+    labels: bool | tuple[str, ...], show_confidence: bool = True, base: OverlayStyle | None = None
+) -> OverlayStyle:
+    """``base`` with the labels ``--labels`` and ``--show-confidence`` ask for."""
+    parts = ("class", "confidence") if labels is True else () if labels is False else labels
+    if not show_confidence:
+        parts = tuple(part for part in parts if part != "confidence")
+    return dataclasses.replace(
+        base or OverlayStyle(),
+        labels=bool(parts),
+        show_class="class" in parts,
+        show_confidence="confidence" in parts,
+        show_track_id="id" in parts,
+    )
+
+
 class NestedError(ValueError):
     """A bad value inside a table-valued option (e.g. one colour of ``colors``)."""
 
@@ -355,8 +400,28 @@ API_OPTIONS: tuple[Option, ...] = (
 )
 """The detection API options of ``run``, ``annotate`` and ``kiosk`` (and its ``[api]`` table)."""
 
+MOTION = Option(
+    "overlay",
+    "motion",
+    "--motion",
+    _on_off,
+    "move the boxes with their objects between answers, so they are drawn where the objects are now (default: on)",
+    "on|off",
+)
+LABELS = Option(
+    "overlay",
+    "labels",
+    "--labels",
+    _label_parts,
+    "what box labels show: a comma list of class, confidence, id (the track number), or none; "
+    "on = class,confidence (default: on)",
+    "PARTS",
+)
+DRAWING_OPTIONS: tuple[Option, ...] = (MOTION, LABELS)
+"""How boxes are drawn, for ``run`` and the kiosk's ``[overlay]`` table."""
+
 KIOSK_OPTIONS: tuple[Option, ...] = (
-    Option("overlay", "labels", "--labels", _boolean, "draw class labels (default: on)", None),
+    *DRAWING_OPTIONS,
     Option(
         "overlay",
         "show-confidence",

@@ -20,12 +20,20 @@ from livecam.cli.common import (
     resolved_api,
     stop_on_signals,
 )
-from livecam.cli.options import API_OPTIONS, SOURCE_OPTIONS, add_options, given_values
+from livecam.cli.options import (
+    API_OPTIONS,
+    DRAWING_OPTIONS,
+    LABELS,
+    MOTION,
+    SOURCE_OPTIONS,
+    add_options,
+    given_values,
+    label_style,
+)
 from livecam.display import HeadlessDisplay, WindowDisplay
 from livecam.errors import ConfigError
 from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.live.stats import write_json
-from livecam.overlay import OverlayStyle
 from livecam.redaction import redact_url
 from livecam.sources import CaptureOptions, open_source
 
@@ -60,7 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-age", type=float, default=3.0, metavar="S", help="hide predictions older than this (default: 3 s)"
     )
     group.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (toggle with h)")
-    group.add_argument("--no-labels", action="store_true", help="draw boxes without labels")
+    group.add_argument("--no-labels", action="store_true", help="draw boxes without labels (--labels none)")
+    add_options(group, DRAWING_OPTIONS, check=True)
+    group.add_argument(
+        "--boxes-log",
+        type=Path,
+        metavar="PATH.jsonl",
+        help="write one JSON line per displayed frame with the boxes as drawn (after motion compensation)",
+    )
     group.add_argument(
         "--snapshot-dir",
         type=Path,
@@ -78,6 +93,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     source = open_source(args.source, CaptureOptions(**camera))
     choice = api_choice(args, env)
     in_flight, adaptive = in_flight_window(choice.in_flight)
+    drawing = given_values(args, DRAWING_OPTIONS)
     config = LiveConfig(
         in_flight=in_flight,
         adaptive=adaptive,
@@ -85,12 +101,14 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         duration=args.duration,
         max_prediction_age=args.max_age,
         hud=not args.no_hud,
-        style=OverlayStyle(labels=not args.no_labels),
+        style=label_style(False if args.no_labels else drawing.get(LABELS, True)),
         snapshot_dir=args.snapshot_dir,
         record=args.record,
+        motion=drawing.get(MOTION, True),
+        boxes_log=args.boxes_log,
     )
     collect_config = collect.collect_config(collect.given(args))
-    for flag, path in (("--stats-json", args.stats_json), ("--record", args.record)):
+    for flag, path in (("--stats-json", args.stats_json), ("--record", args.record), ("--boxes-log", args.boxes_log)):
         if path is not None and not path.parent.is_dir():
             raise ConfigError(f"{flag}: folder {path.parent} does not exist")
     if not args.headless:

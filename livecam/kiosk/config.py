@@ -46,7 +46,9 @@ class OverlaySettings:
 
     classes: tuple[str, ...] | None = None
     confidence: float = 40.0
-    labels: bool = True
+    motion: bool = True
+    labels: bool | tuple[str, ...] = True
+    """True (class and confidence), False (no labels) or the parts to show: class, confidence, id."""
     show_confidence: bool = True
     colors: Mapping[str, Color] = field(default_factory=dict)
     hud: bool = False

@@ -11,8 +11,9 @@ Usage::
 
 Rules:
 
-- Frames are published as ``Frame(seq, image, captured_at=clock())`` with ``seq`` 0, 1, 2, ...
-  continuous across reconnects. Images that are not BGR uint8 are skipped and counted.
+- Frames are published as ``Frame(seq, image, captured_at=clock(), index)`` with ``seq`` 0, 1, 2, ...
+  continuous across reconnects, and ``index`` the frame's place in the source (reads, counting
+  corrupt frames that are skipped). Images that are not BGR uint8 are skipped and counted.
 - Pacing: when the source's ``read`` returns at once (``SourceInfo.paced``: files and synthetic
   sources) reads are spaced on the schedule ``t0 + n / fps``, so a file plays at its own rate
   like a camera; when the thread falls more than a frame behind it re-anchors instead of
@@ -145,6 +146,7 @@ class CaptureThread:
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._meter = RateMeter()
         self._seq = 0
+        self._index = 0
         self.ended = threading.Event()
         """Set when the source ended by itself (end of file, ``max_frames``), not on stop."""
         self.error: BaseException | None = None
@@ -235,6 +237,7 @@ class CaptureThread:
                 pacer = _Pacer(info.fps, self._clock) if self._should_pace(info) else None
                 recovering = True
                 continue
+            self._index += 1  # the source index counts frames skipped as corrupt too
             if not is_valid_image(image):
                 self.corrupt_frames += 1
                 continue
@@ -250,7 +253,7 @@ class CaptureThread:
                 return
 
     def _publish(self, image: Image, captured_at: float) -> None:
-        self._slot.put(Frame(self._seq, image, captured_at))
+        self._slot.put(Frame(self._seq, image, captured_at, index=self._index - 1))
         self._seq += 1
         self.frames_captured += 1
         self._meter.tick(captured_at)

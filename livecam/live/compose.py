@@ -1,26 +1,41 @@
 """Drawing one displayed frame: the newest boxes young enough to show, the HUD and the status lines.
 
-The composer owns what the picture needs from the run (the predictions slot, the status board,
-the counters) and nothing about threads or windows; :class:`~livecam.live.pipeline.LivePipeline`
-calls :meth:`FrameComposer.compose` once per shown frame.
+The composer owns what the picture needs from the run (the predictions slot, the motion thread's
+carried boxes, the status board, the counters, the boxes log) and nothing about threads or
+windows; :class:`~livecam.live.pipeline.LivePipeline` calls :meth:`FrameComposer.compose` once
+per shown frame.
+
+With motion compensation the boxes drawn are the motion thread's newest carried boxes, moved on
+by their velocity when that thread is up to :data:`MAX_AHEAD` frames behind; further behind (a
+loaded machine) the frame is drawn with the boxes where they were detected, and counted skipped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from livecam.frames import Frame, Image
+from livecam.live.boxes_log import BoxesLog
 from livecam.live.slot import LatestSlot
 from livecam.live.stats import StatsRecorder
 from livecam.live.status import StatusBoard
+from livecam.motion import Carried
+from livecam.motion.compensator import clipped
 from livecam.overlay import OverlayStyle, draw_hud, draw_predictions, draw_status
 from livecam.predictions import Prediction, Predictions
 from livecam.ratemeter import RateMeter
 
 HUD_REFRESH_S = 0.5
 """How often the HUD's latency percentile is recomputed (it sorts thousands of samples)."""
+
+MAX_AHEAD = 3
+"""Carried boxes at most this many frames older than the frame shown are moved on by their velocity."""
+
+SKIPPED_HUD_S = 1.0
+"""The HUD says compensation was skipped for this long after a skipped frame."""
 
 
 class FrameComposer:
@@ -35,6 +50,8 @@ class FrameComposer:
         detecting: whether an API is asked at all (the HUD then shows detection figures).
         hud: start with the HUD shown.
         clock: monotonic seconds.
+        motion: the motion thread's carried boxes; None draws answers where they were detected.
+        boxes_log: where each displayed frame's boxes are logged.
     """
 
     def __init__(
@@ -48,6 +65,8 @@ class FrameComposer:
         detecting: bool,
         hud: bool,
         clock: Callable[[], float],
+        motion: LatestSlot[Carried] | None = None,
+        boxes_log: BoxesLog | None = None,
     ) -> None:
         self._predictions = predictions
         self._status = status
@@ -62,6 +81,13 @@ class FrameComposer:
         self._last_prediction_seq = -1
         self._latency_p50: float | None = None
         self._latency_at = -HUD_REFRESH_S
+        self._motion = motion
+        self._boxes_log = boxes_log
+        self.compensated_frames = 0
+        """Displayed frames whose boxes were carried to them."""
+        self.skipped_frames = 0
+        """Displayed frames with boxes that the motion thread was too far behind to carry."""
+        self._skipped_at = -SKIPPED_HUD_S
 
     def compose(self, frame: Frame, new: bool) -> Image:
         """The frame with the newest predictions, HUD and status drawn; counted if ``new``."""
@@ -69,25 +95,47 @@ class FrameComposer:
         canvas = frame.image.copy()
         predictions = self._predictions.peek()
         age: float | None = None
+        shown: Predictions | None = None
         if predictions is not None:
-            age = now - predictions.captured_at
-            if age <= self._max_age:
-                draw_predictions(canvas, predictions, self._style)
-            else:
-                age = None
             if predictions.frame_seq != self._last_prediction_seq:
                 self._last_prediction_seq = predictions.frame_seq
                 self._prediction_rate.tick(now)
+            shown = self._carried(frame, predictions, new, now)
+            age = now - shown.captured_at
+            if age <= self._max_age:
+                draw_predictions(canvas, shown, self._style)
+            else:
+                age = None
         if new:
             self._stats.frame_displayed(age)
             self._display_rate.tick(now)
             self._status.set("video", None)
+            if self._boxes_log is not None:
+                _log(self._boxes_log, frame, shown, age)
         if self.hud:
             draw_hud(canvas, self._hud_lines(now, age))
         lines = self._status.lines()
         if lines:
             draw_status(canvas, lines)
         return canvas
+
+    def _carried(self, frame: Frame, newest: Predictions, new: bool, now: float) -> Predictions:
+        """What to draw on ``frame``: the carried boxes when there are any close enough, else ``newest``."""
+        if self._motion is None:
+            return newest
+        carried = self._motion.peek()
+        height, width = frame.image.shape[:2]
+        if carried is not None and carried.compensated:
+            behind = frame.index - carried.index
+            if abs(behind) <= MAX_AHEAD:
+                if new:
+                    self.compensated_frames += 1
+                items = clipped(carried.ahead(behind), width, height)
+                return replace(carried.answer, items=items)
+        if new:
+            self.skipped_frames += 1
+            self._skipped_at = now
+        return newest
 
     def _hud_lines(self, now: float, age: float | None) -> list[str]:
         if now - self._latency_at >= HUD_REFRESH_S:
@@ -99,7 +147,21 @@ class FrameComposer:
             parts.append(f"detections {self._prediction_rate.rate(now):.1f}/s")
             parts.append("latency -" if p50 is None else f"latency {p50:.0f} ms")
             parts.append("age -" if age is None else f"age {age * 1000:.0f} ms")
+            if self._motion is None:
+                parts.append("motion off")
+            elif now - self._skipped_at < SKIPPED_HUD_S:
+                parts.append("motion skipped")
         return ["  ".join(parts)]
+
+
+def _log(boxes_log: BoxesLog, frame: Frame, shown: Predictions | None, age: float | None) -> None:
+    """Log what was drawn on ``frame``: nothing before the first answer or when it was too old."""
+    if shown is None:
+        boxes_log.write(frame.index, None, None, ())
+    elif age is None:
+        boxes_log.write(frame.index, shown.frame_index, None, ())
+    else:
+        boxes_log.write(frame.index, shown.frame_index, age * 1000, shown.items)
 
 
 def warm_up_drawing(size: tuple[int, int], style: OverlayStyle) -> None:

@@ -28,13 +28,16 @@ from livecam.balance.window import InFlightWindow
 from livecam.client import ApiConfig, DetectionClient
 from livecam.display import Display, VideoRecorder
 from livecam.frames import Frame, Image
+from livecam.live.boxes_log import BoxesLog
 from livecam.live.capture import CaptureThread
 from livecam.live.compose import FrameComposer, warm_up_drawing
 from livecam.live.keys import KeyBindings
+from livecam.live.motion import MotionThread
 from livecam.live.sender import AnswerHook, SenderPool
 from livecam.live.slot import LatestSlot, SlotClosed
 from livecam.live.stats import RunStats, SourceSummary, StatsRecorder
 from livecam.live.status import StatusBoard
+from livecam.motion import Carried, Compensator
 from livecam.overlay import OverlayStyle
 from livecam.parsing import AnswerParser
 from livecam.predictions import Predictions
@@ -68,6 +71,8 @@ class LiveConfig:
         style: how boxes and labels are drawn.
         snapshot_dir: where ``s`` saves PNGs.
         record: also write the annotated video to this file.
+        motion: carry the boxes with their objects between answers (``--motion``).
+        boxes_log: write the boxes of every displayed frame here as JSON Lines (``--boxes-log``).
     """
 
     in_flight: int = 1
@@ -79,6 +84,8 @@ class LiveConfig:
     style: OverlayStyle = field(default_factory=OverlayStyle)
     snapshot_dir: Path = Path(".")
     record: Path | None = None
+    motion: bool = True
+    boxes_log: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,10 @@ class LivePipeline:
         self._capture: CaptureThread | None = None
         self._recorder: VideoRecorder | None = None
         self._senders: SenderPool | None = None
+        self._motion: MotionThread | None = None
+        motion = self.config.motion and make_client is not None
+        self.carried: LatestSlot[Carried] | None = LatestSlot() if motion else None
+        self._boxes_log = BoxesLog(self.config.boxes_log) if self.config.boxes_log is not None else None
         self._composer = FrameComposer(
             self.predictions,
             self.status,
@@ -168,6 +179,8 @@ class LivePipeline:
             detecting=make_client is not None,
             hud=self.config.hud,
             clock=clock,
+            motion=self.carried,
+            boxes_log=self._boxes_log,
         )
         self._keys = KeyBindings(display, self._composer, self.stop, self.config.snapshot_dir)
         self._blank: Frame | None = None
@@ -208,6 +221,10 @@ class LivePipeline:
                 clock=self._clock,
             )
             self._senders.start()
+        if self.carried is not None:
+            compensator = Compensator(self.info.fps)
+            self._motion = MotionThread(self.frames, self.predictions, self.stop, compensator, self.carried)
+            self._motion.start()
         # Capture last: until it exists, close() closes the source itself if anything above failed.
         self._capture = CaptureThread(
             self.source, self.frames, self.stop, self.status, clock=self._clock, max_frames=self.config.max_frames
@@ -274,14 +291,33 @@ class LivePipeline:
         if capture is not None:
             self.stats.source_frames = capture.frames_captured
         info = self.info
-        return self.stats.snapshot(
+        stats = self.stats.snapshot(
             in_flight="auto" if self.config.adaptive else self.config.in_flight,
             encoder=self._senders.encoder_name if self._senders else None,
             frames_not_shown=max(0, capture.frames_captured - self.stats.displayed_frames) if capture else 0,
             reconnects=capture.reconnects if capture else 0,
             source=None if info is None else SourceSummary(info.name, info.width, info.height, info.fps, info.live),
             failure=self._failure(),
-        ).with_sections({"servers": self._senders.servers.stats()} if self._senders else {})
+        )
+        sections: dict[str, object] = {"motion": self._motion_section()}
+        if self._boxes_log is not None:
+            sections["boxes_log"] = self._boxes_log.stats()
+        if self._senders is not None:
+            sections["servers"] = self._senders.servers.stats()
+        return stats.with_sections(sections)
+
+    def _motion_section(self) -> dict[str, object]:
+        composer = self._composer
+        section: dict[str, object] = {
+            "enabled": self.carried is not None,
+            "compensated_frames": composer.compensated_frames,
+            "skipped_frames": composer.skipped_frames,
+            "cost_ms": {"p50": None, "p95": None},
+            "tracks_started": 0,
+        }
+        if self._motion is not None:
+            section.update(self._motion.section())
+        return section
 
     @property
     def displayed_frames(self) -> int:
@@ -338,6 +374,10 @@ class LivePipeline:
             stuck += self._senders.join(JOIN_TIMEOUT_S)
             self._senders.servers.close()
         self._parser.close()
+        if self._motion is not None and not self._motion.join(JOIN_TIMEOUT_S):
+            stuck.append("motion")
+        if self._boxes_log is not None:
+            self._boxes_log.close()
         if stuck:
             log.warning("threads still running after %.0f s (left as daemons): %s", JOIN_TIMEOUT_S, ", ".join(stuck))
         if self._capture is None:

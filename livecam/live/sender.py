@@ -173,7 +173,7 @@ class SenderPool:
             return
         self._stats.request_sent(client.bytes_sent - sent_before)
         latency = self._servers.answered(lease)
-        answer = predictions.for_frame(frame.seq, frame.captured_at)
+        answer = predictions.for_frame(frame.seq, frame.captured_at, frame.index)
         fresh = self._predictions.put(answer)
         self._stats.response_ok(latency, stale=not fresh, classes=(p.class_name for p in predictions.items))
         self._log_issues(predictions)

@@ -1,0 +1,142 @@
+"""``--boxes-log PATH.jsonl``: one JSON line per displayed frame with the boxes as drawn.
+
+Each line is ``{"frame": i, "from_frame": j, "age_ms": a, "predictions": [...]}``: the source
+index of the frame shown, the index of the frame the answer was computed on (null before the
+first answer), the answer's age when shown, and the boxes exactly as drawn (after motion
+compensation) in Roboflow's centre format, in source-frame pixels. The display only puts a small
+record in a bounded queue; a writer thread turns it into JSON and writes it, so a slow disk never
+stalls the picture. When the buffer is full lines are dropped and counted; when writing fails
+(a full disk, a closed pipe) it says so once and stops writing, and the display goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from livecam.errors import OutputError
+from livecam.predictions import Prediction
+
+log = logging.getLogger(__name__)
+
+BUFFER_LINES = 4096
+"""Lines waiting to be written at most (about two minutes of video at 30 fps)."""
+
+_Record = tuple[int, int | None, float | None, tuple[Prediction, ...]]
+
+
+class BoxesLog:
+    """The writer of one boxes log; :meth:`close` flushes what is queued (bounded) and ends it.
+
+    Raises:
+        OutputError: the file cannot be opened.
+    """
+
+    def __init__(self, path: Path, *, buffer_lines: int = BUFFER_LINES) -> None:
+        self.path = Path(path)
+        try:
+            self._file: IO[str] = self.path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"--boxes-log: cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._queue: queue.Queue[_Record | None] = queue.Queue(buffer_lines)
+        self.lines = 0
+        """Lines written."""
+        self.dropped = 0
+        """Displayed frames with no line (the buffer was full, or writing had failed)."""
+        self.failed: str | None = None
+        """Why writing stopped, if it did."""
+        self._closed = False
+        self._thread = threading.Thread(target=self._write_all, name="livecam-boxes-log", daemon=True)
+        self._thread.start()
+
+    def write(self, frame: int, from_frame: int | None, age_ms: float | None, items: Sequence[Prediction]) -> None:
+        """Queue the line of one displayed frame; never blocks."""
+        if self.failed is not None or self._closed:
+            self.dropped += 1
+            return
+        try:
+            self._queue.put_nowait((frame, from_frame, age_ms, tuple(items)))
+        except queue.Full:
+            self.dropped += 1
+
+    def close(self, timeout: float = 3.0) -> None:
+        """Write what is queued (for at most ``timeout`` s) and close the file. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=timeout)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning(
+                "the boxes log %s was still being written after %.0f s; lines may be missing", self.path, timeout
+            )
+            return
+        self._finish()
+
+    def stats(self) -> dict[str, Any]:
+        """The ``boxes_log`` section of the run statistics."""
+        return {"lines": self.lines, "dropped": self.dropped, "failed": self.failed}
+
+    def _write_all(self) -> None:
+        while True:
+            record = self._queue.get()
+            if record is None:
+                return
+            if self.failed is not None:
+                self.dropped += 1
+                continue
+            try:
+                self._file.write(line(*record))
+                if self._queue.empty():
+                    self._file.flush()
+                self.lines += 1
+            except (OSError, ValueError) as exc:  # ValueError: the file was closed under us
+                self.dropped += 1
+                self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        self.failed = reason
+        log.error("the boxes log %s stopped: %s (the display goes on)", self.path, reason)
+
+    def _finish(self) -> None:
+        try:
+            self._file.close()
+        except OSError as exc:
+            if self.failed is None:
+                self._fail(exc)
+
+
+def line(frame: int, from_frame: int | None, age_ms: float | None, items: Sequence[Prediction]) -> str:
+    """One line of the log (with its newline)."""
+    return (
+        json.dumps(
+            {
+                "frame": frame,
+                "from_frame": from_frame,
+                "age_ms": None if age_ms is None else round(age_ms, 1),
+                "predictions": [_box(p) for p in items],
+            },
+            separators=(",", ":"),
+        )
+        + "\n"
+    )
+
+
+def _box(p: Prediction) -> dict[str, Any]:
+    return {
+        "x": round((p.x1 + p.x2) / 2, 2),
+        "y": round((p.y1 + p.y2) / 2, 2),
+        "width": round(p.x2 - p.x1, 2),
+        "height": round(p.y2 - p.y1, 2),
+        "class": p.class_name,
+        "confidence": round(p.confidence, 4),
+        "track_id": p.track_id,
+    }

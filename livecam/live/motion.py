@@ -1,0 +1,131 @@
+"""The motion thread: carries the newest answer's boxes with their objects, off the display path.
+
+It takes every new frame from the frame slot (skipping what it has no time for), feeds it and
+the newest answer to a :class:`~livecam.motion.Compensator`, and publishes the boxes as they are
+in that frame to :attr:`MotionThread.carried`. The display draws the newest carried boxes
+without waiting (a frame or two ahead by their velocity when this thread is a little behind).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from livecam.frames import Frame
+from livecam.live.slot import LatestSlot, SlotClosed
+from livecam.live.stats import SAMPLES_KEPT
+from livecam.motion import Carried, Compensator
+from livecam.percentiles import percentiles
+from livecam.predictions import Predictions
+
+log = logging.getLogger(__name__)
+
+_WAIT_STEP = 0.25
+
+
+class MotionThread:
+    """Runs a compensator on its own thread.
+
+    Args:
+        frames: the capture thread's slot.
+        predictions: the senders' newest answer.
+        stop: the run's stop event.
+        compensator: the box motion (sized for the source's frame rate).
+        carried: where the carried boxes go.
+        cpu_clock: the thread's CPU seconds: the cost figures are the work done, not the time
+            spent waiting for a core on a loaded machine (that is in ``wall_ms``).
+        clock: seconds, for the wall-time figures.
+    """
+
+    def __init__(
+        self,
+        frames: LatestSlot[Frame],
+        predictions: LatestSlot[Predictions],
+        stop: threading.Event,
+        compensator: Compensator,
+        carried: LatestSlot[Carried],
+        *,
+        cpu_clock: Callable[[], float] = time.thread_time,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._frames = frames
+        self._predictions = predictions
+        self._stop = stop
+        self._compensator = compensator
+        self._clock = clock
+        self._cpu_clock = cpu_clock
+        self._lock = threading.Lock()
+        self._frame_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
+        self._catch_up_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
+        self._wall_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
+        self.carried = carried
+        self.frames_done = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="livecam-motion", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the thread (after ``stop``); False if it is still running."""
+        if self._thread.ident is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def section(self) -> dict[str, Any]:
+        """What the motion thread did, for the ``motion`` section of the statistics."""
+        with self._lock:
+            p50, p95 = percentiles(self._frame_ms, 50, 95)
+            c50, c95 = percentiles(self._catch_up_ms, 50, 95)
+            w50, w95 = percentiles(self._wall_ms, 50, 95)
+        return {
+            "cost_ms": {"p50": _round(p50), "p95": _round(p95)},
+            "catch_up_ms": {"p50": _round(c50), "p95": _round(c95)},
+            "wall_ms": {"p50": _round(w50), "p95": _round(w95)},
+            "tracks_started": self._compensator.tracks_started,
+        }
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # noqa: BLE001 - the display then draws the answers as they came
+            self.error = exc
+            log.exception("motion compensation failed; boxes are drawn where they were detected")
+
+    def _loop(self) -> None:
+        last_seq = -1
+        answered_seq = -1
+        while not self._stop.is_set():
+            try:
+                frame = self._frames.wait_newer(last_seq, timeout=_WAIT_STEP)
+            except SlotClosed:
+                return
+            if frame is None:
+                continue
+            last_seq = frame.seq
+            answer = self._predictions.peek()
+            started, cpu_started = self._clock(), self._cpu_clock()
+            carried = self._compensator.step(frame.index, frame.seq, frame.image, answer)
+            cost_ms = (self._cpu_clock() - cpu_started) * 1000
+            wall_ms = (self._clock() - started) * 1000
+            new_answer = answer is not None and answer.frame_seq != answered_seq
+            if answer is not None:
+                answered_seq = answer.frame_seq
+            with self._lock:
+                if new_answer:
+                    self._catch_up_ms.append(cost_ms)
+                else:
+                    self._frame_ms.append(cost_ms)
+                    self._wall_ms.append(wall_ms)
+                self.frames_done += 1
+            if carried is not None:
+                self.carried.put(carried)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
