@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+from frame_io import ListOutput
 from stub_api import Reply, Seen, StubApi, one_box
 
 from livecam.annotate import (
@@ -328,21 +329,6 @@ class CountingInput:
         for i in range(self.frames):
             self.held.append(i - self.output.written + 1)
             yield InputFrame(i, np.full((48, 64, 3), i % 250, np.uint8), time_s=i / 10)
-
-    def close(self) -> None:
-        pass
-
-
-class ListOutput:
-    def __init__(self) -> None:
-        self.indices: list[int] = []
-
-    @property
-    def written(self) -> int:
-        return len(self.indices)
-
-    def write(self, frame: InputFrame, image: Image) -> None:
-        self.indices.append(frame.index)
 
     def close(self) -> None:
         pass

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import numpy as np
 import pytest
+from frame_io import ListOutput, SyntheticInput
 from stub_api import StubApi
 
-from livecam.annotate import AnnotateOptions, Annotator, InputFrame, PooledDetector, server_pool
+from livecam.annotate import AnnotateOptions, Annotator, PooledDetector, server_pool
 from livecam.backoff import Backoff
 from livecam.balance import InFlightWindow, ServerPool
 from livecam.balance.pool import BACKING_OFF, HEALTHY, Lease
 from livecam.client import ApiConfig, DetectionClient
 from livecam.errors import ConfigError, ConnectionFailed, HttpStatusError
-from livecam.frames import Image
 
 KEY = "rf_balance_KEY_42"
 
@@ -189,52 +188,15 @@ def test_the_config_names_each_server() -> None:
         ApiConfig("http://a:1", "m/1", api_urls=("http://a:1", "ftp://b"))
 
 
-class Frames:
-    """Synthetic input frames."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-
-    @property
-    def total(self) -> int | None:
-        return self.count
-
-    @property
-    def ended_early(self) -> str | None:
-        return None
-
-    def __iter__(self) -> Iterator[InputFrame]:
-        for i in range(self.count):
-            yield InputFrame(i, np.full((48, 64, 3), i, np.uint8), time_s=i / 10)
-
-    def close(self) -> None:
-        pass
-
-
-class Written:
-    def __init__(self) -> None:
-        self.indices: list[int] = []
-
-    @property
-    def written(self) -> int:
-        return len(self.indices)
-
-    def write(self, frame: InputFrame, image: Image) -> None:
-        self.indices.append(frame.index)
-
-    def close(self) -> None:
-        pass
-
-
 def test_an_annotator_spreads_frames_over_its_servers_and_reports_each() -> None:
     with StubApi(latency=0.02) as a, StubApi(latency=0.02) as b:
         api = ApiConfig(a.url, "m/1", api_key=KEY, api_urls=(a.url, b.url))
         pool = server_pool(api, in_flight=2, adaptive=False)
-        output = Written()
+        output = ListOutput()
         options = AnnotateOptions(in_flight=4)
         try:
             result = Annotator(
-                Frames(20), output, lambda: PooledDetector(pool), options, threading.Event(), servers=pool
+                SyntheticInput(20), output, lambda: PooledDetector(pool), options, threading.Event(), servers=pool
             ).run()
         finally:
             pool.close()
