@@ -81,7 +81,7 @@ def _run(
     newest: Predictions | None = None
     for index, corner in enumerate(positions):
         newest = answers.get(index, newest)
-        results.append(compensator.step(index, index, scene(corner), newest))
+        results.append(compensator.step(index, scene(corner), newest))
     return results
 
 
@@ -189,7 +189,7 @@ def test_a_late_answer_is_carried_in_a_bounded_number_of_steps() -> None:
     results = _run(compensator, positions[:30], {})
     assert results[-1] is None
     calls.clear()
-    carried = compensator.step(30, 30, scene(positions[30]), answer(0, box(100, 100)))
+    carried = compensator.step(30, scene(positions[30]), answer(0, box(100, 100)))
     assert carried is not None and len(calls) <= 6
     assert iou(carried.items[0], box(*positions[30])) > 0.8
 
@@ -226,7 +226,40 @@ def test_motion_thread_publishes_carried_boxes() -> None:
 def test_an_answer_with_too_many_boxes_is_drawn_as_detected() -> None:
     compensator = Compensator(30, long_side=WIDTH, max_boxes=2)
     many = answer(0, box(10, 10), box(100, 10), box(200, 10))
-    carried = compensator.step(0, 0, scene((10, 10)), many)
+    carried = compensator.step(0, scene((10, 10)), many)
     assert carried is not None and not carried.compensated
     assert carried.items == many.items and carried.ahead(2) == many.items
     assert compensator.tracks_started == 0
+
+
+def test_an_answer_between_frames_is_carried_to_the_newest_frame_at_once() -> None:
+    import threading
+
+    from livecam.frames import Frame
+    from livecam.live.motion import MotionThread
+    from livecam.live.slot import LatestSlot
+
+    frames: LatestSlot[Frame] = LatestSlot()
+    predictions: LatestSlot[Predictions] = LatestSlot()
+    carried: LatestSlot[Carried] = LatestSlot()
+    stop = threading.Event()
+    thread = MotionThread(frames, predictions, stop, Compensator(30, long_side=WIDTH), carried)
+    thread.start()
+    try:
+        predictions.put(answer(0, box(100, 100)))
+        seen = -1
+        for index in range(3):
+            frames.put(Frame(index, scene((100 + 5 * index, 100)), 0.0))
+            got = carried.wait_newer(seen, timeout=10)
+            assert got is not None and got.index == index
+            seen = got.seq
+        # The thread is now idle at frame 2. An answer for frame 1 arrives and no frame follows:
+        # it is carried to frame 2 at once, not at the next frame.
+        predictions.put(answer(1, box(105, 100)))
+        got = carried.wait_newer(seen, timeout=10)
+        assert got is not None and got.index == 2 and got.answer.frame_index == 1
+        assert got.items[0].x1 == pytest.approx(110, abs=1)
+    finally:
+        stop.set()
+        frames.close()
+        assert thread.join(5)

@@ -1,8 +1,9 @@
 """The motion thread: carries the newest answer's boxes with their objects, off the display path.
 
-It takes every new frame from the frame slot (skipping what it has no time for), feeds it and
-the newest answer to a :class:`~livecam.motion.Compensator`, and publishes the boxes as they are
-in that frame to :attr:`MotionThread.carried`. The display draws the newest carried boxes
+It wakes on every new frame in the frame slot (skipping what it has no time for) and every new
+answer, feeds them to a :class:`~livecam.motion.Compensator`, and publishes the boxes as they are
+in the newest frame to :attr:`MotionThread.carried`: a new answer is carried to the present as
+soon as it arrives, not at the next frame. The display draws the newest carried boxes
 without waiting (a frame or two ahead by their velocity when this thread is a little behind).
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from livecam.frames import Frame
-from livecam.live.slot import LatestSlot, SlotClosed
+from livecam.live.slot import Doorbell, LatestSlot
 from livecam.live.stats import SAMPLES_KEPT
 from livecam.motion import Carried, Compensator
 from livecam.percentiles import percentiles
@@ -98,22 +99,31 @@ class MotionThread:
             log.exception("motion compensation failed; boxes are drawn where they were detected")
 
     def _loop(self) -> None:
+        bell = Doorbell()
+        self._frames.watch(bell)
+        self._predictions.watch(bell)
+        rings = 0
         last_seq = -1
         answered_seq = -1
         while not self._stop.is_set():
-            try:
-                frame = self._frames.wait_newer(last_seq, timeout=_WAIT_STEP)
-            except SlotClosed:
-                return
-            if frame is None:
-                continue
-            last_seq = frame.seq
+            rings = bell.wait(rings, timeout=_WAIT_STEP)
+            frame = self._frames.peek()
             answer = self._predictions.peek()
+            new_frame = frame is not None and frame.seq > last_seq
+            new_answer = answer is not None and answer.frame_seq != answered_seq
+            if not new_frame and self._frames.closed:
+                return
+            if not (new_frame or new_answer):
+                continue
             started, cpu_started = self._clock(), self._cpu_clock()
-            carried = self._compensator.step(frame.index, frame.seq, frame.image, answer)
+            carried: Carried | None = None
+            if new_frame and frame is not None:
+                last_seq = frame.seq
+                carried = self._compensator.step(frame.index, frame.image, answer)
+            elif answer is not None:
+                carried = self._compensator.take(answer)
             cost_ms = (self._cpu_clock() - cpu_started) * 1000
             wall_ms = (self._clock() - started) * 1000
-            new_answer = answer is not None and answer.frame_seq != answered_seq
             if answer is not None:
                 answered_seq = answer.frame_seq
             with self._lock:
@@ -122,7 +132,8 @@ class MotionThread:
                 else:
                     self._frame_ms.append(cost_ms)
                     self._wall_ms.append(wall_ms)
-                self.frames_done += 1
+                if new_frame:
+                    self.frames_done += 1
             if carried is not None:
                 self.carried.put(carried)
 

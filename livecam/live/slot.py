@@ -18,6 +18,25 @@ class Sequenced(Protocol):
 T = TypeVar("T", bound=Sequenced)
 
 
+class Doorbell:
+    """Wakes a thread that waits on several slots: each slot it watches rings it on a put or close."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._rings = 0
+
+    def ring(self) -> None:
+        with self._cond:
+            self._rings += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float | None) -> int:
+        """Wait until it rang since ``seen`` rings (or ``timeout``); the rings so far."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._rings != seen, timeout)
+            return self._rings
+
+
 class SlotClosed(Exception):
     """Raised by waits on a slot that was closed and holds nothing newer: end of stream."""
 
@@ -39,6 +58,12 @@ class LatestSlot(Generic[T]):
         """Items overwritten before any reader took them."""
         self.stale = 0
         """Items refused because the slot already held a newer one."""
+        self._bells: list[Doorbell] = []
+
+    def watch(self, bell: Doorbell) -> None:
+        """Ring ``bell`` whenever an item is accepted or the slot is closed."""
+        with self._cond:
+            self._bells.append(bell)
 
     def put(self, item: T) -> bool:
         """Offer ``item``; returns False (and counts it stale) if a newer item is held."""
@@ -51,7 +76,10 @@ class LatestSlot(Generic[T]):
                 self.dropped += 1
             self._item = item
             self._cond.notify_all()
-            return True
+            bells = tuple(self._bells)
+        for bell in bells:
+            bell.ring()
+        return True
 
     def peek(self) -> T | None:
         """The newest item, without waiting (None if nothing was ever put)."""
@@ -81,6 +109,9 @@ class LatestSlot(Generic[T]):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            bells = tuple(self._bells)
+        for bell in bells:
+            bell.ring()
 
     @property
     def closed(self) -> bool:

@@ -46,7 +46,8 @@ class Carried:
 
     Attributes:
         index: the source index of the frame the boxes are placed for.
-        seq: that frame's capture sequence number (so it can live in a LatestSlot).
+        seq: grows with every result, so the newest lives in a LatestSlot (a new answer between
+            two frames gives a second result for the same frame).
         answer: the answer the boxes came from (its frame, capture time, caption).
         items: the boxes, moved, with track ids, in source pixels (not clipped to the picture).
         velocity: each box's last motion per source frame, for drawing a frame or two ahead.
@@ -110,6 +111,7 @@ class Compensator:
         self._pins: tuple[Pins, ...] = ()
         self._size = (0, 0)
         self._at = -1
+        self._version = -1
         self._history: OrderedDict[int, _State] = OrderedDict()
         """The carried boxes of the last frames, by index: what a late answer is matched against."""
 
@@ -117,7 +119,7 @@ class Compensator:
     def tracks_started(self) -> int:
         return self.matcher.tracks_started
 
-    def step(self, index: int, seq: int, image: Image, answer: Predictions | None) -> Carried | None:
+    def step(self, index: int, image: Image, answer: Predictions | None) -> Carried | None:
         """Take frame ``index`` and the newest answer; the boxes as they are in this frame.
 
         Returns None until there is an answer.
@@ -128,21 +130,42 @@ class Compensator:
             self._items, self._velocity = self._carry(
                 self._items, self.ring.path(self._at, index), self._velocity, self._pins
             )
-        if answer is not None and (self._answer is None or answer.frame_seq != self._answer.frame_seq):
-            if len(answer.items) > self.max_boxes:
-                self._items, self._velocity, self._pins = (), (), ()
-            else:
-                self._take(answer, index)
-            self._answer = answer
         self._at = index
-        self._history[index] = (self._items, self._velocity, self._pins)
+        if answer is not None:
+            self._adopt(answer)
+        return self._result()
+
+    def take(self, answer: Predictions) -> Carried | None:
+        """A new answer between frames: its boxes carried to the newest frame at once.
+
+        Returns None before the first frame, or when ``answer`` is the one already taken.
+        """
+        if self._at < 0 or not self._adopt(answer):
+            return None
+        return self._result()
+
+    def _adopt(self, answer: Predictions) -> bool:
+        """Take ``answer`` at the newest frame if it is new; whether it was."""
+        if self._answer is not None and answer.frame_seq == self._answer.frame_seq:
+            return False
+        if len(answer.items) > self.max_boxes:
+            self._items, self._velocity, self._pins = (), (), ()
+        else:
+            self._take(answer, self._at)
+        self._answer = answer
+        return True
+
+    def _result(self) -> Carried | None:
+        """The boxes as they are in the newest frame, remembered for matching later answers."""
+        self._history[self._at] = (self._items, self._velocity, self._pins)
         while len(self._history) > self.ring.capacity:
             self._history.popitem(last=False)
         if self._answer is None:
             return None
+        self._version += 1
         if len(self._answer.items) > self.max_boxes:
-            return Carried(index, seq, self._answer, self._answer.items, (), (), compensated=False)
-        return Carried(index, seq, self._answer, self._items, self._velocity, self._pins)
+            return Carried(self._at, self._version, self._answer, self._answer.items, (), (), compensated=False)
+        return Carried(self._at, self._version, self._answer, self._items, self._velocity, self._pins)
 
     def _take(self, answer: Predictions, index: int) -> None:
         """Replace the carried boxes by ``answer``'s, carried from its frame to ``index``.
