@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,27 +90,40 @@ def check_annotation(result: subprocess.CompletedProcess[str], tmp_path: Path) -
     return lines
 
 
+@contextmanager
+def annotation(video: Path, tmp_path: Path, urls: list[str]) -> Iterator[subprocess.Popen[str]]:
+    """``livecam annotate`` running in the background; killed if the test leaves it running."""
+    process = subprocess.Popen(
+        annotate_command(video, tmp_path, urls),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def finished(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    """Wait (bounded) for the annotation to end; its exit status and output."""
+    stdout, stderr = process.communicate(timeout=90)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 def test_annotate_loses_no_frame_when_one_of_three_servers_is_killed(video: Path, tmp_path: Path) -> None:
     doomed = Trigger(after=4)
     with FaultServer(slow_box) as a, FaultServer(slow_box) as b, FaultServer(doomed) as c:
-        process = subprocess.Popen(
-            annotate_command(video, tmp_path, [a.url, b.url, c.url]),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={"PATH": "/usr/bin:/bin"},
-        )
-        try:
+        with annotation(video, tmp_path, [a.url, b.url, c.url]) as process:
             assert doomed.reached.wait(WAIT_S)
             c.stop()  # mid-run: open requests are cut off, new connections refused
-            stdout, stderr = process.communicate(timeout=90)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
-    check_annotation(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), tmp_path)
+            result = finished(process)
+    check_annotation(result, tmp_path)
     assert a.requests > 0 and b.requests > 0
-    assert "server http://127.0.0.1" in stderr  # the per-server summary
+    assert "server http://127.0.0.1" in result.stderr  # the per-server summary
 
 
 def test_annotate_sets_aside_a_server_that_answers_503_forever(video: Path, tmp_path: Path) -> None:
@@ -130,14 +143,7 @@ def test_annotate_sets_aside_a_server_that_answers_503_forever(video: Path, tmp_
 def test_annotate_rides_out_every_server_failing_for_a_while(video: Path, tmp_path: Path) -> None:
     start = Trigger(after=4)
     with FaultServer(start) as a, FaultServer(slow_box) as b:
-        process = subprocess.Popen(
-            annotate_command(video, tmp_path, [a.url, b.url]),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={"PATH": "/usr/bin:/bin"},
-        )
-        try:
+        with annotation(video, tmp_path, [a.url, b.url]) as process:
             assert start.reached.wait(WAIT_S)
             a.script = b.script = UNAVAILABLE
             seen = a.requests + b.requests
@@ -145,12 +151,8 @@ def test_annotate_rides_out_every_server_failing_for_a_while(video: Path, tmp_pa
             assert a.wait_for_requests(a.requests + 2, WAIT_S) and b.wait_for_requests(b.requests + 2, WAIT_S)
             assert a.requests + b.requests >= seen + 4
             a.script = b.script = slow_box
-            stdout, stderr = process.communicate(timeout=90)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
-    check_annotation(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), tmp_path)
+            result = finished(process)
+    check_annotation(result, tmp_path)
 
 
 # --- the live pipeline ---------------------------------------------------------------------------

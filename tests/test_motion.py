@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
 import pytest
 
-from livecam.frames import Image
+from livecam.frames import Frame, Image
+from livecam.live.motion import MotionThread
+from livecam.live.slot import LatestSlot
 from livecam.motion import BoxCarrier, Compensator, FrameRing, Shift, TrackMatcher, iou
 from livecam.motion.compensator import Carried, clipped
 from livecam.motion.ring import Grey
@@ -194,32 +197,44 @@ def test_a_late_answer_is_carried_in_a_bounded_number_of_steps() -> None:
     assert iou(carried.items[0], box(*positions[30])) > 0.8
 
 
+class MotionRun:
+    """A motion thread over its own slots, stopped and joined (bounded) when the block ends."""
+
+    def __init__(self) -> None:
+        self.frames: LatestSlot[Frame] = LatestSlot()
+        self.predictions: LatestSlot[Predictions] = LatestSlot()
+        self.carried: LatestSlot[Carried] = LatestSlot()
+        self.stop = threading.Event()
+        self.thread = MotionThread(
+            self.frames, self.predictions, self.stop, Compensator(30, long_side=WIDTH), self.carried
+        )
+
+    def __enter__(self) -> MotionRun:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.frames.close()
+        assert self.thread.join(5)
+
+    def show(self, index: int, x: int, seen: int) -> Carried:
+        """Put frame ``index`` with the object at ``x``; the carried boxes published after ``seen``."""
+        self.frames.put(Frame(index, scene((x, 100)), 0.0))
+        got = self.carried.wait_newer(seen, timeout=10)
+        assert got is not None and got.index == index
+        return got
+
+
 def test_motion_thread_publishes_carried_boxes() -> None:
-    import threading
-
-    from livecam.frames import Frame
-    from livecam.live.motion import MotionThread
-    from livecam.live.slot import LatestSlot
-
-    frames: LatestSlot[Frame] = LatestSlot()
-    predictions: LatestSlot[Predictions] = LatestSlot()
-    carried: LatestSlot[Carried] = LatestSlot()
-    stop = threading.Event()
-    thread = MotionThread(frames, predictions, stop, Compensator(30, long_side=WIDTH), carried)
-    thread.start()
-    try:
-        predictions.put(answer(0, box(100, 100)))
+    with MotionRun() as run:
+        run.predictions.put(answer(0, box(100, 100)))
+        seen = -1
         for index in range(4):
-            frames.put(Frame(index, scene((100 + 5 * index, 100)), 0.0))
-            got = carried.wait_newer(index - 1, timeout=10)
-            assert got is not None and got.index == index
-        assert got is not None
+            got = run.show(index, 100 + 5 * index, seen)
+            seen = got.seq
         assert got.items[0].x1 == pytest.approx(115, abs=1)
-    finally:
-        stop.set()
-        frames.close()
-        assert thread.join(5)
-    section = thread.section()
+    section = run.thread.section()
     assert section["tracks_started"] == 1 and section["cost_ms"]["p50"] is not None
 
 
@@ -233,33 +248,14 @@ def test_an_answer_with_too_many_boxes_is_drawn_as_detected() -> None:
 
 
 def test_an_answer_between_frames_is_carried_to_the_newest_frame_at_once() -> None:
-    import threading
-
-    from livecam.frames import Frame
-    from livecam.live.motion import MotionThread
-    from livecam.live.slot import LatestSlot
-
-    frames: LatestSlot[Frame] = LatestSlot()
-    predictions: LatestSlot[Predictions] = LatestSlot()
-    carried: LatestSlot[Carried] = LatestSlot()
-    stop = threading.Event()
-    thread = MotionThread(frames, predictions, stop, Compensator(30, long_side=WIDTH), carried)
-    thread.start()
-    try:
-        predictions.put(answer(0, box(100, 100)))
+    with MotionRun() as run:
+        run.predictions.put(answer(0, box(100, 100)))
         seen = -1
         for index in range(3):
-            frames.put(Frame(index, scene((100 + 5 * index, 100)), 0.0))
-            got = carried.wait_newer(seen, timeout=10)
-            assert got is not None and got.index == index
-            seen = got.seq
+            seen = run.show(index, 100 + 5 * index, seen).seq
         # The thread is now idle at frame 2. An answer for frame 1 arrives and no frame follows:
         # it is carried to frame 2 at once, not at the next frame.
-        predictions.put(answer(1, box(105, 100)))
-        got = carried.wait_newer(seen, timeout=10)
+        run.predictions.put(answer(1, box(105, 100)))
+        got = run.carried.wait_newer(seen, timeout=10)
         assert got is not None and got.index == 2 and got.answer.frame_index == 1
         assert got.items[0].x1 == pytest.approx(110, abs=1)
-    finally:
-        stop.set()
-        frames.close()
-        assert thread.join(5)
