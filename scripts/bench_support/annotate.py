@@ -82,6 +82,11 @@ def annotate_fps(video: Path, out: Path, in_flight: int, url: str | None, extra:
     command = [PYTHON, "-m", "livecam", "annotate", str(video), "-o", str(out), "--in-flight", str(in_flight), *extra]
     if url is not None:
         command += ["--api-url", url, "--model", "bench/1"]
+    return annotate_throughput(command)
+
+
+def annotate_throughput(command: Sequence[str]) -> dict[str, Any]:
+    """Run a ``livecam annotate`` command; the frames, time and frames/s it reports, and its CPU time."""
     child = run_child(command, timeout_s=600)
     match = _FPS_LINE.search(child.stderr)
     if match is None:

@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench_support.annotate import _FPS_LINE
+from bench_support.annotate import annotate_throughput
 from bench_support.common import PYTHON, Scale, Section, latency_server, read_json, run_child, table
 
 ANNOTATE_LATENCY_MS = 200
@@ -56,16 +56,7 @@ def url_flags(urls: Sequence[str]) -> list[str]:
 def annotate_run(video: Path, out: Path, urls: Sequence[str]) -> dict[str, Any]:
     """``livecam annotate`` with default settings against ``urls``; its own frames/s figure."""
     command = [PYTHON, "-m", "livecam", "annotate", str(video), "-o", str(out), *url_flags(urls)]
-    child = run_child([*command, "--model", "bench/1"], timeout_s=600)
-    match = _FPS_LINE.search(child.stderr)
-    if match is None:
-        raise RuntimeError(f"livecam annotate did not report its throughput:\n{child.stderr[-1000:]}")
-    return {
-        "frames": int(match[1]),
-        "elapsed_s": float(match[2]),
-        "fps": float(match[3]),
-        "cpu_s": round(child.cpu_s, 2),
-    }
+    return annotate_throughput([*command, "--model", "bench/1"])
 
 
 def live_run(urls: Sequence[str], in_flight: str, duration: float, stats: Path) -> dict[str, Any]:
