@@ -1,28 +1,28 @@
-from livecam.live.pacing import SendPacer
+from livecam.balance.window import InFlightWindow
 
 
 def test_one_request_in_flight_is_not_spaced() -> None:
-    pacer = SendPacer(1)
+    pacer = InFlightWindow(1)
     pacer.answered(0.2)
     assert pacer.spacing() == 0.0
 
 
 def test_k_requests_are_spread_over_the_round_trip() -> None:
-    pacer = SendPacer(4)
+    pacer = InFlightWindow(4)
     assert pacer.spacing() == 0.0  # nothing known yet: send at once
     pacer.answered(0.2)
     assert pacer.spacing() == 0.2 / 4
 
 
 def test_spacing_follows_a_smoothed_round_trip() -> None:
-    pacer = SendPacer(2)
+    pacer = InFlightWindow(2)
     pacer.answered(0.2)
     pacer.answered(1.2)
     assert 0.1 < pacer.spacing() < 0.6 / 2 + 1e-9
 
 
 def test_adaptive_starts_slowly_and_grows_while_answers_stay_fast() -> None:
-    pacer = SendPacer(32, floor=0.01, adaptive=True)
+    pacer = InFlightWindow(32, floor=0.01, adaptive=True)
     assert pacer.spacing() == 0.5
     for _ in range(40):
         pacer.answered(1.0)
@@ -31,14 +31,14 @@ def test_adaptive_starts_slowly_and_grows_while_answers_stay_fast() -> None:
 
 
 def test_adaptive_never_sends_faster_than_the_floor() -> None:
-    pacer = SendPacer(32, floor=1 / 30, adaptive=True)
+    pacer = InFlightWindow(32, floor=1 / 30, adaptive=True)
     for _ in range(40):
         pacer.answered(0.05)
     assert pacer.spacing() == 1 / 30
 
 
 def test_adaptive_halves_when_the_server_queues_then_grows_slowly() -> None:
-    pacer = SendPacer(32, adaptive=True)
+    pacer = InFlightWindow(32, adaptive=True)
     for _ in range(14):
         pacer.answered(1.0)
     assert pacer.window == 16
@@ -49,10 +49,10 @@ def test_adaptive_halves_when_the_server_queues_then_grows_slowly() -> None:
 
 
 def test_refusals_halve_the_window_but_never_below_one() -> None:
-    pacer = SendPacer(8, adaptive=True)
+    pacer = InFlightWindow(8, adaptive=True)
     for _ in range(10):
         pacer.refused()
     assert pacer.window == 1
-    fixed = SendPacer(8)
+    fixed = InFlightWindow(8)
     fixed.refused()
     assert fixed.window == 8
