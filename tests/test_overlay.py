@@ -17,6 +17,7 @@ from livecam.overlay import (
     PALETTE,
     WHITE,
     OverlayStyle,
+    PredictionPainter,
     ascii_text,
     class_color,
     draw_hud,
@@ -249,3 +250,30 @@ def test_draw_many_boxes_at_720p() -> None:
     )
     draw_predictions(image, Predictions(items=items))
     assert tuple(image[700, 1225]) == class_color("class0")  # left edge of the last, clipped box
+
+
+def test_painter_draws_what_draw_predictions_draws() -> None:
+    square = ((50.0, 50.0), (150.0, 50.0), (150.0, 150.0), (50.0, 150.0))
+    answer = Predictions(
+        items=(
+            Prediction(40, 40, 160, 160, 0.9, "box", points=square),
+            Prediction(200, 20, 300, 90, 0.6, "other", keypoints=(Keypoint(250, 50, 1.0, "k"),)),
+        ),
+        caption="cap",
+    )
+    painter = PredictionPainter()
+    background = np.random.default_rng(7).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    expected = draw_predictions(background.copy(), answer)
+    for _ in range(2):  # laid out by the first call, reused by the second
+        assert np.array_equal(painter.draw(background.copy(), answer), expected)
+
+
+def test_painter_lays_out_a_new_answer_and_a_new_size_afresh() -> None:
+    painter = PredictionPainter(NO_LABELS)
+    painter.draw(blank(), one(Prediction(50, 60, 150, 160, 0.9, "box")))
+    moved = painter.draw(blank(), one(Prediction(10, 20, 60, 80, 0.9, "box")))
+    assert tuple(moved[50, 10]) == GREEN and tuple(moved[100, 50]) == (0, 0, 0)
+    answer = one(Prediction(250, 200, 400, 300, 0.9, "box"))
+    painter.draw(blank(), answer)
+    wider = painter.draw(blank(640, 480), answer)
+    assert tuple(wider[250, 400]) == GREEN  # the right edge, outside the first image's width

@@ -29,7 +29,7 @@ from livecam.balance.window import InFlightWindow
 from livecam.client import ApiConfig, DetectionClient, Request, RetryPolicy, detect_with_retry
 from livecam.errors import AuthError, ConfigError, DetectionError, ModelNotFoundError
 from livecam.frames import Image
-from livecam.overlay import OverlayStyle, draw_predictions
+from livecam.overlay import OverlayStyle, PredictionPainter
 from livecam.predictions import Predictions
 from livecam.progress import Progress
 
@@ -359,7 +359,7 @@ class Annotator:
             return Outcome(error=f"internal error: {type(exc).__name__}")
 
     def _write(self, window: Window) -> tuple[int, int, int]:
-        style, jsonl, progress = self._options.style, self._jsonl, self._progress
+        painter, jsonl, progress = PredictionPainter(self._options.style), self._jsonl, self._progress
         class_ids = ClassIds()
         shown: Predictions | None = None
         shown_error: str | None = None
@@ -373,7 +373,7 @@ class Annotator:
                 shown, shown_error, shown_from = outcome.predictions, outcome.error, frame.index
                 if shown is not None:
                     self._answered(frame, shown)
-            image = frame.image if shown is None else draw_predictions(frame.image, shown, style)
+            image = frame.image if shown is None else painter.draw(frame.image, shown)
             self._output.write(frame, image)
             if jsonl is not None:
                 jsonl.write(frame_record(frame, shown, shown_error, shown_from, class_ids))

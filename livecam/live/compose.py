@@ -24,7 +24,7 @@ from livecam.live.stats import StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.motion import Carried
 from livecam.motion.compensator import clipped
-from livecam.overlay import OverlayStyle, draw_hud, draw_predictions, draw_status
+from livecam.overlay import OverlayStyle, PredictionPainter, draw_hud, draw_predictions, draw_status
 from livecam.predictions import Prediction, Predictions
 from livecam.ratemeter import RateMeter
 
@@ -71,7 +71,7 @@ class FrameComposer:
         self._predictions = predictions
         self._status = status
         self._stats = stats
-        self._style = style
+        self._painter = PredictionPainter(style)
         self._max_age = max_age
         self._detecting = detecting
         self.hud = hud
@@ -103,7 +103,7 @@ class FrameComposer:
             shown = self._carried(frame, predictions, new, now)
             age = now - shown.captured_at
             if age <= self._max_age:
-                draw_predictions(canvas, shown, self._style)
+                self._painter.draw(canvas, shown)
             else:
                 age = None
         if new:
