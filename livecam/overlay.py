@@ -480,7 +480,7 @@ def _vertex_array(points: Sequence[tuple[float, float]]) -> npt.NDArray[np.float
 def _span(
     polygons: Iterable[Sequence[npt.NDArray[np.int32]]], width: int, height: int
 ) -> tuple[int, int, int, int] | None:
-    """The rectangle ``(x0, y0, x1, y1)`` of ``image`` that the polygons cover, or None if it is empty."""
+    """The rectangle ``(x0, y0, x1, y1)`` of a ``width`` x ``height`` image that the polygons cover; None if empty."""
     every = np.concatenate([p for shapes in polygons for p in shapes])
     x0, y0 = max(int(every[:, 0].min()), 0), max(int(every[:, 1].min()), 0)
     x1, y1 = min(int(every[:, 0].max()) + 1, width), min(int(every[:, 1].max()) + 1, height)
