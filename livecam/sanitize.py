@@ -1,0 +1,62 @@
+"""The one gate for strings that arrive from the network: class names, captions, error messages.
+
+Everything an answer or an error body carries passes :func:`clean_text` where it enters, so
+drawing, JSON, VOC, logs and the web view downstream never meet a lone surrogate, a control
+character, an unbounded length or the API key. Writers still escape for their own format.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from urllib.parse import quote
+
+#: The longest class or keypoint name kept; longer names are cut.
+MAX_NAME = 64
+#: The longest server message kept.
+MAX_MESSAGE = 300
+
+_ELLIPSIS = "\u2026"
+_REPLACEMENT = "\ufffd"
+# Lone UTF-16 surrogates (valid in JSON, not encodable as UTF-8) and every C0/C1 control,
+# DEL, and the Unicode line and paragraph separators.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def clean_text(text: str, *, limit: int = MAX_NAME, secrets: Iterable[str] = ()) -> str:
+    """``text`` safe to draw, write and log: surrogates replaced, controls removed, capped, secrets hidden.
+
+    Example:
+        ``clean_text("bad\\ud800name\\x1b[2J")`` is ``"bad\\ufffdname[2J"``.
+    """
+    text = _SURROGATE.sub(_REPLACEMENT, text)
+    text = _CONTROL.sub("", text)
+    text = unicodedata.normalize("NFC", text)
+    text = hide_secrets(text, secrets)
+    if len(text) > limit:
+        text = text[: max(0, limit - 1)] + _ELLIPSIS
+    return text
+
+
+def hide_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each non-empty secret (as given and URL-quoted) replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+    return text
+
+
+def for_log(text: str, *, limit: int = MAX_MESSAGE) -> str:
+    """``text`` as one printable log line: controls shown as ``\\xNN`` escapes, surrogates replaced, capped."""
+    text = _SURROGATE.sub(_REPLACEMENT, text)
+    text = _CONTROL.sub(_escaped, text)
+    if len(text) > limit:
+        text = text[: max(0, limit - 1)] + _ELLIPSIS
+    return text
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
