@@ -27,6 +27,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from livecam.backoff import Backoff
+from livecam.cost.credits import processing_time
 from livecam.encode import Encoder, fit_max_side, make_encoder
 from livecam.errors import (
     AuthError,
@@ -171,6 +172,8 @@ class DetectionClient:
         self._session = session or _keepalive_session()
         self._clock = clock
         self.bytes_sent = 0
+        self.last_processing_s: float | None = None
+        """The server's ``x-processing-time`` of the last answer, when it sent one."""
 
     def prepare(self, image: Image) -> Request:
         """Downsize, JPEG-encode and base64 a frame."""
@@ -212,6 +215,7 @@ class DetectionClient:
                 exc, cfg.api_key
             )
         self.bytes_sent += len(request.body)
+        self.last_processing_s = processing_time(response.headers)
         with response:
             body = self._read_capped(response)
         if response.status_code >= 400:

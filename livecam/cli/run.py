@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from livecam.cli import collect
+from livecam.cli import collect, sending
 from livecam.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -25,11 +26,13 @@ from livecam.cli.options import (
     DRAWING_OPTIONS,
     LABELS,
     MOTION,
+    SEND_OPTIONS,
     SOURCE_OPTIONS,
     add_options,
     given_values,
     label_style,
 )
+from livecam.cost.gate import SendPolicy
 from livecam.display import HeadlessDisplay, WindowDisplay
 from livecam.errors import ConfigError
 from livecam.live.pipeline import LiveConfig, LivePipeline
@@ -56,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_options(parser.add_argument_group("camera"), SOURCE_OPTIONS, check=True)
     add_options(parser.add_argument_group("detection API", API_HELP), API_OPTIONS, check=True)
+    add_options(parser.add_argument_group("what is sent"), SEND_OPTIONS, check=True)
     group = parser.add_argument_group("display")
     mode = group.add_mutually_exclusive_group()
     mode.add_argument("--headless", action="store_true", help="no window at all (servers, tests)")
@@ -116,6 +120,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
         api = collect.asking_low_confidence(stack.enter_context(resolved_api(choice)), collect_config)
+        config = dataclasses.replace(config, send=sending.send_policy(sending.given(args), api.urls))
+        log.info("sending %s", describe_sending(config.send))
         stack.enter_context(stop_on_signals(stop))
         collector = stack.enter_context(
             collect.collecting(collect_config, source=redact_url(args.source), model_id=api.model_id)
@@ -141,6 +147,18 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         log.error("the run ended early: %s", stats.failure)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def describe_sending(policy: SendPolicy) -> str:
+    """One line on which frames are sent, for the log."""
+    text = (
+        "every frame a server has room for"
+        if policy.mode == "every"
+        else f"only frames that change the picture (and every {policy.refresh_s:g} s)"
+    )
+    if policy.max_per_minute is not None:
+        text += f", at most {policy.max_per_minute} calls a minute"
+    return text
 
 
 def require_screen(env: Mapping[str, str]) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 from livecam.balance.pool import ServerPool, server_label
 from livecam.balance.window import InFlightWindow
 from livecam.client import ApiConfig, DetectionClient
+from livecam.cost.gate import SendGate, SendPolicy, SkipCounts
 from livecam.display import Display, VideoRecorder
 from livecam.frames import Frame, Image
 from livecam.live.boxes_log import BoxesLog
@@ -73,6 +74,7 @@ class LiveConfig:
         record: also write the annotated video to this file.
         motion: carry the boxes with their objects between answers (``--motion``).
         boxes_log: write the boxes of every displayed frame here as JSON Lines (``--boxes-log``).
+        send: which frames are sent (``--send``, ``--refresh``, ``--max-requests-per-minute``).
     """
 
     in_flight: int = 1
@@ -86,6 +88,7 @@ class LiveConfig:
     record: Path | None = None
     motion: bool = True
     boxes_log: Path | None = None
+    send: SendPolicy = field(default_factory=SendPolicy)
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,14 @@ class LivePipeline:
         self._motion: MotionThread | None = None
         motion = self.config.motion and make_client is not None
         self.carried: LatestSlot[Carried] | None = LatestSlot() if motion else None
+        self._gate: SendGate | None = None
+        if make_client is not None and self.config.send.gated:
+            self._gate = SendGate(
+                self.config.send,
+                self.predictions.peek,
+                clock,
+                carried=self.carried.peek if self.carried is not None else None,
+            )
         self._boxes_log = BoxesLog(self.config.boxes_log) if self.config.boxes_log is not None else None
         self._composer = FrameComposer(
             self.predictions,
@@ -218,6 +229,7 @@ class LivePipeline:
                 self.stats,
                 workers=min(MAX_SENDERS, self.config.in_flight * len(servers)),
                 on_answer=self._on_answer,
+                gate=self._gate,
                 clock=self._clock,
             )
             self._senders.start()
@@ -299,12 +311,23 @@ class LivePipeline:
             source=None if info is None else SourceSummary(info.name, info.width, info.height, info.fps, info.live),
             failure=self._failure(),
         )
-        sections: dict[str, object] = {"motion": self._motion_section()}
+        sections: dict[str, object] = {"motion": self._motion_section(), **self._cost_section(stats.duration_s)}
         if self._boxes_log is not None:
             sections["boxes_log"] = self._boxes_log.stats()
         if self._senders is not None:
             sections["servers"] = self._senders.servers.stats()
         return stats.with_sections(sections)
+
+    def _cost_section(self, duration_s: float) -> dict[str, object]:
+        """What the calls cost: ``requests_skipped``, ``requests_per_minute``, ``estimated_credits``."""
+        skipped = self._gate.skipped() if self._gate is not None else SkipCounts()
+        sent = self.stats.requests_sent
+        return {
+            "send": self.config.send.mode,
+            "requests_skipped": skipped.to_json(),
+            "requests_per_minute": round(sent * 60 / duration_s, 2) if duration_s > 0 else 0.0,
+            "estimated_credits": round(self.stats.estimated_credits, 6),
+        }
 
     def _motion_section(self) -> dict[str, object]:
         composer = self._composer

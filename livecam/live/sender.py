@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from livecam.balance.pool import Lease, ServerPool
+from livecam.cost.gate import SendGate
 from livecam.errors import (
     AuthError,
     DetectionError,
@@ -56,6 +57,8 @@ class SenderPool:
         workers: threads (at least the requests the servers' windows may have open together).
         on_answer: called with each frame and its answer when the answer is fresh (newer than
             any before it), oldest first (e.g. the collector of frames worth labelling).
+        gate: decides which new frames are worth a call (``--send changes``, the request
+            budget); None sends the newest frame whenever a server has room.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class SenderPool:
         *,
         workers: int = 1,
         on_answer: Sequence[AnswerHook] = (),
+        gate: SendGate | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if workers < 1:
@@ -83,6 +87,8 @@ class SenderPool:
         self._lock = threading.Lock()
         self._claim_lock = threading.Lock()
         self._claimed_seq = -1
+        self._considered_seq = -1
+        self._gate = gate
         self._next_send_at = 0.0
         self._logged_kinds: set[str] = set()
         self._on_answer = tuple(on_answer)
@@ -151,10 +157,18 @@ class SenderPool:
             spacing = self._next_send_at - self._clock()
             if spacing > 0 and self._stop.wait(spacing):
                 return None
-            frame = self._frames.wait_newer(self._claimed_seq, timeout=_WAIT_STEP)
-            if frame is not None:
-                self._claimed_seq = frame.seq
-                self._next_send_at = self._clock() + self._servers.spacing()
+            frame = self._frames.wait_newer(max(self._claimed_seq, self._considered_seq), timeout=_WAIT_STEP)
+            if frame is None:
+                return None
+            if self._gate is not None:
+                self._considered_seq = frame.seq
+                decision = self._gate.decide(frame)
+                if not decision.send:
+                    if decision.wait_s > 0:
+                        self._stop.wait(decision.wait_s)  # the budget's next slot; the newest frame then
+                    return None
+            self._claimed_seq = frame.seq
+            self._next_send_at = self._clock() + self._servers.spacing()
             return frame
 
     def _send(self, lease: Lease, frame: Frame) -> None:
@@ -175,7 +189,12 @@ class SenderPool:
         latency = self._servers.answered(lease)
         answer = predictions.for_frame(frame.seq, frame.captured_at, frame.index)
         fresh = self._predictions.put(answer)
-        self._stats.response_ok(latency, stale=not fresh, classes=(p.class_name for p in predictions.items))
+        self._stats.response_ok(
+            latency,
+            stale=not fresh,
+            classes=(p.class_name for p in predictions.items),
+            processing_s=client.last_processing_s,
+        )
         self._log_issues(predictions)
         if fresh and self._on_answer:
             self._answered(frame, answer)
@@ -197,6 +216,8 @@ class SenderPool:
 
     def _failed(self, lease: Lease, exc: DetectionError) -> None:
         kind = _kind(exc)
+        if self._gate is not None:
+            self._gate.failed()
         delay = self._servers.failed(lease, exc)
         self._stats.response_failed(kind)
         with self._lock:

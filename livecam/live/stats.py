@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from livecam.cost.credits import credits_for
 from livecam.errors import OutputError
 from livecam.percentiles import percentiles
 
@@ -135,6 +136,7 @@ class StatsRecorder:
         self.bytes_sent = 0
         self.errors: dict[str, int] = {}
         self.detections: dict[str, int] = {}
+        self.estimated_credits = 0.0
         self._latency_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
         self._age_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
         self.started_at: float | None = None
@@ -145,9 +147,12 @@ class StatsRecorder:
             self.requests_sent += 1
             self.bytes_sent += nbytes
 
-    def response_ok(self, latency_s: float, stale: bool, classes: Iterable[str] = ()) -> None:
-        """Count an answer, its latency and the classes it detected."""
+    def response_ok(
+        self, latency_s: float, stale: bool, classes: Iterable[str] = (), processing_s: float | None = None
+    ) -> None:
+        """Count an answer, its latency, the classes it detected and what it would cost on hosted Roboflow."""
         with self._lock:
+            self.estimated_credits += credits_for(processing_s)
             for name in classes:
                 if name not in self.detections and len(self.detections) >= MAX_CLASS_NAMES:
                     name = "(other)"

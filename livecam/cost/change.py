@@ -1,0 +1,150 @@
+"""Whether a frame may change what is drawn: a cheap comparison of small grey frames.
+
+A frame is reduced to a thumbnail: grey, area-averaged to cells of a few dozen source pixels
+each, so sensor noise and JPEG artefacts average out (at 640x360, a cell is 10x10 pixels: noise
+of sigma 2 becomes 0.2 grey levels). Two measures compare a thumbnail with the one of the last
+frame sent for detection:
+
+- **outside the boxes**: cells that changed by more than ``cell_threshold`` grey levels (after
+  removing the median change, so an exposure step or a flicker is not "something new"), not
+  counting cells under a box being drawn. Something new may have appeared there.
+- **inside a box**: the box's contents in the frame its answer came from against the contents of
+  the carried box now, both resized to a small patch. A box whose object left, turned, or that
+  the motion carrier lost no longer matches.
+
+Thresholds were chosen on the sample footage with added sensor noise (see BENCHMARKS.md, "Cost").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from livecam.frames import Image
+from livecam.predictions import Prediction
+
+Box = tuple[float, float, float, float]
+"""``(x1, y1, x2, y2)`` in source pixels."""
+
+CELL_PX = 10
+"""Source pixels per thumbnail cell along the long side (at most ``MAX_CELLS`` cells)."""
+MAX_CELLS = 96
+"""The thumbnail's long side at most, in cells."""
+PATCH = 12
+"""The side of the patches two boxes are compared at."""
+
+
+@dataclass(frozen=True, eq=False)
+class Thumb:
+    """A frame as a small grey image.
+
+    Attributes:
+        seq: the frame's sequence number.
+        grey: the cells, float32 grey levels 0-255.
+        scale: thumbnail pixels per source pixel.
+    """
+
+    seq: int
+    grey: npt.NDArray[np.float32]
+    scale: float
+
+
+def thumbnail(seq: int, image: Image, *, cell_px: int = CELL_PX, max_cells: int = MAX_CELLS) -> Thumb:
+    """``image`` area-averaged to cells of about ``cell_px`` source pixels."""
+    height, width = image.shape[:2]
+    long_side = max(width, height)
+    cells = max(8, min(max_cells, round(long_side / cell_px)))
+    scale = cells / long_side
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    return Thumb(seq, np.asarray(small, np.float32), scale)
+
+
+@dataclass(frozen=True)
+class ChangeMeter:
+    """The two change measures, with their thresholds.
+
+    Attributes:
+        cell_threshold: a cell changed when its grey level moved by more than this.
+        min_cells: this many changed cells outside the boxes make a change.
+        box_threshold: a box no longer matches when the mean absolute difference of its two
+            patches (grey levels) is above this.
+        margin: boxes are widened by this share of their size on each side when masking, so an
+            object's edge moving inside its box does not count as outside.
+    """
+
+    cell_threshold: float = 10.0
+    min_cells: int = 3
+    box_threshold: float = 18.0
+    margin: float = 0.15
+
+    def changed_cells(self, reference: Thumb, current: Thumb, boxes: Iterable[Box] = ()) -> int:
+        """Cells outside ``boxes`` that changed from ``reference`` to ``current``."""
+        if reference.grey.shape != current.grey.shape:
+            return current.grey.size
+        diff = current.grey - reference.grey - _exposure_step(reference, current)
+        changed = np.abs(diff) > self.cell_threshold
+        mask = self._mask(current, boxes)
+        if mask is not None:
+            changed &= ~mask
+        return int(np.count_nonzero(changed))
+
+    def outside_changed(self, reference: Thumb, current: Thumb, boxes: Iterable[Box] = ()) -> bool:
+        """Whether something changed outside ``boxes`` since ``reference``."""
+        return self.changed_cells(reference, current, boxes) >= self.min_cells
+
+    def mismatch(self, then: Thumb, box_then: Box, now: Thumb, box_now: Box) -> float:
+        """How much the contents of ``box_now`` in ``now`` differ from ``box_then`` in ``then`` (grey levels)."""
+        a = _patch(then, box_then)
+        b = _patch(now, box_now)
+        if a is None or b is None:
+            return float("inf")  # the box left the picture
+        return float(np.mean(np.abs(b - a - _exposure_step(then, now))))
+
+    def box_lost(self, then: Thumb, box_then: Box, now: Thumb, box_now: Box) -> bool:
+        """Whether a carried box no longer holds what its answer boxed."""
+        return self.mismatch(then, box_then, now, box_now) > self.box_threshold
+
+    def _mask(self, thumb: Thumb, boxes: Iterable[Box]) -> npt.NDArray[np.bool_] | None:
+        mask: npt.NDArray[np.bool_] | None = None
+        height, width = thumb.grey.shape
+        for x1, y1, x2, y2 in boxes:
+            mx, my = (x2 - x1) * self.margin, (y2 - y1) * self.margin
+            c1 = max(0, int(np.floor((x1 - mx) * thumb.scale)))
+            r1 = max(0, int(np.floor((y1 - my) * thumb.scale)))
+            c2 = min(width, int(np.ceil((x2 + mx) * thumb.scale)))
+            r2 = min(height, int(np.ceil((y2 + my) * thumb.scale)))
+            if c1 >= c2 or r1 >= r2:
+                continue
+            if mask is None:
+                mask = np.zeros((height, width), np.bool_)
+            mask[r1:r2, c1:c2] = True
+        return mask
+
+
+def _exposure_step(then: Thumb, now: Thumb) -> float:
+    """The change of the whole picture's brightness (the median cell's), which is not news."""
+    if then.grey.shape != now.grey.shape:
+        return 0.0
+    return float(np.median(now.grey - then.grey))
+
+
+def _patch(thumb: Thumb, box: Box) -> npt.NDArray[np.float32] | None:
+    height, width = thumb.grey.shape
+    x1, y1, x2, y2 = (v * thumb.scale for v in box)
+    c1, r1 = max(0, int(np.floor(x1))), max(0, int(np.floor(y1)))
+    c2, r2 = min(width, int(np.ceil(x2))), min(height, int(np.ceil(y2)))
+    if c2 - c1 < 1 or r2 - r1 < 1:
+        return None
+    crop = thumb.grey[r1:r2, c1:c2]
+    return np.asarray(cv2.resize(crop, (PATCH, PATCH), interpolation=cv2.INTER_LINEAR), np.float32)
+
+
+def boxes_of(items: Sequence[Prediction]) -> list[Box]:
+    """The ``(x1, y1, x2, y2)`` of predictions."""
+    return [(p.x1, p.y1, p.x2, p.y2) for p in items]

@@ -1,0 +1,197 @@
+"""Which frames are worth a call: ``--send every|changes``, ``--refresh`` and the request budget.
+
+The senders ask :meth:`SendGate.decide` about each new frame before claiming it. With ``every``
+(and no budget) there is no gate at all. With ``changes`` a frame is sent only when it may change
+what is drawn:
+
+- there is no answer to draw yet, or the last call failed;
+- something changed outside the boxes being drawn since the last frame sent (something new may
+  have appeared);
+- a box being drawn no longer holds what its answer boxed (its object left, turned, or the motion
+  carrier lost it; without motion compensation, an object that moved out of its box);
+- ``refresh_s`` passed since the last call (an object the model missed is found within that time).
+
+A request budget (``--max-requests-per-minute``) then spaces the calls it lets through evenly.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from livecam.cost.budget import RequestBudget
+from livecam.cost.change import ChangeMeter, Thumb, boxes_of, thumbnail
+from livecam.frames import Frame
+from livecam.motion import Carried
+from livecam.predictions import Predictions
+
+SendMode = Literal["every", "changes"]
+SEND_MODES: tuple[SendMode, ...] = ("every", "changes")
+
+DEFAULT_REFRESH_S = 5.0
+"""``--refresh``: a still scene is asked again after this long."""
+MAX_BOXES_CHECKED = 40
+"""Boxes compared one by one at most; an answer with more is trusted only until the refresh."""
+_THUMBS_KEPT = 64
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    """How frames are chosen for calls.
+
+    Attributes:
+        mode: ``every`` sends whenever a server has room; ``changes`` only frames that may change
+            what is drawn.
+        refresh_s: with ``changes``, the longest time between two calls.
+        max_per_minute: the request budget over all servers (None: no budget).
+        meter: the change measure and its thresholds.
+    """
+
+    mode: SendMode = "every"
+    refresh_s: float = DEFAULT_REFRESH_S
+    max_per_minute: int | None = None
+    meter: ChangeMeter = field(default_factory=ChangeMeter)
+
+    def __post_init__(self) -> None:
+        if self.mode not in SEND_MODES:
+            raise ValueError(f"send mode must be one of {', '.join(SEND_MODES)}, not {self.mode!r}")
+        if not self.refresh_s > 0:
+            raise ValueError("the refresh period must be more than 0 seconds")
+        if self.max_per_minute is not None and self.max_per_minute < 1:
+            raise ValueError("the request budget must be at least 1 per minute")
+
+    @property
+    def gated(self) -> bool:
+        """Whether any frame may be held back (else every frame a server has room for is sent)."""
+        return self.mode == "changes" or self.max_per_minute is not None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one frame.
+
+    Attributes:
+        send: send it now.
+        reason: why it is sent (``first``, ``retry``, ``changed``, ``box``, ``refresh``, ``every``),
+            or why not (``unchanged``, ``budget``).
+        wait_s: with ``budget``, seconds until the budget allows the next call.
+    """
+
+    send: bool
+    reason: str
+    wait_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class SkipCounts:
+    """Frames considered and not sent, by reason (the ``requests_skipped`` stats)."""
+
+    unchanged: int = 0
+    budget: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {"unchanged": self.unchanged, "budget": self.budget}
+
+
+class SendGate:
+    """Decides, frame by frame, whether a frame is worth a call. Safe to use from several threads.
+
+    Args:
+        policy: the mode, refresh period and budget.
+        answers: the newest answer (the predictions slot's ``peek``).
+        carried: the newest carried boxes, when motion compensation runs.
+        clock: monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        policy: SendPolicy,
+        answers: Callable[[], Predictions | None],
+        clock: Callable[[], float],
+        carried: Callable[[], Carried | None] | None = None,
+    ) -> None:
+        self.policy = policy
+        self._answers = answers
+        self._carried = carried
+        self._clock = clock
+        self._budget = RequestBudget(policy.max_per_minute, clock) if policy.max_per_minute else None
+        self._lock = threading.Lock()
+        self._reference: Thumb | None = None
+        self._sent: OrderedDict[int, Thumb] = OrderedDict()
+        self._last_sent_at: float | None = None
+        self._retry = False
+        self._unchanged = 0
+        self._budget_skips = 0
+        self.reasons: dict[str, int] = {}
+        """Calls made, by the reason they were made."""
+
+    def decide(self, frame: Frame) -> Decision:
+        """Whether to send ``frame`` now; a frame it says yes to counts as sent."""
+        with self._lock:
+            now = self._clock()
+            thumb: Thumb | None = None
+            if self.policy.mode == "changes":
+                thumb = thumbnail(frame.seq, frame.image)
+                reason = self._reason(thumb, now)
+                if reason is None:
+                    self._unchanged += 1
+                    return Decision(False, "unchanged")
+            else:
+                reason = "every"
+            if self._budget is not None:
+                wait = self._budget.try_spend()
+                if wait > 0:
+                    self._budget_skips += 1
+                    return Decision(False, "budget", wait)
+            self._mark_sent(frame, thumb, now)
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
+            return Decision(True, reason)
+
+    def failed(self) -> None:
+        """The last call failed: the next frame is sent whatever it shows (the budget still applies)."""
+        with self._lock:
+            self._retry = True
+
+    def skipped(self) -> SkipCounts:
+        with self._lock:
+            return SkipCounts(self._unchanged, self._budget_skips)
+
+    def _reason(self, thumb: Thumb, now: float) -> str | None:
+        reference = self._reference
+        if reference is None:
+            return "first"
+        if self._retry:
+            return "retry"
+        if self._last_sent_at is not None and now - self._last_sent_at >= self.policy.refresh_s:
+            return "refresh"
+        answer = self._answers()
+        if answer is None:
+            return None  # the first call is still out
+        items = answer.items
+        carried = self._carried() if self._carried is not None else None
+        drawn = carried.items if carried is not None and carried.answer.frame_seq == answer.frame_seq else items
+        meter = self.policy.meter
+        if meter.outside_changed(reference, thumb, boxes_of(items) + boxes_of(drawn)):
+            return "changed"
+        then = self._sent.get(answer.frame_seq)
+        if then is None or not items:
+            return None
+        if len(items) > MAX_BOXES_CHECKED or len(drawn) != len(items):
+            return None
+        for before, now_box in zip(boxes_of(items), boxes_of(drawn), strict=True):
+            if meter.box_lost(then, before, thumb, now_box):
+                return "box"
+        return None
+
+    def _mark_sent(self, frame: Frame, thumb: Thumb | None, now: float) -> None:
+        self._last_sent_at = now
+        self._retry = False
+        if thumb is None:
+            return
+        self._reference = thumb
+        self._sent[frame.seq] = thumb
+        while len(self._sent) > _THUMBS_KEPT:
+            self._sent.popitem(last=False)
