@@ -4,7 +4,7 @@
     python scripts/bench.py --quick               # every benchmark, short runs (under 2 minutes)
     python scripts/bench.py live encoder -o out/  # chosen benchmarks
 
-Benchmarks: live, annotate, encoder, server, client-cost, collect, model, servers, flood, motion (see
+Benchmarks: live, annotate, encoder, server, client-cost, collect, model, servers, flood, motion, cost (see
 BENCHMARKS.md for what each measures and its targets). Results go to OUT/bench.md and OUT/bench.json
 (default: bench-results/). The machine is usually shared, so each benchmark reports ratios of runs made side by side.
 """
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_support import annotate, client_cost, collect, encoder, flood, live, model, motion, server, servers
+from bench_support import annotate, client_cost, collect, cost, encoder, flood, live, model, motion, server, servers
 from bench_support.common import Scale, Section, machine, table
 
 BENCHMARKS: dict[str, Callable[[Scale], Section]] = {
@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[Scale], Section]] = {
     "servers": servers.run,
     "flood": flood.run,
     "motion": motion.run,
+    "cost": cost.run,
 }
 
 

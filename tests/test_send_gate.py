@@ -93,14 +93,14 @@ def test_a_new_object_is_a_change_but_not_inside_a_box_being_drawn(still: Image)
     assert not meter.outside_changed(reference, appeared, [(290.0, 140.0, 350.0, 200.0)])
 
 
-def test_a_box_whose_object_left_no_longer_matches(still: Image) -> None:
+def test_a_box_whose_object_left_has_changed_under_it(still: Image) -> None:
     meter = ChangeMeter()
     with_object = with_square(still, 300, 150, side=60)
     then = thumbnail(0, with_object)
     box = (300.0, 150.0, 360.0, 210.0)
-    assert not meter.box_lost(then, box, thumbnail(1, noisy(with_object, np.random.default_rng(2))), box)
-    assert meter.box_lost(then, box, thumbnail(2, still), box)
-    assert meter.box_lost(then, box, thumbnail(3, still), (700.0, 150.0, 760.0, 210.0))  # carried off the picture
+    assert not meter.box_changed(then, thumbnail(1, noisy(with_object, np.random.default_rng(2))), [box])
+    assert meter.box_changed(then, thumbnail(2, still), [box])
+    assert meter.box_changed(then, thumbnail(3, still), [(700.0, 150.0, 760.0, 210.0)])  # off the picture
 
 
 class Answers:

@@ -8,9 +8,10 @@ frame sent for detection:
 - **outside the boxes**: cells that changed by more than ``cell_threshold`` grey levels (after
   removing the median change, so an exposure step or a flicker is not "something new"), not
   counting cells under a box being drawn. Something new may have appeared there.
-- **inside a box**: the box's contents in the frame its answer came from against the contents of
-  the carried box now, both resized to a small patch. A box whose object left, turned, or that
-  the motion carrier lost no longer matches.
+- **under a box**: the share of a box's cells that changed since the frame its answer came from.
+  Without motion compensation that is an object that moved, turned or left its box; with it, it
+  counts only for a box the motion carrier lost (too few flow points to follow), since a box it
+  follows moves with its object.
 
 Thresholds were chosen on the sample footage with added sensor noise (see BENCHMARKS.md, "Cost").
 """
@@ -34,8 +35,6 @@ CELL_PX = 10
 """Source pixels per thumbnail cell along the long side (at most ``MAX_CELLS`` cells)."""
 MAX_CELLS = 96
 """The thumbnail's long side at most, in cells."""
-PATCH = 12
-"""The side of the patches two boxes are compared at."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,15 +71,14 @@ class ChangeMeter:
     Attributes:
         cell_threshold: a cell changed when its grey level moved by more than this.
         min_cells: this many changed cells outside the boxes make a change.
-        box_threshold: a box no longer matches when the mean absolute difference of its two
-            patches (grey levels) is above this.
+        box_share: what lies under a box changed when more than this share of its cells did.
         margin: boxes are widened by this share of their size on each side when masking, so an
             object's edge moving inside its box does not count as outside.
     """
 
     cell_threshold: float = 10.0
     min_cells: int = 3
-    box_threshold: float = 18.0
+    box_share: float = 0.3
     margin: float = 0.15
 
     def changed_cells(self, reference: Thumb, current: Thumb, boxes: Iterable[Box] = ()) -> int:
@@ -98,23 +96,26 @@ class ChangeMeter:
         """Whether something changed outside ``boxes`` since ``reference``."""
         return self.changed_cells(reference, current, boxes) >= self.min_cells
 
-    def mismatch(self, then: Thumb, box_then: Box, now: Thumb, box_now: Box) -> float:
-        """How much the contents of ``box_now`` in ``now`` differ from ``box_then`` in ``then`` (grey levels)."""
-        a = _patch(then, box_then)
-        b = _patch(now, box_now)
-        if a is None or b is None:
-            return float("inf")  # the box left the picture
-        return float(np.mean(np.abs(b - a - _exposure_step(then, now))))
+    def changed_share(self, then: Thumb, now: Thumb, boxes: Iterable[Box]) -> float:
+        """The share of the cells under ``boxes`` that changed from ``then`` to ``now`` (1 if none is visible)."""
+        mask = self._mask(now, boxes, margin=0.0)
+        if mask is None or then.grey.shape != now.grey.shape:
+            return 1.0
+        diff = now.grey - then.grey - _exposure_step(then, now)
+        changed = (np.abs(diff) > self.cell_threshold) & mask
+        return float(np.count_nonzero(changed)) / float(np.count_nonzero(mask))
 
-    def box_lost(self, then: Thumb, box_then: Box, now: Thumb, box_now: Box) -> bool:
-        """Whether a carried box no longer holds what its answer boxed."""
-        return self.mismatch(then, box_then, now, box_now) > self.box_threshold
+    def box_changed(self, then: Thumb, now: Thumb, boxes: Iterable[Box]) -> bool:
+        """Whether what lies under ``boxes`` changed since ``then`` (an object moved, turned or left)."""
+        return self.changed_share(then, now, boxes) > self.box_share
 
-    def _mask(self, thumb: Thumb, boxes: Iterable[Box]) -> npt.NDArray[np.bool_] | None:
+    def _mask(self, thumb: Thumb, boxes: Iterable[Box], margin: float | None = None) -> npt.NDArray[np.bool_] | None:
         mask: npt.NDArray[np.bool_] | None = None
         height, width = thumb.grey.shape
+        share = self.margin if margin is None else margin
+        cell = 1.0 / thumb.scale if share > 0 else 0.0  # at least one cell: objects are not cell-aligned
         for x1, y1, x2, y2 in boxes:
-            mx, my = (x2 - x1) * self.margin, (y2 - y1) * self.margin
+            mx, my = max(cell, (x2 - x1) * share), max(cell, (y2 - y1) * share)
             c1 = max(0, int(np.floor((x1 - mx) * thumb.scale)))
             r1 = max(0, int(np.floor((y1 - my) * thumb.scale)))
             c2 = min(width, int(np.ceil((x2 + mx) * thumb.scale)))
@@ -132,17 +133,6 @@ def _exposure_step(then: Thumb, now: Thumb) -> float:
     if then.grey.shape != now.grey.shape:
         return 0.0
     return float(np.median(now.grey - then.grey))
-
-
-def _patch(thumb: Thumb, box: Box) -> npt.NDArray[np.float32] | None:
-    height, width = thumb.grey.shape
-    x1, y1, x2, y2 = (v * thumb.scale for v in box)
-    c1, r1 = max(0, int(np.floor(x1))), max(0, int(np.floor(y1)))
-    c2, r2 = min(width, int(np.ceil(x2))), min(height, int(np.ceil(y2)))
-    if c2 - c1 < 1 or r2 - r1 < 1:
-        return None
-    crop = thumb.grey[r1:r2, c1:c2]
-    return np.asarray(cv2.resize(crop, (PATCH, PATCH), interpolation=cv2.INTER_LINEAR), np.float32)
 
 
 def boxes_of(items: Sequence[Prediction]) -> list[Box]:

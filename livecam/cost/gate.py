@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from livecam.cost.budget import RequestBudget
-from livecam.cost.change import ChangeMeter, Thumb, boxes_of, thumbnail
+from livecam.cost.change import Box, ChangeMeter, Thumb, boxes_of, thumbnail
 from livecam.frames import Frame
 from livecam.motion import Carried
 from livecam.predictions import Predictions
@@ -120,9 +120,11 @@ class SendGate:
         self._budget = RequestBudget(policy.max_per_minute, clock) if policy.max_per_minute else None
         self._lock = threading.Lock()
         self._reference: Thumb | None = None
+        self._reference_boxes: list[Box] = []
         self._sent: OrderedDict[int, Thumb] = OrderedDict()
         self._last_sent_at: float | None = None
         self._retry = False
+        self._confirmed: tuple[int, float] = (-1, 0.0)
         self._unchanged = 0
         self._budget_skips = 0
         self.reasons: dict[str, int] = {}
@@ -135,9 +137,13 @@ class SendGate:
             thumb: Thumb | None = None
             if self.policy.mode == "changes":
                 thumb = thumbnail(frame.seq, frame.image)
-                reason = self._reason(thumb, now)
+                drawn = self._drawn(frame.index)
+                reason = self._reason(thumb, now, drawn)
                 if reason is None:
                     self._unchanged += 1
+                    answer = self._answers()
+                    if answer is not None:
+                        self._confirmed = (answer.frame_seq, now)
                     return Decision(False, "unchanged")
             else:
                 reason = "every"
@@ -146,9 +152,19 @@ class SendGate:
                 if wait > 0:
                     self._budget_skips += 1
                     return Decision(False, "budget", wait)
-            self._mark_sent(frame, thumb, now)
+            self._mark_sent(frame, thumb, now, drawn if thumb is not None else [])
             self.reasons[reason] = self.reasons.get(reason, 0) + 1
             return Decision(True, reason)
+
+    def confirmed_at(self, frame_seq: int) -> float | None:
+        """When a frame was last found to leave the answer for frame ``frame_seq`` right, if it was.
+
+        The display keeps showing such an answer past ``--max-age``: it is old, but the picture
+        has not changed since.
+        """
+        with self._lock:
+            seq, at = self._confirmed
+            return at if seq == frame_seq else None
 
     def failed(self) -> None:
         """The last call failed: the next frame is sent whatever it shows (the budget still applies)."""
@@ -159,7 +175,24 @@ class SendGate:
         with self._lock:
             return SkipCounts(self._unchanged, self._budget_skips)
 
-    def _reason(self, thumb: Thumb, now: float) -> str | None:
+    def _carried_now(self, answer: Predictions | None) -> Carried | None:
+        """The motion thread's boxes for ``answer``, if it carries them."""
+        carried = self._carried() if self._carried is not None and answer is not None else None
+        if carried is None or answer is None or carried.answer.frame_seq != answer.frame_seq:
+            return None
+        return carried if carried.compensated and len(carried.items) == len(answer.items) else None
+
+    def _drawn(self, index: int) -> list[Box]:
+        """The boxes drawn on frame ``index``: the newest answer's, carried to it when motion runs."""
+        answer = self._answers()
+        if answer is None:
+            return []
+        carried = self._carried_now(answer)
+        # The motion thread may be a frame or two behind this frame: its boxes moved on by their
+        # velocity, as the display draws them.
+        return boxes_of(carried.ahead(index - carried.index) if carried is not None else answer.items)
+
+    def _reason(self, thumb: Thumb, now: float, drawn: list[Box]) -> str | None:
         reference = self._reference
         if reference is None:
             return "first"
@@ -170,28 +203,31 @@ class SendGate:
         answer = self._answers()
         if answer is None:
             return None  # the first call is still out
-        items = answer.items
-        carried = self._carried() if self._carried is not None else None
-        drawn = carried.items if carried is not None and carried.answer.frame_seq == answer.frame_seq else items
+        detected = boxes_of(answer.items)
         meter = self.policy.meter
-        if meter.outside_changed(reference, thumb, boxes_of(items) + boxes_of(drawn)):
+        # An object's own motion is not news: its box where it was detected, where it was when the
+        # reference frame was sent, and where it is drawn now are all left out.
+        if meter.outside_changed(reference, thumb, detected + self._reference_boxes + drawn):
             return "changed"
         then = self._sent.get(answer.frame_seq)
-        if then is None or not items:
+        if then is None or not detected or len(detected) > MAX_BOXES_CHECKED:
             return None
-        if len(items) > MAX_BOXES_CHECKED or len(drawn) != len(items):
-            return None
-        for before, now_box in zip(boxes_of(items), boxes_of(drawn), strict=True):
-            if meter.box_lost(then, before, thumb, now_box):
+        carried = self._carried_now(answer)
+        if carried is None:  # the boxes stay where they were detected: did their objects stay too?
+            return "box" if any(meter.box_changed(then, thumb, [box]) for box in detected) else None
+        lost = carried.lost if len(carried.lost) == len(detected) else (False,) * len(detected)
+        for gone, before, now_box in zip(lost, detected, drawn, strict=True):
+            if gone and meter.box_changed(then, thumb, [before, now_box]):
                 return "box"
         return None
 
-    def _mark_sent(self, frame: Frame, thumb: Thumb | None, now: float) -> None:
+    def _mark_sent(self, frame: Frame, thumb: Thumb | None, now: float, drawn: list[Box]) -> None:
         self._last_sent_at = now
         self._retry = False
         if thumb is None:
             return
         self._reference = thumb
+        self._reference_boxes = drawn
         self._sent[frame.seq] = thumb
         while len(self._sent) > _THUMBS_KEPT:
             self._sent.popitem(last=False)

@@ -70,6 +70,7 @@ class FrameComposer:
         clock: Callable[[], float],
         motion: LatestSlot[Carried] | None = None,
         boxes_log: BoxesLog | None = None,
+        confirmed: Callable[[int], float | None] | None = None,
     ) -> None:
         self._predictions = predictions
         self._status = status
@@ -88,6 +89,7 @@ class FrameComposer:
         """(time, requests sent so far) at each HUD refresh of the last minute: calls per minute."""
         self._motion = motion
         self._boxes_log = boxes_log
+        self._confirmed = confirmed
         self.compensated_frames = 0
         """Displayed frames whose boxes were carried to them."""
         self.skipped_frames = 0
@@ -107,7 +109,7 @@ class FrameComposer:
                 self._prediction_rate.tick(now)
             shown = self._carried(frame, predictions, new, now)
             age = now - shown.captured_at
-            if age <= self._max_age:
+            if age <= self._max_age or self._still_right(shown, now):
                 self._painter.draw(canvas, shown)
             else:
                 age = None
@@ -123,6 +125,11 @@ class FrameComposer:
         if lines:
             draw_status(canvas, lines)
         return canvas
+
+    def _still_right(self, shown: Predictions, now: float) -> bool:
+        """Whether the send gate found the picture unchanged since ``shown`` within ``max_age``."""
+        confirmed = self._confirmed(shown.frame_seq) if self._confirmed is not None else None
+        return confirmed is not None and now - confirmed <= self._max_age
 
     def _carried(self, frame: Frame, newest: Predictions, new: bool, now: float) -> Predictions:
         """What to draw on ``frame``: the carried boxes when there are any close enough, else ``newest``."""

@@ -192,6 +192,7 @@ class LivePipeline:
             clock=clock,
             motion=self.carried,
             boxes_log=self._boxes_log,
+            confirmed=self._gate.confirmed_at if self._gate is not None else None,
         )
         self._keys = KeyBindings(display, self._composer, self.stop, self.config.snapshot_dir)
         self._blank: Frame | None = None
@@ -325,6 +326,7 @@ class LivePipeline:
         return {
             "send": self.config.send.mode,
             "requests_skipped": skipped.to_json(),
+            "requests_by_reason": dict(self._gate.reasons) if self._gate is not None else {},
             "requests_per_minute": round(sent * 60 / duration_s, 2) if duration_s > 0 else 0.0,
             "estimated_credits": round(self.stats.estimated_credits, 6),
         }

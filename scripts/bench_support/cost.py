@@ -1,0 +1,157 @@
+"""Benchmark: what ``--send changes`` saves and what it costs in box quality.
+
+Truth for every frame is the answer the API gives for that exact frame: a loopback detector of
+coloured blobs (:mod:`blob_server`, 200 ms per answer) on a generated clip of moving objects with
+still periods (:mod:`blobs`). ``livecam run --boxes-log`` records the boxes drawn on every
+displayed frame; each is scored against the frame's truth (matched IoU, a missing or extra box
+counting 0).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from bench_support.common import PYTHON, SCRIPTS, Scale, Section, read_json, run_child, serving, table
+
+sys.path.insert(0, str(SCRIPTS / "bench_support"))
+from blobs import FPS, detect_blobs, frame_score, mean, scene_frames, write_clip  # noqa: E402
+
+LATENCY_MS = 200
+REFRESH_S = 5.0
+LENGTHS: dict[Scale, tuple[float, float, int, float]] = {
+    "tiny": (0.6, 0.6, 1, 1.2),
+    "quick": (3.0, 3.0, 2, 8.0),
+    "full": (5.0, 5.0, 3, 20.0),
+}
+"""still_s, moving_s, cycles of the half-still clip; length of the all-still clip."""
+
+
+@contextlib.contextmanager
+def blob_server(latency_ms: float = LATENCY_MS, slots: int = 4) -> Iterator[str]:
+    """The blob detector as a separate process; yields its base URL."""
+    with serving(
+        [
+            PYTHON,
+            str(SCRIPTS / "bench_support" / "blob_server.py"),
+            "--latency-ms",
+            f"{latency_ms:g}",
+            "--slots",
+            str(slots),
+        ]
+    ) as url:
+        yield url
+
+
+def truth(clip: Path) -> list[list[dict[str, Any]]]:
+    """The blob detector's answer for every frame of ``clip`` as decoded."""
+    capture = cv2.VideoCapture(str(clip))
+    answers = []
+    try:
+        while True:
+            ok, image = capture.read()
+            if not ok:
+                break
+            answers.append(detect_blobs(image))
+    finally:
+        capture.release()
+    return answers
+
+
+def live_run(clip: Path, url: str, send: str, work: Path, *extra: str) -> dict[str, Any]:
+    """``livecam run`` of ``clip`` against ``url``; its stats and the boxes of every displayed frame."""
+    stats, boxes = work / f"{send}.json", work / f"{send}.jsonl"
+    command = [PYTHON, "-m", "livecam", "run", str(clip), "--headless", "--api-url", url, "--model", "blobs/1"]
+    command += ["--send", send, "--stats-json", str(stats), "--boxes-log", str(boxes), *extra]
+    run_child(command, timeout_s=600)
+    lines = [json.loads(line) for line in boxes.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {"stats": read_json(stats), "boxes": lines}
+
+
+def score(lines: Sequence[dict[str, Any]], answers: Sequence[list[dict[str, Any]]]) -> float:
+    """Mean per-frame score of the boxes drawn against the truth of each displayed frame."""
+    return mean(
+        [frame_score(answers[line["frame"]], line["predictions"]) for line in lines if line["frame"] < len(answers)]
+    )
+
+
+def first_boxed(lines: Sequence[dict[str, Any]], name: str, since: int) -> int | None:
+    """The first displayed frame at or after ``since`` with a ``name`` box drawn."""
+    for line in lines:
+        if line["frame"] >= since and any(p["class"] == name for p in line["predictions"]):
+            return int(line["frame"])
+    return None
+
+
+def run(scale: Scale) -> Section:
+    still_s, moving_s, cycles, still_only_s = LENGTHS[scale]
+    section = Section("Cost: --send changes against --send every")
+    with tempfile.TemporaryDirectory() as tmp, blob_server() as url:
+        work = Path(tmp)
+        half = work / "half-still.avi"
+        write_clip(half, scene_frames(still_s=still_s, moving_s=moving_s, cycles=cycles))
+        answers = truth(half)
+        rows = []
+        data: dict[str, Any] = {}
+        for send in ("every", "changes"):
+            result = live_run(half, url, send, work)
+            stats = result["stats"]
+            data[send] = {
+                "calls": stats["requests_sent"],
+                "iou": score(result["boxes"], answers),
+                "display": stats["displayed_frames"] / max(1, stats["source_frames"]),
+                "skipped": stats["requests_skipped"],
+                "credits": stats["estimated_credits"],
+            }
+            d = data[send]
+            rows.append([send, d["calls"], d["iou"], d["display"], d["credits"]])
+        fewer = data["every"]["calls"] / max(1, data["changes"]["calls"])
+        section.tables.append(
+            table(["--send", "calls", "mean IoU vs truth", "display/source", "estimated credits"], rows)
+        )
+        section.notes.append(
+            f"Half-still clip ({cycles} x {still_s:g} s still + {moving_s:g} s moving at {FPS:g} fps, {LATENCY_MS} ms "
+            f"answers): changes makes {fewer:.1f}x fewer calls; mean IoU {data['changes']['iou']:.3f} against "
+            f"{data['every']['iou']:.3f} (targets: >= 3x fewer, IoU within 0.03)."
+        )
+        still = work / "still.avi"
+        appear_at = round(still_only_s * FPS / 2)
+        write_clip(still, scene_frames(still_s=still_only_s, moving_s=0, cycles=1, appear_at=appear_at))
+        result = live_run(still, url, "changes", work, "--refresh", f"{REFRESH_S:g}")
+        stats = result["stats"]
+        allowed = 1 + int(stats["duration_s"] // REFRESH_S) + 1  # the first call, one per period, the appearance
+        seen = first_boxed(result["boxes"], "blue", appear_at)
+        round_trip_frames = LATENCY_MS / 1000 * FPS
+        data["still"] = {
+            "calls": stats["requests_sent"],
+            "allowed": allowed,
+            "appear_at": appear_at,
+            "boxed_at": seen,
+            "delay_frames": None if seen is None else seen - appear_at,
+        }
+        section.tables.append(
+            table(
+                ["still scene", "calls", "allowed (1 + one per refresh + the new object)", "new object boxed after"],
+                [
+                    [
+                        f"{still_only_s:g} s, --refresh {REFRESH_S:g}",
+                        stats["requests_sent"],
+                        allowed,
+                        "never" if seen is None else f"{seen - appear_at} frames",
+                    ]
+                ],
+            )
+        )
+        section.notes.append(
+            f"An object appearing in a still scene must be boxed within one round trip + 2 frames "
+            f"({round_trip_frames:.0f} + 2 frames at {FPS:g} fps)."
+        )
+    section.data = data
+    return section
