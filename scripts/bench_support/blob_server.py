@@ -25,8 +25,8 @@ from types import FrameType
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from blobs import detect_blobs  # noqa: E402 - run as a script, beside its module
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_support.blobs import detect_blobs  # noqa: E402 - run as a script, beside its package
 
 
 class BlobServer(ThreadingHTTPServer):

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
+from bench_support.blobs import FPS, detect_blobs, frame_score, mean, scene_frames, write_clip
 from bench_support.common import PYTHON, SCRIPTS, Scale, Section, read_json, run_child, serving, table
-
-sys.path.insert(0, str(SCRIPTS / "bench_support"))
-from blobs import FPS, detect_blobs, frame_score, mean, scene_frames, write_clip  # noqa: E402
 
 LATENCY_MS = 200
 REFRESH_S = 5.0
@@ -59,7 +57,7 @@ def truth(clip: Path) -> list[list[dict[str, Any]]]:
             ok, image = capture.read()
             if not ok:
                 break
-            answers.append(detect_blobs(image))
+            answers.append(detect_blobs(np.asarray(image, np.uint8)))
     finally:
         capture.release()
     return answers
