@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,10 @@ from livecam.cli.common import (
 )
 from livecam.cli.kiosk_file import build_config, read_toml
 from livecam.cli.options import OPTIONS, Option, add_options, given_values, label_style, parse_color
+from livecam.cli.sending import send_mode
 from livecam.client import ApiConfig
 from livecam.collect import Collector
+from livecam.cost.gate import SendPolicy
 from livecam.display import Display, HeadlessDisplay, WindowDisplay
 from livecam.errors import ConfigError
 from livecam.kiosk.app import Supervisor
@@ -114,8 +116,8 @@ def make_source(config: KioskConfig) -> VideoSource:
     return source if orientation.identity else OrientedSource(source, orientation)
 
 
-def live_config(config: KioskConfig) -> LiveConfig:
-    """The pipeline options for the kiosk's overlay settings."""
+def live_config(config: KioskConfig, urls: Sequence[str] = ()) -> LiveConfig:
+    """The pipeline options for the kiosk's overlay and sending settings (``urls``: the servers used)."""
     overlay = config.overlay
     style = label_style(overlay.labels, overlay.show_confidence, OverlayStyle(colors=dict(overlay.colors)))
     in_flight, adaptive = in_flight_window(config.api.in_flight)
@@ -126,6 +128,11 @@ def live_config(config: KioskConfig) -> LiveConfig:
         hud=overlay.hud,
         style=style,
         motion=overlay.motion,
+        send=SendPolicy(
+            mode=send_mode(config.api.send, urls),
+            refresh_s=config.api.refresh,
+            max_per_minute=config.api.max_requests_per_minute,
+        ),
     )
 
 
@@ -147,7 +154,7 @@ def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event, collector
     settings = config.kiosk
     hub = FrameHub(settings.web_fps, max_viewers=settings.web_viewers) if settings.web is not None else None
     display = make_display(config, stop, hub)
-    options = live_config(config)
+    options = live_config(config, api.urls)
 
     def make_pipeline(pipeline_stop: threading.Event) -> LivePipeline:
         hooks = [collector.offer] if collector is not None else []

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from livecam.cost.gate import DEFAULT_REFRESH_S
 from livecam.kiosk.keys import QuitSequence
 from livecam.kiosk.orientation import Orientation
 from livecam.overlay import Color
@@ -38,6 +39,10 @@ class ApiSettings:
     in_flight: int | str = 1
     timeout: float = 10.0
     encoder: str = "auto"
+    send: str | None = None
+    """``every`` or ``changes``; None chooses by the server (changes for Roboflow's hosted API)."""
+    refresh: float = DEFAULT_REFRESH_S
+    max_requests_per_minute: int | None = None
 
 
 @dataclass(frozen=True)
