@@ -25,6 +25,7 @@ from livecam.annotate.engine import (
     server_pool,
 )
 from livecam.annotate.jsonl import JsonLinesWriter
+from livecam.annotate.keyframes import MAX_GAP, Keyframes, parse_keyframes
 from livecam.annotate.media import (
     FrameInput,
     FrameOutput,
@@ -56,6 +57,13 @@ from livecam.progress import Progress
 log = logging.getLogger(__name__)
 
 
+def _keyframes(text: str) -> Keyframes:
+    try:
+        return parse_keyframes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``livecam annotate`` (including the shared API options)."""
     parser.add_argument(
@@ -85,6 +93,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         metavar="N",
         help="send only every Nth frame; the frames between keep its boxes (default: 1)",
+    )
+    parser.add_argument(
+        "--keyframes",
+        type=_keyframes,
+        metavar="auto|N",
+        help="send only keyframes (every Nth frame, or auto: where the picture changed, at least every "
+        f"{MAX_GAP} frames) and place every other frame's boxes from the answers before and after it, "
+        "carried with the objects' motion; JSON lines of such frames say from_keyframes",
     )
     parser.add_argument(
         "--max-failed-fraction",
@@ -141,7 +157,9 @@ def check_arguments(args: argparse.Namespace, choice: ApiChoice) -> AnnotateJob:
     per_server = choice.in_flight if isinstance(choice.in_flight, int) else default_in_flight(choice)
     adaptive = not isinstance(choice.in_flight, int) and not choice.embedded
     workers = min(MAX_WORKERS, per_server * choice.servers)
-    options = AnnotateOptions(in_flight=workers, every=args.every, style=OverlayStyle(labels=not args.no_labels))
+    options = AnnotateOptions(
+        in_flight=workers, every=args.every, keyframes=args.keyframes, style=OverlayStyle(labels=not args.no_labels)
+    )
     taken = {source.resolve(): "INPUT"}
     _check_target(output, "-o", folder, taken)
     taken[output.resolve()] = "-o"

@@ -81,11 +81,19 @@ class ChangeMeter:
     box_share: float = 0.3
     margin: float = 0.15
 
-    def changed_cells(self, reference: Thumb, current: Thumb, boxes: Iterable[Box] = ()) -> int:
-        """Cells outside ``boxes`` that changed from ``reference`` to ``current``."""
+    def changed_cells(
+        self, reference: Thumb, current: Thumb, boxes: Iterable[Box] = (), *, aligned: bool = False
+    ) -> int:
+        """Cells outside ``boxes`` that changed from ``reference`` to ``current``.
+
+        With ``aligned``, the reference is first moved by the whole picture's shift (a camera that
+        pans or shakes), so only what moved within the picture counts; the cells the shift
+        uncovered at the edges count as changed.
+        """
         if reference.grey.shape != current.grey.shape:
             return current.grey.size
-        diff = current.grey - reference.grey - _exposure_step(reference, current)
+        before = _aligned(reference.grey, current.grey) if aligned else reference.grey
+        diff = current.grey - before - _exposure_step(reference, current)
         changed = np.abs(diff) > self.cell_threshold
         mask = self._mask(current, boxes)
         if mask is not None:
@@ -126,6 +134,17 @@ class ChangeMeter:
                 mask = np.zeros((height, width), np.bool_)
             mask[r1:r2, c1:c2] = True
         return mask
+
+
+def _aligned(reference: npt.NDArray[np.float32], current: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``reference`` moved by the whole picture's shift towards ``current`` (unchanged when there is none)."""
+    (dx, dy), response = cv2.phaseCorrelate(reference, current)
+    if response < 0.1 or (abs(dx) < 0.25 and abs(dy) < 0.25):
+        return reference
+    shift = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float32)
+    height, width = reference.shape
+    moved = cv2.warpAffine(reference, shift, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return np.asarray(moved, np.float32)
 
 
 def _exposure_step(then: Thumb, now: Thumb) -> float:

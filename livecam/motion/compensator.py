@@ -72,7 +72,7 @@ class Carried:
             return self.items
         pins = self.pins or tuple(FREE for _ in self.items)
         return tuple(
-            _moved(p, vx * frames, vy * frames, pin)
+            moved(p, vx * frames, vy * frames, pin)
             for p, (vx, vy), pin in zip(self.items, self.velocity, pins, strict=True)
         )
 
@@ -225,7 +225,7 @@ class Compensator:
                     speeds[i] = (0.0, 0.0)
                     continue
                 dx, dy = shift[0] / scale, shift[1] / scale
-                boxes[i] = _moved(boxes[i], dx, dy, pins[i])
+                boxes[i] = moved(boxes[i], dx, dy, pins[i])
                 speeds[i] = (dx / (b - a), dy / (b - a))
         return tuple(boxes), tuple(speeds), tuple(lost)
 
@@ -238,7 +238,8 @@ def _pins(p: Prediction, size: tuple[int, int]) -> Pins:
     return (p.x1 <= EDGE_PX, p.y1 <= EDGE_PX, p.x2 >= width - EDGE_PX, p.y2 >= height - EDGE_PX)
 
 
-def _moved(p: Prediction, dx: float, dy: float, pins: Pins = FREE) -> Prediction:
+def moved(p: Prediction, dx: float, dy: float, pins: Pins = FREE) -> Prediction:
+    """``p`` (box, polygon, keypoints) moved by ``(dx, dy)``; pinned sides stay where they are."""
     if dx == 0 and dy == 0:
         return p
     left, top, right, bottom = pins
