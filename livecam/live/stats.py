@@ -75,6 +75,8 @@ class RunStats:
     encoder: str | None = None
     frames_not_shown: int = 0
     reconnects: int = 0
+    stream_lag_ms: Percentiles = field(default_factory=Percentiles)
+    frames_dropped_to_stay_live: int = 0
     source: SourceSummary | None = None
     failure: str | None = None
     sections: Mapping[str, object] = field(default_factory=dict)
@@ -105,6 +107,8 @@ class RunStats:
             "encoder": self.encoder,
             "frames_not_shown": self.frames_not_shown,
             "reconnects": self.reconnects,
+            "stream_lag_ms": self.stream_lag_ms.to_json(),
+            "frames_dropped_to_stay_live": self.frames_dropped_to_stay_live,
         }
         if self.source is not None:
             s = self.source
@@ -137,6 +141,7 @@ class StatsRecorder:
         self.detections: dict[str, int] = {}
         self._latency_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
         self._age_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
+        self._lag_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
         self.started_at: float | None = None
         self.ended_at: float | None = None
 
@@ -167,6 +172,11 @@ class StatsRecorder:
             if prediction_age_s is not None:
                 self._age_ms.append(prediction_age_s * 1000)
 
+    def frame_lag(self, lag_s: float) -> None:
+        """A shown frame's lag: display time minus the frame's arrival time."""
+        with self._lock:
+            self._lag_ms.append(lag_s * 1000)
+
     def latency_ms(self) -> tuple[float | None, float | None]:
         """(p50, p95) request latency so far."""
         with self._lock:
@@ -180,6 +190,7 @@ class StatsRecorder:
             duration = max(0.0, (self.ended_at or start) - start)
             lat50, lat95 = percentiles(self._latency_ms, 50, 95)
             age50, age95 = percentiles(self._age_ms, 50, 95)
+            lag50, lag95 = percentiles(self._lag_ms, 50, 95)
             return RunStats(
                 source_frames=self.source_frames,
                 displayed_frames=self.displayed_frames,
@@ -192,6 +203,7 @@ class StatsRecorder:
                 prediction_rate=_rate(self.responses_ok, duration),
                 request_latency_ms=Percentiles(_round(lat50), _round(lat95)),
                 prediction_age_ms=Percentiles(_round(age50), _round(age95)),
+                stream_lag_ms=Percentiles(_round(lag50), _round(lag95)),
                 bytes_sent=self.bytes_sent,
                 duration_s=round(duration, 3),
                 errors=dict(self.errors),
