@@ -240,7 +240,7 @@ class Predictions:
 
         The result is what ``supervision.Detections.from_inference`` reads.
         """
-        data: dict[str, Any] = {"predictions": [_prediction_json(p) for p in self.items]}
+        data: dict[str, Any] = {"predictions": [prediction_json(p) for p in self.items]}
         if self.image_size is not None:
             data["image"] = {"width": self.image_size[0], "height": self.image_size[1]}
         if self.caption is not None:
@@ -299,7 +299,14 @@ def _hiding_all(items: tuple[Prediction, ...], secrets: tuple[str, ...]) -> tupl
     return tuple(result) if changed else items
 
 
-def _prediction_json(p: Prediction) -> dict[str, Any]:
+def prediction_json(p: Prediction, *, shapes: bool = True) -> dict[str, Any]:
+    """One box in Roboflow's answer format (centre, size, confidence, class), the one serialiser of a box.
+
+    Args:
+        shapes: with ``class_id``, ``track_id`` (when set), polygon ``points`` and ``keypoints``, as
+            in an answer; without them, the box alone with its ``track_id`` (null when untracked),
+            as the boxes log writes it.
+    """
     entry: dict[str, Any] = {
         "x": round((p.x1 + p.x2) / 2, 2),
         "y": round((p.y1 + p.y2) / 2, 2),
@@ -308,10 +315,13 @@ def _prediction_json(p: Prediction) -> dict[str, Any]:
         "confidence": round(p.confidence, 4),
         "class": p.class_name,
     }
+    if not shapes:
+        entry["track_id"] = p.track_id
+        return entry
     if p.class_id is not None:
         entry["class_id"] = p.class_id
     if p.track_id is not None:
-        entry["tracker_id"] = p.track_id
+        entry["track_id"] = p.track_id
     if p.points:
         entry["points"] = [{"x": round(x, 2), "y": round(y, 2)} for x, y in p.points]
     if p.keypoints:

@@ -15,6 +15,8 @@ class ServerConfig:
 
     Attributes:
         host: address to bind; loopback unless the user opens it up.
+        allowed_hosts: ``Host`` names answered besides ``host``, localhost and (bound to every
+            interface) literal IP addresses; others get 421 (:class:`~livecam.net.HostCheck`).
         port: TCP port; 0 picks a free one.
         model_path: an ONNX detector, or None for the bundled COCO NanoDet.
         classes_path: class names for ``model_path``, one a line.
@@ -47,6 +49,7 @@ class ServerConfig:
 
     host: str = "127.0.0.1"
     port: int = 9001
+    allowed_hosts: tuple[str, ...] = ()
     model_path: Path | None = None
     classes_path: Path | None = None
     model_id: str = "coco/1"

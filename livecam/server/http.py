@@ -54,13 +54,15 @@ class _Handler(BoundedHandler):
         url = urllib.parse.urlsplit(self.path)
         query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
         request = Request(self.command, url.path, query, {k.lower(): v for k, v in self.headers.items()}, body)
+        # The answer is counted until it is sent: a graceful stop waits for the count to reach
+        # zero before it closes the connections, so an answer made but not yet written is not cut.
         with self.server.tracking_request():
             try:
                 response = self.server.app.handle(request)
             except Exception:  # a bug, not bad input: answer 500 and keep serving
                 log.exception("internal error answering %s %s", self.command, redact(url.path))
                 response = Response.json({"message": "internal server error"}, 500)
-        self._send(response)
+            self._send(response)
 
     def _read_body(self) -> bytes | None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -147,7 +149,15 @@ class ModelHTTPServer(BoundedHTTPServer):
         self._requests = threading.Condition()
         self._active_requests = 0
         connections = ConnectionTable(config.max_connections, config.socket_timeout_s, time.monotonic)
-        super().__init__((config.host, config.port), _Handler, connections, _BUSY, config.header_timeout_s)
+        super().__init__(
+            (config.host, config.port), _Handler, connections, _BUSY, config.header_timeout_s, config.allowed_hosts
+        )
+
+    @property
+    def active_requests(self) -> int:
+        """Requests being answered now (from reading their body until their answer is sent)."""
+        with self._requests:
+            return self._active_requests
 
     def tracking_request(self) -> _ActiveRequest:
         """A context that counts one request being answered (graceful stop waits for them)."""
