@@ -73,7 +73,7 @@ def test_stream_source_name_and_errors_never_show_the_password() -> None:
         source.open()
     message = str(caught.value)
     assert message.startswith("cannot open http://***@127.0.0.1:")
-    assert "check the URL" in message
+    assert "connection refused by 127.0.0.1:" in message
     assert "hunter2" not in message and "tok123" not in message
 
 

@@ -107,7 +107,9 @@ def make_source(config: KioskConfig) -> VideoSource:
         ConfigError: a malformed source spec.
     """
     spec = config.source
-    options = CaptureOptions(width=spec.width, height=spec.height, fps=spec.fps, fourcc=spec.fourcc)
+    options = CaptureOptions(
+        width=spec.width, height=spec.height, fps=spec.fps, fourcc=spec.fourcc, stall_timeout=spec.stall_timeout
+    )
     source = open_source(spec.input, options)
     orientation = config.display.orientation
     return source if orientation.identity else OrientedSource(source, orientation)

@@ -321,8 +321,18 @@ SOURCE_OPTIONS: tuple[Option, ...] = (
     Option("source", "height", "--height", _integer(16, 16384), "ask the camera for this frame height", "PX", int),
     Option("source", "fps", "--fps", _number(0, 500, above=True), "ask the camera for this frame rate", "FPS", float),
     Option("source", "fourcc", "--fourcc", _text, "camera pixel format, e.g. MJPG for USB cameras", "CODE"),
+    Option(
+        "source",
+        "stall-timeout",
+        "--stall-timeout",
+        _number(0, 3600, above=True),
+        "a stream with no new frame for this long is stalled: a banner, a log line, and a reconnect "
+        "if its read is stuck (default: 3)",
+        "S",
+        float,
+    ),
 )
-"""Camera options of ``run`` and the kiosk's ``[source]`` table."""
+"""Camera and stream options of ``run`` and the kiosk's ``[source]`` table."""
 
 API_OPTIONS: tuple[Option, ...] = (
     Option(
