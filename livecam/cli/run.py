@@ -31,7 +31,6 @@ from livecam.cli.options import (
     label_style,
 )
 from livecam.display import HeadlessDisplay, WindowDisplay, require_display
-from livecam.errors import ConfigError
 from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.live.stats import write_json
 from livecam.outputs import check_writable
