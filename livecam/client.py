@@ -217,6 +217,7 @@ class DetectionClient:
                 answer.status,
                 retryable=True,
             ) from exc
+        predictions = predictions.hiding(cfg.api_key)  # the parse worker never has the key to hide
         if request.scale != 1.0:
             predictions = predictions.scaled(1 / request.scale, 1 / request.scale)
         if cfg.asked_confidence < cfg.confidence:

@@ -24,7 +24,7 @@ from livecam.annotate.jsonl import ClassIds, JsonLinesWriter, frame_record
 from livecam.annotate.media import FrameInput, FrameOutput, InputFrame
 from livecam.annotate.window import Outcome, Window
 from livecam.backoff import Backoff
-from livecam.balance.pool import Server, ServerPool, ServerReport
+from livecam.balance.pool import Server, ServerPool
 from livecam.balance.window import InFlightWindow
 from livecam.client import ApiConfig, DetectionClient, Request, RetryPolicy, detect_with_retry
 from livecam.errors import AuthError, ConfigError, DetectionError, ModelNotFoundError
@@ -32,6 +32,7 @@ from livecam.frames import Image
 from livecam.overlay import OverlayStyle, PredictionPainter
 from livecam.predictions import Predictions
 from livecam.progress import Progress
+from livecam.stats import ServerStats
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ class AnnotateResult:
     interrupted: bool
     max_held: int
     elapsed_s: float
-    servers: tuple[ServerReport, ...] = ()
+    servers: tuple[ServerStats, ...] = ()
 
     @property
     def failed_fraction(self) -> float:

@@ -25,6 +25,7 @@ from livecam.encode import ENCODER_NAMES
 from livecam.errors import ConfigError
 from livecam.kiosk.keys import QuitSequence
 from livecam.kiosk.orientation import ROTATIONS
+from livecam.net import parse_allowed_hosts
 from livecam.overlay import Color, OverlayStyle
 
 Validator = Callable[[Any], Any]
@@ -151,6 +152,14 @@ def _host_port(value: Any) -> tuple[str, int] | None:
     return match.group(1) or "127.0.0.1", int(match.group(2))
 
 
+def _host_names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        value = ",".join(value)
+    if not isinstance(value, str):
+        raise ValueError(f'must be host names, e.g. ["camera.lan", "kiosk.example"] (got {_show(value)})')
+    return parse_allowed_hosts(value)
+
+
 def _quit(value: Any) -> QuitSequence:
     try:
         return QuitSequence.parse(_text(value))
@@ -215,6 +224,7 @@ LABEL_PARTS = ("class", "confidence", "id")
 
 def _label_parts(value: Any) -> bool | tuple[str, ...]:
     """``on``/``off``/``none`` (or true/false) as a bool, a list of parts as a tuple."""
+    given = value
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -226,7 +236,7 @@ def _label_parts(value: Any) -> bool | tuple[str, ...]:
         unknown = [v for v in value if v not in LABEL_PARTS]
         if not unknown:
             return tuple(part for part in LABEL_PARTS if part in value)
-    raise ValueError(f"must be none or a comma list of {', '.join(LABEL_PARTS)} (got {_show(value)})")
+    raise ValueError(f"must be none, on or a comma list of {', '.join(LABEL_PARTS)} (got {_show(given)})")
 
 
 def label_style(
@@ -311,8 +321,18 @@ SOURCE_OPTIONS: tuple[Option, ...] = (
     Option("source", "height", "--height", _integer(16, 16384), "ask the camera for this frame height", "PX", int),
     Option("source", "fps", "--fps", _number(0, 500, above=True), "ask the camera for this frame rate", "FPS", float),
     Option("source", "fourcc", "--fourcc", _text, "camera pixel format, e.g. MJPG for USB cameras", "CODE"),
+    Option(
+        "source",
+        "stall-timeout",
+        "--stall-timeout",
+        _number(0, 3600, above=True),
+        "a stream with no new frame for this long is stalled: a banner, a log line, and a reconnect "
+        "if its read is stuck (default: 3)",
+        "S",
+        float,
+    ),
 )
-"""Camera options of ``run`` and the kiosk's ``[source]`` table."""
+"""Camera and stream options of ``run`` and the kiosk's ``[source]`` table."""
 
 API_OPTIONS: tuple[Option, ...] = (
     Option(
@@ -333,12 +353,18 @@ API_OPTIONS: tuple[Option, ...] = (
         "confidence",
         "--confidence",
         _number(0, 100),
-        "minimum confidence in percent (default: 40)",
+        "minimum confidence, percent 0-100; a value below 1 is read as a fraction (default: 40)",
         "0-100",
         float,
     ),
     Option(
-        "api", "overlap", "--overlap", _number(0, 100), "NMS overlap threshold in percent (default: 30)", "0-100", float
+        "api",
+        "overlap",
+        "--overlap",
+        _number(0, 100),
+        "NMS overlap threshold, percent 0-100; a value below 1 is read as a fraction (default: 30)",
+        "0-100",
+        float,
     ),
     Option(
         "overlay",
@@ -494,6 +520,15 @@ KIOSK_OPTIONS: tuple[Option, ...] = (
         _host_port,
         "serve the browser view on HOST:PORT (default: off; host defaults to 127.0.0.1)",
         "HOST:PORT",
+    ),
+    Option(
+        "kiosk",
+        "allowed-hosts",
+        "--allowed-hosts",
+        _host_names,
+        "names the browser view also answers to, besides its address and localhost (other Host headers "
+        "get 421, against DNS rebinding); a leading dot allows subdomains, * allows any",
+        "NAME,...",
     ),
     Option(
         "kiosk", "web-fps", "--web-fps", _number(0.5, 60), "frame rate of the browser view (default: 10)", "FPS", float

@@ -23,6 +23,7 @@ class SourceSettings:
     height: int | None = None
     fps: float | None = None
     fourcc: str | None = None
+    stall_timeout: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class KioskSettings:
     watchdog: float = 10.0
     quit: QuitSequence = field(default_factory=lambda: QuitSequence.parse("qqq"))
     web: tuple[str, int] | None = None
+    allowed_hosts: tuple[str, ...] = ()
     web_fps: float = 10.0
     web_viewers: int = 8
 
