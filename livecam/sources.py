@@ -229,6 +229,17 @@ class OpenCVSource:
             return None
         return image  # type: ignore[return-value]  # decoded video is always 8-bit BGR
 
+    def seek(self, frame: int) -> None:
+        """Position an open file so the next :meth:`read` returns frame ``frame`` (from 0).
+
+        Raises:
+            SourceError: not open, not a file, or the backend cannot seek in it.
+        """
+        if self._cap is None or self._kind != "file":
+            raise SourceError(f"{self.name} is not an open file; only files can be positioned")
+        if frame and not self._cap.set(cv2.CAP_PROP_POS_FRAMES, frame):
+            raise SourceError(f"cannot seek to frame {frame} of {self.name}; the file may be damaged")
+
     def close(self) -> None:
         """Release the capture (safe when not open)."""
         cap, self._cap = self._cap, None
