@@ -16,6 +16,7 @@ from typing import TextIO
 
 from livecam.annotate.batch import (
     Batch,
+    BatchItem,
     FileOutcome,
     TotalProgress,
     expand_inputs,
@@ -54,6 +55,7 @@ from livecam.cli.common import (
     EXIT_OK,
     ApiChoice,
     api_choice,
+    check_positive,
     resolved_api,
     stop_on_signals,
 )
@@ -346,6 +348,7 @@ def run_many(
         raise ConfigError("--collect works with one INPUT; annotate the videos one at a time to collect frames")
     if args.segment_s is not None and args.ray is None:
         raise ConfigError("--segment-s goes with --ray")
+    check_positive(segment_s=args.segment_s)
     options, per_server, adaptive = annotate_options(args, choice)
     outdir: Path = args.output
     if outdir.exists() and not outdir.is_dir():
@@ -357,21 +360,7 @@ def run_many(
     stream = progress_stream or sys.stderr
     quiet = bool(getattr(args, "quiet", 0))
     if args.ray is not None:
-        from livecam.annotate.cluster import ClusterJob, run_on_ray
-
-        segment_s = DEFAULT_SEGMENT_S if args.segment_s is None else args.segment_s
-        cluster_job = ClusterJob(
-            items=tuple(items),
-            choice=choice,
-            options=options,
-            per_server=per_server,
-            adaptive=adaptive,
-            segment_s=segment_s,
-            max_failed_fraction=args.max_failed_fraction,
-            skip_done=args.skip_done,
-        )
-        outdir.mkdir(exist_ok=True)
-        return run_on_ray(cluster_job, args.ray or env.get("RAY_ADDRESS") or None, stop, None if quiet else stream)
+        return _run_on_ray(args, env, choice, items, options, per_server, adaptive, stop, None if quiet else stream)
     outdir.mkdir(exist_ok=True)
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
@@ -399,6 +388,46 @@ def run_many(
         if total.progress is not None:
             total.progress.finish()
     return _report_many(outcomes, batch.interrupted, time.monotonic() - started)
+
+
+def _run_on_ray(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    choice: ApiChoice,
+    items: list[BatchItem],
+    options: AnnotateOptions,
+    per_server: int,
+    adaptive: bool,
+    stop: threading.Event,
+    stream: TextIO | None,
+) -> int:
+    from livecam.annotate.cluster import ClusterJob, import_ray, run_on_ray
+
+    address = args.ray or env.get("RAY_ADDRESS") or None
+    import_ray(local=address is None)  # before any work: a clear message when Ray is missing
+    if choice.embedded:
+        from livecam.server.config import ServerConfig
+
+        # Each node's own embedded server takes this URL's place on the node.
+        api = choice.api_config(("http://127.0.0.1:9001",), ServerConfig().model_id)
+    else:
+        with resolved_api(choice) as given:
+            api = given
+    job = ClusterJob(
+        items=tuple(items),
+        api=api,
+        embedded=choice.embedded,
+        options=options,
+        per_server=per_server,
+        adaptive=adaptive,
+        segment_s=DEFAULT_SEGMENT_S if args.segment_s is None else args.segment_s,
+        max_failed_fraction=args.max_failed_fraction,
+        skip_done=args.skip_done,
+        precision=choice.precision,
+    )
+    args.output.mkdir(exist_ok=True)
+    with stop_on_signals(stop):
+        return run_on_ray(job, address, stop, stream)
 
 
 def _sum_known(counts: Iterable[int | None]) -> int | None:
