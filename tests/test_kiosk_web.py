@@ -53,7 +53,7 @@ def read_parts(view: WebView, count: int) -> list[bytes]:
     """Read ``count`` JPEG parts from /stream.mjpg."""
     host, port = view.url.split("//")[1].rstrip("/").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         stream = sock.makefile("rb")
         status = stream.readline()
         assert b" 200 " in status
@@ -165,7 +165,7 @@ def test_connections_beyond_the_cap_are_refused_while_every_one_is_answering() -
         streams = [socket.create_connection(address(web), timeout=10) for _ in range(2)]
         try:
             for sock in streams:
-                sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+                sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 assert b" 200 " in sock.makefile("rb").readline()
             status, _, body = get(web, "/stats")
         finally:
@@ -221,7 +221,7 @@ def test_viewers_and_a_stalled_viewer_do_not_slow_the_display() -> None:
         stalled = socket.socket()
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stalled.connect((host, int(port)))
-        stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")  # and never reads
+        stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # and never reads
         display = KioskDisplay(HeadlessDisplay(), QuitSequence.parse("none"), threading.Event(), publish=hub.publish)
         with LivePipeline(NoiseClip(90), None, display, LiveConfig(hud=False)) as pipeline:
             stats = pipeline.run().to_json()

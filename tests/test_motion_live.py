@@ -120,7 +120,7 @@ def test_a_closed_pipe_is_one_message(tmp_path: Path, caplog: pytest.LogCaptureF
     for index in range(5):
         log.write(index, None, None, ())
     log.close()
-    assert log.failed is not None and log.stats()["failed"] == log.failed
+    assert log.failed is not None and log.stats().failed == log.failed
     assert len([r for r in caplog.records if "boxes log" in r.message]) == 1
 
 

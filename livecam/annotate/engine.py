@@ -24,13 +24,14 @@ from livecam.annotate.jsonl import ClassIds, JsonLinesWriter, frame_record
 from livecam.annotate.media import FrameInput, FrameOutput, InputFrame
 from livecam.annotate.window import Outcome, Window
 from livecam.backoff import Backoff
-from livecam.balance.pool import Server, ServerPool, ServerReport
+from livecam.balance.pool import Server, ServerPool
 from livecam.balance.window import InFlightWindow
 from livecam.client import ApiConfig, DetectionClient, Request, RetryPolicy, detect_with_retry
 from livecam.errors import AuthError, ConfigError, DetectionError, ModelNotFoundError
 from livecam.frames import Image
 from livecam.overlay import OverlayStyle, PredictionPainter
 from livecam.predictions import Predictions
+from livecam.stats import ServerStats
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ class AnnotateResult:
     interrupted: bool
     max_held: int
     elapsed_s: float
-    servers: tuple[ServerReport, ...] = ()
+    servers: tuple[ServerStats, ...] = ()
 
     @property
     def failed_fraction(self) -> float:

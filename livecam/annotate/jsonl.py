@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from livecam.annotate.media import InputFrame
 from livecam.predictions import Predictions
+from livecam.redaction import redact
 
 
 class ClassIds:
@@ -56,7 +57,7 @@ def frame_record(
     if from_frame is not None and from_frame != frame.index:
         record["from_frame"] = from_frame
     if predictions is None:
-        record["error"] = error or "no answer"
+        record["error"] = redact(error) if error else "no answer"
         return record
     answer = predictions.to_roboflow()
     class_ids.fill(answer["predictions"])

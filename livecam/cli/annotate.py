@@ -305,7 +305,7 @@ def run(
                 server.requests,
                 server.ok,
                 server.failed,
-                "-" if server.latency_p50_ms is None else f"{server.latency_p50_ms:.0f}",
+                "-" if server.latency_ms.p50 is None else f"{server.latency_ms.p50:.0f}",
                 server.state,
             )
     return _report(job, result, codec)

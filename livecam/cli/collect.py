@@ -104,10 +104,10 @@ def collecting(config: CollectConfig | None, *, source: str, model_id: str | Non
 
 def summary(collector: Collector) -> None:
     """One log line: how much was collected, and what was skipped or dropped."""
-    stats = collector.stats()
-    by = ", ".join(f"{name} {count}" for name, count in stats["collected_by_strategy"].items())
-    skipped = stats["collect_skipped"]
-    count = stats["collected"]
+    stats = collector.summary()
+    by = ", ".join(f"{name} {count}" for name, count in stats.collected_by_strategy.items())
+    skipped = stats.collect_skipped
+    count = stats.collected
     log.info(
         "collected %d frame%s to %s%s; %d near-duplicates and %d over the limits skipped, %d dropped",
         count,
@@ -116,5 +116,5 @@ def summary(collector: Collector) -> None:
         f" ({by})" if by else "",
         skipped["duplicate"],
         skipped["limit"],
-        stats["collect_dropped"],
+        stats.collect_dropped,
     )

@@ -23,7 +23,7 @@ from livecam.cli.options import API_OPTIONS, AUTO_MAX_IN_FLIGHT, check_flag, giv
 from livecam.client import HOSTED_API_URL, ApiConfig
 from livecam.detector.bundled import Precision
 from livecam.errors import ConfigError
-from livecam.redaction import redact
+from livecam.logsafe import SafeLogFilter
 
 log = logging.getLogger("livecam")
 
@@ -148,10 +148,10 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def configure_logging(level: int, secret: str | None) -> None:
-    """Log to stderr, one line per event, with the API key scrubbed from every record."""
+    """Log to stderr, one printable line per event, credentials and the API key hidden in every record."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
-    handler.addFilter(_RedactingFilter(secret))
+    handler.addFilter(SafeLogFilter(secret))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if level >= 2 else logging.INFO if level >= 0 else logging.WARNING)
@@ -166,22 +166,6 @@ def quiet_native_logs(debug: bool) -> None:
     import cv2.utils.logging as cv_logging
 
     cv_logging.setLogLevel(cv_logging.LOG_LEVEL_ERROR)
-
-
-class _RedactingFilter(logging.Filter):
-    def __init__(self, secret: str | None) -> None:
-        super().__init__()
-        self._secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if record.exc_info:
-            message += "\n" + logging.Formatter().formatException(record.exc_info)
-            record.exc_info = None
-            record.exc_text = None
-        record.msg = redact(message, self._secret)
-        record.args = None
-        return True
 
 
 def in_flight_window(value: int | str | None) -> tuple[int, bool]:

@@ -163,7 +163,7 @@ def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event, collector
             collected = collector.stats() if collector is not None else {}
             return {**supervisor.stats(), **collected, "viewers": hub.viewers}
 
-        web = WebView(settings.web, hub, stats, title=config.overlay.title)
+        web = WebView(settings.web, hub, stats, title=config.overlay.title, allowed_hosts=settings.allowed_hosts)
         web.start()
     log.info(
         "kiosk started: %s, watchdog %.0f s, quit keys %s", config.source.input, settings.watchdog, settings.quit.text

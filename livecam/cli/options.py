@@ -25,6 +25,7 @@ from livecam.encode import ENCODER_NAMES
 from livecam.errors import ConfigError
 from livecam.kiosk.keys import QuitSequence
 from livecam.kiosk.orientation import ROTATIONS
+from livecam.net import parse_allowed_hosts
 from livecam.overlay import Color, OverlayStyle
 
 Validator = Callable[[Any], Any]
@@ -149,6 +150,14 @@ def _host_port(value: Any) -> tuple[str, int] | None:
     if match is None or not 0 <= int(match.group(2)) <= 65535:
         raise ValueError(f'must be HOST:PORT or PORT, e.g. "127.0.0.1:8080" (got {_show(value)})')
     return match.group(1) or "127.0.0.1", int(match.group(2))
+
+
+def _host_names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        value = ",".join(value)
+    if not isinstance(value, str):
+        raise ValueError(f'must be host names, e.g. ["camera.lan", "kiosk.example"] (got {_show(value)})')
+    return parse_allowed_hosts(value)
 
 
 def _quit(value: Any) -> QuitSequence:
@@ -494,6 +503,15 @@ KIOSK_OPTIONS: tuple[Option, ...] = (
         _host_port,
         "serve the browser view on HOST:PORT (default: off; host defaults to 127.0.0.1)",
         "HOST:PORT",
+    ),
+    Option(
+        "kiosk",
+        "allowed-hosts",
+        "--allowed-hosts",
+        _host_names,
+        "names the browser view also answers to, besides its address and localhost (other Host headers "
+        "get 421, against DNS rebinding); a leading dot allows subdomains, * allows any",
+        "NAME,...",
     ),
     Option(
         "kiosk", "web-fps", "--web-fps", _number(0.5, 60), "frame rate of the browser view (default: 10)", "FPS", float

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import sys
 import threading
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             stats = pipeline.run()
         if collector is not None:
             collector.close()
-            stats = stats.with_sections(collector.stats())
+            stats = dataclasses.replace(stats, collect=collector.summary())
     log.info(
         "%d of %d source frames shown (%.1f fps), %d detections answered, %d failed",
         stats.displayed_frames,

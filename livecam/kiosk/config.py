@@ -79,6 +79,7 @@ class KioskSettings:
     watchdog: float = 10.0
     quit: QuitSequence = field(default_factory=lambda: QuitSequence.parse("qqq"))
     web: tuple[str, int] | None = None
+    allowed_hosts: tuple[str, ...] = ()
     web_fps: float = 10.0
     web_viewers: int = 8
 

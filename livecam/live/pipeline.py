@@ -13,6 +13,7 @@ window's keys :mod:`.keys`, the counters :mod:`.stats`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -35,13 +36,14 @@ from livecam.live.keys import KeyBindings
 from livecam.live.motion import MotionThread
 from livecam.live.sender import AnswerHook, SenderPool
 from livecam.live.slot import LatestSlot, SlotClosed
-from livecam.live.stats import RunStats, SourceSummary, StatsRecorder
+from livecam.live.stats import MotionStats, RunStats, SourceSummary, StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.motion import Carried, Compensator
 from livecam.overlay import OverlayStyle
 from livecam.parsing import AnswerParser
 from livecam.predictions import Predictions
 from livecam.sources import SourceInfo, VideoSource
+from livecam.stats import ServerStats
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ class LiveProgress:
     status: list[str]
     source_name: str | None
     last_frame: Frame | None
-    servers: list[dict[str, object]] = field(default_factory=list)
+    servers: tuple[ServerStats, ...] = ()
 
 
 class LivePipeline:
@@ -291,33 +293,27 @@ class LivePipeline:
         if capture is not None:
             self.stats.source_frames = capture.frames_captured
         info = self.info
-        stats = self.stats.snapshot(
+        return dataclasses.replace(
+            self.stats.snapshot(),
             in_flight="auto" if self.config.adaptive else self.config.in_flight,
             encoder=self._senders.encoder_name if self._senders else None,
             frames_not_shown=max(0, capture.frames_captured - self.stats.displayed_frames) if capture else 0,
             reconnects=capture.reconnects if capture else 0,
             source=None if info is None else SourceSummary(info.name, info.width, info.height, info.fps, info.live),
             failure=self._failure(),
+            motion=self._motion_stats(),
+            boxes_log=self._boxes_log.stats() if self._boxes_log is not None else None,
+            servers=tuple(self._senders.servers.reports()) if self._senders is not None else None,
         )
-        sections: dict[str, object] = {"motion": self._motion_section()}
-        if self._boxes_log is not None:
-            sections["boxes_log"] = self._boxes_log.stats()
-        if self._senders is not None:
-            sections["servers"] = self._senders.servers.stats()
-        return stats.with_sections(sections)
 
-    def _motion_section(self) -> dict[str, object]:
+    def _motion_stats(self) -> MotionStats:
         composer = self._composer
-        section: dict[str, object] = {
-            "enabled": self.carried is not None,
-            "compensated_frames": composer.compensated_frames,
-            "skipped_frames": composer.skipped_frames,
-            "cost_ms": {"p50": None, "p95": None},
-            "tracks_started": 0,
-        }
-        if self._motion is not None:
-            section.update(self._motion.section())
-        return section
+        counted = MotionStats(
+            enabled=self.carried is not None,
+            compensated_frames=composer.compensated_frames,
+            skipped_frames=composer.skipped_frames,
+        )
+        return self._motion.stats(counted) if self._motion is not None else counted
 
     @property
     def displayed_frames(self) -> int:
@@ -340,7 +336,7 @@ class LivePipeline:
             status=self.status.lines(),
             source_name=self.info.name if self.info is not None else None,
             last_frame=self.frames.peek(),
-            servers=self._senders.servers.stats() if self._senders is not None else [],
+            servers=tuple(self._senders.servers.reports()) if self._senders is not None else (),
         )
 
     def _failure(self) -> str | None:
