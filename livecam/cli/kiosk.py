@@ -92,9 +92,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     # Without a folder the [collect] table only holds settings for later: collection is off.
     collect_config = collect.collect_config(dataclasses.asdict(config.collect)) if config.collect.dir else None
     stop = threading.Event()
-    with contextlib.ExitStack() as stack:
+    with stop_on_signals(stop), contextlib.ExitStack() as stack:
         api = collect.asking_low_confidence(stack.enter_context(resolved_api(api_choice(config, env))), collect_config)
-        stack.enter_context(stop_on_signals(stop))
         collector = stack.enter_context(
             collect.collecting(collect_config, source=redact_url(config.source.input), model_id=api.model_id)
         )
@@ -108,7 +107,9 @@ def make_source(config: KioskConfig) -> VideoSource:
         ConfigError: a malformed source spec.
     """
     spec = config.source
-    options = CaptureOptions(width=spec.width, height=spec.height, fps=spec.fps, fourcc=spec.fourcc)
+    options = CaptureOptions(
+        width=spec.width, height=spec.height, fps=spec.fps, fourcc=spec.fourcc, stall_timeout=spec.stall_timeout
+    )
     source = open_source(spec.input, options)
     orientation = config.display.orientation
     return source if orientation.identity else OrientedSource(source, orientation)

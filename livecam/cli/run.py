@@ -35,6 +35,7 @@ from livecam.display import HeadlessDisplay, WindowDisplay
 from livecam.errors import ConfigError
 from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.live.stats import write_json
+from livecam.outputs import check_writable
 from livecam.redaction import redact_url
 from livecam.sources import CaptureOptions, open_source
 
@@ -110,14 +111,15 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     )
     collect_config = collect.collect_config(collect.given(args))
     for flag, path in (("--stats-json", args.stats_json), ("--record", args.record), ("--boxes-log", args.boxes_log)):
-        if path is not None and not path.parent.is_dir():
-            raise ConfigError(f"{flag}: folder {path.parent} does not exist")
+        if path is not None:
+            check_writable(path, flag)
     if not args.headless:
         require_screen(env)
     stop = threading.Event()
-    with contextlib.ExitStack() as stack:
+    # The handlers stay until the stats are written: a second Ctrl-C, or one racing the end of
+    # the file, must not lose them.
+    with stop_on_signals(stop), contextlib.ExitStack() as stack:
         api = collect.asking_low_confidence(stack.enter_context(resolved_api(choice)), collect_config)
-        stack.enter_context(stop_on_signals(stop))
         collector = stack.enter_context(
             collect.collecting(collect_config, source=redact_url(args.source), model_id=api.model_id)
         )
@@ -128,16 +130,16 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         if collector is not None:
             collector.close()
             stats = dataclasses.replace(stats, collect=collector.summary())
-    log.info(
-        "%d of %d source frames shown (%.1f fps), %d detections answered, %d failed",
-        stats.displayed_frames,
-        stats.source_frames,
-        stats.display_fps,
-        stats.responses_ok,
-        stats.responses_failed,
-    )
-    if args.stats_json is not None:
-        write_json(args.stats_json, stats.to_json())
+        log.info(
+            "%d of %d source frames shown (%.1f fps), %d detections answered, %d failed",
+            stats.displayed_frames,
+            stats.source_frames,
+            stats.display_fps,
+            stats.responses_ok,
+            stats.responses_failed,
+        )
+        if args.stats_json is not None:
+            write_json(args.stats_json, stats.to_json())
     if stats.failure is not None:
         log.error("the run ended early: %s", stats.failure)
         return EXIT_FAILED
