@@ -229,6 +229,8 @@ class OpenCVSource:
             SourceError: missing file, unreadable video, absent camera or unreachable stream.
         """
         self.close()
+        if self._kind == "file" and Path(str(self._target)).is_dir():
+            raise SourceError(f"cannot open {self.name}: it is a folder, not a video file")
         if self._kind == "file" and not Path(str(self._target)).is_file():
             raise SourceError(f"cannot open file {self.name}: no such file; check the path")
         if self._kind == "stream":
@@ -370,7 +372,7 @@ class OpenCVSource:
 
     def _advice(self) -> str:
         if self._kind == "camera":
-            return "no such device, or another program is using it; check --source (cameras count from 0)"
+            return "no such device, or another program is using it; check the camera number (cameras count from 0)"
         if self._kind == "stream":
             return (
                 f"no video within {self._options.open_timeout_s:g} s; check the URL, the credentials "

@@ -49,6 +49,7 @@ from livecam.cli.run import API_HELP
 from livecam.collect import CollectConfig, Collector
 from livecam.errors import ConfigError
 from livecam.frames import Frame
+from livecam.outputs import StagedFile, check_writable, check_writable_folder
 from livecam.overlay import OverlayStyle
 from livecam.predictions import Predictions
 from livecam.progress import Progress
@@ -176,6 +177,10 @@ def _check_target(path: Path, flag: str, folder: bool, taken: dict[Path, str]) -
         raise ConfigError(f"{flag} {path} is a file; with a folder of images as INPUT, give a folder")
     if not folder and path.is_dir():
         raise ConfigError(f"{flag} {path} is a folder; give a file name")
+    if folder:
+        check_writable_folder(path, flag)
+    else:
+        check_writable(path, flag)
 
 
 def run(
@@ -201,10 +206,9 @@ def run(
     source: FrameInput = ImageFolderInput(job.input) if job.folder else VideoInput(job.input)
     stop = threading.Event() if stop is None else stop
     try:
-        with contextlib.ExitStack() as stack:
+        with stop_on_signals(stop), contextlib.ExitStack() as stack:
             api = collect.asking_low_confidence(stack.enter_context(resolved_api(choice)), job.collect)
-            stack.enter_context(stop_on_signals(stop))
-            output, jsonl = stack.enter_context(_outputs(job, source))
+            outputs = stack.enter_context(_outputs(job, source))
             collector = stack.enter_context(
                 collect.collecting(job.collect, source=str(job.input), model_id=api.model_id)
             )
@@ -213,19 +217,20 @@ def run(
             stack.callback(pool.close)
             annotator = Annotator(
                 source,
-                output,
+                outputs.frames,
                 lambda: PooledDetector(pool),
                 job.options,
                 stop,
-                jsonl=jsonl,
+                jsonl=outputs.jsonl,
                 on_answer=[_offer_to(collector)] if collector is not None else [],
                 progress=progress,
                 servers=pool,
             )
             result = annotator.run()
+            outputs.keep = _worth_keeping(result)
             if progress is not None:
                 progress.finish()
-            codec = output.codec if isinstance(output, VideoOutput) else "images"
+            codec = outputs.frames.codec if isinstance(outputs.frames, VideoOutput) else "images"
     finally:
         source.close()
     if len(result.servers) > 1:
@@ -239,7 +244,7 @@ def run(
                 "-" if server.latency_ms.p50 is None else f"{server.latency_ms.p50:.0f}",
                 server.state,
             )
-    return _report(job, result, codec)
+    return _report(job, result, codec, kept=bool(outputs.keep))
 
 
 def _offer_to(collector: Collector) -> AnswerHook:
@@ -252,35 +257,72 @@ def _offer_to(collector: Collector) -> AnswerHook:
     return offer
 
 
+@dataclass
+class _Outputs:
+    """The open outputs of a run; ``keep`` decides whether they replace their targets at the end."""
+
+    frames: FrameOutput
+    jsonl: JsonLinesWriter | None
+    keep: bool | None = None
+
+
+def _worth_keeping(result: AnnotateResult) -> bool:
+    """Whether the files hold something: a frame written, and an answer unless the run failed for good."""
+    if result.frames_written == 0:
+        return False
+    return result.fatal is None or result.sent > result.failed
+
+
 @contextlib.contextmanager
-def _outputs(job: AnnotateJob, source: FrameInput) -> Iterator[tuple[FrameOutput, JsonLinesWriter | None]]:
-    output: FrameOutput
+def _outputs(job: AnnotateJob, source: FrameInput) -> Iterator[_Outputs]:
+    """The video (or image folder) and JSON Lines outputs, written beside their targets and moved
+    over them at the end only if worth keeping (else a file already there stays as it was)."""
+    staged = [StagedFile(path) for path in (None if job.folder else job.output, job.json) if path is not None]
+    by_target = {s.target: s.path for s in staged}
+    frames: FrameOutput
     if job.folder:
         job.output.mkdir(exist_ok=True)
-        output = ImageFolderOutput(job.output)
+        frames = ImageFolderOutput(job.output)
     else:
         assert isinstance(source, VideoInput)
-        output = VideoOutput(job.output, source.fps, source.size)
+        frames = VideoOutput(by_target[job.output], source.fps, source.size)
+    outputs = _Outputs(frames, None)
     try:
         with contextlib.ExitStack() as stack:
-            jsonl = stack.enter_context(JsonLinesWriter(job.json)) if job.json is not None else None
-            yield output, jsonl
+            if job.json is not None:
+                outputs.jsonl = stack.enter_context(JsonLinesWriter(by_target[job.json]))
+            yield outputs
     finally:
-        output.close()
+        frames.close()
+        keep = outputs.keep if outputs.keep is not None else frames.written > 0
+        for file in staged:
+            if keep:
+                file.commit()
+            else:
+                file.discard()
 
 
-def _report(job: AnnotateJob, result: AnnotateResult, codec: str) -> int:
+def _report(job: AnnotateJob, result: AnnotateResult, codec: str, *, kept: bool = True) -> int:
     where = f"{job.output} ({codec})"
-    log.info(
-        "%d frames written to %s in %.1f s (%.1f fps); %d sent, %d failed%s",
-        result.frames_written,
-        where,
-        result.elapsed_s,
-        result.fps,
-        result.sent,
-        result.failed,
-        f"; predictions in {job.json}" if job.json else "",
-    )
+    if not kept:
+        log.info(
+            "nothing written (%s%s left as before); %d sent, %d failed",
+            job.output,
+            f", {job.json}" if job.json else "",
+            result.sent,
+            result.failed,
+        )
+    else:
+        log.info(
+            "%d frames written to %s in %.1f s (%.1f fps); %d sent, %d failed%s",
+            result.frames_written,
+            where,
+            result.elapsed_s,
+            result.fps,
+            result.sent,
+            result.failed,
+            f"; predictions in {job.json}" if job.json else "",
+        )
     if result.fatal is not None:
         log.error("stopped after %d frames: %s", result.frames_written, result.fatal)
         return EXIT_FAILED

@@ -58,7 +58,12 @@ class ApiChoice:
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], env: Mapping[str, str]) -> ApiChoice:
-        """From option values by name (absent ones take the defaults); the key falls back to the environment."""
+        """From option values by name (absent ones take the defaults); the key falls back to the environment.
+
+        A confidence or overlap below 1 is a fraction, as servers read it (0.9 is 90 %); it is
+        turned into percent, and the reading logged.
+        """
+        values = {**values, **{name: as_percent(values[name], name) for name in _PERCENT if name in values}}
         choice = cls(**values)
         if choice.api_key:
             return choice
@@ -91,6 +96,18 @@ class ApiChoice:
         )
 
 
+_PERCENT = ("confidence", "overlap")
+
+
+def as_percent(value: float, name: str) -> float:
+    """``value`` in percent: one below 1 (but above 0) is read as a fraction, and says so."""
+    if 0 < value < 1:
+        percent = round(value * 100, 6)
+        log.info("--%s %g read as %g %% (a value below 1 is a fraction)", name, value, percent)
+        return percent
+    return value
+
+
 def api_choice(args: argparse.Namespace, env: Mapping[str, str]) -> ApiChoice:
     """The API options given as flags (see :data:`livecam.cli.options.API_OPTIONS`)."""
     values = {o.dest: check_flag(o, v) if o.repeat else v for o, v in given_values(args, API_OPTIONS).items()}
@@ -102,7 +119,8 @@ def resolved_api(choice: ApiChoice) -> Iterator[ApiConfig]:
     """The API to use; starts the embedded server for as long as the context lasts when needed.
 
     Raises:
-        ConfigError: ``--api-url`` without ``--model``, or ``--precision`` for a remote API.
+        ConfigError: ``--api-url`` without ``--model``, ``--precision`` for a remote API, or
+            the hosted API without a key.
     """
     if choice.embedded:
         from livecam.server.process import ServerProcess
@@ -120,23 +138,42 @@ def resolved_api(choice: ApiChoice) -> Iterator[ApiConfig]:
             f"--precision {choice.precision} chooses the embedded server's model; with --api-url or --model "
             "the remote server decides (leave --precision out)"
         )
+    if choice.api_url is None and not choice.api_key:
+        raise ConfigError(
+            f"--model {choice.model} without --api-url uses Roboflow's hosted API, which needs your API key: "
+            f"set {API_KEY_ENV} or give --api-key (or name your own server with --api-url)"
+        )
     yield choice.api_config(choice.api_url or (HOSTED_API_URL,), choice.model)
+
+
+QUIT_AT_ONCE_AFTER = 3
+"""Close signals (Ctrl-C, SIGTERM) after which the process exits at once, without finishing its files."""
 
 
 @contextlib.contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Ctrl-C and SIGTERM set ``stop`` so the run ends cleanly (a second Ctrl-C aborts).
+    """Ctrl-C and SIGTERM set ``stop`` so the run ends cleanly and writes what it owes (stats,
+    the end of a video); a second one changes nothing, a third exits at once with status 130.
 
     Only the main thread can install handlers; elsewhere (tests, embedding) this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    received = 0
 
     def handle(signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        log.info("stopping (%s)", signal.Signals(signum).name)
+        nonlocal received
+        received += 1
+        name = signal.Signals(signum).name
+        if received >= QUIT_AT_ONCE_AFTER:
+            # Not an exception: one raised here could land inside the very clean-up it should cut short.
+            os.write(sys.stderr.fileno(), f"{name} again: quitting at once, files may be unfinished\n".encode())
+            os._exit(EXIT_INTERRUPTED)
+        if received == 1:
+            log.info("stopping (%s)", name)
+        else:
+            log.warning("already stopping (%s); one more signal quits at once, without finishing files", name)
         stop.set()
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -224,6 +224,7 @@ LABEL_PARTS = ("class", "confidence", "id")
 
 def _label_parts(value: Any) -> bool | tuple[str, ...]:
     """``on``/``off``/``none`` (or true/false) as a bool, a list of parts as a tuple."""
+    given = value
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -235,7 +236,7 @@ def _label_parts(value: Any) -> bool | tuple[str, ...]:
         unknown = [v for v in value if v not in LABEL_PARTS]
         if not unknown:
             return tuple(part for part in LABEL_PARTS if part in value)
-    raise ValueError(f"must be none or a comma list of {', '.join(LABEL_PARTS)} (got {_show(value)})")
+    raise ValueError(f"must be none, on or a comma list of {', '.join(LABEL_PARTS)} (got {_show(given)})")
 
 
 def label_style(
@@ -352,12 +353,18 @@ API_OPTIONS: tuple[Option, ...] = (
         "confidence",
         "--confidence",
         _number(0, 100),
-        "minimum confidence in percent (default: 40)",
+        "minimum confidence, percent 0-100; a value below 1 is read as a fraction (default: 40)",
         "0-100",
         float,
     ),
     Option(
-        "api", "overlap", "--overlap", _number(0, 100), "NMS overlap threshold in percent (default: 30)", "0-100", float
+        "api",
+        "overlap",
+        "--overlap",
+        _number(0, 100),
+        "NMS overlap threshold, percent 0-100; a value below 1 is read as a fraction (default: 30)",
+        "0-100",
+        float,
     ),
     Option(
         "overlay",

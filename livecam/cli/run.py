@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import dataclasses
 import logging
-import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,10 +30,10 @@ from livecam.cli.options import (
     given_values,
     label_style,
 )
-from livecam.display import HeadlessDisplay, WindowDisplay
-from livecam.errors import ConfigError
+from livecam.display import HeadlessDisplay, WindowDisplay, require_display
 from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.live.stats import write_json
+from livecam.outputs import check_writable
 from livecam.redaction import redact_url
 from livecam.sources import CaptureOptions, open_source
 
@@ -110,14 +109,15 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     )
     collect_config = collect.collect_config(collect.given(args))
     for flag, path in (("--stats-json", args.stats_json), ("--record", args.record), ("--boxes-log", args.boxes_log)):
-        if path is not None and not path.parent.is_dir():
-            raise ConfigError(f"{flag}: folder {path.parent} does not exist")
+        if path is not None:
+            check_writable(path, flag)
     if not args.headless:
-        require_screen(env)
+        require_display(env, "With --headless, --record OUT.mp4 keeps the annotated video.")
     stop = threading.Event()
-    with contextlib.ExitStack() as stack:
+    # The handlers stay until the stats are written: a second Ctrl-C, or one racing the end of
+    # the file, must not lose them.
+    with stop_on_signals(stop), contextlib.ExitStack() as stack:
         api = collect.asking_low_confidence(stack.enter_context(resolved_api(choice)), collect_config)
-        stack.enter_context(stop_on_signals(stop))
         collector = stack.enter_context(
             collect.collecting(collect_config, source=redact_url(args.source), model_id=api.model_id)
         )
@@ -128,30 +128,17 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         if collector is not None:
             collector.close()
             stats = dataclasses.replace(stats, collect=collector.summary())
-    log.info(
-        "%d of %d source frames shown (%.1f fps), %d detections answered, %d failed",
-        stats.displayed_frames,
-        stats.source_frames,
-        stats.display_fps,
-        stats.responses_ok,
-        stats.responses_failed,
-    )
-    if args.stats_json is not None:
-        write_json(args.stats_json, stats.to_json())
+        log.info(
+            "%d of %d source frames shown (%.1f fps), %d detections answered, %d failed",
+            stats.displayed_frames,
+            stats.source_frames,
+            stats.display_fps,
+            stats.responses_ok,
+            stats.responses_failed,
+        )
+        if args.stats_json is not None:
+            write_json(args.stats_json, stats.to_json())
     if stats.failure is not None:
         log.error("the run ended early: %s", stats.failure)
         return EXIT_FAILED
     return EXIT_OK
-
-
-def require_screen(env: Mapping[str, str]) -> None:
-    """Fail early, with what to do, when a window cannot be opened.
-
-    Raises:
-        ConfigError: on Linux with neither DISPLAY nor WAYLAND_DISPLAY set.
-    """
-    if sys.platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
-        raise ConfigError(
-            "no screen to open a window on (DISPLAY is not set): add --headless, "
-            "with --record OUT.mp4 to keep the annotated video"
-        )
