@@ -29,7 +29,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
 fi
 
-scripts/setup.sh '.[test]'
+scripts/setup.sh '.[test,ray]'
 if [ -f tests/peers/setup.sh ]; then
     bash tests/peers/setup.sh
 fi
