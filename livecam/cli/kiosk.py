@@ -25,7 +25,7 @@ from livecam.cli.kiosk_file import build_config, read_toml
 from livecam.cli.options import OPTIONS, Option, add_options, given_values, label_style, parse_color
 from livecam.client import ApiConfig
 from livecam.collect import Collector
-from livecam.display import Display, HeadlessDisplay, WindowDisplay
+from livecam.display import Display, HeadlessDisplay, WindowDisplay, require_display
 from livecam.errors import ConfigError
 from livecam.kiosk.app import Supervisor
 from livecam.kiosk.config import KioskConfig
@@ -89,6 +89,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         getattr(args, "verbose", 0) - getattr(args, "quiet", 0), config.api.api_key or env.get(API_KEY_ENV)
     )
     make_source(config)  # a malformed source spec is a config error, reported now
+    if not config.display.headless:
+        require_display(env, "Headless, --web HOST:PORT shows the picture in a browser.")
     # Without a folder the [collect] table only holds settings for later: collection is off.
     collect_config = collect.collect_config(dataclasses.asdict(config.collect)) if config.collect.dir else None
     stop = threading.Event()

@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import dataclasses
 import logging
-import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,8 +30,7 @@ from livecam.cli.options import (
     given_values,
     label_style,
 )
-from livecam.display import HeadlessDisplay, WindowDisplay
-from livecam.errors import ConfigError
+from livecam.display import HeadlessDisplay, WindowDisplay, require_display
 from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.live.stats import write_json
 from livecam.outputs import check_writable
@@ -114,7 +112,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         if path is not None:
             check_writable(path, flag)
     if not args.headless:
-        require_screen(env)
+        require_display(env, "With --headless, --record OUT.mp4 keeps the annotated video.")
     stop = threading.Event()
     # The handlers stay until the stats are written: a second Ctrl-C, or one racing the end of
     # the file, must not lose them.
@@ -144,16 +142,3 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         log.error("the run ended early: %s", stats.failure)
         return EXIT_FAILED
     return EXIT_OK
-
-
-def require_screen(env: Mapping[str, str]) -> None:
-    """Fail early, with what to do, when a window cannot be opened.
-
-    Raises:
-        ConfigError: on Linux with neither DISPLAY nor WAYLAND_DISPLAY set.
-    """
-    if sys.platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
-        raise ConfigError(
-            "no screen to open a window on (DISPLAY is not set): add --headless, "
-            "with --record OUT.mp4 to keep the annotated video"
-        )
