@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from stub_api import Reply, Seen, StubApi
 
-from livecam.cli.options import LABELS, MOTION, check_flag, label_style
 from livecam.errors import ConfigError
 from livecam.frames import Frame
 from livecam.live.boxes_log import BoxesLog, line
@@ -23,6 +22,7 @@ from livecam.live.slot import LatestSlot
 from livecam.live.stats import StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.motion import Carried
+from livecam.options import LABELS, MOTION, check_flag, label_style
 from livecam.overlay import OverlayStyle, label_text
 from livecam.predictions import Prediction, Predictions
 

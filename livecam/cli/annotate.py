@@ -8,7 +8,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -24,12 +24,9 @@ from livecam.annotate.engine import (
     PooledDetector,
     server_pool,
 )
-from livecam.annotate.jsonl import JsonLinesWriter
 from livecam.annotate.media import (
     FrameInput,
-    FrameOutput,
     ImageFolderInput,
-    ImageFolderOutput,
     InputFrame,
     VideoInput,
     VideoOutput,
@@ -39,19 +36,20 @@ from livecam.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    ApiChoice,
     api_choice,
-    resolved_api,
     stop_on_signals,
 )
-from livecam.cli.options import API_OPTIONS, add_options
 from livecam.cli.run import API_HELP
 from livecam.collect import CollectConfig, Collector
+from livecam.collect.session import asking_low_confidence, collect_config, collecting
+from livecam.connection import ApiSettings, connect
 from livecam.errors import ConfigError
 from livecam.frames import Frame
+from livecam.options import API_OPTIONS, add_options
 from livecam.overlay import OverlayStyle
 from livecam.predictions import Predictions
 from livecam.progress import Progress
+from livecam.public.annotate import outputs, window_for
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +121,7 @@ class AnnotateJob:
     adaptive: bool = False
 
 
-def check_arguments(args: argparse.Namespace, choice: ApiChoice) -> AnnotateJob:
+def check_arguments(args: argparse.Namespace, choice: ApiSettings) -> AnnotateJob:
     """Validate the paths and numbers before any work.
 
     Raises:
@@ -138,8 +136,7 @@ def check_arguments(args: argparse.Namespace, choice: ApiChoice) -> AnnotateJob:
         raise ConfigError(f"INPUT {source} is not a regular file or folder")
     if not 0.0 <= args.max_failed_fraction <= 1.0:
         raise ConfigError(f"--max-failed-fraction must be between 0 and 1 (got {args.max_failed_fraction})")
-    per_server = choice.in_flight if isinstance(choice.in_flight, int) else default_in_flight(choice)
-    adaptive = not isinstance(choice.in_flight, int) and not choice.embedded
+    per_server, adaptive = window_for(choice)
     workers = min(MAX_WORKERS, per_server * choice.servers)
     options = AnnotateOptions(in_flight=workers, every=args.every, style=OverlayStyle(labels=not args.no_labels))
     taken = {source.resolve(): "INPUT"}
@@ -147,23 +144,13 @@ def check_arguments(args: argparse.Namespace, choice: ApiChoice) -> AnnotateJob:
     taken[output.resolve()] = "-o"
     if args.json is not None:
         _check_target(args.json, "--json", False, taken)
-    collecting = collect.collect_config(collect.given(args))
+    collecting = collect_config(collect.given(args))
     if collecting is not None and collecting.directory.resolve() in taken:
         what = taken[collecting.directory.resolve()]
         raise ConfigError(f"--collect {collecting.directory} is the same folder as {what}; choose another folder")
     return AnnotateJob(
         source, output, args.json, folder, options, args.max_failed_fraction, collecting, per_server, adaptive
     )
-
-
-def default_in_flight(choice: ApiChoice) -> int:
-    """Requests in flight per server when ``--in-flight`` is not a number: fewer for the embedded server.
-
-    The embedded model shares this machine's cores with the client, so more requests in flight
-    only add encoding work; a remote server is kept busy with up to this many, learnt from its
-    round trips.
-    """
-    return EMBEDDED_IN_FLIGHT if choice.embedded else DEFAULT_IN_FLIGHT
 
 
 def _check_target(path: Path, flag: str, folder: bool, taken: dict[Path, str]) -> None:
@@ -202,12 +189,10 @@ def run(
     stop = threading.Event() if stop is None else stop
     try:
         with contextlib.ExitStack() as stack:
-            api = collect.asking_low_confidence(stack.enter_context(resolved_api(choice)), job.collect)
+            api = asking_low_confidence(stack.enter_context(connect(choice)), job.collect)
             stack.enter_context(stop_on_signals(stop))
-            output, jsonl = stack.enter_context(_outputs(job, source))
-            collector = stack.enter_context(
-                collect.collecting(job.collect, source=str(job.input), model_id=api.model_id)
-            )
+            output, jsonl = stack.enter_context(outputs(source, job.output, job.json, job.folder))
+            collector = stack.enter_context(collecting(job.collect, source=str(job.input), model_id=api.model_id))
             progress = None if getattr(args, "quiet", 0) else Progress(source.total, progress_stream or sys.stderr)
             pool = server_pool(api, job.per_server, job.adaptive)
             stack.callback(pool.close)
@@ -250,23 +235,6 @@ def _offer_to(collector: Collector) -> AnswerHook:
         collector.offer(Frame(frame.index, frame.image, at), predictions, frame.time_s, copy=True)
 
     return offer
-
-
-@contextlib.contextmanager
-def _outputs(job: AnnotateJob, source: FrameInput) -> Iterator[tuple[FrameOutput, JsonLinesWriter | None]]:
-    output: FrameOutput
-    if job.folder:
-        job.output.mkdir(exist_ok=True)
-        output = ImageFolderOutput(job.output)
-    else:
-        assert isinstance(source, VideoInput)
-        output = VideoOutput(job.output, source.fps, source.size)
-    try:
-        with contextlib.ExitStack() as stack:
-            jsonl = stack.enter_context(JsonLinesWriter(job.json)) if job.json is not None else None
-            yield output, jsonl
-    finally:
-        output.close()
 
 
 def _report(job: AnnotateJob, result: AnnotateResult, codec: str) -> int:
