@@ -226,6 +226,7 @@ class DetectionClient:
                 response.status_code,
                 retryable=True,
             ) from exc
+        predictions = predictions.hiding(cfg.api_key)  # the parse worker never has the key to hide
         if request.scale != 1.0:
             predictions = predictions.scaled(1 / request.scale, 1 / request.scale)
         if cfg.asked_confidence < cfg.confidence:

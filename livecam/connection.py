@@ -16,7 +16,7 @@ import dataclasses
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from livecam.client import HOSTED_API_URL, ApiConfig
 from livecam.detector.bundled import Precision
@@ -56,6 +56,16 @@ class ApiSettings:
     def __post_init__(self) -> None:
         if isinstance(self.api_url, str):  # one URL given as text (the Python API)
             object.__setattr__(self, "api_url", (self.api_url,))
+
+    @classmethod
+    def given(cls, values: Mapping[str, Any], env: Mapping[str, str]) -> ApiSettings:
+        """From checked option values by name (absent ones take the defaults), the key from ``env`` if none.
+
+        A confidence or overlap below 1 is a fraction, as servers read it (0.9 is 90 %); it is
+        turned into percent, and the reading logged.
+        """
+        percent = {name: as_percent(values[name], name) for name in _PERCENT if values.get(name) is not None}
+        return cls(**{**values, **percent}).with_env_key(env)
 
     def with_env_key(self, env: Mapping[str, str]) -> ApiSettings:
         """These settings; without a key, the key of the environment's ``ROBOFLOW_API_KEY``."""
@@ -97,6 +107,18 @@ class ApiSettings:
         )
 
 
+_PERCENT = ("confidence", "overlap")
+
+
+def as_percent(value: float, name: str) -> float:
+    """``value`` in percent: one below 1 (but above 0) is read as a fraction, and says so."""
+    if 0 < value < 1:
+        percent = round(value * 100, 6)
+        log.info("--%s %g read as %g %% (a value below 1 is a fraction)", name, value, percent)
+        return percent
+    return value
+
+
 @contextlib.contextmanager
 def serve(precision: Precision | None = None) -> Iterator[str]:
     """The embedded server (bundled COCO model ``coco/1``, a free loopback port) in a child process.
@@ -125,7 +147,8 @@ def connect(settings: ApiSettings) -> Iterator[ApiConfig]:
     """The API to use; starts the embedded server for as long as the context lasts when needed.
 
     Raises:
-        ConfigError: an API URL without a model, or a precision for a remote API.
+        ConfigError: an API URL without a model, a precision for a remote API, or the hosted API
+            without a key.
     """
     if settings.embedded:
         with _embedded(settings.precision) as server:
@@ -138,5 +161,10 @@ def connect(settings: ApiSettings) -> Iterator[ApiConfig]:
         raise ConfigError(
             f"--precision {settings.precision} chooses the embedded server's model; with --api-url or --model "
             "the remote server decides (leave --precision out)"
+        )
+    if settings.api_url is None and not settings.api_key:
+        raise ConfigError(
+            f"--model {settings.model} without --api-url uses Roboflow's hosted API, which needs your API key: "
+            f"set {API_KEY_ENV} or give --api-key (or name your own server with --api-url)"
         )
     yield settings.api_config(settings.api_url or (HOSTED_API_URL,), settings.model)

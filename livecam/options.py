@@ -231,6 +231,7 @@ LABEL_PARTS = ("class", "confidence", "id")
 
 def _label_parts(value: Any) -> bool | tuple[str, ...]:
     """``on``/``off``/``none`` (or true/false) as a bool, a list of parts as a tuple."""
+    given = value
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -242,7 +243,7 @@ def _label_parts(value: Any) -> bool | tuple[str, ...]:
         unknown = [v for v in value if v not in LABEL_PARTS]
         if not unknown:
             return tuple(part for part in LABEL_PARTS if part in value)
-    raise ValueError(f"must be none or a comma list of {', '.join(LABEL_PARTS)} (got {_show(value)})")
+    raise ValueError(f"must be none, on or a comma list of {', '.join(LABEL_PARTS)} (got {_show(given)})")
 
 
 def label_style(
@@ -332,8 +333,18 @@ SOURCE_OPTIONS: tuple[Option, ...] = (
     Option("source", "height", "--height", _integer(16, 16384), "ask the camera for this frame height", "PX", int),
     Option("source", "fps", "--fps", _number(0, 500, above=True), "ask the camera for this frame rate", "FPS", float),
     Option("source", "fourcc", "--fourcc", _text, "camera pixel format, e.g. MJPG for USB cameras", "CODE"),
+    Option(
+        "source",
+        "stall-timeout",
+        "--stall-timeout",
+        _number(0, 3600, above=True),
+        "a stream with no new frame for this long is stalled: a banner, a log line, and a reconnect "
+        "if its read is stuck (default: 3)",
+        "S",
+        float,
+    ),
 )
-"""Camera options of ``run`` and the kiosk's ``[source]`` table."""
+"""Camera and stream options of ``run`` and the kiosk's ``[source]`` table."""
 
 API_OPTIONS: tuple[Option, ...] = (
     Option(
@@ -354,12 +365,18 @@ API_OPTIONS: tuple[Option, ...] = (
         "confidence",
         "--confidence",
         _number(0, 100),
-        "minimum confidence in percent (default: 40)",
+        "minimum confidence, percent 0-100; a value below 1 is read as a fraction (default: 40)",
         "0-100",
         float,
     ),
     Option(
-        "api", "overlap", "--overlap", _number(0, 100), "NMS overlap threshold in percent (default: 30)", "0-100", float
+        "api",
+        "overlap",
+        "--overlap",
+        _number(0, 100),
+        "NMS overlap threshold, percent 0-100; a value below 1 is read as a fraction (default: 30)",
+        "0-100",
+        float,
     ),
     Option(
         "overlay",

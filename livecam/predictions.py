@@ -8,6 +8,7 @@ nothing downstream ever sees hostile numbers.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -18,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from livecam.errors import ResponseError
+from livecam.sanitize import MAX_MESSAGE, clean_text, hide_secrets
 
 if TYPE_CHECKING:
     import supervision as sv
@@ -246,6 +248,21 @@ class Predictions:
             data={"class_name": np.array([p.class_name for p in items], dtype=str)},
         )
 
+    def hiding(self, *secrets: str | None) -> Predictions:
+        """The same answer with each secret (the API key) replaced by ``***`` in every name and the caption.
+
+        The parse worker never sees the key, so the client scrubs what it parsed with this.
+        """
+        hidden = tuple(s for s in secrets if s)
+        if not hidden:
+            return self
+        caption = None if self.caption is None else hide_secrets(self.caption, hidden)
+        items = _hiding_all(self.items, hidden)
+        below = _hiding_all(self.below_threshold, hidden)
+        if items is self.items and below is self.below_threshold and caption == self.caption:
+            return self
+        return replace(self, items=items, below_threshold=below, caption=caption)
+
     def to_roboflow(self) -> dict[str, Any]:
         """This answer in Roboflow's response format (centre boxes), e.g. for a JSON Lines file.
 
@@ -294,6 +311,20 @@ class Predictions:
             if pred is not None:
                 items.append(pred)
         return cls(items=tuple(items), image_size=size, issues=frozenset(issues))
+
+
+def _hiding_all(items: tuple[Prediction, ...], secrets: tuple[str, ...]) -> tuple[Prediction, ...]:
+    """``items`` itself when no name holds a secret (the common case costs no copies)."""
+    changed = False
+    result = []
+    for p in items:
+        name = hide_secrets(p.class_name, secrets)
+        keypoints = tuple(replace(k, name=hide_secrets(k.name, secrets)) for k in p.keypoints)
+        if name != p.class_name or keypoints != p.keypoints:
+            changed = True
+            p = replace(p, class_name=name, keypoints=keypoints)
+        result.append(p)
+    return tuple(result) if changed else items
 
 
 def prediction_json(p: Prediction, *, shapes: bool = True) -> dict[str, Any]:
@@ -378,7 +409,7 @@ def _parse_one(entry: Any, size: tuple[int, int] | None, issues: set[str]) -> Pr
         confidence = 0.0
     confidence = min(1.0, max(0.0, confidence))
     name = entry.get("class", entry.get("class_name"))
-    class_id = entry.get("class_id")
+    class_id = _class_id(entry.get("class_id"))
     return Prediction(
         x1=x1,
         y1=y1,
@@ -386,16 +417,27 @@ def _parse_one(entry: Any, size: tuple[int, int] | None, issues: set[str]) -> Pr
         y2=y2,
         confidence=confidence,
         class_name=_label(name, class_id),
-        class_id=class_id if isinstance(class_id, int) and not isinstance(class_id, bool) else None,
+        class_id=class_id if isinstance(class_id, int) else None,
         points=_points(entry.get("points"), issues),
         keypoints=_keypoints(entry.get("keypoints"), issues),
     )
 
 
-def _label(name: Any, class_id: Any) -> str:
-    if isinstance(name, str) and name:
-        return name[:64]
-    if isinstance(class_id, int):
+def _class_id(value: Any) -> int | str | None:
+    """A class index as sent: a whole number, digits given as text read as one, other text cleaned."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = _name(value)
+        return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else (text or None)
+    return None
+
+
+def _label(name: Any, class_id: int | str | None) -> str:
+    text = _name(name)
+    if text:
+        return text
+    if class_id is not None:
         return f"class {class_id}"
     return "object"
 
@@ -444,17 +486,32 @@ def _keypoints(raw: Any, issues: set[str]) -> tuple[Keypoint, ...]:
             conf = _finite(point.get("confidence"))
             if px is not None and py is not None:
                 name = point.get("class", point.get("class_name", ""))
-                keypoints.append(Keypoint(px, py, 1.0 if conf is None else conf, name if isinstance(name, str) else ""))
+                keypoints.append(Keypoint(px, py, 1.0 if conf is None else conf, _name(name)))
                 continue
         issues.add("bad keypoint")
     return tuple(keypoints)
+
+
+def _name(value: Any) -> str:
+    """A class or keypoint name from an answer through the one gate (short names cached: they repeat)."""
+    if not isinstance(value, str):
+        return ""
+    return _short_name(value) if len(value) <= _CACHED_NAME else clean_text(value)
+
+
+_CACHED_NAME = 128
+
+
+@functools.lru_cache(maxsize=1024)
+def _short_name(text: str) -> str:
+    return clean_text(text)
 
 
 def _classification_caption(data: Mapping[str, Any], raw: list[Any]) -> str | None:
     top = data.get("top")
     conf = _finite(data.get("confidence"))
     if isinstance(top, str) and conf is not None:
-        return f"{top[:64]} {conf:.2f}"
+        return f"{_name(top)} {conf:.2f}"
     best = max(
         (p for p in raw if isinstance(p, Mapping) and _finite(p.get("confidence")) is not None),
         key=lambda p: float(p["confidence"]),
@@ -462,7 +519,7 @@ def _classification_caption(data: Mapping[str, Any], raw: list[Any]) -> str | No
     )
     if best is None or not isinstance(best.get("class"), str):
         return None
-    return f"{best['class'][:64]} {float(best['confidence']):.2f}"
+    return f"{_name(best['class'])} {float(best['confidence']):.2f}"
 
 
 def _multilabel_caption(data: Mapping[str, Any], raw: Mapping[str, Any]) -> str | None:
@@ -470,4 +527,4 @@ def _multilabel_caption(data: Mapping[str, Any], raw: Mapping[str, Any]) -> str 
     names = [c for c in chosen if isinstance(c, str)] if isinstance(chosen, list) else []
     if not names:
         names = [k for k, v in raw.items() if isinstance(v, Mapping) and (_finite(v.get("confidence")) or 0) >= 0.5]
-    return ", ".join(n[:64] for n in names[:8]) or None
+    return clean_text(", ".join(_name(n) for n in names[:8]), limit=MAX_MESSAGE) or None

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Benchmarks of livecam against Roboflow's sequential pattern; writes Markdown and JSON.
 
     python scripts/bench.py                       # every benchmark, full length (about 12 minutes)
@@ -11,6 +12,10 @@ BENCHMARKS.md for what each measures and its targets). Results go to OUT/bench.m
 
 from __future__ import annotations
 
+# isort: off
+import checkout_venv  # noqa: F401  (first: it may start this script again under .venv/bin/python)
+
+# isort: on
 import argparse
 import json
 import sys

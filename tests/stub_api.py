@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +32,8 @@ class Seen:
     headers: dict[str, str]
     image_size: tuple[int, int] | None
     client_port: int = 0
+    at: float = 0.0
+    """When the request arrived (``time.monotonic()``)."""
 
 
 @dataclass
@@ -141,6 +144,7 @@ class StubApi:
             headers=dict(handler.headers.items()),
             image_size=_image_size(body),
             client_port=handler.client_address[1],
+            at=time.monotonic(),
         )
         with self._lock:
             self.active += 1

@@ -220,5 +220,6 @@ def test_an_unwritable_stats_file_is_a_clear_error() -> None:
         "--stats-json",
         str(target),
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # found before the run, not after it
     assert "cannot write /proc/livecam-stats.json" in result.stderr and "Traceback" not in result.stderr
+    assert "source:" not in result.stderr

@@ -46,6 +46,7 @@ def static_clip(path: Path, frames: int = 75) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_static_camera_yields_a_handful_of_frames_not_hundreds(tmp_path: Path) -> None:
     stats_path = tmp_path / "stats.json"
     with StubApi() as api:  # a person in every answer: the classes strategy picks every frame

@@ -317,6 +317,7 @@ def test_command_line_run_with_nothing_listening(tmp_path: Path) -> None:
     assert stats["errors"] == {"no_answer": stats["responses_failed"]}
 
 
+@pytest.mark.slow
 def test_command_line_run_recovers_after_an_outage(tmp_path: Path) -> None:
     server = FaultServer().start()
     outage = threading.Event()

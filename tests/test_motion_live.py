@@ -163,7 +163,7 @@ def test_bad_motion_and_label_values_are_clear_errors() -> None:
     assert check_flag(MOTION, "off") is False and check_flag(MOTION, True) is True
     with pytest.raises(ConfigError, match="--motion: must be on or off"):
         check_flag(MOTION, "maybe")
-    with pytest.raises(ConfigError, match="--labels: must be none or a comma list of class, confidence, id"):
+    with pytest.raises(ConfigError, match="--labels: must be none, on or a comma list of class, confidence, id"):
         check_flag(LABELS, "class,colour")
 
 

@@ -46,10 +46,11 @@ from livecam.connection import ApiSettings, connect
 from livecam.errors import ConfigError
 from livecam.frames import Frame
 from livecam.options import API_OPTIONS, add_options
+from livecam.outputs import check_writable, check_writable_folder
 from livecam.overlay import OverlayStyle
 from livecam.predictions import Predictions
 from livecam.progress import Progress
-from livecam.public.annotate import outputs, window_for
+from livecam.public.annotate import outputs, window_for, worth_keeping
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,10 @@ def _check_target(path: Path, flag: str, folder: bool, taken: dict[Path, str]) -
         raise ConfigError(f"{flag} {path} is a file; with a folder of images as INPUT, give a folder")
     if not folder and path.is_dir():
         raise ConfigError(f"{flag} {path} is a folder; give a file name")
+    if folder:
+        check_writable_folder(path, flag)
+    else:
+        check_writable(path, flag)
 
 
 def run(
@@ -188,29 +193,29 @@ def run(
     source: FrameInput = ImageFolderInput(job.input) if job.folder else VideoInput(job.input)
     stop = threading.Event() if stop is None else stop
     try:
-        with contextlib.ExitStack() as stack:
+        with stop_on_signals(stop), contextlib.ExitStack() as stack:
             api = asking_low_confidence(stack.enter_context(connect(choice)), job.collect)
-            stack.enter_context(stop_on_signals(stop))
-            output, jsonl = stack.enter_context(outputs(source, job.output, job.json, job.folder))
+            written = stack.enter_context(outputs(source, job.output, job.json, job.folder))
             collector = stack.enter_context(collecting(job.collect, source=str(job.input), model_id=api.model_id))
             progress = None if getattr(args, "quiet", 0) else Progress(source.total, progress_stream or sys.stderr)
             pool = server_pool(api, job.per_server, job.adaptive)
             stack.callback(pool.close)
             annotator = Annotator(
                 source,
-                output,
+                written.frames,
                 lambda: PooledDetector(pool),
                 job.options,
                 stop,
-                jsonl=jsonl,
+                jsonl=written.jsonl,
                 on_answer=[_offer_to(collector)] if collector is not None else [],
                 progress=progress,
                 servers=pool,
             )
             result = annotator.run()
+            written.keep = worth_keeping(result)
             if progress is not None:
                 progress.finish()
-            codec = output.codec if isinstance(output, VideoOutput) else "images"
+            codec = written.frames.codec if isinstance(written.frames, VideoOutput) else "images"
     finally:
         source.close()
     if len(result.servers) > 1:
@@ -224,7 +229,7 @@ def run(
                 "-" if server.latency_ms.p50 is None else f"{server.latency_ms.p50:.0f}",
                 server.state,
             )
-    return _report(job, result, codec)
+    return _report(job, result, codec, kept=bool(written.keep))
 
 
 def _offer_to(collector: Collector) -> AnswerHook:
@@ -237,18 +242,27 @@ def _offer_to(collector: Collector) -> AnswerHook:
     return offer
 
 
-def _report(job: AnnotateJob, result: AnnotateResult, codec: str) -> int:
+def _report(job: AnnotateJob, result: AnnotateResult, codec: str, *, kept: bool = True) -> int:
     where = f"{job.output} ({codec})"
-    log.info(
-        "%d frames written to %s in %.1f s (%.1f fps); %d sent, %d failed%s",
-        result.frames_written,
-        where,
-        result.elapsed_s,
-        result.fps,
-        result.sent,
-        result.failed,
-        f"; predictions in {job.json}" if job.json else "",
-    )
+    if not kept:
+        log.info(
+            "nothing written (%s%s left as before); %d sent, %d failed",
+            job.output,
+            f", {job.json}" if job.json else "",
+            result.sent,
+            result.failed,
+        )
+    else:
+        log.info(
+            "%d frames written to %s in %.1f s (%.1f fps); %d sent, %d failed%s",
+            result.frames_written,
+            where,
+            result.elapsed_s,
+            result.fps,
+            result.sent,
+            result.failed,
+            f"; predictions in {job.json}" if job.json else "",
+        )
     if result.fatal is not None:
         log.error("stopped after %d frames: %s", result.frames_written, result.fatal)
         return EXIT_FAILED

@@ -19,8 +19,8 @@ from types import FrameType
 from typing import Any
 
 from livecam.connection import ApiSettings
+from livecam.logsafe import SafeLogFilter
 from livecam.options import API_OPTIONS, Option, check_flag, given_values
-from livecam.redaction import redact
 
 log = logging.getLogger("livecam")
 
@@ -34,23 +34,37 @@ def api_values(args: argparse.Namespace) -> dict[Option, Any]:
 
 def api_choice(args: argparse.Namespace, env: Mapping[str, str]) -> ApiSettings:
     """The API options given as flags, as settings (the key from ``env`` when no flag gives it)."""
-    return ApiSettings(**{o.dest: v for o, v in api_values(args).items()}).with_env_key(env)
+    return ApiSettings.given({o.dest: v for o, v in api_values(args).items()}, env)
+
+
+QUIT_AT_ONCE_AFTER = 3
+"""Close signals (Ctrl-C, SIGTERM) after which the process exits at once, without finishing its files."""
 
 
 @contextlib.contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Ctrl-C and SIGTERM set ``stop`` so the run ends cleanly (a second Ctrl-C aborts).
+    """Ctrl-C and SIGTERM set ``stop`` so the run ends cleanly and writes what it owes (stats,
+    the end of a video); a second one changes nothing, a third exits at once with status 130.
 
     Only the main thread can install handlers; elsewhere (tests, embedding) this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    received = 0
 
     def handle(signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        log.info("stopping (%s)", signal.Signals(signum).name)
+        nonlocal received
+        received += 1
+        name = signal.Signals(signum).name
+        if received >= QUIT_AT_ONCE_AFTER:
+            # Not an exception: one raised here could land inside the very clean-up it should cut short.
+            os.write(sys.stderr.fileno(), f"{name} again: quitting at once, files may be unfinished\n".encode())
+            os._exit(EXIT_INTERRUPTED)
+        if received == 1:
+            log.info("stopping (%s)", name)
+        else:
+            log.warning("already stopping (%s); one more signal quits at once, without finishing files", name)
         stop.set()
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -62,10 +76,10 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def configure_logging(level: int, secret: str | None) -> None:
-    """Log to stderr, one line per event, with the API key scrubbed from every record."""
+    """Log to stderr, one printable line per event, credentials and the API key hidden in every record."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
-    handler.addFilter(_RedactingFilter(secret))
+    handler.addFilter(SafeLogFilter(secret))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if level >= 2 else logging.INFO if level >= 0 else logging.WARNING)
@@ -80,19 +94,3 @@ def quiet_native_logs(debug: bool) -> None:
     import cv2.utils.logging as cv_logging
 
     cv_logging.setLogLevel(cv_logging.LOG_LEVEL_ERROR)
-
-
-class _RedactingFilter(logging.Filter):
-    def __init__(self, secret: str | None) -> None:
-        super().__init__()
-        self._secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if record.exc_info:
-            message += "\n" + logging.Formatter().formatException(record.exc_info)
-            record.exc_info = None
-            record.exc_text = None
-        record.msg = redact(message, self._secret)
-        record.args = None
-        return True

@@ -21,7 +21,7 @@ from livecam.client import ApiConfig
 from livecam.collect import Collector
 from livecam.collect.session import asking_low_confidence, collect_config, collecting
 from livecam.connection import API_KEY_ENV, ApiSettings, connect
-from livecam.display import Display, HeadlessDisplay, WindowDisplay
+from livecam.display import Display, HeadlessDisplay, WindowDisplay, require_display
 from livecam.errors import ConfigError
 from livecam.kiosk.app import Supervisor
 from livecam.kiosk.config import KioskConfig
@@ -86,12 +86,13 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         getattr(args, "verbose", 0) - getattr(args, "quiet", 0), config.api.api_key or env.get(API_KEY_ENV)
     )
     make_source(config)  # a malformed source spec is a config error, reported now
+    if not config.display.headless:
+        require_display(env, "Headless, --web HOST:PORT shows the picture in a browser.")
     # Without a folder the [collect] table only holds settings for later: collection is off.
     to_collect = collect_config(dataclasses.asdict(config.collect)) if config.collect.dir else None
     stop = threading.Event()
-    with contextlib.ExitStack() as stack:
+    with stop_on_signals(stop), contextlib.ExitStack() as stack:
         api = asking_low_confidence(stack.enter_context(connect(api_choice(config, env))), to_collect)
-        stack.enter_context(stop_on_signals(stop))
         collector = stack.enter_context(
             collecting(to_collect, source=redact_url(config.source.input), model_id=api.model_id)
         )
@@ -105,7 +106,9 @@ def make_source(config: KioskConfig) -> VideoSource:
         ConfigError: a malformed source spec.
     """
     spec = config.source
-    options = CaptureOptions(width=spec.width, height=spec.height, fps=spec.fps, fourcc=spec.fourcc)
+    options = CaptureOptions(
+        width=spec.width, height=spec.height, fps=spec.fps, fourcc=spec.fourcc, stall_timeout=spec.stall_timeout
+    )
     source = open_source(spec.input, options)
     orientation = config.display.orientation
     return source if orientation.identity else OrientedSource(source, orientation)
@@ -181,7 +184,8 @@ def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event, collector
 def api_choice(config: KioskConfig, env: Mapping[str, str]) -> ApiSettings:
     """The kiosk's ``[api]`` settings with the overlay's confidence and classes, and the key of ``env`` if none."""
     overlay = config.overlay
-    return dataclasses.replace(config.api, confidence=overlay.confidence, classes=overlay.classes).with_env_key(env)
+    values = {**vars(config.api), "confidence": overlay.confidence, "classes": overlay.classes}
+    return ApiSettings.given(values, env)
 
 
 def _colors_from_flags(values: list[str]) -> dict[str, Any]:

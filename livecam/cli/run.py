@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import threading
 from collections.abc import Mapping
 
 from livecam.cli import collect
 from livecam.cli.common import EXIT_FAILED, EXIT_OK, api_values, stop_on_signals
-from livecam.errors import ConfigError
+from livecam.display import require_display
 from livecam.options import API_OPTIONS, LABELS, RUN_OPTIONS, SOURCE_OPTIONS, add_options, given_values
 from livecam.public.live import live_plan, run_live
 
@@ -47,7 +46,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     values = {**given_values(args, options), **api_values(args), **collect.given_options(args)}
     plan = live_plan(args.source, values, env, headless=False)
     if not plan.headless:
-        require_screen(env)
+        require_display(env, "With --headless, --record OUT.mp4 keeps the annotated video.")
     stop = threading.Event()
     stats = run_live(plan, stop, signals=stop_on_signals(stop))
     log.info(
@@ -62,16 +61,3 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         log.error("the run ended early: %s", stats.failure)
         return EXIT_FAILED
     return EXIT_OK
-
-
-def require_screen(env: Mapping[str, str]) -> None:
-    """Fail early, with what to do, when a window cannot be opened.
-
-    Raises:
-        ConfigError: on Linux with neither DISPLAY nor WAYLAND_DISPLAY set.
-    """
-    if sys.platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
-        raise ConfigError(
-            "no screen to open a window on (DISPLAY is not set): add --headless, "
-            "with --record OUT.mp4 to keep the annotated video"
-        )

@@ -24,6 +24,7 @@ class SourceSettings:
     height: int | None = None
     fps: float | None = None
     fourcc: str | None = None
+    stall_timeout: float = 3.0
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,7 @@ class LivePipeline:
         )
         self._keys = KeyBindings(display, self._composer, self.stop, self.config.snapshot_dir)
         self._blank: Frame | None = None
+        self._closed = False
 
     def __enter__(self) -> LivePipeline:
         return self
@@ -287,6 +288,7 @@ class LivePipeline:
             last_frame = frame
             last_frame_at = self._clock()
             self._show(self._composer.compose(frame, new=True), new=True)
+            self.stats.frame_lag(self._clock() - frame.captured_at)
         return self.finish()
 
     def finish(self) -> RunStats:
@@ -303,6 +305,7 @@ class LivePipeline:
             encoder=self._senders.encoder_name if self._senders else None,
             frames_not_shown=max(0, capture.frames_captured - self.stats.displayed_frames) if capture else 0,
             reconnects=capture.reconnects if capture else 0,
+            frames_dropped_to_stay_live=capture.dropped_to_stay_live if capture else 0,
             source=None if info is None else SourceSummary(info.name, info.width, info.height, info.fps, info.live),
             failure=self._failure(),
             motion=self._motion_stats(),
@@ -360,8 +363,12 @@ class LivePipeline:
         """Stop every thread (bounded joins) and release the source and display. Idempotent.
 
         Call it from the thread that runs :meth:`run` (the context manager does); other threads
-        stop a run by setting :attr:`stop`.
+        stop a run by setting :attr:`stop`. Only the first call waits for the threads, each bounded
+        by ``JOIN_TIMEOUT_S``.
         """
+        if self._closed:
+            return
+        self._closed = True
         self.stop.set()
         self.frames.close()
         self.display.close()  # the window goes at once, even while a request is still in flight

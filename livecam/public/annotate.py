@@ -12,6 +12,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from livecam.annotate.media import (
 from livecam.connection import ApiSettings, connect
 from livecam.errors import ConfigError
 from livecam.options import API_OPTIONS, LABELS, keyword_values, label_style
+from livecam.outputs import StagedFile, check_writable, check_writable_folder
 
 
 def window_for(settings: ApiSettings) -> tuple[int, bool]:
@@ -53,24 +55,49 @@ def window_for(settings: ApiSettings) -> tuple[int, bool]:
     return DEFAULT_IN_FLIGHT, True
 
 
+@dataclass
+class Outputs:
+    """The open outputs of a run; ``keep`` decides whether they replace their targets at the end."""
+
+    frames: FrameOutput
+    jsonl: JsonLinesWriter | None
+    keep: bool | None = None
+
+
+def worth_keeping(result: AnnotateResult) -> bool:
+    """Whether the files hold something: a frame written, and an answer unless the run failed for good."""
+    if result.frames_written == 0:
+        return False
+    return result.fatal is None or result.sent > result.failed
+
+
 @contextlib.contextmanager
-def outputs(
-    source: FrameInput, output: Path, json: Path | None, folder: bool
-) -> Iterator[tuple[FrameOutput, JsonLinesWriter | None]]:
-    """The annotated video (or image folder) and the JSON Lines file, closed when the context ends."""
+def outputs(source: FrameInput, output: Path, json: Path | None, folder: bool) -> Iterator[Outputs]:
+    """The video (or image folder) and JSON Lines outputs, written beside their targets and moved
+    over them at the end only if worth keeping (else a file already there stays as it was)."""
+    staged = [StagedFile(path) for path in (None if folder else output, json) if path is not None]
+    by_target = {s.target: s.path for s in staged}
     frames: FrameOutput
     if folder:
         output.mkdir(exist_ok=True)
         frames = ImageFolderOutput(output)
     else:
         assert isinstance(source, VideoInput)
-        frames = VideoOutput(output, source.fps, source.size)
+        frames = VideoOutput(by_target[output], source.fps, source.size)
+    opened = Outputs(frames, None)
     try:
         with contextlib.ExitStack() as stack:
-            jsonl = stack.enter_context(JsonLinesWriter(json)) if json is not None else None
-            yield frames, jsonl
+            if json is not None:
+                opened.jsonl = stack.enter_context(JsonLinesWriter(by_target[json]))
+            yield opened
     finally:
         frames.close()
+        keep = opened.keep if opened.keep is not None else frames.written > 0
+        for file in staged:
+            if keep:
+                file.commit()
+            else:
+                file.discard()
 
 
 def annotate(
@@ -106,16 +133,18 @@ def annotate(
     json_path = None if json is None else Path(json)
     if not source_path.exists():
         raise ConfigError(f"{source_path} does not exist; give a video file or a folder of images")
-    for path in (output_path, json_path):
-        if path is not None and not path.resolve().parent.is_dir():
-            raise ConfigError(f"folder {path.parent} does not exist; create it first")
+    folder = source_path.is_dir()
+    if folder:
+        check_writable_folder(output_path, "output")
+    else:
+        check_writable(output_path, "output")
+    if json_path is not None:
+        check_writable(json_path, "json")
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise ValueError(f"every: must be a whole number of at least 1 (got {every!r})")
     parts = keyword_values({"labels": labels}, (LABELS,))[LABELS]
-    settings = ApiSettings(**{o.dest: v for o, v in keyword_values(options, API_OPTIONS).items()})
-    settings = settings.with_env_key(os.environ)
+    settings = ApiSettings.given({o.dest: v for o, v in keyword_values(options, API_OPTIONS).items()}, os.environ)
     per_server, adaptive = window_for(settings)
-    folder = source_path.is_dir()
     source: FrameInput = ImageFolderInput(source_path) if folder else VideoInput(source_path)
     run_options = AnnotateOptions(
         in_flight=min(MAX_WORKERS, per_server * settings.servers), every=every, style=label_style(parts)
@@ -123,12 +152,19 @@ def annotate(
     try:
         with contextlib.ExitStack() as stack:
             api = stack.enter_context(connect(settings))
-            frames, jsonl = stack.enter_context(outputs(source, output_path, json_path, folder))
+            written = stack.enter_context(outputs(source, output_path, json_path, folder))
             pool = server_pool(api, per_server, adaptive)
             stack.callback(pool.close)
-            annotator = Annotator(
-                source, frames, lambda: PooledDetector(pool), run_options, threading.Event(), jsonl=jsonl, servers=pool
-            )
-            return annotator.run()
+            result = Annotator(
+                source,
+                written.frames,
+                lambda: PooledDetector(pool),
+                run_options,
+                threading.Event(),
+                jsonl=written.jsonl,
+                servers=pool,
+            ).run()
+            written.keep = worth_keeping(result)
+            return result
     finally:
         source.close()

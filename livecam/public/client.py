@@ -42,7 +42,7 @@ class Client:
         per_request = tuple(o for o in API_OPTIONS if o.keyword not in ("api_url", "model", "api_key", "in_flight"))
         values = keyword_values({"api_url": url, "model": model, "api_key": api_key}, API_OPTIONS)
         values.update(keyword_values(options, per_request))
-        settings = ApiSettings(**{o.dest: v for o, v in values.items()})
+        settings = ApiSettings.given({o.dest: v for o, v in values.items()}, {})
         config = settings.api_config(settings.api_url or (url,), model)
         self._client = DetectionClient(config)
 

@@ -77,9 +77,10 @@ def live_plan(source: str, values: Mapping[Option, Any], env: Mapping[str, str],
         ConfigError: an output folder that does not exist, or options that cannot go together.
     """
     from livecam.errors import ConfigError
+    from livecam.outputs import check_writable
 
     by_dest = {option.dest: value for option, value in values.items() if option in RUN_OPTIONS}
-    api = ApiSettings(**{o.dest: v for o, v in values.items() if o in API_OPTIONS}).with_env_key(env)
+    api = ApiSettings.given({o.dest: v for o, v in values.items() if o in API_OPTIONS}, env)
     in_flight, adaptive = api.live_window
     config = LiveConfig(
         in_flight=in_flight,
@@ -96,8 +97,8 @@ def live_plan(source: str, values: Mapping[Option, Any], env: Mapping[str, str],
     )
     for option in RUN_OPTIONS:
         path = values.get(option)
-        if isinstance(path, Path) and option.dest != "snapshot_dir" and not path.parent.is_dir():
-            raise ConfigError(f"{option.flag}: folder {path.parent} does not exist")
+        if isinstance(path, Path) and option.dest != "snapshot_dir":
+            check_writable(path, option.flag)
     windowless = values.get(HEADLESS, headless)
     if windowless and values.get(FULLSCREEN):
         raise ConfigError("--fullscreen needs a window; leave out --headless")
@@ -140,9 +141,11 @@ def run_live(
     source = open_source(plan.source, plan.capture)
     to_collect = collect_config(plan.collect)
     with contextlib.ExitStack() as stack:
-        api = asking_low_confidence(stack.enter_context(connect(plan.api)), to_collect)
+        # The signal handlers stay until the stats are written: a second Ctrl-C, or one racing
+        # the end of the file, must not lose them.
         if signals is not None:
             stack.enter_context(signals)
+        api = asking_low_confidence(stack.enter_context(connect(plan.api)), to_collect)
         collector = stack.enter_context(collecting(to_collect, source=redact_url(plan.source), model_id=api.model_id))
         display = HeadlessDisplay() if plan.headless else WindowDisplay(fullscreen=plan.fullscreen)
         hooks = [*on_answer, *([collector.offer] if collector is not None else [])]
@@ -151,8 +154,8 @@ def run_live(
         if collector is not None:
             collector.close()
             stats = dataclasses.replace(stats, collect=collector.summary())
-    if plan.stats_json is not None:
-        write_json(plan.stats_json, stats.to_json())
+        if plan.stats_json is not None:
+            write_json(plan.stats_json, stats.to_json())
     return stats
 
 

@@ -25,7 +25,8 @@ class ServerConfig:
         simulate_latency_ms: a fixed delay before each inference answer; it holds an admitted
             request slot but never a model worker.
         max_body_mb: larger request bodies get 413.
-        max_image_pixels: larger images (read from the header, before decoding) get 413.
+        max_image_pixels: larger images (read from the header, before decoding) get 413. All
+            requests together decode at most :attr:`max_pixels_in_flight`; more get 503.
         allow_image_urls: whether ``image=<url>`` may make the server fetch a URL.
         workers: model instances, i.e. inferences running at once. Two by default: on a 2-core
             machine two detectors keep the cores busy while HTTP, decoding and the other
@@ -73,6 +74,14 @@ class ServerConfig:
     def max_body_bytes(self) -> int:
         """``max_body_mb`` in bytes."""
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_pixels_in_flight(self) -> int:
+        """Decoded pixels all requests may hold at once: two images of the largest size.
+
+        Two, not more: 50 Mpx decode to 150 MB each, and the two model workers seldom need more.
+        """
+        return 2 * self.max_image_pixels
 
     def body_timeout(self, size: int) -> float:
         """Seconds a body of ``size`` bytes may take to arrive in full."""

@@ -5,6 +5,7 @@ The bounded server itself (connection cap, deadlines, graceful stop) is :mod:`li
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -19,6 +20,8 @@ from livecam.server.config import ServerConfig
 
 log = logging.getLogger(__name__)
 
+_DISCARD_LIMIT = 1024 * 1024
+"""Refused bodies up to this size are read and dropped so the client sees the answer."""
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
     b"Connection: close\r\nContent-Length: 50\r\n\r\n"
@@ -45,15 +48,20 @@ class _Handler(BoundedHandler):
         self._dispatch()
 
     def _dispatch(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
+        head = Request(self.command, url.path, query, {k.lower(): v for k, v in self.headers.items()})
+        early = self.server.app.before_body(head)
+        if early is not None:  # e.g. no valid key: answered without reading what was sent
+            self._refuse_with(early)
+            return
         body = self._read_body()
         if body is None:
             return
         if not self.conn.answer():
             self.close_connection = True
             return
-        url = urllib.parse.urlsplit(self.path)
-        query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
-        request = Request(self.command, url.path, query, {k.lower(): v for k, v in self.headers.items()}, body)
+        request = dataclasses.replace(head, body=body)
         # The answer is counted until it is sent: a graceful stop waits for the count to reach
         # zero before it closes the connections, so an answer made but not yet written is not cut.
         with self.server.tracking_request():
@@ -89,9 +97,34 @@ class _Handler(BoundedHandler):
         return self.rfile.read(length)
 
     def _refuse(self, status: int, message: str) -> None:
-        # The unread body makes the connection unusable for another request.
+        self._refuse_with(Response.json({"message": message}, status))
+
+    def _refuse_with(self, response: Response) -> None:
+        """Answer without reading the body; the unread body makes the connection unusable afterwards.
+
+        A small body is read and dropped after the answer, so a client that sends all of it
+        before reading (most do) still sees the answer rather than a reset connection.
+        """
         self.close_connection = True
-        self._send(Response.json({"message": message}, status))
+        self._send(response)
+        self._discard_body()
+
+    def _discard_body(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            return
+        if not 0 < length <= _DISCARD_LIMIT or "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return
+        self.conn.expect(self.server.config.body_timeout_s)
+        try:
+            while length > 0:
+                chunk = self.rfile.read1(min(length, 65536))
+                if not chunk:
+                    return
+                length -= len(chunk)
+        except OSError as exc:  # TimeoutError included: the client stopped sending; close anyway
+            log.debug("did not read a refused body to its end: %s", exc)
 
     def _send(self, response: Response) -> None:
         if self.server.stopping.is_set():

@@ -1,4 +1,4 @@
-"""Bounded model execution: admission of requests, and a fixed set of detectors to borrow."""
+"""Bounded model execution: admission of requests, decoded pixels in flight, and a fixed set of detectors to borrow."""
 
 from __future__ import annotations
 
@@ -37,6 +37,42 @@ class Admission:
             yield
         finally:
             self._slots.release()
+
+
+class PixelBudget:
+    """At most ``limit`` decoded pixels held by all requests together; a request that would go over is turned away.
+
+    Each request's image is bounded on its own, but many small files declaring huge images,
+    decoded at once, are not; this bounds them together.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._used = 0
+        self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        """Pixels reserved now."""
+        with self._lock:
+            return self._used
+
+    @contextmanager
+    def reserved(self, pixels: int) -> Iterator[None]:
+        """Hold ``pixels`` of the budget for the ``with`` body.
+
+        Raises:
+            HttpError: 503 with Retry-After when the budget cannot hold them now.
+        """
+        with self._lock:
+            if self._used + pixels > self._limit:
+                raise busy("the server is decoding too many large images - retry request")
+            self._used += pixels
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._used -= pixels
 
 
 class DetectorPool:
