@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 
 from livecam.connection import ApiSettings
+from livecam.errors import ConfigError
 from livecam.logsafe import SafeLogFilter
 from livecam.options import API_OPTIONS, Option, check_flag, given_values
 
@@ -94,3 +95,14 @@ def quiet_native_logs(debug: bool) -> None:
     import cv2.utils.logging as cv_logging
 
     cv_logging.setLogLevel(cv_logging.LOG_LEVEL_ERROR)
+
+
+def check_positive(**values: float | None) -> None:
+    """Each given value (by flag name, ``segment_s`` for ``--segment-s``) must be above zero.
+
+    Raises:
+        ConfigError: naming the flag.
+    """
+    for name, value in values.items():
+        if value is not None and value <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive (got {value})")
