@@ -213,19 +213,49 @@ def test_a_dripping_server_meets_the_total_deadline() -> None:
     assert info.value.retryable
 
 
+def stop_once_it_holds_the_call(server: HostileServer, stop: threading.Event) -> None:
+    server.arrived.wait(30)
+    stop.set()
+
+
 def test_the_stop_event_ends_a_call_the_server_holds() -> None:
     stop = threading.Event()
     with HostileServer(["hang"]) as server:
         call = transport(server.url, read_timeout=600, total_timeout=600, stop=stop)
-
-        def stop_once_it_holds_the_call() -> None:
-            server.arrived.wait(30)
-            stop.set()
-
-        stopper = threading.Thread(target=stop_once_it_holds_the_call)
+        stopper = threading.Thread(target=stop_once_it_holds_the_call, args=(server, stop))
         stopper.start()
         with pytest.raises(CallInterrupted):
             call.post(server.url + "/x", params={})
+        stopper.join(30)
+        call.close()
+
+
+def test_the_detection_client_stops_with_the_run() -> None:
+    stop = threading.Event()
+    with HostileServer(["hang"]) as server:
+        client = DetectionClient(ApiConfig(server.url, "test/1", read_timeout=300), stop=stop)
+        stopper = threading.Thread(target=stop_once_it_holds_the_call, args=(server, stop))
+        stopper.start()
+        with pytest.raises(CallInterrupted):
+            client.detect(frame())
+        stopper.join(30)
+        client.close()
+
+
+def test_a_server_that_never_reads_the_body_meets_the_deadline_and_the_stop() -> None:
+    body = bytes(16 << 20)  # far more than the socket buffers take
+    with HostileServer(["deaf"]) as server:
+        call = transport(server.url, read_timeout=600, total_timeout=1.0)
+        with pytest.raises(ServiceError, match="within 1 s"):
+            call.post(server.url + "/x", params={}, data=body)
+        call.close()
+    stop = threading.Event()
+    with HostileServer(["deaf"]) as server:
+        call = transport(server.url, read_timeout=600, total_timeout=600, stop=stop)
+        stopper = threading.Thread(target=stop_once_it_holds_the_call, args=(server, stop))
+        stopper.start()
+        with pytest.raises(CallInterrupted):
+            call.post(server.url + "/x", params={}, data=body)
         stopper.join(30)
         call.close()
 
