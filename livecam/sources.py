@@ -278,6 +278,17 @@ class OpenCVSource:
         self._pts = self._position(self._cap) if self._has_pts else None
         return image  # type: ignore[return-value]  # decoded video is always 8-bit BGR
 
+    def seek(self, frame: int) -> None:
+        """Position an open file so the next :meth:`read` returns frame ``frame`` (from 0).
+
+        Raises:
+            SourceError: not open, not a file, or the backend cannot seek in it.
+        """
+        if self._cap is None or self._kind != "file":
+            raise SourceError(f"{self.name} is not an open file; only files can be positioned")
+        if frame and not self._cap.set(cv2.CAP_PROP_POS_FRAMES, frame):
+            raise SourceError(f"cannot seek to frame {frame} of {self.name}; the file may be damaged")
+
     def position_s(self) -> float | None:
         """The last frame's presentation time in seconds (streams with timestamps only)."""
         return self._pts

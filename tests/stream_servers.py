@@ -111,6 +111,12 @@ class _Process:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int:
+        """The running child's process id."""
+        assert self._proc is not None, "not started"
+        return self._proc.pid
+
 
 class FfmpegStream:
     """``ffmpeg`` publishing ``clip`` in a loop in real time as ``protocol``; ``url`` is what to read.
@@ -172,6 +178,11 @@ class FfmpegStream:
         elif self.protocol != "udp":
             self._wait_for(self._listening)
         return self
+
+    @property
+    def pid(self) -> int:
+        """The publishing ffmpeg's process id (to pause it with SIGSTOP, say)."""
+        return self._ffmpeg.pid
 
     def stop(self) -> None:
         """Kill the publisher (the HLS folder's server stays, serving a playlist that stops growing)."""

@@ -252,6 +252,15 @@ class CaptureThread:
         return 0 if stream is None else stream.dropped
 
     @property
+    def stream_delay_s(self) -> float:
+        """The delay the stream clock learned from the arrivals (0 without one)."""
+        stream = self._stream
+        if stream is None:
+            return 0.0
+        with self._cond:
+            return stream.delay
+
+    @property
     def stale_frames(self) -> int:
         """Stream frames refused because their timestamp did not advance."""
         stream = self._stream
