@@ -15,7 +15,7 @@ from livecam.annotate.keyframes import MAX_GAP, Key, KeyframePicker, Segment, pa
 from livecam.errors import ConfigError
 from livecam.frames import Image
 from livecam.motion.carrier import BoxCarrier
-from livecam.predictions import Prediction, Predictions
+from livecam.predictions import Predictions
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))

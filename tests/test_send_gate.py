@@ -5,14 +5,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from samples import sample_frame
 
 from livecam.cost.budget import WINDOW_S, RequestBudget
 from livecam.cost.change import ChangeMeter, thumbnail
 from livecam.cost.credits import credits_for, is_hosted, processing_time
-from livecam.cost.gate import SendGate, SendPolicy
+from livecam.cost.gate import SendGate
+from livecam.cost.policy import SendPolicy
 from livecam.frames import Frame, Image
 from livecam.predictions import Prediction, Predictions
-from tests.samples import sample_frame
 
 
 class FakeClock:

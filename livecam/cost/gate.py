@@ -19,54 +19,19 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 from livecam.cost.budget import RequestBudget
 from livecam.cost.change import Box, ChangeMeter, Thumb, boxes_of, thumbnail
+from livecam.cost.policy import SendPolicy
 from livecam.frames import Frame
 from livecam.motion import Carried
 from livecam.predictions import Predictions
+from livecam.stats import RequestsSkipped
 
-SendMode = Literal["every", "changes"]
-SEND_MODES: tuple[SendMode, ...] = ("every", "changes")
-
-DEFAULT_REFRESH_S = 5.0
-"""``--refresh``: a still scene is asked again after this long."""
 MAX_BOXES_CHECKED = 40
 """Boxes compared one by one at most; an answer with more is trusted only until the refresh."""
 _THUMBS_KEPT = 64
-
-
-@dataclass(frozen=True)
-class SendPolicy:
-    """How frames are chosen for calls.
-
-    Attributes:
-        mode: ``every`` sends whenever a server has room; ``changes`` only frames that may change
-            what is drawn.
-        refresh_s: with ``changes``, the longest time between two calls.
-        max_per_minute: the request budget over all servers (None: no budget).
-        meter: the change measure and its thresholds.
-    """
-
-    mode: SendMode = "every"
-    refresh_s: float = DEFAULT_REFRESH_S
-    max_per_minute: int | None = None
-    meter: ChangeMeter = field(default_factory=ChangeMeter)
-
-    def __post_init__(self) -> None:
-        if self.mode not in SEND_MODES:
-            raise ValueError(f"send mode must be one of {', '.join(SEND_MODES)}, not {self.mode!r}")
-        if not self.refresh_s > 0:
-            raise ValueError("the refresh period must be more than 0 seconds")
-        if self.max_per_minute is not None and self.max_per_minute < 1:
-            raise ValueError("the request budget must be at least 1 per minute")
-
-    @property
-    def gated(self) -> bool:
-        """Whether any frame may be held back (else every frame a server has room for is sent)."""
-        return self.mode == "changes" or self.max_per_minute is not None
 
 
 @dataclass(frozen=True)
@@ -85,17 +50,6 @@ class Decision:
     wait_s: float = 0.0
 
 
-@dataclass(frozen=True)
-class SkipCounts:
-    """Frames considered and not sent, by reason (the ``requests_skipped`` stats)."""
-
-    unchanged: int = 0
-    budget: int = 0
-
-    def to_json(self) -> dict[str, int]:
-        return {"unchanged": self.unchanged, "budget": self.budget}
-
-
 class SendGate:
     """Decides, frame by frame, whether a frame is worth a call. Safe to use from several threads.
 
@@ -104,6 +58,7 @@ class SendGate:
         answers: the newest answer (the predictions slot's ``peek``).
         carried: the newest carried boxes, when motion compensation runs.
         clock: monotonic seconds.
+        meter: the change measure and its thresholds.
     """
 
     def __init__(
@@ -112,8 +67,10 @@ class SendGate:
         answers: Callable[[], Predictions | None],
         clock: Callable[[], float],
         carried: Callable[[], Carried | None] | None = None,
+        meter: ChangeMeter | None = None,
     ) -> None:
         self.policy = policy
+        self._meter = meter or ChangeMeter()
         self._answers = answers
         self._carried = carried
         self._clock = clock
@@ -171,9 +128,10 @@ class SendGate:
         with self._lock:
             self._retry = True
 
-    def skipped(self) -> SkipCounts:
+    def skipped(self) -> RequestsSkipped:
+        """Frames turned down so far, by reason."""
         with self._lock:
-            return SkipCounts(self._unchanged, self._budget_skips)
+            return RequestsSkipped(self._unchanged, self._budget_skips)
 
     def _carried_now(self, answer: Predictions | None) -> Carried | None:
         """The motion thread's boxes for ``answer``, if it carries them."""
@@ -204,7 +162,7 @@ class SendGate:
         if answer is None:
             return None  # the first call is still out
         detected = boxes_of(answer.items)
-        meter = self.policy.meter
+        meter = self._meter
         # An object's own motion is not news: its box where it was detected, where it was when the
         # reference frame was sent, and where it is drawn now are all left out.
         if meter.outside_changed(reference, thumb, detected + self._reference_boxes + drawn):

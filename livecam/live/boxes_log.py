@@ -18,10 +18,11 @@ import queue
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from livecam.errors import OutputError
-from livecam.predictions import Prediction
+from livecam.predictions import Prediction, prediction_json
+from livecam.stats import BoxesLogStats
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,9 @@ class BoxesLog:
             return
         self._finish()
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> BoxesLogStats:
         """The ``boxes_log`` section of the run statistics."""
-        return {"lines": self.lines, "dropped": self.dropped, "failed": self.failed}
+        return BoxesLogStats(self.lines, self.dropped, self.failed)
 
     def _write_all(self) -> None:
         while True:
@@ -122,21 +123,9 @@ def line(frame: int, from_frame: int | None, age_ms: float | None, items: Sequen
                 "frame": frame,
                 "from_frame": from_frame,
                 "age_ms": None if age_ms is None else round(age_ms, 1),
-                "predictions": [_box(p) for p in items],
+                "predictions": [prediction_json(p, shapes=False) for p in items],
             },
             separators=(",", ":"),
         )
         + "\n"
     )
-
-
-def _box(p: Prediction) -> dict[str, Any]:
-    return {
-        "x": round((p.x1 + p.x2) / 2, 2),
-        "y": round((p.y1 + p.y2) / 2, 2),
-        "width": round(p.x2 - p.x1, 2),
-        "height": round(p.y2 - p.y1, 2),
-        "class": p.class_name,
-        "confidence": round(p.confidence, 4),
-        "track_id": p.track_id,
-    }

@@ -13,6 +13,7 @@ window's keys :mod:`.keys`, the counters :mod:`.stats`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -26,23 +27,25 @@ import numpy as np
 from livecam.balance.pool import ServerPool, server_label
 from livecam.balance.window import InFlightWindow
 from livecam.client import ApiConfig, DetectionClient
-from livecam.cost.gate import SendGate, SendPolicy, SkipCounts
+from livecam.cost.gate import SendGate
+from livecam.cost.policy import SendPolicy
 from livecam.display import Display, VideoRecorder
 from livecam.frames import Frame, Image
 from livecam.live.boxes_log import BoxesLog
 from livecam.live.capture import CaptureThread
-from livecam.live.compose import FrameComposer, warm_up_drawing
+from livecam.live.compose import FrameComposer, ShownHook, warm_up_drawing
 from livecam.live.keys import KeyBindings
 from livecam.live.motion import MotionThread
 from livecam.live.sender import AnswerHook, SenderPool
 from livecam.live.slot import LatestSlot, SlotClosed
-from livecam.live.stats import RunStats, SourceSummary, StatsRecorder
+from livecam.live.stats import MotionStats, RunStats, SourceSummary, StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.motion import Carried, Compensator
 from livecam.overlay import OverlayStyle
 from livecam.parsing import AnswerParser
 from livecam.predictions import Predictions
 from livecam.sources import SourceInfo, VideoSource
+from livecam.stats import RequestsSkipped, ServerStats
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +116,7 @@ class LiveProgress:
     status: list[str]
     source_name: str | None
     last_frame: Frame | None
-    servers: list[dict[str, object]] = field(default_factory=list)
+    servers: tuple[ServerStats, ...] = ()
 
 
 class LivePipeline:
@@ -131,6 +134,8 @@ class LivePipeline:
         make_client: builds a detection client (tests inject a transport here).
         on_frame: called with every annotated frame (e.g. the kiosk's web view).
         on_answer: called on a sender thread with each fresh answer and its full-size frame.
+        on_shown: called on the display thread with each newly shown frame (undrawn), the boxes
+            drawn on it and their age (e.g. the Python API's ``stream``).
         stop: an external stop event (e.g. set by a signal handler); one is made if omitted.
         clock: monotonic time source.
     """
@@ -145,6 +150,7 @@ class LivePipeline:
         make_client: Callable[[], DetectionClient] | None = None,
         on_frame: Sequence[Callable[[Image], None]] = (),
         on_answer: Sequence[AnswerHook] = (),
+        on_shown: Sequence[ShownHook] = (),
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -192,10 +198,12 @@ class LivePipeline:
             clock=clock,
             motion=self.carried,
             boxes_log=self._boxes_log,
+            on_shown=on_shown,
             confirmed=self._gate.confirmed_at if self._gate is not None else None,
         )
         self._keys = KeyBindings(display, self._composer, self.stop, self.config.snapshot_dir)
         self._blank: Frame | None = None
+        self._closed = False
 
     def __enter__(self) -> LivePipeline:
         return self
@@ -294,6 +302,7 @@ class LivePipeline:
             last_frame = frame
             last_frame_at = self._clock()
             self._show(self._composer.compose(frame, new=True), new=True)
+            self.stats.frame_lag(self._clock() - frame.captured_at)
         return self.finish()
 
     def finish(self) -> RunStats:
@@ -304,45 +313,31 @@ class LivePipeline:
         if capture is not None:
             self.stats.source_frames = capture.frames_captured
         info = self.info
-        stats = self.stats.snapshot(
+        return dataclasses.replace(
+            self.stats.snapshot(),
             in_flight="auto" if self.config.adaptive else self.config.in_flight,
             encoder=self._senders.encoder_name if self._senders else None,
             frames_not_shown=max(0, capture.frames_captured - self.stats.displayed_frames) if capture else 0,
             reconnects=capture.reconnects if capture else 0,
+            frames_dropped_to_stay_live=capture.dropped_to_stay_live if capture else 0,
             source=None if info is None else SourceSummary(info.name, info.width, info.height, info.fps, info.live),
             failure=self._failure(),
+            motion=self._motion_stats(),
+            boxes_log=self._boxes_log.stats() if self._boxes_log is not None else None,
+            servers=tuple(self._senders.servers.reports()) if self._senders is not None else None,
+            send=self.config.send.mode,
+            requests_skipped=self._gate.skipped() if self._gate is not None else RequestsSkipped(),
+            requests_by_reason=dict(self._gate.reasons) if self._gate is not None else {},
         )
-        sections: dict[str, object] = {"motion": self._motion_section(), **self._cost_section(stats.duration_s)}
-        if self._boxes_log is not None:
-            sections["boxes_log"] = self._boxes_log.stats()
-        if self._senders is not None:
-            sections["servers"] = self._senders.servers.stats()
-        return stats.with_sections(sections)
 
-    def _cost_section(self, duration_s: float) -> dict[str, object]:
-        """What the calls cost: ``requests_skipped``, ``requests_per_minute``, ``estimated_credits``."""
-        skipped = self._gate.skipped() if self._gate is not None else SkipCounts()
-        sent = self.stats.requests_sent
-        return {
-            "send": self.config.send.mode,
-            "requests_skipped": skipped.to_json(),
-            "requests_by_reason": dict(self._gate.reasons) if self._gate is not None else {},
-            "requests_per_minute": round(sent * 60 / duration_s, 2) if duration_s > 0 else 0.0,
-            "estimated_credits": round(self.stats.estimated_credits, 6),
-        }
-
-    def _motion_section(self) -> dict[str, object]:
+    def _motion_stats(self) -> MotionStats:
         composer = self._composer
-        section: dict[str, object] = {
-            "enabled": self.carried is not None,
-            "compensated_frames": composer.compensated_frames,
-            "skipped_frames": composer.skipped_frames,
-            "cost_ms": {"p50": None, "p95": None},
-            "tracks_started": 0,
-        }
-        if self._motion is not None:
-            section.update(self._motion.section())
-        return section
+        counted = MotionStats(
+            enabled=self.carried is not None,
+            compensated_frames=composer.compensated_frames,
+            skipped_frames=composer.skipped_frames,
+        )
+        return self._motion.stats(counted) if self._motion is not None else counted
 
     @property
     def displayed_frames(self) -> int:
@@ -365,7 +360,7 @@ class LivePipeline:
             status=self.status.lines(),
             source_name=self.info.name if self.info is not None else None,
             last_frame=self.frames.peek(),
-            servers=self._senders.servers.stats() if self._senders is not None else [],
+            servers=tuple(self._senders.servers.reports()) if self._senders is not None else (),
         )
 
     def _failure(self) -> str | None:
@@ -385,8 +380,12 @@ class LivePipeline:
         """Stop every thread (bounded joins) and release the source and display. Idempotent.
 
         Call it from the thread that runs :meth:`run` (the context manager does); other threads
-        stop a run by setting :attr:`stop`.
+        stop a run by setting :attr:`stop`. Only the first call waits for the threads, each bounded
+        by ``JOIN_TIMEOUT_S``.
         """
+        if self._closed:
+            return
+        self._closed = True
         self.stop.set()
         self.frames.close()
         self.display.close()  # the window goes at once, even while a request is still in flight
