@@ -45,6 +45,8 @@ from livecam.stats import CollectStats, JsonDocument, to_json
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 5.0
+MAX_FAILURES = 5
+"""Saves that may fail in a row before collection stops."""
 SIDECAR_FORMAT = 1
 _MB = 1024 * 1024
 
@@ -107,6 +109,7 @@ class Collector:
         self._skipped = {"duplicate": 0, "limit": 0}
         self._off: str | None = "not started"
         self._told_limit = False
+        self._failures = 0
         self._name_token = secrets.token_hex(2) if rng is None else f"{rng.getrandbits(16):04x}"
         self._sequence = 0
 
@@ -217,10 +220,10 @@ class Collector:
                 continue
             try:
                 self._save(job)
-            except Exception:
-                # A bug here must not end collection silently, nor the run.
-                log.exception("saving a collected frame failed")
-                self._lost()
+            except Exception as exc:  # noqa: BLE001 - any failure: counted, told once, the run goes on
+                self._failed(exc)
+            else:
+                self._failures = 0
 
     def _save(self, job: _Job) -> None:
         image = job.frame.image
@@ -248,7 +251,7 @@ class Collector:
         try:
             write_item(self.config.directory, stem, jpeg, annotation, sidecar)
         except OSError as exc:
-            self._lost()
+            self._dropped_save()
             self._turn_off(f"cannot write to {self.config.directory} ({exc.strerror or exc})", logging.ERROR)
             return
         self._recent.add(value, seen)
@@ -308,10 +311,26 @@ class Collector:
         return to_json(self.summary())
 
     def _lost(self) -> None:
-        """A reserved save that did not happen: counted as dropped, its limit given back."""
+        """A reserved save that was never tried (queue full, collection off): dropped, its limit given back."""
         self._limits.give_back()
+        self._dropped_save()
+
+    def _dropped_save(self) -> None:
         with self._stats_lock:
             self._dropped += 1
+
+    def _failed(self, exc: Exception) -> None:
+        """A save that was tried and failed: its files are gone (``write_item``), and it still
+        counts against the limits, so failing saves cannot write faster than the limits allow;
+        ``MAX_FAILURES`` in a row stop collecting."""
+        self._dropped_save()
+        self._failures += 1
+        reason = f"{type(exc).__name__}: {exc}"
+        if self._failures == 1:
+            log.info("saving a collected frame failed (%s)", reason)
+        log.debug("collect save failure %d", self._failures, exc_info=(type(exc), exc, exc.__traceback__))
+        if self._failures >= MAX_FAILURES:
+            self._turn_off(f"{self._failures} saves in a row failed (the last: {reason})", logging.WARNING)
 
     def _count(self, reason: str) -> None:
         with self._stats_lock:
@@ -345,5 +364,6 @@ def _remembered(read: Callable[[], dict[str, Any]]) -> tuple[int, str] | None:
         if not isinstance(text, str) or not isinstance(boxes, list):
             return None
         return int(text, 16), signature(str(p.get("class")) for p in boxes if isinstance(p, dict))
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:  # the message names the file
+        log.warning("ignoring an unreadable sidecar: %s", exc)
         return None
