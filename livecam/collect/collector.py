@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from livecam.collect.config import CollectConfig
-from livecam.collect.dedupe import RecentHashes, dhash, signature
+from livecam.collect.dedupe import FINGERPRINT_BYTES, Fingerprint, RecentHashes, fingerprint, signature
 from livecam.collect.disk import DiskGuard, FreeSpace, free_bytes
 from livecam.collect.limits import SaveLimits
 from livecam.collect.store import IMAGE_SUFFIX, items, remove_leftovers, write_item
@@ -227,7 +227,7 @@ class Collector:
 
     def _save(self, job: _Job) -> None:
         image = job.frame.image
-        value = dhash(image)
+        value = fingerprint(image)
         seen = signature(p.class_name for p in job.predictions.items)
         if self._recent.near(value, seen):
             self._limits.give_back()
@@ -265,7 +265,9 @@ class Collector:
         when = datetime.fromtimestamp(job.wall_time, timezone.utc)
         return f"{when:%Y%m%d-%H%M%S}-{when.microsecond // 1000:03d}-{self._name_token}-{self._sequence:05d}"
 
-    def _sidecar(self, job: _Job, stem: str, value: int, size: tuple[int, int], annotated: bool) -> dict[str, Any]:
+    def _sidecar(
+        self, job: _Job, stem: str, value: Fingerprint, size: tuple[int, int], annotated: bool
+    ) -> dict[str, Any]:
         answer = job.predictions.to_roboflow()
         return {
             "format": SIDECAR_FORMAT,
@@ -281,7 +283,7 @@ class Collector:
             "height": size[1],
             "predictions": answer["predictions"],
             "below_threshold": Predictions(items=job.predictions.below_threshold).to_roboflow()["predictions"],
-            "dhash": f"{value:064x}",
+            "thumbnail": value.hex(),
         }
 
     # --- state and stats ------------------------------------------------------------------------
@@ -355,15 +357,15 @@ class Collector:
         )
 
 
-def _remembered(read: Callable[[], dict[str, Any]]) -> tuple[int, str] | None:
-    """The hash and signature of an earlier save, from its sidecar."""
+def _remembered(read: Callable[[], dict[str, Any]]) -> tuple[Fingerprint, str] | None:
+    """The fingerprint and signature of an earlier save, from its sidecar (None for older sidecars)."""
     try:
         sidecar = read()
-        text = sidecar.get("dhash")
+        text = sidecar.get("thumbnail")
         boxes = sidecar.get("predictions")
-        if not isinstance(text, str) or not isinstance(boxes, list):
+        if not isinstance(text, str) or len(text) != 2 * FINGERPRINT_BYTES or not isinstance(boxes, list):
             return None
-        return int(text, 16), signature(str(p.get("class")) for p in boxes if isinstance(p, dict))
+        return bytes.fromhex(text), signature(str(p.get("class")) for p in boxes if isinstance(p, dict))
     except (OSError, ValueError) as exc:  # the message names the file
         log.warning("ignoring an unreadable sidecar: %s", exc)
         return None
