@@ -140,6 +140,8 @@ class RunStats:
     encoder: str | None = None
     frames_not_shown: int = 0
     reconnects: int = 0
+    stream_lag_ms: Percentiles = field(default_factory=Percentiles)
+    frames_dropped_to_stay_live: int = 0
     source: SourceSummary | None = field(default=None, metadata=OPTIONAL)
     failure: str | None = field(default=None, metadata=OPTIONAL)
     motion: MotionStats | None = field(default=None, metadata=OPTIONAL)

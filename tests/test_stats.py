@@ -44,6 +44,8 @@ DOCUMENTED = {
     "encoder",
     "frames_not_shown",
     "reconnects",
+    "stream_lag_ms",
+    "frames_dropped_to_stay_live",
 }
 
 

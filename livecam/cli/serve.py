@@ -127,6 +127,11 @@ def server_config(ns: argparse.Namespace) -> ServerConfig:
             f"--precision {ns.precision} chooses a variant of the bundled model; --model {ns.model_path} "
             "runs as exported (leave --precision out)"
         )
+    if ns.classes_path is not None and ns.model_path is None:
+        raise ConfigError(
+            f"--classes {ns.classes_path} names the classes of --model PATH.onnx; the bundled model has its own "
+            "(give --model too, or leave --classes out)"
+        )
     if "/" not in ns.model_id:
         raise ConfigError(f"--model-id {ns.model_id!r} must look like project/version, e.g. coco/1")
     return ServerConfig(

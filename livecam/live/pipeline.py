@@ -31,7 +31,7 @@ from livecam.display import Display, VideoRecorder
 from livecam.frames import Frame, Image
 from livecam.live.boxes_log import BoxesLog
 from livecam.live.capture import CaptureThread
-from livecam.live.compose import FrameComposer, warm_up_drawing
+from livecam.live.compose import FrameComposer, ShownHook, warm_up_drawing
 from livecam.live.keys import KeyBindings
 from livecam.live.motion import MotionThread
 from livecam.live.sender import AnswerHook, SenderPool
@@ -130,6 +130,8 @@ class LivePipeline:
         make_client: builds a detection client (tests inject a transport here).
         on_frame: called with every annotated frame (e.g. the kiosk's web view).
         on_answer: called on a sender thread with each fresh answer and its full-size frame.
+        on_shown: called on the display thread with each newly shown frame (undrawn), the boxes
+            drawn on it and their age (e.g. the Python API's ``stream``).
         stop: an external stop event (e.g. set by a signal handler); one is made if omitted.
         clock: monotonic time source.
     """
@@ -144,6 +146,7 @@ class LivePipeline:
         make_client: Callable[[], DetectionClient] | None = None,
         on_frame: Sequence[Callable[[Image], None]] = (),
         on_answer: Sequence[AnswerHook] = (),
+        on_shown: Sequence[ShownHook] = (),
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -183,9 +186,11 @@ class LivePipeline:
             clock=clock,
             motion=self.carried,
             boxes_log=self._boxes_log,
+            on_shown=on_shown,
         )
         self._keys = KeyBindings(display, self._composer, self.stop, self.config.snapshot_dir)
         self._blank: Frame | None = None
+        self._closed = False
 
     def __enter__(self) -> LivePipeline:
         return self
@@ -283,6 +288,7 @@ class LivePipeline:
             last_frame = frame
             last_frame_at = self._clock()
             self._show(self._composer.compose(frame, new=True), new=True)
+            self.stats.frame_lag(self._clock() - frame.captured_at)
         return self.finish()
 
     def finish(self) -> RunStats:
@@ -299,6 +305,7 @@ class LivePipeline:
             encoder=self._senders.encoder_name if self._senders else None,
             frames_not_shown=max(0, capture.frames_captured - self.stats.displayed_frames) if capture else 0,
             reconnects=capture.reconnects if capture else 0,
+            frames_dropped_to_stay_live=capture.dropped_to_stay_live if capture else 0,
             source=None if info is None else SourceSummary(info.name, info.width, info.height, info.fps, info.live),
             failure=self._failure(),
             motion=self._motion_stats(),
@@ -356,8 +363,12 @@ class LivePipeline:
         """Stop every thread (bounded joins) and release the source and display. Idempotent.
 
         Call it from the thread that runs :meth:`run` (the context manager does); other threads
-        stop a run by setting :attr:`stop`.
+        stop a run by setting :attr:`stop`. Only the first call waits for the threads, each bounded
+        by ``JOIN_TIMEOUT_S``.
         """
+        if self._closed:
+            return
+        self._closed = True
         self.stop.set()
         self.frames.close()
         self.display.close()  # the window goes at once, even while a request is still in flight

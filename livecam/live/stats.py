@@ -44,6 +44,7 @@ class StatsRecorder:
         self.detections: dict[str, int] = {}
         self._latency_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
         self._age_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
+        self._lag_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
         self.started_at: float | None = None
         self.ended_at: float | None = None
 
@@ -74,6 +75,11 @@ class StatsRecorder:
             if prediction_age_s is not None:
                 self._age_ms.append(prediction_age_s * 1000)
 
+    def frame_lag(self, lag_s: float) -> None:
+        """A shown frame's lag: display time minus the frame's arrival time."""
+        with self._lock:
+            self._lag_ms.append(lag_s * 1000)
+
     def latency_ms(self) -> tuple[float | None, float | None]:
         """(p50, p95) request latency so far."""
         with self._lock:
@@ -87,6 +93,7 @@ class StatsRecorder:
             duration = max(0.0, (self.ended_at or start) - start)
             lat50, lat95 = percentiles(self._latency_ms, 50, 95)
             age50, age95 = percentiles(self._age_ms, 50, 95)
+            lag50, lag95 = percentiles(self._lag_ms, 50, 95)
             return RunStats(
                 source_frames=self.source_frames,
                 displayed_frames=self.displayed_frames,
@@ -99,6 +106,7 @@ class StatsRecorder:
                 prediction_rate=_rate(self.responses_ok, duration),
                 request_latency_ms=Percentiles.rounded(lat50, lat95),
                 prediction_age_ms=Percentiles.rounded(age50, age95),
+                stream_lag_ms=Percentiles.rounded(lag50, lag95),
                 bytes_sent=self.bytes_sent,
                 duration_s=round(duration, 3),
                 errors=dict(self.errors),
