@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_support import annotate, client_cost, collect, encoder, flood, live, model, motion, server, servers
+from bench_support import annotate, client_cost, collect, encoder, flood, live, model, motion, server, servers, streams
 from bench_support.common import Scale, Section, machine, table
 
 BENCHMARKS: dict[str, Callable[[Scale], Section]] = {
@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, Callable[[Scale], Section]] = {
     "servers": servers.run,
     "flood": flood.run,
     "motion": motion.run,
+    "streams": streams.run,
 }
 
 

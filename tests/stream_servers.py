@@ -270,6 +270,11 @@ class RtspServer:
             time.sleep(0.05)  # polling a child process that gives no other signal
         return self
 
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        return self._proc.pid
+
     def stop(self) -> None:
         self._proc.kill()
 
