@@ -186,3 +186,10 @@ def test_segments_cut_at_frame_boundaries() -> None:
     assert frame_spans(250, 25.0, 4.0, every=3) == [(0, 99), (99, 198), (198, None)]
     with pytest.raises(ConfigError):
         frame_spans(250, 25.0, 0.0)
+
+
+def test_one_input_and_outdir_with_a_slash_writes_into_the_folder(tmp_path: Path, clips: list[Path]) -> None:
+    out = tmp_path / "new"
+    with StubApi() as api:
+        assert annotate(api, clips[2], "-o", f"{out}/", "-q") == 0
+    assert count_frames(out / "c.mp4")[0] == 25

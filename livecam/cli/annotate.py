@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from livecam.annotate.batch import (
     Batch,
@@ -76,6 +76,22 @@ JSON_BESIDE = Path("<OUTDIR/name.jsonl>")
 _GLOB_CHARS = frozenset("*?[")
 
 
+class _OutputAction(argparse.Action):
+    """Stores ``-o`` as a Path, and in ``output_folder`` whether it was written as a folder (``out/``),
+    which the Path forgets."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        text = str(values)
+        setattr(namespace, self.dest, Path(text))
+        namespace.output_folder = text.endswith(("/", os.sep))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``livecam annotate`` (including the shared API options)."""
     parser.add_argument(
@@ -89,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o",
         "--output",
-        type=Path,
+        action=_OutputAction,
         required=True,
         metavar="OUTPUT",
         help="the annotated video (.mp4: H.264 when available, else MPEG-4; .avi: MJPEG), "
@@ -326,7 +342,7 @@ def _several(args: argparse.Namespace, given: list[Path]) -> bool:
     if not path.exists():
         return bool(_GLOB_CHARS & set(str(path)))
     output: Path = args.output
-    return str(output).endswith(("/", os.sep)) or output.is_dir()
+    return bool(getattr(args, "output_folder", False)) or output.is_dir()
 
 
 def run_many(

@@ -91,7 +91,7 @@ def run(
             if quiet or todo == 0
             else Progress(todo, progress_stream or sys.stderr, label="images", rate_unit="images/s")
         )
-        api = RoboflowUploadApi(target)
+        api = RoboflowUploadApi(target, stop=stop)
         try:
             result = upload_folder(directory, api, options, journal, stop, progress)
         finally:
