@@ -15,6 +15,7 @@ Ray is imported only here, and only when ``--ray`` is given (``pip install 'live
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -415,6 +416,8 @@ class ClusterRun:
         self._manifest.record(item.name, entry.identity, outputs, {"frames": frames})
         self._manifest.forget([s.key for s in entry.segments])
         shutil.rmtree(self._outdir / PARTS_FOLDER / item.name, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (self._outdir / PARTS_FOLDER).rmdir()  # only once empty: other inputs' parts may still be there
         sent, failed = sum(d.sent for d in entry.done.values()), sum(d.failed for d in entry.done.values())
         if failed and failed / max(1, sent) > self._job.max_failed_fraction:
             entry.error = f"{failed} of {sent} requests failed (more than --max-failed-fraction)"
