@@ -37,6 +37,7 @@ from livecam.client import ApiConfig
 from livecam.detector.bundled import Precision
 from livecam.errors import ConfigError, LivecamError
 from livecam.progress import Progress
+from livecam.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -385,10 +386,12 @@ class ClusterRun:
                 try:
                     done: SegmentDone = ray.get(ref)
                 except RayError as exc:
-                    entry.error = entry.error or f"a task failed on the cluster after {MAX_RETRIES} retries: {exc}"
+                    # A worker's traceback: whatever it quotes, the key stays out of the log.
+                    failed = redact(str(exc), self._job.api.api_key)
+                    entry.error = entry.error or f"a task failed on the cluster after {MAX_RETRIES} retries: {failed}"
                     continue
                 if done.error is not None:
-                    entry.error = entry.error or done.error
+                    entry.error = entry.error or redact(done.error, self._job.api.api_key)
                     if done.fatal:
                         self._stop.set()
                     continue
