@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -34,10 +33,10 @@ from livecam.errors import (
     ResponseError,
 )
 from livecam.frames import Image
-from livecam.http import ErrorKinds, Transport
+from livecam.http import ErrorKinds, Transport, join_path
 from livecam.parsing import AnswerParser, NotJson, parse_body
 from livecam.predictions import Predictions
-from livecam.redaction import redact, redact_url
+from livecam.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +84,7 @@ class ApiConfig:
     def __post_init__(self) -> None:
         for url in self.urls:
             if not url.startswith(("http://", "https://")):
-                raise ConfigError(f"--api-url must start with http:// or https:// (got {url!r})")
+                raise ConfigError(f"--api-url must start with http:// or https:// (got {redact(url)!r})")
         if not _MODEL_ID.match(self.model_id):
             raise ConfigError(f"--model must look like PROJECT/VERSION, e.g. coco/1 (got {self.model_id!r})")
         if self.lowest_confidence is not None and not 0 <= self.lowest_confidence <= 100:
@@ -114,8 +113,7 @@ class ApiConfig:
     def endpoint(self) -> str:
         """The legacy route for the model: ``model_id`` joined to the path of ``api_url``, whose
         query string (``?token=T``) stays at the end, ahead of the request's own parameters."""
-        parts = urlsplit(self.api_url)
-        return urlunsplit((parts.scheme, parts.netloc, f"{parts.path.rstrip('/')}/{self.model_id}", parts.query, ""))
+        return join_path(self.api_url, self.model_id)
 
     @property
     def asked_confidence(self) -> float:
@@ -166,7 +164,7 @@ class DetectionClient:
         self.encoder = encoder or make_encoder(config.encoder)
         self._transport = Transport(
             dataclasses.replace(_KINDS, missing=f"model {config.model_id!r}"),
-            where=redact(redact_url(config.endpoint), config.api_key),
+            where=redact(config.endpoint, config.api_key),
             secrets=(config.api_key,) if config.api_key else (),
             session=session,
             connect_timeout=config.connect_timeout,

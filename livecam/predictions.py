@@ -13,13 +13,16 @@ import heapq
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from livecam.errors import ResponseError
 from livecam.sanitize import MAX_MESSAGE, clean_text, hide_secrets
+
+if TYPE_CHECKING:
+    import supervision as sv
 
 MAX_PREDICTIONS = 300
 """More predictions than this in one answer are cut, keeping the most confident (300 is the
@@ -219,6 +222,31 @@ class Predictions:
         kept = tuple(p for p in self.items if p.confidence >= min_confidence)
         below = tuple(p for p in self.items if p.confidence < min_confidence)
         return replace(self, items=kept, below_threshold=self.below_threshold + below)
+
+    def to_supervision(self) -> sv.Detections:
+        """These boxes as ``supervision.Detections``: ``xyxy``, ``confidence``, ``class_id``,
+        ``tracker_id`` (when every box has one) and ``data["class_name"]``.
+
+        A box without a model class id gets one by its class name's first appearance.
+
+        Raises:
+            ImportError: supervision is not installed (``pip install supervision``).
+        """
+        try:
+            import supervision as sv
+        except ImportError as exc:
+            raise ImportError("to_supervision() needs the supervision package: pip install supervision") from exc
+        items = self.items
+        names: dict[str, int] = {}
+        ids = [p.class_id if p.class_id is not None else names.setdefault(p.class_name, len(names)) for p in items]
+        tracked = bool(items) and all(p.track_id is not None for p in items)
+        return sv.Detections(
+            xyxy=np.array([[p.x1, p.y1, p.x2, p.y2] for p in items], dtype=np.float32).reshape(-1, 4),
+            confidence=np.array([p.confidence for p in items], dtype=np.float32),
+            class_id=np.array(ids, dtype=int),
+            tracker_id=np.array([p.track_id for p in items], dtype=int) if tracked else None,
+            data={"class_name": np.array([p.class_name for p in items], dtype=str)},
+        )
 
     def hiding(self, *secrets: str | None) -> Predictions:
         """The same answer with each secret (the API key) replaced by ``***`` in every name and the caption.

@@ -39,14 +39,12 @@ from typing import Any
 
 import cv2
 import numpy as np
+from bench_support.calibration import CALIBRATION
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "livecam" / "models"
 SAMPLES = REPO / "sample_videos"
 SOURCE = MODELS / "nanodet-416.onnx"
-
-CALIBRATION = {"bikes.mp4": (0, 150, 5), "vtest.avi": (0, 480, 16)}
-"""Calibration frames per video: range(start, stop, step). The frames from ``stop`` on are held out."""
 
 
 def fp32_graph(source: Path) -> Any:

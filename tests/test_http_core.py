@@ -7,6 +7,7 @@ import io
 import socket
 import sys
 import threading
+import traceback
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from livecam.http import (
     server_message,
 )
 from livecam.http.session import new_session
+from livecam.upload import RoboflowUploadApi, UploadError, UploadTarget
 
 KEY = "sk-core-SECRET-7c1d"
 NOW = 1_700_000_000.0
@@ -275,3 +277,35 @@ def test_the_detection_client_holds_against_hostile_answers(mode: str) -> None:
     assert status == 0, err
     assert "over 16 MB" in out and "Traceback" not in err
     assert rss_mb < 200, rss_mb
+
+
+def test_upload_urls_keep_the_query_and_messages_hide_credentials() -> None:
+    adapter = ScriptedAdapter(503, b'{"message": "busy"}', {"Retry-After": "3"})
+    session = requests.Session()
+    session.mount("http://", adapter)
+    target = UploadTarget("http://user:pa55word@gw.invalid/rf?token=T0KEN", "birds", KEY)
+    api = RoboflowUploadApi(target, session=session)
+    with pytest.raises(UploadError) as info:
+        api.upload_image("a.jpg", b"\xff\xd8", split="train", batch="b", tags=(), metadata={})
+    (sent,) = adapter.sent
+    assert sent.url is not None and sent.url.startswith("http://user:pa55word@gw.invalid/rf/dataset/birds/upload?")
+    assert "token=T0KEN" in sent.url
+    message = str(info.value)
+    assert (info.value.status, info.value.retryable, info.value.retry_after) == (503, True, 3.0)
+    assert "busy" in message and "a.jpg" in message
+    for secret in ("pa55word", "T0KEN", KEY):
+        assert secret not in message
+
+
+def test_upload_credentials_stay_out_of_transport_failures() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    target = UploadTarget(f"http://user:pa55word@127.0.0.1:{port}/?token=T0KEN", "birds", KEY)
+    api = RoboflowUploadApi(target)
+    with pytest.raises(UploadError, match="connection refused") as info:
+        api.upload_image("a.jpg", b"\xff\xd8", split="train", batch="b", tags=(), metadata={})
+    api.close()
+    text = "".join(traceback.format_exception(info.value))
+    for secret in ("pa55word", "T0KEN", KEY):
+        assert secret not in text

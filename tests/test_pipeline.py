@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stepped import SteppedClip, SteppedDisplay
+from stepped import run_every_frame
 from stub_api import Reply, Seen, StubApi
 
 from livecam.client import ApiConfig, DetectionClient
@@ -28,17 +28,9 @@ def run_stepped(
     keys: str = "",
     on_shown: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run a :class:`SteppedClip` of ``frames`` frames to its end: frame N+1 is read only once the
-    display showed frame N, so every frame is shown unless the display waits for something else."""
-    stepped = SteppedClip(frames)
-    display = SteppedDisplay(stepped, keys)
-    with LivePipeline(stepped, api, display, config) as pipe:
-        stepped.follow(lambda: pipe.displayed_frames)
-        if on_shown is not None:
-            display.on_show = lambda: on_shown(pipe.displayed_frames)
-        stats = pipe.run().to_json()
-    assert not stepped.gave_up, "the display stopped showing frames"
-    return stats
+    """Every frame of a ``frames``-frame clip, each read once the previous one was shown (asserted)."""
+    source = SyntheticSource(160, 120, 30, frames=frames, live=False)
+    return run_every_frame(source, api, config, keys=keys, on_shown=on_shown)[1]
 
 
 def request_gaps(api: StubApi) -> list[float]:

@@ -9,7 +9,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -37,12 +37,9 @@ from livecam.annotate.engine import (
     PooledDetector,
     server_pool,
 )
-from livecam.annotate.jsonl import JsonLinesWriter
 from livecam.annotate.media import (
     FrameInput,
-    FrameOutput,
     ImageFolderInput,
-    ImageFolderOutput,
     InputFrame,
     VideoInput,
     VideoOutput,
@@ -53,21 +50,22 @@ from livecam.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    ApiChoice,
     api_choice,
     check_positive,
-    resolved_api,
     stop_on_signals,
 )
-from livecam.cli.options import API_OPTIONS, add_options
 from livecam.cli.run import API_HELP
 from livecam.collect import CollectConfig, Collector
+from livecam.collect.session import asking_low_confidence, collect_config, collecting
+from livecam.connection import ApiSettings, connect
 from livecam.errors import ConfigError
 from livecam.frames import Frame
-from livecam.outputs import StagedFile, check_writable, check_writable_folder
+from livecam.options import API_OPTIONS, add_options
+from livecam.outputs import check_writable, check_writable_folder
 from livecam.overlay import OverlayStyle
 from livecam.predictions import Predictions
 from livecam.progress import Progress
+from livecam.public.annotate import outputs, window_for, worth_keeping
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +184,7 @@ class AnnotateJob:
     adaptive: bool = False
 
 
-def check_arguments(args: argparse.Namespace, choice: ApiChoice) -> AnnotateJob:
+def check_arguments(args: argparse.Namespace, choice: ApiSettings) -> AnnotateJob:
     """Validate the paths and numbers before any work.
 
     Raises:
@@ -215,7 +213,7 @@ def check_arguments(args: argparse.Namespace, choice: ApiChoice) -> AnnotateJob:
     taken[output.resolve()] = "-o"
     if json_path is not None:
         _check_target(json_path, "--json", False, taken)
-    collecting = collect.collect_config(collect.given(args))
+    collecting = collect_config(collect.given(args))
     if collecting is not None and collecting.directory.resolve() in taken:
         what = taken[collecting.directory.resolve()]
         raise ConfigError(f"--collect {collecting.directory} is the same folder as {what}; choose another folder")
@@ -224,27 +222,16 @@ def check_arguments(args: argparse.Namespace, choice: ApiChoice) -> AnnotateJob:
     )
 
 
-def annotate_options(args: argparse.Namespace, choice: ApiChoice) -> tuple[AnnotateOptions, int, bool]:
+def annotate_options(args: argparse.Namespace, choice: ApiSettings) -> tuple[AnnotateOptions, int, bool]:
     """The engine's options, the requests in flight per server and whether each server's window is learnt.
 
     Raises:
         ConfigError: a number out of range.
     """
-    per_server = choice.in_flight if isinstance(choice.in_flight, int) else default_in_flight(choice)
-    adaptive = not isinstance(choice.in_flight, int) and not choice.embedded
+    per_server, adaptive = window_for(choice)
     workers = min(MAX_WORKERS, per_server * choice.servers)
     options = AnnotateOptions(in_flight=workers, every=args.every, style=OverlayStyle(labels=not args.no_labels))
     return options, per_server, adaptive
-
-
-def default_in_flight(choice: ApiChoice) -> int:
-    """Requests in flight per server when ``--in-flight`` is not a number: fewer for the embedded server.
-
-    The embedded model shares this machine's cores with the client, so more requests in flight
-    only add encoding work; a remote server is kept busy with up to this many, learnt from its
-    round trips.
-    """
-    return EMBEDDED_IN_FLIGHT if choice.embedded else DEFAULT_IN_FLIGHT
 
 
 def _check_target(path: Path, flag: str, folder: bool, taken: dict[Path, str]) -> None:
@@ -292,30 +279,28 @@ def run(
     stop = threading.Event() if stop is None else stop
     try:
         with stop_on_signals(stop), contextlib.ExitStack() as stack:
-            api = collect.asking_low_confidence(stack.enter_context(resolved_api(choice)), job.collect)
-            outputs = stack.enter_context(_outputs(job, source))
-            collector = stack.enter_context(
-                collect.collecting(job.collect, source=str(job.input), model_id=api.model_id)
-            )
+            api = asking_low_confidence(stack.enter_context(connect(choice)), job.collect)
+            written = stack.enter_context(outputs(source, job.output, job.json, job.folder))
+            collector = stack.enter_context(collecting(job.collect, source=str(job.input), model_id=api.model_id))
             progress = None if getattr(args, "quiet", 0) else Progress(source.total, progress_stream or sys.stderr)
             pool = server_pool(api, job.per_server, job.adaptive)
             stack.callback(pool.close)
             annotator = Annotator(
                 source,
-                outputs.frames,
+                written.frames,
                 lambda: PooledDetector(pool),
                 job.options,
                 stop,
-                jsonl=outputs.jsonl,
+                jsonl=written.jsonl,
                 on_answer=[_offer_to(collector)] if collector is not None else [],
                 progress=progress,
                 servers=pool,
             )
             result = annotator.run()
-            outputs.keep = _worth_keeping(result)
+            written.keep = worth_keeping(result)
             if progress is not None:
                 progress.finish()
-            codec = outputs.frames.codec if isinstance(outputs.frames, VideoOutput) else "images"
+            codec = written.frames.codec if isinstance(written.frames, VideoOutput) else "images"
     finally:
         source.close()
     if len(result.servers) > 1:
@@ -329,7 +314,7 @@ def run(
                 "-" if server.latency_ms.p50 is None else f"{server.latency_ms.p50:.0f}",
                 server.state,
             )
-    return _report(job, result, codec, kept=bool(outputs.keep))
+    return _report(job, result, codec, kept=bool(written.keep))
 
 
 def _several(args: argparse.Namespace, given: list[Path]) -> bool:
@@ -365,7 +350,7 @@ def run_many(
         raise ConfigError(
             f"with several videos, --json takes no name: each goes to OUTDIR/<name>.jsonl (got {args.json})"
         )
-    if collect.collect_config(collect.given(args)) is not None:
+    if collect_config(collect.given(args)) is not None:
         raise ConfigError("--collect works with one INPUT; annotate the videos one at a time to collect frames")
     if args.segment_s is not None and args.ray is None:
         raise ConfigError("--segment-s goes with --ray")
@@ -385,7 +370,7 @@ def run_many(
     outdir.mkdir(exist_ok=True)
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
-        api = stack.enter_context(resolved_api(choice))
+        api = stack.enter_context(connect(choice))
         stack.enter_context(stop_on_signals(stop))
         pool = server_pool(api, per_server, adaptive)
         stack.callback(pool.close)
@@ -414,7 +399,7 @@ def run_many(
 def _run_on_ray(
     args: argparse.Namespace,
     env: Mapping[str, str],
-    choice: ApiChoice,
+    choice: ApiSettings,
     items: list[BatchItem],
     options: AnnotateOptions,
     per_server: int,
@@ -432,7 +417,7 @@ def _run_on_ray(
         # Each node's own embedded server takes this URL's place on the node.
         api = choice.api_config(("http://127.0.0.1:9001",), ServerConfig().model_id)
     else:
-        with resolved_api(choice) as given:
+        with connect(choice) as given:
             api = given
     job = ClusterJob(
         items=tuple(items),
@@ -478,51 +463,6 @@ def _offer_to(collector: Collector) -> AnswerHook:
         collector.offer(Frame(frame.index, frame.image, at), predictions, frame.time_s, copy=True)
 
     return offer
-
-
-@dataclass
-class _Outputs:
-    """The open outputs of a run; ``keep`` decides whether they replace their targets at the end."""
-
-    frames: FrameOutput
-    jsonl: JsonLinesWriter | None
-    keep: bool | None = None
-
-
-def _worth_keeping(result: AnnotateResult) -> bool:
-    """Whether the files hold something: a frame written, and an answer unless the run failed for good."""
-    if result.frames_written == 0:
-        return False
-    return result.fatal is None or result.sent > result.failed
-
-
-@contextlib.contextmanager
-def _outputs(job: AnnotateJob, source: FrameInput) -> Iterator[_Outputs]:
-    """The video (or image folder) and JSON Lines outputs, written beside their targets and moved
-    over them at the end only if worth keeping (else a file already there stays as it was)."""
-    staged = [StagedFile(path) for path in (None if job.folder else job.output, job.json) if path is not None]
-    by_target = {s.target: s.path for s in staged}
-    frames: FrameOutput
-    if job.folder:
-        job.output.mkdir(exist_ok=True)
-        frames = ImageFolderOutput(job.output)
-    else:
-        assert isinstance(source, VideoInput)
-        frames = VideoOutput(by_target[job.output], source.fps, source.size)
-    outputs = _Outputs(frames, None)
-    try:
-        with contextlib.ExitStack() as stack:
-            if job.json is not None:
-                outputs.jsonl = stack.enter_context(JsonLinesWriter(by_target[job.json]))
-            yield outputs
-    finally:
-        frames.close()
-        keep = outputs.keep if outputs.keep is not None else frames.written > 0
-        for file in staged:
-            if keep:
-                file.commit()
-            else:
-                file.discard()
 
 
 def _report(job: AnnotateJob, result: AnnotateResult, codec: str, *, kept: bool = True) -> int:

@@ -1,8 +1,8 @@
-"""What every command shares: exit statuses, logging, signals, and the API choice.
+"""What every command shares: exit statuses, logging, signals, and the API options from the flags.
 
-:class:`ApiChoice` is the API options as the user gave them (flags or the kiosk file);
-:func:`resolved_api` turns it into the :class:`~livecam.client.ApiConfig` the modes take,
-starting the embedded server when no API was named.
+The API options become an :class:`~livecam.connection.ApiSettings`, which
+:func:`livecam.connection.connect` turns into the API a mode asks, starting the embedded server
+when none was named (the Python API does the same).
 """
 
 from __future__ import annotations
@@ -15,135 +15,27 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from livecam.cli.options import API_OPTIONS, AUTO_MAX_IN_FLIGHT, check_flag, given_values
-from livecam.client import HOSTED_API_URL, ApiConfig
-from livecam.detector.bundled import Precision
+from livecam.connection import ApiSettings
 from livecam.errors import ConfigError
 from livecam.logsafe import SafeLogFilter
+from livecam.options import API_OPTIONS, Option, check_flag, given_values
 
 log = logging.getLogger("livecam")
 
-API_KEY_ENV = "ROBOFLOW_API_KEY"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-@dataclass(frozen=True)
-class ApiChoice:
-    """The detection API options as given (see :data:`livecam.cli.options.API_OPTIONS`).
-
-    ``api_url`` and ``model`` both None means the embedded server; ``in_flight`` None means the
-    command's own default. ``api_url`` holds every ``--api-url`` given (several servers of one model).
-    """
-
-    api_url: tuple[str, ...] | None = None
-    model: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    confidence: float = 40.0
-    overlap: float = 30.0
-    classes: tuple[str, ...] | None = None
-    max_side: int = 640
-    jpeg_quality: int = 80
-    in_flight: int | str | None = None
-    timeout: float = 10.0
-    encoder: str = "auto"
-    precision: Precision | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.api_url, str):  # one URL given as text (the Python API)
-            object.__setattr__(self, "api_url", (self.api_url,))
-
-    @classmethod
-    def from_values(cls, values: Mapping[str, Any], env: Mapping[str, str]) -> ApiChoice:
-        """From option values by name (absent ones take the defaults); the key falls back to the environment.
-
-        A confidence or overlap below 1 is a fraction, as servers read it (0.9 is 90 %); it is
-        turned into percent, and the reading logged.
-        """
-        values = {**values, **{name: as_percent(values[name], name) for name in _PERCENT if name in values}}
-        choice = cls(**values)
-        if choice.api_key:
-            return choice
-        return cls(**{**values, "api_key": env.get(API_KEY_ENV) or None})
-
-    @property
-    def embedded(self) -> bool:
-        """Whether the embedded server answers (no ``--api-url`` and no ``--model``)."""
-        return self.api_url is None and self.model is None
-
-    @property
-    def servers(self) -> int:
-        """How many detection servers were named (1 for the embedded or the hosted one)."""
-        return len(self.api_url or ()) or 1
-
-    def api_config(self, api_urls: tuple[str, ...], model_id: str) -> ApiConfig:
-        """The :class:`ApiConfig` for these options against the servers ``api_urls`` of ``model_id``."""
-        return ApiConfig(
-            api_url=api_urls[0],
-            api_urls=api_urls if len(api_urls) > 1 else (),
-            model_id=model_id,
-            api_key=self.api_key,
-            confidence=self.confidence,
-            overlap=self.overlap,
-            classes=self.classes,
-            max_side=self.max_side or None,
-            jpeg_quality=self.jpeg_quality,
-            read_timeout=self.timeout,
-            encoder=self.encoder,
-        )
+def api_values(args: argparse.Namespace) -> dict[Option, Any]:
+    """The API options given as flags, checked (see :data:`livecam.options.API_OPTIONS`)."""
+    return {o: check_flag(o, v) if o.repeat else v for o, v in given_values(args, API_OPTIONS).items()}
 
 
-_PERCENT = ("confidence", "overlap")
-
-
-def as_percent(value: float, name: str) -> float:
-    """``value`` in percent: one below 1 (but above 0) is read as a fraction, and says so."""
-    if 0 < value < 1:
-        percent = round(value * 100, 6)
-        log.info("--%s %g read as %g %% (a value below 1 is a fraction)", name, value, percent)
-        return percent
-    return value
-
-
-def api_choice(args: argparse.Namespace, env: Mapping[str, str]) -> ApiChoice:
-    """The API options given as flags (see :data:`livecam.cli.options.API_OPTIONS`)."""
-    values = {o.dest: check_flag(o, v) if o.repeat else v for o, v in given_values(args, API_OPTIONS).items()}
-    return ApiChoice.from_values(values, env)
-
-
-@contextlib.contextmanager
-def resolved_api(choice: ApiChoice) -> Iterator[ApiConfig]:
-    """The API to use; starts the embedded server for as long as the context lasts when needed.
-
-    Raises:
-        ConfigError: ``--api-url`` without ``--model``, ``--precision`` for a remote API, or
-            the hosted API without a key.
-    """
-    if choice.embedded:
-        from livecam.server.process import ServerProcess
-
-        # In a process of its own: its model work then never competes with the display for the
-        # interpreter lock, and gives way to it when the cores are busy (BENCHMARKS.md, "Flood").
-        with ServerProcess(choice.precision) as server:
-            log.info("no --api-url or --model: using the embedded server at %s with the bundled COCO model", server.url)
-            yield choice.api_config((server.url,), server.model_id)
-        return
-    if choice.model is None:
-        raise ConfigError("--api-url needs --model PROJECT/VERSION (e.g. --model coco/1)")
-    if choice.precision is not None:
-        raise ConfigError(
-            f"--precision {choice.precision} chooses the embedded server's model; with --api-url or --model "
-            "the remote server decides (leave --precision out)"
-        )
-    if choice.api_url is None and not choice.api_key:
-        raise ConfigError(
-            f"--model {choice.model} without --api-url uses Roboflow's hosted API, which needs your API key: "
-            f"set {API_KEY_ENV} or give --api-key (or name your own server with --api-url)"
-        )
-    yield choice.api_config(choice.api_url or (HOSTED_API_URL,), choice.model)
+def api_choice(args: argparse.Namespace, env: Mapping[str, str]) -> ApiSettings:
+    """The API options given as flags, as settings (the key from ``env`` when no flag gives it)."""
+    return ApiSettings.given({o.dest: v for o, v in api_values(args).items()}, env)
 
 
 QUIT_AT_ONCE_AFTER = 3
@@ -205,15 +97,8 @@ def quiet_native_logs(debug: bool) -> None:
     cv_logging.setLogLevel(cv_logging.LOG_LEVEL_ERROR)
 
 
-def in_flight_window(value: int | str | None) -> tuple[int, bool]:
-    """``--in-flight`` for the live pipeline: (requests open at most, adaptive); None means 1."""
-    if value == "auto":
-        return AUTO_MAX_IN_FLIGHT, True
-    return (value if isinstance(value, int) else 1), False
-
-
 def check_positive(**values: float | None) -> None:
-    """Each given value (by flag name, ``max_frames`` for ``--max-frames``) must be above zero.
+    """Each given value (by flag name, ``segment_s`` for ``--segment-s``) must be above zero.
 
     Raises:
         ConfigError: naming the flag.

@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping, Sequence
 from livecam import __version__
 from livecam.cli import annotate, kiosk, run, serve, upload
 from livecam.cli.common import (
-    API_KEY_ENV,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -18,6 +17,7 @@ from livecam.cli.common import (
     log,
     quiet_native_logs,
 )
+from livecam.connection import API_KEY_ENV
 from livecam.errors import ConfigError, LivecamError
 from livecam.redaction import redact
 

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from livecam.cli.common import API_KEY_ENV, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, stop_on_signals
+from livecam.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, stop_on_signals
 from livecam.collect import items
+from livecam.connection import API_KEY_ENV
 from livecam.errors import ConfigError
 from livecam.progress import Progress
 from livecam.upload import (

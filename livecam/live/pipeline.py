@@ -31,7 +31,7 @@ from livecam.display import Display, VideoRecorder
 from livecam.frames import Frame, Image
 from livecam.live.boxes_log import BoxesLog
 from livecam.live.capture import CaptureThread
-from livecam.live.compose import FrameComposer, warm_up_drawing
+from livecam.live.compose import FrameComposer, ShownHook, warm_up_drawing
 from livecam.live.keys import KeyBindings
 from livecam.live.motion import MotionThread
 from livecam.live.sender import AnswerHook, SenderPool
@@ -130,6 +130,8 @@ class LivePipeline:
         make_client: builds a detection client (tests inject a transport here).
         on_frame: called with every annotated frame (e.g. the kiosk's web view).
         on_answer: called on a sender thread with each fresh answer and its full-size frame.
+        on_shown: called on the display thread with each newly shown frame (undrawn), the boxes
+            drawn on it and their age (e.g. the Python API's ``stream``).
         stop: an external stop event (e.g. set by a signal handler); one is made if omitted.
         clock: monotonic time source.
     """
@@ -144,6 +146,7 @@ class LivePipeline:
         make_client: Callable[[], DetectionClient] | None = None,
         on_frame: Sequence[Callable[[Image], None]] = (),
         on_answer: Sequence[AnswerHook] = (),
+        on_shown: Sequence[ShownHook] = (),
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -183,6 +186,7 @@ class LivePipeline:
             clock=clock,
             motion=self.carried,
             boxes_log=self._boxes_log,
+            on_shown=on_shown,
         )
         self._keys = KeyBindings(display, self._composer, self.stop, self.config.snapshot_dir)
         self._blank: Frame | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from livecam.collect.config import STRATEGY_NAMES, CollectConfig, parse_band, parse_strategies
+from livecam.connection import AUTO_MAX_IN_FLIGHT
 from livecam.detector.bundled import DEFAULT_PRECISION, PRECISIONS
 from livecam.encode import ENCODER_NAMES
 from livecam.errors import ConfigError
@@ -31,9 +33,6 @@ from livecam.overlay import Color, OverlayStyle
 Validator = Callable[[Any], Any]
 """Checks a value from the file or a flag and returns it typed; raises ValueError saying what is wrong."""
 
-AUTO_MAX_IN_FLIGHT = 32
-"""``--in-flight auto``: the most requests open at once."""
-
 # --- validators -------------------------------------------------------------------------------
 
 
@@ -41,6 +40,14 @@ def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a string (got {_show(value)})")
     return value
+
+
+def _path(value: Any) -> Path:
+    if isinstance(value, Path):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a path (got {_show(value)})")
+    return Path(value).expanduser()
 
 
 def _integer(lo: int, hi: int) -> Validator:
@@ -315,6 +322,11 @@ class Option:
         """``table.key``, as error messages show it."""
         return f"{self.table}.{self.key}"
 
+    @property
+    def keyword(self) -> str:
+        """The Python keyword: the flag's long name with underscores (``--max-age`` is ``max_age``)."""
+        return self.flag.removeprefix("--").replace("-", "_")
+
 
 SOURCE_OPTIONS: tuple[Option, ...] = (
     Option("source", "width", "--width", _integer(16, 16384), "ask the camera for this frame width", "PX", int),
@@ -443,6 +455,15 @@ LABELS = Option(
     "on = class,confidence (default: on)",
     "PARTS",
 )
+MAX_AGE = Option(
+    "overlay",
+    "max-age",
+    "--max-age",
+    _number(0, 3600, above=True),
+    "hide detections older than this (default: 3 s)",
+    "S",
+    float,
+)
 DRAWING_OPTIONS: tuple[Option, ...] = (MOTION, LABELS)
 """How boxes are drawn, for ``run`` and the kiosk's ``[overlay]`` table."""
 
@@ -468,15 +489,7 @@ KIOSK_OPTIONS: tuple[Option, ...] = (
     Option("overlay", "hud", "--hud", _boolean, "show the fps/latency panel (default: off)", None),
     Option("overlay", "title", "--title", _text, "window and web page title (default: livecam)", "TEXT"),
     Option("overlay", "caption", "--caption", _text, "text shown in the top-left corner of the picture", "TEXT"),
-    Option(
-        "overlay",
-        "max-age",
-        "--max-age",
-        _number(0, 3600, above=True),
-        "hide detections older than this (default: 3 s)",
-        "S",
-        float,
-    ),
+    MAX_AGE,
     Option(
         "display",
         "size",
@@ -538,6 +551,52 @@ KIOSK_OPTIONS: tuple[Option, ...] = (
     ),
 )
 """The kiosk's own options (overlay, screen, unattended behaviour)."""
+
+HEADLESS = Option("run", "headless", "--headless", _boolean, "no window at all (servers, tests)", None)
+FULLSCREEN = Option("run", "fullscreen", "--fullscreen", _boolean, "start fullscreen (toggle with f)", None)
+RUN_OPTIONS: tuple[Option, ...] = (
+    HEADLESS,
+    FULLSCREEN,
+    Option("run", "record", "--record", _path, "also write the annotated video", "OUT.mp4"),
+    Option("run", "max-frames", "--max-frames", _integer(1, 10**12), "stop after N source frames", "N", int),
+    Option(
+        "run",
+        "duration",
+        "--duration",
+        _number(0, 1e9, above=True),
+        "stop after this many seconds",
+        "SECONDS",
+        float,
+    ),
+    Option("run", "stats-json", "--stats-json", _path, "write run statistics here at the end", "PATH"),
+    MAX_AGE,
+    Option(
+        "run",
+        "hud",
+        "--hud",
+        _boolean,
+        "show the fps/latency panel; --no-hud starts with it hidden (toggle with h) (default: on)",
+        None,
+    ),
+    *DRAWING_OPTIONS,
+    Option(
+        "run",
+        "boxes-log",
+        "--boxes-log",
+        _path,
+        "write one JSON line per displayed frame with the boxes as drawn (after motion compensation)",
+        "PATH.jsonl",
+    ),
+    Option(
+        "run",
+        "snapshot-dir",
+        "--snapshot-dir",
+        _path,
+        "where the s key saves PNG snapshots (default: .)",
+        "DIR",
+    ),
+)
+"""The display, limit and output options of ``run`` (and of the Python ``run`` and ``stream``)."""
 
 _COLLECT = CollectConfig(Path("."))
 """The collect defaults, for the help texts."""
@@ -724,3 +783,30 @@ def _checked(option: Option) -> Callable[[str], Any]:
 
     convert.__name__ = option.key  # argparse names the type in some messages
     return convert
+
+
+# --- the Python keywords ------------------------------------------------------------------------
+
+
+def keyword_values(given: Mapping[str, Any], options: Iterable[Option]) -> dict[Option, Any]:
+    """Python keywords (the long flag names with underscores), checked as the flags are; None is "not given".
+
+    Raises:
+        TypeError: a keyword no option has (naming it, and the closest one).
+        ValueError: a bad value, naming its keyword.
+    """
+    by_keyword = {option.keyword: option for option in options}
+    values: dict[Option, Any] = {}
+    for name, value in given.items():
+        option = by_keyword.get(name)
+        if option is None:
+            close = difflib.get_close_matches(name, list(by_keyword), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"unknown option {name!r}{hint}")
+        if value is None:
+            continue
+        try:
+            values[option] = option.check(value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    return values
