@@ -144,7 +144,9 @@ class DetectionClient:
     Not shared between threads: give each sender thread its own client (its own session). The
     clients of one run may share one :class:`~livecam.parsing.AnswerParser`, which parses large
     answers in a worker process; without one every answer is parsed in the calling thread.
-    ``session`` is the transport seam (a ``requests.Session``, e.g. with a stub adapter mounted).
+    ``session`` is the transport seam (a ``requests.Session``, e.g. with a stub adapter mounted);
+    ``stop``, the run's stop event, ends a request in progress with
+    :class:`~livecam.http.CallInterrupted` as soon as it is set.
 
     Example:
         >>> client = DetectionClient(ApiConfig("http://127.0.0.1:9001", "coco/1"))
@@ -158,6 +160,7 @@ class DetectionClient:
         encoder: Encoder | None = None,
         clock: Callable[[], float] = time.monotonic,
         parser: AnswerParser | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config
         self._parser = parser
@@ -171,6 +174,7 @@ class DetectionClient:
             read_timeout=config.read_timeout,
             total_timeout=config.connect_timeout + config.read_timeout,
             max_answer=MAX_RESPONSE_BYTES,
+            stop=stop,
             clock=clock,
         )
         self.bytes_sent = 0
@@ -189,6 +193,7 @@ class DetectionClient:
             AuthError: 401/403.
             ModelNotFoundError: 404.
             DetectionError: anything else that went wrong; ``retryable`` says whether to try again.
+            CallInterrupted: the client's ``stop`` event was set.
         """
         return self.send(self.prepare(image))
 

@@ -10,6 +10,7 @@ Modes, one per request in order (then ``ok`` for the rest):
 - ``bomb``: a 200 of about 2 MB ``Content-Encoding: gzip`` that inflates to 2 GiB.
 - ``drip``: the whole answer one byte every ``drip_s`` seconds.
 - ``hang``: reads the request and never answers (until the server closes).
+- ``deaf``: reads the request's head, never its body, and never answers.
 
 Waits are on the server's own stop event, so closing it never waits out a drip or a hang.
 """
@@ -77,10 +78,15 @@ class HostileServer:
             return self.modes.pop(0) if self.modes else "ok"
 
     def _handle(self, handler: _Handler) -> None:
+        mode = self._next_mode()
+        if mode == "deaf":
+            self.arrived.set()
+            self._stop.wait()
+            handler.close_connection = True
+            return
         length = int(handler.headers.get("Content-Length") or 0)
         if length:
             handler.rfile.read(length)
-        mode = self._next_mode()
         self.arrived.set()
         if mode == "hang":
             self._stop.wait()
