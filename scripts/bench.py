@@ -38,6 +38,7 @@ from bench_support import (
     ray,
     server,
     servers,
+    streams,
 )
 from bench_support.common import Scale, Section, machine, table
 
@@ -54,6 +55,7 @@ BENCHMARKS: dict[str, Callable[[Scale], Section]] = {
     "motion": motion.run,
     "cost": cost.run,
     "ray": ray.run,
+    "streams": streams.run,
 }
 ON_REQUEST = frozenset({"ray"})
 """Run only when named (they need an extra installed)."""

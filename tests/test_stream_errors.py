@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 
 import pytest
 from stream_servers import StatusServer, free_port
@@ -102,3 +103,11 @@ def test_digest_answer_matches_rfc_2617() -> None:
     assert f'response="{hashlib.md5(f"{ha1}:n:{ha2}".encode()).hexdigest()}"' in without_qop
     assert "qop" not in without_qop
     assert _authorization('Basic realm="x"', "u", "p", "GET", "/") == "Basic dTpw"
+
+
+def test_a_server_that_accepts_but_never_answers() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        failure = diagnose_open(f"rtsp://127.0.0.1:{port}/stream", waited_s=1.0, timeout_s=0.5)
+    assert failure.cause == "timed-out"
+    assert failure.message.startswith(f"127.0.0.1:{port} accepted the connection but did not answer within")
