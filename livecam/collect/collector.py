@@ -41,6 +41,7 @@ from livecam.frames import Frame
 from livecam.predictions import Predictions
 from livecam.redaction import redact
 from livecam.stats import CollectStats, JsonDocument, to_json
+from livecam.workers import Worker
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class Collector:
         self._limits = SaveLimits(config.max_per_minute, config.max_per_hour, config.max_total)
         self._encoder = encoder or OpenCVEncoder()
         self._queue: queue.Queue[_Job | object] = queue.Queue(maxsize=config.queue)
-        self._thread = threading.Thread(target=self._write_loop, name="livecam-collect", daemon=True)
+        self._worker = Worker(self._write_loop, "livecam-collect")
         self._stats_lock = threading.Lock()
         self._collected = 0
         self._dropped = 0
@@ -142,7 +143,7 @@ class Collector:
             )
             return False
         self._off = None
-        self._thread.start()
+        self._worker.start()
         log.info(
             "collecting frames to %s (%s); %d items there already",
             directory,
@@ -153,15 +154,14 @@ class Collector:
 
     def close(self, timeout: float = JOIN_TIMEOUT_S) -> None:
         """Save what is queued (within ``timeout``) and stop the writer thread. Idempotent."""
-        if not self._thread.is_alive():
+        if not self._worker.is_alive():
             return
         deadline = self._clock() + timeout
         try:
             self._queue.put(_END, timeout=timeout)
         except queue.Full:
             self._turn_off("closing", logging.DEBUG)  # the writer drops what is left when it wakes
-        self._thread.join(max(0.0, deadline - self._clock()))
-        if self._thread.is_alive():
+        if not self._worker.join(max(0.0, deadline - self._clock())):
             log.warning("the collect writer did not finish within %.0f s; leaving it", timeout)
         if self._off is None:
             self._off = "closed"  # a late offer has no writer left to take it

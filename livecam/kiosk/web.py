@@ -35,11 +35,11 @@ from livecam.encode import Encoder, OpenCVEncoder
 from livecam.errors import ConfigError
 from livecam.frames import Image
 from livecam.net import BoundedHandler, BoundedHTTPServer, ConnectionTable
+from livecam.workers import JOIN_TIMEOUT_S, Worker
 
 log = logging.getLogger(__name__)
 
 BOUNDARY = "livecamframe"
-JOIN_TIMEOUT_S = 3.0
 _WAIT_STEP_S = 1.0
 _SNAPSHOT_WAIT_S = 2.0
 _BUSY = (
@@ -91,23 +91,21 @@ class FrameHub:
         self._encoded_from = 0
         self._viewers = 0
         self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="livecam-web-encoder", daemon=True)
+        self._worker = Worker(self._run, "livecam-web-encoder")
         self.encoded = 0
         """JPEGs made so far."""
 
     def start(self) -> None:
         """Start the encoder thread."""
-        self._thread.start()
+        self._worker.start()
 
     def close(self, timeout: float = JOIN_TIMEOUT_S) -> None:
         """Stop encoding and wake every viewer (they then end). Idempotent."""
         self._closed.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("web encoder thread did not stop within %.1f s", timeout)
+        if not self._worker.join(timeout):
+            log.warning("web encoder thread did not stop within %.1f s", timeout)
 
     def publish(self, picture: Image) -> None:
         """Offer the newest picture. Cheap: keeps a reference; the caller must not change it later."""
@@ -241,9 +239,7 @@ class WebView:
             raise ConfigError(
                 f"web view: cannot listen on {address[0]}:{address[1]} ({exc.strerror}); choose another --web HOST:PORT"
             ) from exc
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.5}, name="livecam-web", daemon=True
-        )
+        self._worker = Worker(lambda: self._server.serve_forever(poll_interval=0.5), "livecam-web")
 
     @property
     def url(self) -> str:
@@ -256,15 +252,15 @@ class WebView:
     def start(self) -> None:
         """Start encoding and serving."""
         self.hub.start()
-        self._thread.start()
+        self._worker.start()
         log.info("web view at %s", self.url)
 
     def close(self) -> None:
         """Stop serving, end every stream, and join the threads (bounded). Idempotent."""
         self.hub.close()
-        if self._thread.is_alive():
+        if self._worker.is_alive():
             self._server.shutdown()
-            self._thread.join(JOIN_TIMEOUT_S)
+            self._worker.join()
         self._server.server_close()
 
     def __enter__(self) -> WebView:

@@ -58,6 +58,7 @@ from livecam.live.status import StatusBoard
 from livecam.live.streamclock import MAX_DELAY_S, StreamClock
 from livecam.ratemeter import RateMeter
 from livecam.sources import SourceInfo, Timestamped, VideoSource
+from livecam.workers import JOIN_TIMEOUT_S, join_all
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ class CaptureThread:
             self._release_thread.start()
         self._thread.start()
 
-    def join(self, timeout: float = 2.0) -> bool:
+    def join(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
         """Wait up to ``timeout`` s in all for the threads; False (warned once) if one still runs.
 
         Set ``stop`` first. A thread still blocked in a source read is a daemon and is left behind.
@@ -230,13 +231,9 @@ class CaptureThread:
         """
         if self._thread.ident is None:
             return True
-        deadline = time.monotonic() + timeout
         with self._cond:
             self._cond.notify_all()
-        for thread in (self._release_thread, self._thread):
-            if thread is not None:
-                thread.join(max(0.0, deadline - time.monotonic()))
-        if self.is_alive():
+        if join_all((self._release_thread, self._thread), timeout):
             if not self._warned_stuck:
                 self._warned_stuck = True
                 log.warning(

@@ -44,10 +44,10 @@ from livecam.parsing import AnswerParser
 from livecam.predictions import Predictions
 from livecam.sources import SourceInfo, VideoSource
 from livecam.stats import ServerStats
+from livecam.workers import JOIN_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
-JOIN_TIMEOUT_S = 3.0
 _IDLE_REDRAW_S = 0.25
 _AUTO_SPACING_FRAMES = 0.9
 """``adaptive``: send at most once per frame interval (a little less, so no new frame waits)."""
