@@ -55,6 +55,7 @@ class _Job:
     strategies: tuple[str, ...]
     wall_time: float
     video_time_s: float | None
+    camera: tuple[int, str] | None = None
 
 
 _END = object()
@@ -168,7 +169,13 @@ class Collector:
     # --- the hot path ---------------------------------------------------------------------------
 
     def offer(
-        self, frame: Frame, predictions: Predictions, video_time_s: float | None = None, *, copy: bool = False
+        self,
+        frame: Frame,
+        predictions: Predictions,
+        video_time_s: float | None = None,
+        *,
+        copy: bool = False,
+        camera: tuple[int, str] | None = None,
     ) -> None:
         """Consider one answered frame; returns at once, whatever the disk does.
 
@@ -179,6 +186,8 @@ class Collector:
             video_time_s: the frame's position in a video file; when given it also drives the
                 rate limits, so a file annotated faster than real time is sampled over its length.
             copy: the caller will draw on ``frame.image`` next; a frame that is queued is copied first.
+            camera: with several live sources, (index, name) of the frame's camera: the sidecar
+                says ``"camera": index`` and names that source.
         """
         if self._off is not None:
             return
@@ -198,7 +207,7 @@ class Collector:
             return
         if copy:
             frame = Frame(frame.seq, frame.image.copy(), frame.captured_at)
-        job = _Job(frame, predictions, names, self._wall_clock(), video_time_s)
+        job = _Job(frame, predictions, names, self._wall_clock(), video_time_s, camera)
         try:
             self._queue.put_nowait(job)
         except queue.Full:
@@ -263,7 +272,7 @@ class Collector:
 
     def _sidecar(self, job: _Job, stem: str, value: int, size: tuple[int, int], annotated: bool) -> dict[str, Any]:
         answer = job.predictions.to_roboflow()
-        return {
+        sidecar: dict[str, Any] = {
             "format": SIDECAR_FORMAT,
             "image": stem + IMAGE_SUFFIX,
             "annotation": stem + ".xml" if annotated else None,
@@ -279,6 +288,9 @@ class Collector:
             "below_threshold": Predictions(items=job.predictions.below_threshold).to_roboflow()["predictions"],
             "dhash": f"{value:064x}",
         }
+        if job.camera is not None:
+            sidecar["camera"], sidecar["source"] = job.camera[0], redact(job.camera[1])
+        return sidecar
 
     # --- state and stats ------------------------------------------------------------------------
 
