@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Backoff:
-    """Delays that double from ``initial`` up to ``maximum``, with +-``jitter`` spread.
+    """Delays that double from ``initial`` up to ``maximum``, with +-``jitter`` spread (never above ``maximum``).
 
     Call :meth:`next_delay` after each failure and :meth:`reset` after a success.
     """
@@ -24,7 +24,7 @@ class Backoff:
         base = min(self.maximum, self.initial * (2**self._failures))
         self._failures += 1
         spread = base * self.jitter
-        return float(max(at_least, base + self.rng.uniform(-spread, spread)))
+        return float(max(at_least, min(self.maximum, base + self.rng.uniform(-spread, spread))))
 
     def reset(self) -> None:
         self._failures = 0

@@ -2,29 +2,22 @@
 
 It speaks the legacy route every Roboflow server understands
 (``POST {api_url}/{project}/{version}?api_key=…&confidence=…&overlap=…``, base64 body), on a
-keep-alive ``requests.Session`` with connect and read timeouts and a cap on the answer's size and
-time. Every message it produces has the API key removed.
+keep-alive session of :mod:`livecam.http` (connect and read timeouts, a total deadline, a cap on
+the answer's size). Every message it produces has the API key removed.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-import http.client
-import json
 import logging
 import re
-import socket
-import ssl
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import requests
-import urllib3
-from requests.adapters import HTTPAdapter
 
 from livecam.backoff import Backoff
 from livecam.encode import Encoder, fit_max_side, make_encoder
@@ -40,6 +33,7 @@ from livecam.errors import (
     ResponseError,
 )
 from livecam.frames import Image
+from livecam.http import ErrorKinds, Transport, join_path
 from livecam.parsing import AnswerParser, NotJson, parse_body
 from livecam.predictions import Predictions
 from livecam.redaction import redact
@@ -48,9 +42,6 @@ log = logging.getLogger(__name__)
 
 HOSTED_API_URL = "https://serverless.roboflow.com"
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
-_READ_BYTES = 1 << 20
-"""Most one read of the answer takes: every read gives up the interpreter lock and must win it
-back, so a 4 MB answer read 64 KB at a time made the display wait for the lock up to 60 times."""
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[0-9]+$")
 
 
@@ -66,7 +57,8 @@ class ApiConfig:
         classes: only these class names are kept (filtered on the client, since servers differ).
         max_side: frames are downsized so the longest side is at most this before sending.
         jpeg_quality: 1-100.
-        connect_timeout, read_timeout: seconds; ``read_timeout`` also bounds the whole answer.
+        connect_timeout, read_timeout: seconds; ``read_timeout`` bounds each wait for the server,
+            and one request takes at most ``connect_timeout + read_timeout`` in all.
         encoder: ``auto``, ``opencv`` or ``turbojpeg``.
         lowest_confidence: percent; when below ``confidence``, the server is asked for boxes down
             to it and those under ``confidence`` come back apart, in
@@ -92,7 +84,7 @@ class ApiConfig:
     def __post_init__(self) -> None:
         for url in self.urls:
             if not url.startswith(("http://", "https://")):
-                raise ConfigError(f"--api-url must start with http:// or https:// (got {url!r})")
+                raise ConfigError(f"--api-url must start with http:// or https:// (got {redact(url)!r})")
         if not _MODEL_ID.match(self.model_id):
             raise ConfigError(f"--model must look like PROJECT/VERSION, e.g. coco/1 (got {self.model_id!r})")
         if self.lowest_confidence is not None and not 0 <= self.lowest_confidence <= 100:
@@ -119,8 +111,9 @@ class ApiConfig:
 
     @property
     def endpoint(self) -> str:
-        """The legacy route for the model, without the query string."""
-        return f"{self.api_url.rstrip('/')}/{self.model_id}"
+        """The legacy route for the model: ``model_id`` joined to the path of ``api_url``, whose
+        query string (``?token=T``) stays at the end, ahead of the request's own parameters."""
+        return join_path(self.api_url, self.model_id)
 
     @property
     def asked_confidence(self) -> float:
@@ -151,6 +144,9 @@ class DetectionClient:
     Not shared between threads: give each sender thread its own client (its own session). The
     clients of one run may share one :class:`~livecam.parsing.AnswerParser`, which parses large
     answers in a worker process; without one every answer is parsed in the calling thread.
+    ``session`` is the transport seam (a ``requests.Session``, e.g. with a stub adapter mounted);
+    ``stop``, the run's stop event, ends a request in progress with
+    :class:`~livecam.http.CallInterrupted` as soon as it is set.
 
     Example:
         >>> client = DetectionClient(ApiConfig("http://127.0.0.1:9001", "coco/1"))
@@ -164,12 +160,23 @@ class DetectionClient:
         encoder: Encoder | None = None,
         clock: Callable[[], float] = time.monotonic,
         parser: AnswerParser | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config
         self._parser = parser
         self.encoder = encoder or make_encoder(config.encoder)
-        self._session = session or _keepalive_session()
-        self._clock = clock
+        self._transport = Transport(
+            dataclasses.replace(_KINDS, missing=f"model {config.model_id!r}"),
+            where=redact(config.endpoint, config.api_key),
+            secrets=(config.api_key,) if config.api_key else (),
+            session=session,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            total_timeout=config.connect_timeout + config.read_timeout,
+            max_answer=MAX_RESPONSE_BYTES,
+            stop=stop,
+            clock=clock,
+        )
         self.bytes_sent = 0
 
     def prepare(self, image: Image) -> Request:
@@ -186,46 +193,34 @@ class DetectionClient:
             AuthError: 401/403.
             ModelNotFoundError: 404.
             DetectionError: anything else that went wrong; ``retryable`` says whether to try again.
+            CallInterrupted: the client's ``stop`` event was set.
         """
         return self.send(self.prepare(image))
 
     def send(self, request: Request) -> Predictions:
         """POST a prepared request and parse the answer."""
         cfg = self.config
-        try:
-            response = self._session.post(
-                cfg.endpoint,
-                params=cfg.query(),
-                data=request.body,
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-                timeout=(cfg.connect_timeout, cfg.read_timeout),
-                stream=True,
-            )
-        except requests.Timeout as exc:
-            raise RequestTimeout(f"no answer from {self._where()} within the timeout") from _scrubbed(exc, cfg.api_key)
-        except requests.ConnectionError as exc:
-            raise ConnectionFailed(f"cannot reach {self._where()} ({_reason(exc, cfg.api_key)})") from _scrubbed(
-                exc, cfg.api_key
-            )
-        except requests.RequestException as exc:
-            raise ProtocolError(f"request to {self._where()} failed ({_reason(exc, cfg.api_key)})") from _scrubbed(
-                exc, cfg.api_key
-            )
+        transport = self._transport
+        answer = transport.post(
+            cfg.endpoint,
+            params=cfg.query(),
+            data=request.body,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         self.bytes_sent += len(request.body)
-        with response:
-            body = self._read_capped(response)
-        if response.status_code >= 400:
-            raise _http_error(response.status_code, body, response.headers.get("Retry-After"), cfg, self._where())
+        if answer.status >= 400:
+            raise transport.error(answer)
         small_size = (round(request.frame_size[0] * request.scale), round(request.frame_size[1] * request.scale))
         try:
             parse = parse_body if self._parser is None else self._parser.parse
-            predictions = parse(body, small_size)
+            predictions = parse(answer.body, small_size)
         except NotJson as exc:
             raise ResponseError(
-                f"{self._where()} answered {response.status_code} with a body that is not JSON",
-                response.status_code,
+                f"{transport.where} answered {answer.status} with a body that is not JSON",
+                answer.status,
                 retryable=True,
             ) from exc
+        predictions = predictions.hiding(cfg.api_key)  # the parse worker never has the key to hide
         if request.scale != 1.0:
             predictions = predictions.scaled(1 / request.scale, 1 / request.scale)
         if cfg.asked_confidence < cfg.confidence:
@@ -236,169 +231,24 @@ class DetectionClient:
 
     def close(self) -> None:
         """Close the keep-alive connections now."""
-        # Session.close() only forgets urllib3's pools (they close their sockets when collected),
-        # and a finished response in a reference cycle keeps its pool alive: close them first.
-        for adapter in self._session.adapters.values():
-            if isinstance(adapter, HTTPAdapter):
-                pools = adapter.poolmanager.pools
-                for key in pools.keys():  # noqa: SIM118 - the container refuses iteration
-                    pool = pools.get(key)
-                    if pool is not None:
-                        pool.close()
-        self._session.close()
-
-    def _where(self) -> str:
-        return redact(self.config.endpoint, self.config.api_key)
-
-    def _read_capped(self, response: requests.Response) -> bytes:
-        deadline = self._clock() + self.config.read_timeout
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            # read1 returns what one socket read brings, so a server dripping its answer a byte at
-            # a time still meets the deadline check; iter_content would block until 64 KB arrived.
-            while chunk := response.raw.read1(_READ_BYTES, decode_content=True):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise ResponseError(
-                        f"{self._where()} sent an answer over {MAX_RESPONSE_BYTES >> 20} MB; ignored",
-                        response.status_code,
-                        retryable=True,
-                    )
-                if self._clock() > deadline:
-                    raise RequestTimeout(f"{self._where()} took longer than the timeout to send its answer")
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            raise ProtocolError(
-                f"the answer from {self._where()} was cut off ({_reason(exc, self.config.api_key)})"
-            ) from _scrubbed(exc, self.config.api_key)
-        return b"".join(chunks)
+        self._transport.close()
 
 
-def _keepalive_session(pool_size: int = 4) -> requests.Session:
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.trust_env = True
-    return session
+def _bad_answer(message: str, status: int) -> ResponseError:
+    return ResponseError(message, status, retryable=True)
 
 
-_REASONS: tuple[tuple[type[BaseException], str], ...] = (
-    (ConnectionRefusedError, "connection refused"),
-    (ConnectionResetError, "connection reset"),
-    (http.client.RemoteDisconnected, "remote end closed connection"),
-    (socket.gaierror, "name or service not known"),
-    (ssl.SSLCertVerificationError, "certificate verify failed"),
-    (TimeoutError, "timed out"),
-    (urllib3.exceptions.TimeoutError, "timed out"),
+_KINDS = ErrorKinds(
+    key=AuthError,
+    not_found=ModelNotFoundError,
+    status=HttpStatusError,
+    timeout=RequestTimeout,
+    unreachable=ConnectionFailed,
+    broken=ProtocolError,
+    bad_answer=_bad_answer,
+    key_hint="check --api-key or $ROBOFLOW_API_KEY, and that the key can use this model",
+    not_found_hint="check --model PROJECT/VERSION",
 )
-
-
-def _reason(exc: BaseException, secret: str | None) -> str:
-    """What went wrong, in a few words, from the causes of ``exc`` (matched by type, in ``_REASONS`` order:
-    urllib3's NewConnectionError is also a timeout error, so a refusal must be looked for first)."""
-    causes = _causes(exc)
-    for kind, reason in _REASONS:
-        if any(isinstance(cause, kind) for cause in causes):
-            return reason
-    return redact(type(exc).__name__, secret)
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    """``exc`` and what it wraps: ``__cause__``, ``__context__``, urllib3's ``reason`` and requests' ``args``."""
-    found: list[BaseException] = []
-    pending = [exc]
-    while pending and len(found) < 32:
-        current = pending.pop(0)
-        if any(current is seen for seen in found):
-            continue
-        found.append(current)
-        wrapped = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
-        pending += [e for e in wrapped if isinstance(e, BaseException)]
-    return found
-
-
-class _ScrubbedCause(Exception):
-    """Stands in for a transport exception whose text may carry the key."""
-
-
-def _scrubbed(exc: BaseException, secret: str | None) -> BaseException:
-    """A key-free stand-in for ``exc``; also releases the frames ``exc``'s chain holds."""
-    _release_frames(exc)
-    return _ScrubbedCause(redact(f"{type(exc).__name__}: {exc}", secret))
-
-
-def _release_frames(exc: BaseException) -> None:
-    """Clear the locals of the finished frames in the tracebacks of ``exc`` and its causes.
-
-    urllib3 and http.client keep the exception they handle in a local of a frame it passed
-    through (a reference cycle), and a finished frame keeps its callers' frames alive. Left alone,
-    each reset or closed connection kept the frame being sent (2.7 MB at 720p) until the next full
-    garbage collection, so memory rose in steps for tens of seconds at a time.
-    """
-    pending: list[BaseException] = [exc]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        traceback.clear_frames(current.__traceback__)
-        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
-
-
-def _http_error(status: int, body: bytes, retry_after: str | None, cfg: ApiConfig, where: str) -> HttpStatusError:
-    message = _server_message(body, cfg.api_key)
-    detail = f": {message}" if message else ""
-    if status in (401, 403):
-        return AuthError(
-            f"{where} refused the API key (HTTP {status}{detail}). Check --api-key or ROBOFLOW_API_KEY, "
-            "and that the key can use this model.",
-            status,
-        )
-    if status == 404:
-        return ModelNotFoundError(
-            f"{where}: model {cfg.model_id!r} not found (HTTP 404{detail}). Check --model PROJECT/VERSION.", status
-        )
-    wait = _parse_retry_after(retry_after)
-    if status == 429:
-        return HttpStatusError(
-            f"{where} is rate limiting requests (HTTP 429{detail})", status, retryable=True, retry_after=wait
-        )
-    if status >= 500:
-        return HttpStatusError(f"{where} failed (HTTP {status}{detail})", status, retryable=True, retry_after=wait)
-    if status in (402, 423):
-        return HttpStatusError(
-            f"{where}: account usage paused or billing needed (HTTP {status}{detail})",
-            status,
-            retryable=True,
-            retry_after=wait,
-        )
-    return HttpStatusError(f"{where} rejected the request (HTTP {status}{detail})", status, retryable=status == 413)
-
-
-def _server_message(body: bytes, secret: str | None) -> str:
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return ""
-    if isinstance(data, dict):
-        for key in ("message", "detail", "error"):
-            value = data.get(key)
-            if isinstance(value, str):
-                return redact(value[:200], secret)
-    return ""
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return min(max(seconds, 0.0), 60.0)
 
 
 @dataclass

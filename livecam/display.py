@@ -17,8 +17,14 @@ pumps its GUI events, so call it from one thread only (the main thread with the 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import os
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -119,6 +125,132 @@ def letterbox(image: Image, screen_size: tuple[int, int]) -> Image:
         pad = round(height * screen_w / screen_h) - width
         top, bottom, left, right = 0, 0, pad // 2, pad - pad // 2
     return cast(Image, cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(0, 0, 0)))
+
+
+_X_CONNECT_TIMEOUT_S = 5.0
+# Qt platforms that draw without a window system (offscreen, vnc, eglfs, linuxfb, ...) need no X.
+_X_PLATFORMS = ("", "xcb")
+
+
+def require_display(env: Mapping[str, str], hint: str = "") -> None:
+    """Fail early, with what to do (and ``hint``, a sentence), when no window can be opened.
+
+    Without this, OpenCV's Qt aborts the whole process (exit 134) on its first window.
+
+    Raises:
+        ConfigError: the display cannot be reached.
+    """
+    problem = display_problem(env)
+    if problem is not None:
+        message = f"no usable display ({problem}): use --headless, or run under a desktop session"
+        raise ConfigError(f"{message}. {hint}" if hint else message)
+
+
+def display_problem(env: Mapping[str, str], platform: str = sys.platform) -> str | None:
+    """Why no window can be opened with ``env``, or None when one can (or X is not how windows open).
+
+    macOS and Windows have no X: nothing is checked. ``QT_QPA_PLATFORM`` naming a platform
+    other than X (offscreen, vnc, eglfs) counts as usable when OpenCV's Qt has its plugin (the
+    pip wheels carry only xcb), and so does ``WAYLAND_DISPLAY``; otherwise ``DISPLAY`` must name
+    an X server that accepts a connection.
+    """
+    if platform.startswith(("darwin", "win32", "cygwin")):
+        return None
+    qt_platform = env.get("QT_QPA_PLATFORM", "").split(":", 1)[0].strip().lower()
+    if qt_platform:
+        present = qt_platforms(env)
+        if present is not None and qt_platform not in present:
+            return f"QT_QPA_PLATFORM={qt_platform}, a platform OpenCV's Qt does not have; it has {', '.join(present)}"
+    if qt_platform.startswith("wayland"):
+        return None if env.get("WAYLAND_DISPLAY") else f"QT_QPA_PLATFORM={qt_platform} but WAYLAND_DISPLAY is not set"
+    if qt_platform not in _X_PLATFORMS:
+        return None
+    if not qt_platform and env.get("WAYLAND_DISPLAY"):
+        return None
+    name = env.get("DISPLAY", "").strip()
+    if not name:
+        return "DISPLAY is not set"
+    if not x_display_opens(name):
+        return f"DISPLAY={name} cannot be opened"
+    return None
+
+
+def qt_platforms(env: Mapping[str, str]) -> list[str] | None:
+    """The Qt platform plugins OpenCV's own Qt can load, or None when OpenCV bundles no Qt (then unknown)."""
+    bundled = Path(cv2.__file__).parent / "qt" / "plugins" / "platforms"
+    if not bundled.is_dir():
+        return None
+    folders = [bundled]
+    folders += [Path(p) / "platforms" for p in env.get("QT_PLUGIN_PATH", "").split(os.pathsep) if p]
+    folders += [Path(p) for p in env.get("QT_QPA_PLATFORM_PLUGIN_PATH", "").split(os.pathsep) if p]
+    names = {f.name[len("libq") : -len(".so")] for d in folders if d.is_dir() for f in d.glob("libq*.so")}
+    return sorted(names)
+
+
+def x_display_opens(name: str) -> bool:
+    """Whether the X display ``name`` (``:0``, ``host:10.0``) accepts a client, as Qt will need.
+
+    The server's socket must accept a connection; with libX11 present, ``XOpenDisplay`` must
+    also succeed (it checks the authorization), on a thread given a bounded time.
+    """
+    host, sep, rest = name.rpartition(":")
+    number = rest.split(".", 1)[0]
+    if not sep or not number.isdigit():
+        return False
+    if host.startswith("/"):  # a launchd-style socket path (XQuartz); Xlib knows it
+        reachable = True
+    elif host in ("", "unix"):
+        reachable = _unix_socket_accepts(f"/tmp/.X11-unix/X{number}")
+    else:
+        reachable = _tcp_accepts(host, 6000 + int(number))
+    return reachable and _xlib_opens(name) is not False
+
+
+def _unix_socket_accepts(path: str) -> bool:
+    # Linux X servers also listen on an abstract socket of the same name, which survives a
+    # container that does not share /tmp.
+    for address in ("\0" + path, path) if sys.platform.startswith("linux") else (path,):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(_X_CONNECT_TIMEOUT_S)
+            try:
+                sock.connect(address)
+            except OSError:
+                continue
+            return True
+    return False
+
+
+def _tcp_accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=_X_CONNECT_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def _xlib_opens(name: str) -> bool | None:
+    """``XOpenDisplay``'s verdict, or None when libX11 cannot be loaded (then the socket decides)."""
+    library = ctypes.util.find_library("X11") or "libX11.so.6"
+    try:
+        x11 = ctypes.CDLL(library)
+    except OSError:
+        return None
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    opened: list[bool] = []
+
+    def attempt() -> None:
+        connection = x11.XOpenDisplay(name.encode())
+        opened.append(bool(connection))
+        if connection:
+            x11.XCloseDisplay(connection)
+
+    # A server that accepts but never answers would hold XOpenDisplay (and Qt) forever.
+    thread = threading.Thread(target=attempt, name="livecam-x-check", daemon=True)
+    thread.start()
+    thread.join(_X_CONNECT_TIMEOUT_S)
+    return bool(opened and opened[0])
 
 
 class WindowDisplay:

@@ -114,8 +114,9 @@ class OverlayStyle:
 
 @functools.lru_cache(maxsize=1024)
 def class_color(name: str) -> Color:
-    """The colour of a class: the same for the same name in every run and process."""
-    return PALETTE[zlib.crc32(name.encode("utf-8")) % len(PALETTE)]
+    """The colour of a class: the same for the same name in every run and process; never raises."""
+    # surrogatepass: any str has bytes to hash, even one holding a lone surrogate.
+    return PALETTE[zlib.crc32(name.encode("utf-8", "surrogatepass")) % len(PALETTE)]
 
 
 def track_color(track_id: int) -> Color:

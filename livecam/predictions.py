@@ -8,16 +8,21 @@ nothing downstream ever sees hostile numbers.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from livecam.errors import ResponseError
+from livecam.sanitize import MAX_MESSAGE, clean_text, hide_secrets
+
+if TYPE_CHECKING:
+    import supervision as sv
 
 MAX_PREDICTIONS = 300
 """More predictions than this in one answer are cut, keeping the most confident (300 is the
@@ -218,12 +223,52 @@ class Predictions:
         below = tuple(p for p in self.items if p.confidence < min_confidence)
         return replace(self, items=kept, below_threshold=self.below_threshold + below)
 
+    def to_supervision(self) -> sv.Detections:
+        """These boxes as ``supervision.Detections``: ``xyxy``, ``confidence``, ``class_id``,
+        ``tracker_id`` (when every box has one) and ``data["class_name"]``.
+
+        A box without a model class id gets one by its class name's first appearance.
+
+        Raises:
+            ImportError: supervision is not installed (``pip install supervision``).
+        """
+        try:
+            import supervision as sv
+        except ImportError as exc:
+            raise ImportError("to_supervision() needs the supervision package: pip install supervision") from exc
+        items = self.items
+        names: dict[str, int] = {}
+        ids = [p.class_id if p.class_id is not None else names.setdefault(p.class_name, len(names)) for p in items]
+        tracked = bool(items) and all(p.track_id is not None for p in items)
+        return sv.Detections(
+            xyxy=np.array([[p.x1, p.y1, p.x2, p.y2] for p in items], dtype=np.float32).reshape(-1, 4),
+            confidence=np.array([p.confidence for p in items], dtype=np.float32),
+            class_id=np.array(ids, dtype=int),
+            tracker_id=np.array([p.track_id for p in items], dtype=int) if tracked else None,
+            data={"class_name": np.array([p.class_name for p in items], dtype=str)},
+        )
+
+    def hiding(self, *secrets: str | None) -> Predictions:
+        """The same answer with each secret (the API key) replaced by ``***`` in every name and the caption.
+
+        The parse worker never sees the key, so the client scrubs what it parsed with this.
+        """
+        hidden = tuple(s for s in secrets if s)
+        if not hidden:
+            return self
+        caption = None if self.caption is None else hide_secrets(self.caption, hidden)
+        items = _hiding_all(self.items, hidden)
+        below = _hiding_all(self.below_threshold, hidden)
+        if items is self.items and below is self.below_threshold and caption == self.caption:
+            return self
+        return replace(self, items=items, below_threshold=below, caption=caption)
+
     def to_roboflow(self) -> dict[str, Any]:
         """This answer in Roboflow's response format (centre boxes), e.g. for a JSON Lines file.
 
         The result is what ``supervision.Detections.from_inference`` reads.
         """
-        data: dict[str, Any] = {"predictions": [_prediction_json(p) for p in self.items]}
+        data: dict[str, Any] = {"predictions": [prediction_json(p) for p in self.items]}
         if self.image_size is not None:
             data["image"] = {"width": self.image_size[0], "height": self.image_size[1]}
         if self.caption is not None:
@@ -268,7 +313,28 @@ class Predictions:
         return cls(items=tuple(items), image_size=size, issues=frozenset(issues))
 
 
-def _prediction_json(p: Prediction) -> dict[str, Any]:
+def _hiding_all(items: tuple[Prediction, ...], secrets: tuple[str, ...]) -> tuple[Prediction, ...]:
+    """``items`` itself when no name holds a secret (the common case costs no copies)."""
+    changed = False
+    result = []
+    for p in items:
+        name = hide_secrets(p.class_name, secrets)
+        keypoints = tuple(replace(k, name=hide_secrets(k.name, secrets)) for k in p.keypoints)
+        if name != p.class_name or keypoints != p.keypoints:
+            changed = True
+            p = replace(p, class_name=name, keypoints=keypoints)
+        result.append(p)
+    return tuple(result) if changed else items
+
+
+def prediction_json(p: Prediction, *, shapes: bool = True) -> dict[str, Any]:
+    """One box in Roboflow's answer format (centre, size, confidence, class), the one serialiser of a box.
+
+    Args:
+        shapes: with ``class_id``, ``track_id`` (when set), polygon ``points`` and ``keypoints``, as
+            in an answer; without them, the box alone with its ``track_id`` (null when untracked),
+            as the boxes log writes it.
+    """
     entry: dict[str, Any] = {
         "x": round((p.x1 + p.x2) / 2, 2),
         "y": round((p.y1 + p.y2) / 2, 2),
@@ -277,10 +343,13 @@ def _prediction_json(p: Prediction) -> dict[str, Any]:
         "confidence": round(p.confidence, 4),
         "class": p.class_name,
     }
+    if not shapes:
+        entry["track_id"] = p.track_id
+        return entry
     if p.class_id is not None:
         entry["class_id"] = p.class_id
     if p.track_id is not None:
-        entry["tracker_id"] = p.track_id
+        entry["track_id"] = p.track_id
     if p.points:
         entry["points"] = [{"x": round(x, 2), "y": round(y, 2)} for x, y in p.points]
     if p.keypoints:
@@ -340,7 +409,7 @@ def _parse_one(entry: Any, size: tuple[int, int] | None, issues: set[str]) -> Pr
         confidence = 0.0
     confidence = min(1.0, max(0.0, confidence))
     name = entry.get("class", entry.get("class_name"))
-    class_id = entry.get("class_id")
+    class_id = _class_id(entry.get("class_id"))
     return Prediction(
         x1=x1,
         y1=y1,
@@ -348,16 +417,27 @@ def _parse_one(entry: Any, size: tuple[int, int] | None, issues: set[str]) -> Pr
         y2=y2,
         confidence=confidence,
         class_name=_label(name, class_id),
-        class_id=class_id if isinstance(class_id, int) and not isinstance(class_id, bool) else None,
+        class_id=class_id if isinstance(class_id, int) else None,
         points=_points(entry.get("points"), issues),
         keypoints=_keypoints(entry.get("keypoints"), issues),
     )
 
 
-def _label(name: Any, class_id: Any) -> str:
-    if isinstance(name, str) and name:
-        return name[:64]
-    if isinstance(class_id, int):
+def _class_id(value: Any) -> int | str | None:
+    """A class index as sent: a whole number, digits given as text read as one, other text cleaned."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = _name(value)
+        return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else (text or None)
+    return None
+
+
+def _label(name: Any, class_id: int | str | None) -> str:
+    text = _name(name)
+    if text:
+        return text
+    if class_id is not None:
         return f"class {class_id}"
     return "object"
 
@@ -406,17 +486,32 @@ def _keypoints(raw: Any, issues: set[str]) -> tuple[Keypoint, ...]:
             conf = _finite(point.get("confidence"))
             if px is not None and py is not None:
                 name = point.get("class", point.get("class_name", ""))
-                keypoints.append(Keypoint(px, py, 1.0 if conf is None else conf, name if isinstance(name, str) else ""))
+                keypoints.append(Keypoint(px, py, 1.0 if conf is None else conf, _name(name)))
                 continue
         issues.add("bad keypoint")
     return tuple(keypoints)
+
+
+def _name(value: Any) -> str:
+    """A class or keypoint name from an answer through the one gate (short names cached: they repeat)."""
+    if not isinstance(value, str):
+        return ""
+    return _short_name(value) if len(value) <= _CACHED_NAME else clean_text(value)
+
+
+_CACHED_NAME = 128
+
+
+@functools.lru_cache(maxsize=1024)
+def _short_name(text: str) -> str:
+    return clean_text(text)
 
 
 def _classification_caption(data: Mapping[str, Any], raw: list[Any]) -> str | None:
     top = data.get("top")
     conf = _finite(data.get("confidence"))
     if isinstance(top, str) and conf is not None:
-        return f"{top[:64]} {conf:.2f}"
+        return f"{_name(top)} {conf:.2f}"
     best = max(
         (p for p in raw if isinstance(p, Mapping) and _finite(p.get("confidence")) is not None),
         key=lambda p: float(p["confidence"]),
@@ -424,7 +519,7 @@ def _classification_caption(data: Mapping[str, Any], raw: list[Any]) -> str | No
     )
     if best is None or not isinstance(best.get("class"), str):
         return None
-    return f"{best['class'][:64]} {float(best['confidence']):.2f}"
+    return f"{_name(best['class'])} {float(best['confidence']):.2f}"
 
 
 def _multilabel_caption(data: Mapping[str, Any], raw: Mapping[str, Any]) -> str | None:
@@ -432,4 +527,4 @@ def _multilabel_caption(data: Mapping[str, Any], raw: Mapping[str, Any]) -> str 
     names = [c for c in chosen if isinstance(c, str)] if isinstance(chosen, list) else []
     if not names:
         names = [k for k, v in raw.items() if isinstance(v, Mapping) and (_finite(v.get("confidence")) or 0) >= 0.5]
-    return ", ".join(n[:64] for n in names[:8]) or None
+    return clean_text(", ".join(_name(n) for n in names[:8]), limit=MAX_MESSAGE) or None

@@ -83,6 +83,14 @@ class Progress:
         elif self._last_shown is None or self._last_shown < now:
             self._show(now)
 
+    def clear(self) -> None:
+        """Blank the terminal line so another line can be written; the next update draws the bar again."""
+        if self._tty and self._width:
+            self._stream.write("\r" + " " * self._width + "\r")
+            self._stream.flush()
+            self._width = 0
+            self._last_shown = None
+
     def rate(self) -> float:
         """Frames per second over the last few seconds."""
         (t0, d0), (t1, d1) = self._samples[0], self._samples[-1]

@@ -1,46 +1,77 @@
-"""Removing API keys from text before it is logged, raised or written anywhere."""
+"""Removing credentials from text before it is logged, raised or written anywhere.
+
+:func:`redact` is the one redaction: every message, log line, error field and output that may
+hold a URL, a server's words or the API key goes through it. It hides, anywhere in the text:
+
+- the API key itself (as given and URL-quoted), and ``Bearer …`` tokens;
+- the user and password of ``scheme://user:pass@host``;
+- the value of every credential-like parameter, after ``?``, ``&``, ``;`` or ``/`` (the DVR path
+  form ``rtsp://host/user=admin&password=…&channel=1``): see ``SECRET_NAMES``;
+- an RTMP stream key, the last element of an ``rtmp://host/app/KEY`` path.
+"""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-_SECRET_PARAMS = frozenset(
-    {
-        "api_key",
-        "apikey",
-        "key",
-        "token",
-        "access_token",
-        "auth",
-        "password",
-        "passwd",
-        "pwd",
-        "secret",
-        "sig",
-        "signature",
-    }
+from livecam.sanitize import hide_secrets
+
+#: Parameter names whose values are hidden (compared without case).
+SECRET_NAMES = (
+    "access_token",
+    "api-key",
+    "api_key",
+    "apikey",
+    "auth",
+    "auth_token",
+    "authorization",
+    "jwt",
+    "key",
+    "loginpas",
+    "loginuse",
+    "pass",
+    "passphrase",
+    "passwd",
+    "password",
+    "psw",
+    "pw",
+    "pwd",
+    "secret",
+    "sig",
+    "signature",
+    "token",
+    "user",
+    "username",
+    "usr",
+    "x-amz-credential",
+    "x-amz-security-token",
+    "x-amz-signature",
+    "x-api-key",
 )
 
-_KEY_IN_TEXT = re.compile(r"(api_key=|Bearer\s+)[^&\s'\"]+", re.IGNORECASE)
+_NAMES = "|".join(re.escape(name) for name in sorted(SECRET_NAMES, key=len, reverse=True))
+# A name not glued to a longer word ("monkey=" is not "key="), then its value up to the next separator.
+_PARAM = re.compile(rf"(?<![\w.-])({_NAMES})=[^&;#\s'\"<>]*", re.IGNORECASE)
+# Greedy up to the last "@" before the path, so an unescaped "@" inside a password is hidden too.
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s?#'\"<>]*@", re.IGNORECASE)
+_RTMP_KEY = re.compile(r"(\brtmp[a-z]*://[^/\s'\"<>]+/(?:[^/\s?#'\"<>]+/)+)[^/\s?#'\"<>]+", re.IGNORECASE)
+_BEARER = re.compile(r"\b(Bearer)\s+[^\s'\",;]+", re.IGNORECASE)
 
 
 def redact(text: str, secret: str | None = None) -> str:
-    """``text`` with ``secret`` and anything that looks like ``api_key=…`` or ``Bearer …`` as ``***``."""
+    """``text`` with ``secret`` (the API key) and every credential form above replaced by ``***``.
+
+    Example:
+        ``redact("rtsp://admin:pw@cam/x?token=t")`` is ``"rtsp://***@cam/x?token=***"``.
+    """
     if secret:
-        text = text.replace(secret, "***")
-        text = text.replace(quote(secret, safe=""), "***")
-    return _KEY_IN_TEXT.sub(r"\1***", text)
+        text = hide_secrets(text, (secret,))
+    text = _USERINFO.sub(r"\1***@", text)
+    text = _RTMP_KEY.sub(r"\1***", text)
+    text = _PARAM.sub(r"\1=***", text)
+    return _BEARER.sub(r"\1 ***", text)
 
 
 def redact_url(url: str) -> str:
-    """``url`` with credentials hidden: ``rtsp://user:pw@host/x?token=t`` -> ``rtsp://***@host/x?token=***``."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """``url`` with its credentials hidden (the same redaction as :func:`redact`)."""
+    return redact(url)

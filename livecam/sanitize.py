@@ -31,6 +31,9 @@ def clean_text(text: str, *, limit: int = MAX_NAME, secrets: Iterable[str] = ())
     Example:
         ``clean_text("bad\\ud800name\\x1b[2J")`` is ``"bad\\ufffdname[2J"``.
     """
+    secrets = tuple(secrets)
+    # Work on a bounded head only: a 16 MB name costs no more than a short one.
+    text = text[: 4 * limit + max((len(s) for s in secrets), default=0)]
     text = _SURROGATE.sub(_REPLACEMENT, text)
     text = _CONTROL.sub("", text)
     text = unicodedata.normalize("NFC", text)
@@ -40,11 +43,31 @@ def clean_text(text: str, *, limit: int = MAX_NAME, secrets: Iterable[str] = ())
     return text
 
 
+#: A cut text ending in at least this many leading characters of a secret has them hidden too.
+_MIN_SECRET_TAIL = 4
+
+
 def hide_secrets(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with each non-empty secret (as given and URL-quoted) replaced by ``***``."""
+    """``text`` with each non-empty secret (as given and URL-quoted) replaced by ``***``.
+
+    A text already cut short (ending in "…") also loses a trailing start of a secret, so a key
+    cut in half by a length cap does not show its first half.
+    """
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+        if not secret:
+            continue
+        for form in {secret, quote(secret, safe="")}:
+            text = text.replace(form, "***")
+            if text.endswith(_ELLIPSIS):
+                text = _hide_cut_tail(text, form)
+    return text
+
+
+def _hide_cut_tail(text: str, secret: str) -> str:
+    body = text[: -len(_ELLIPSIS)]
+    for size in range(min(len(secret) - 1, len(body)), _MIN_SECRET_TAIL - 1, -1):
+        if body.endswith(secret[:size]):
+            return body[:-size] + "***" + _ELLIPSIS
     return text
 
 

@@ -8,8 +8,10 @@ that read failed, ``close`` releases the device. The capture thread
 SOURCE specs understood by :func:`open_source`:
 
 - ``0``, ``1``, ...: a camera index.
-- ``rtsp://...``, ``rtsps://``, ``http(s)://``, ``udp://``, ``tcp://``, ``rtmp://``, ``srt://``:
-  a network stream (read through FFmpeg, with open/read timeouts).
+- ``rtsp://...``, ``rtsps://``, ``http(s)://`` (MJPEG, HLS, MPEG-TS), ``udp://``, ``tcp://``,
+  ``rtmp://``: a network stream (read through FFmpeg, with open/read timeouts; each frame
+  carries its presentation time, see :class:`Timestamped`). ``srt://`` is recognised but the
+  opencv-python wheel's FFmpeg has no SRT; opening it says so.
 - ``synthetic[:WIDTHxHEIGHT[@FPS]][:FRAMES]``: a generated test pattern, e.g.
   ``synthetic:1280x720@30`` (a live 30 fps camera that never ends) or
   ``synthetic:640x480@25:250`` (a 250-frame clip that then ends like a file).
@@ -21,9 +23,10 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -31,6 +34,7 @@ import numpy as np
 from livecam.errors import ConfigError, SourceError
 from livecam.frames import Image
 from livecam.redaction import redact_url as redact_url  # also imported from here
+from livecam.streamerrors import diagnose_open, read_failure, unsupported
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,11 @@ class SourceInfo:
         paced: True when ``read`` returns at once instead of waiting for the next frame (files,
             synthetic): the capture thread then spaces reads at ``fps`` so the source plays in
             real time. Cameras and streams block in ``read`` and are not paced.
+        clocked: True for network streams: frames arrive unevenly (bursts, backlogs), so the
+            capture thread releases them on their own timestamps through a jitter buffer
+            (:mod:`livecam.live.streamclock`).
+        stall_timeout_s: no new frame for this long is a stall (banner, log line, and a
+            reconnect if the read is stuck); None: never declared.
     """
 
     fps: float
@@ -71,6 +80,8 @@ class SourceInfo:
     name: str = ""
     kind: SourceKind = "camera"
     paced: bool = False
+    clocked: bool = False
+    stall_timeout_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,8 @@ class CaptureOptions:
             ``avfoundation``); None picks OpenCV's default (FFmpeg for streams).
         open_timeout_s: give up connecting to a stream after this long.
         read_timeout_s: a stream read that waits longer than this fails (a dropout).
+        stall_timeout: a stream that delivers no new frame for this long is stalled
+            (``--stall-timeout``).
     """
 
     width: int | None = None
@@ -93,6 +106,7 @@ class CaptureOptions:
     backend: str | None = None
     open_timeout_s: float = 10.0
     read_timeout_s: float = 5.0
+    stall_timeout: float = 3.0
 
     def __post_init__(self) -> None:
         for name in ("width", "height"):
@@ -105,8 +119,8 @@ class CaptureOptions:
             raise ConfigError(f"fourcc must be 4 characters such as MJPG or YUYV, got {self.fourcc!r}")
         if self.backend is not None and not isinstance(getattr(cv2, f"CAP_{self.backend.upper()}", None), int):
             raise ConfigError(f"unknown OpenCV backend {self.backend!r}; try ffmpeg, gstreamer or v4l2")
-        if self.open_timeout_s <= 0 or self.read_timeout_s <= 0:
-            raise ConfigError("stream open and read timeouts must be positive seconds")
+        if self.open_timeout_s <= 0 or self.read_timeout_s <= 0 or self.stall_timeout <= 0:
+            raise ConfigError("stream open, read and stall timeouts must be positive seconds")
 
     @property
     def backend_id(self) -> int | None:
@@ -140,6 +154,19 @@ class VideoSource(Protocol):
 
     def close(self) -> None:
         """Release the device or connection; safe to call twice."""
+        ...
+
+
+@runtime_checkable
+class Timestamped(Protocol):
+    """A source that knows each frame's presentation time and why its last read failed."""
+
+    def position_s(self) -> float | None:
+        """The presentation time of the frame the last ``read`` returned, in seconds; None if unknown."""
+        ...
+
+    def read_failure(self) -> str | None:
+        """Why the last ``read`` returned None, in one line; None if it did not fail."""
         ...
 
 
@@ -181,6 +208,10 @@ class OpenCVSource:
             raise ConfigError("empty source: give a camera index, a video file or a stream URL")
         self._cap: cv2.VideoCapture | None = None
         self._info: SourceInfo | None = None
+        self._pts: float | None = None
+        self._first_pts: float | None = None
+        self._has_pts = False
+        self._read_failure: str | None = None
 
     @property
     def kind(self) -> SourceKind:
@@ -198,15 +229,28 @@ class OpenCVSource:
             SourceError: missing file, unreadable video, absent camera or unreachable stream.
         """
         self.close()
+        if self._kind == "file" and Path(str(self._target)).is_dir():
+            raise SourceError(f"cannot open {self.name}: it is a folder, not a video file")
         if self._kind == "file" and not Path(str(self._target)).is_file():
             raise SourceError(f"cannot open file {self.name}: no such file; check the path")
+        if self._kind == "stream":
+            found = unsupported(str(self._target))
+            if found is not None:
+                raise SourceError(f"cannot open {self.name}: {found.message}")
+        started = time.monotonic()
         try:
             cap = self._create()
         except cv2.error as exc:
             raise SourceError(f"cannot open {self.name}: OpenCV refused it ({self._advice()})") from exc
         if not cap.isOpened():
             cap.release()
+            if self._kind == "stream":
+                failure = diagnose_open(str(self._target), time.monotonic() - started)
+                raise SourceError(f"cannot open {self.name}: {failure.message}")
             raise SourceError(self._open_failure())
+        self._pts = self._first_pts = None
+        # MJPEG carries no timestamps: OpenCV makes them up from the frame rate it assumes.
+        self._has_pts = self._kind == "stream" and int(cap.get(cv2.CAP_PROP_FOURCC)) != cv2.VideoWriter.fourcc(*"MJPG")
         if self._kind == "camera":
             self._configure(cap)
         self._cap = cap
@@ -221,13 +265,50 @@ class OpenCVSource:
         """
         if self._cap is None:
             raise SourceError(f"{self.name} is not open; call open() first")
+        started = time.monotonic()
         try:
             ok, image = self._cap.read()
         except cv2.error as exc:
             raise SourceError(f"reading {self.name} failed inside OpenCV") from exc
         if not ok or image is None:
+            self._pts = None
+            self._read_failure = read_failure(time.monotonic() - started, self._options.read_timeout_s).message
             return None
+        self._read_failure = None
+        self._pts = self._position(self._cap) if self._has_pts else None
         return image  # type: ignore[return-value]  # decoded video is always 8-bit BGR
+
+    def seek(self, frame: int) -> None:
+        """Position an open file so the next :meth:`read` returns frame ``frame`` (from 0).
+
+        Raises:
+            SourceError: not open, not a file, or the backend cannot seek in it.
+        """
+        if self._cap is None or self._kind != "file":
+            raise SourceError(f"{self.name} is not an open file; only files can be positioned")
+        if frame and not self._cap.set(cv2.CAP_PROP_POS_FRAMES, frame):
+            raise SourceError(f"cannot seek to frame {frame} of {self.name}; the file may be damaged")
+
+    def position_s(self) -> float | None:
+        """The last frame's presentation time in seconds (streams with timestamps only)."""
+        return self._pts
+
+    def read_failure(self) -> str | None:
+        """Why the last read returned None (timed out, or the stream ended)."""
+        return self._read_failure
+
+    def _position(self, cap: cv2.VideoCapture) -> float | None:
+        msec = cap.get(cv2.CAP_PROP_POS_MSEC)
+        if not math.isfinite(msec) or msec < 0:
+            return None
+        pts = msec / 1000
+        if self._first_pts is None:
+            self._first_pts = pts
+        elif pts == self._first_pts and self._pts == pts:
+            # The first two frames at one time: the stream carries no timestamps at all.
+            self._has_pts = False
+            return None
+        return pts
 
     def close(self) -> None:
         """Release the capture (safe when not open)."""
@@ -291,6 +372,8 @@ class OpenCVSource:
             name=self.name,
             kind=self._kind,
             paced=not live,
+            clocked=self._kind == "stream",
+            stall_timeout_s=opts.stall_timeout if self._kind == "stream" else None,
         )
 
     def _open_failure(self) -> str:
@@ -300,7 +383,7 @@ class OpenCVSource:
 
     def _advice(self) -> str:
         if self._kind == "camera":
-            return "no such device, or another program is using it; check --source (cameras count from 0)"
+            return "no such device, or another program is using it; check the camera number (cameras count from 0)"
         if self._kind == "stream":
             return (
                 f"no video within {self._options.open_timeout_s:g} s; check the URL, the credentials "

@@ -1,16 +1,22 @@
+#!/usr/bin/env python3
 """Benchmarks of livecam against Roboflow's sequential pattern; writes Markdown and JSON.
 
     python scripts/bench.py                       # every benchmark, full length (about 12 minutes)
     python scripts/bench.py --quick               # every benchmark, short runs (under 2 minutes)
     python scripts/bench.py live encoder -o out/  # chosen benchmarks
 
-Benchmarks: live, annotate, encoder, server, client-cost, collect, model, servers, flood, motion (see
-BENCHMARKS.md for what each measures and its targets). Results go to OUT/bench.md and OUT/bench.json
-(default: bench-results/). The machine is usually shared, so each benchmark reports ratios of runs made side by side.
+Benchmarks: live, annotate, encoder, server, client-cost, collect, model, servers, flood, motion, and
+ray (run only when named: it needs the ray extra); BENCHMARKS.md says what each measures and its
+targets. Results go to OUT/bench.md and OUT/bench.json (default: bench-results/). The machine is
+usually shared, so each benchmark reports ratios of runs made side by side.
 """
 
 from __future__ import annotations
 
+# isort: off
+import checkout_venv  # noqa: F401  (first: it may start this script again under .venv/bin/python)
+
+# isort: on
 import argparse
 import json
 import sys
@@ -19,7 +25,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_support import annotate, client_cost, collect, encoder, flood, live, model, motion, server, servers
+from bench_support import annotate, client_cost, collect, encoder, flood, live, model, motion, ray, server, servers
 from bench_support.common import Scale, Section, machine, table
 
 BENCHMARKS: dict[str, Callable[[Scale], Section]] = {
@@ -33,7 +39,10 @@ BENCHMARKS: dict[str, Callable[[Scale], Section]] = {
     "servers": servers.run,
     "flood": flood.run,
     "motion": motion.run,
+    "ray": ray.run,
 }
+ON_REQUEST = frozenset({"ray"})
+"""Run only when named (they need an extra installed)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen benchmarks, print the Markdown, write OUT/bench.md and OUT/bench.json."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    names = args.benchmarks or list(BENCHMARKS)
+    names = args.benchmarks or [name for name in BENCHMARKS if name not in ON_REQUEST]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")

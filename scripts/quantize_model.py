@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Make the bundled model's precision variants once: fp16 and int8, written to livecam/models/.
 
     .venv/bin/python scripts/quantize_model.py       # both variants into livecam/models/, then check them
@@ -24,6 +25,10 @@ Needs the ``onnx`` package (``pip install -e '.[test]'``); livecam itself does n
 
 from __future__ import annotations
 
+# isort: off
+import checkout_venv  # noqa: F401  (first: it may start this script again under .venv/bin/python)
+
+# isort: on
 import argparse
 import hashlib
 import sys
@@ -34,14 +39,12 @@ from typing import Any
 
 import cv2
 import numpy as np
+from bench_support.calibration import CALIBRATION
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "livecam" / "models"
 SAMPLES = REPO / "sample_videos"
 SOURCE = MODELS / "nanodet-416.onnx"
-
-CALIBRATION = {"bikes.mp4": (0, 150, 5), "vtest.avi": (0, 480, 16)}
-"""Calibration frames per video: range(start, stop, step). The frames from ``stop`` on are held out."""
 
 
 def fp32_graph(source: Path) -> Any:

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """The sequential pattern of Roboflow's documentation, as the baseline livecam is measured against.
 
 One frame at a time: read a frame, downsize and JPEG-encode it, base64 it, ``requests.post`` it,
@@ -18,6 +19,10 @@ read instead frame by frame as fast as the loop goes, and every frame is written
 
 from __future__ import annotations
 
+# isort: off
+import checkout_venv  # noqa: F401  (first: it may start this script again under .venv/bin/python)
+
+# isort: on
 import argparse
 import base64
 import json

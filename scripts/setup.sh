@@ -12,7 +12,13 @@ fi
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
-stamp=".venv/.installed-$(cat pyproject.toml "$0" | sha256sum | cut -c1-16)-${target//[^a-z]/}"
+version="$(cat pyproject.toml "$0" | sha256sum | cut -c1-16)"
+stamp=".venv/.installed-$version-${target//[^a-z]/}"
+# The package with extras (e.g. '.[test]') includes the plain package: `scripts/run.sh` after
+# `scripts/test.sh` installs nothing.
+if [ "$target" = "." ] && compgen -G ".venv/.installed-$version-*" >/dev/null; then
+    exit 0
+fi
 if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -e "$target"

@@ -14,6 +14,10 @@ descriptor count rose above its warm-up maximum.
 
 from __future__ import annotations
 
+# isort: off
+import checkout_venv  # noqa: F401  (first: it may start this script again under .venv/bin/python)
+
+# isort: on
 import argparse
 import json
 import os

@@ -15,6 +15,7 @@ from livecam.balance import InFlightWindow, ServerPool
 from livecam.balance.pool import BACKING_OFF, HEALTHY, Lease
 from livecam.client import ApiConfig, DetectionClient
 from livecam.errors import ConfigError, ConnectionFailed, HttpStatusError
+from livecam.stats import to_json
 
 KEY = "rf_balance_KEY_42"
 
@@ -132,7 +133,7 @@ def test_reports_count_and_redact() -> None:
     lease = take(pool)
     clock.now += 0.2
     pool.answered(lease)
-    rows = pool.stats()
+    rows = [to_json(report) for report in pool.reports()]
     assert rows[0]["requests"] == 1 and rows[0]["ok"] == 1 and rows[0]["failed"] == 0
     assert rows[0]["latency_ms"] == {"p50": 200.0, "p95": 200.0} and rows[0]["state"] == "healthy"
     assert rows[1]["latency_ms"] == {"p50": None, "p95": None}

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 STATS_FIELDS = {
     "source_frames",
@@ -28,6 +30,7 @@ STATS_FIELDS = {
 }
 
 
+@pytest.mark.slow
 def test_tiny_suite_runs_every_benchmark_and_the_baseline(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "bench.py"), "--tiny", "-o", str(tmp_path)],

@@ -46,12 +46,12 @@ def test_run_with_several_sources_writes_each_cameras_statistics(tmp_path: Path)
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--grid", "1x1"], "--grid 1x1 has 1 tiles for 2 cameras"),
+        (["--grid", "1x1"], "--grid 1x1 has 1 tiles for 2 sources"),
         (["--grid", "big"], "COLSxROWS"),
         (["--weight", "1,2,3"], "3 weights for 2 sources"),
         (["--weight", "1,x"], "numbers separated by commas"),
         (["--weight", "1,-1"], "positive"),
-        (["--display-fps", "0"], "--display-fps must be positive"),
+        (["--display-fps", "0"], "--display-fps: must be above 0"),
     ],
 )
 def test_bad_several_source_options_are_one_clear_line(extra: list[str], message: str) -> None:

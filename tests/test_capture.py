@@ -6,6 +6,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -213,8 +214,8 @@ def test_reconnect_after_dropout_sets_then_clears_the_status(rig: Rig) -> None:
     source = ScriptedSource([[IMG, IMG, IMG, None], [IMG, IMG, IMG]], failing_opens=1, open_gate=gate)
     capture = rig.capture(source, backoff=tiny_backoff(), max_frames=6)
     assert source.reopening.wait(WAIT)
-    message = rig.status.get("source")
-    assert message is not None and message.startswith("Camera disconnected - retrying in ")
+    assert rig.status.get("source") == "Camera disconnected - reconnecting"
+    assert any(m is not None and m.startswith("Camera disconnected - retrying in ") for m in rig.status.history)
     gate.set()
     assert capture.join(WAIT)
     assert capture.ended.is_set()
@@ -341,3 +342,102 @@ def test_mjpeg_stream_drops_out_and_comes_back(rig: Rig) -> None:
         finally:
             rig.stop.set()
             assert capture.join(WAIT)
+
+
+class StampedSource(ScriptedSource):
+    """A scripted network stream: steps are ``(image, pts)`` pairs, or an Event the read waits for.
+
+    It is clocked (released through the stream clock) and has a stall timeout.
+    """
+
+    def __init__(self, sessions: list[list[object]], stall_timeout_s: float = 2.0, **kwargs: Any) -> None:
+        super().__init__(sessions, kind="stream", **kwargs)
+        self._pts: float | None = None
+        self._stall = stall_timeout_s
+
+    def open(self) -> SourceInfo:
+        info = replace(super().open(), clocked=True, stall_timeout_s=self._stall)
+        self._info = info
+        return info
+
+    def read(self) -> Image | None:
+        while self._steps and isinstance(self._steps[0], threading.Event):
+            gate = self._steps.popleft()
+            assert isinstance(gate, threading.Event)
+            gate.wait(WAIT)
+        if self._steps and isinstance(self._steps[0], tuple):
+            image, self._pts = cast(tuple[Image, float], self._steps.popleft())
+            return image
+        return super().read()
+
+    def position_s(self) -> float | None:
+        return self._pts
+
+    def read_failure(self) -> str | None:
+        return "the stream ended (scripted)"
+
+
+class FakeClock:
+    """Monotonic seconds that only move when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_stream_backlog_is_skipped_to_the_live_edge(rig: Rig) -> None:
+    clock = FakeClock()
+    backlog: list[object] = [(IMG, i * 0.04) for i in range(10)]
+    source = StampedSource([backlog])
+    capture = rig.capture(source, clock=clock)
+    assert source.in_read.wait(WAIT)  # all ten arrived at once, at t=0
+    clock.now = 1.0
+    newest = None
+    while newest is None or newest.index != 9:
+        newest = rig.slot.wait_newer(-1 if newest is None else newest.seq, WAIT)
+        assert newest is not None
+    assert rig.slot.seqs[-1] == len(rig.slot.seqs) - 1  # the live edge, not a fast replay
+    assert capture.dropped_to_stay_live == 10 - len(rig.slot.seqs) and len(rig.slot.seqs) <= 2
+    assert capture.frames_captured == 10 and capture.stale_frames == 0
+    rig.stop.set()
+    source.release.set()
+    assert capture.join(WAIT)
+
+
+def test_a_stall_is_declared_by_the_capture_clock_and_stale_frames_are_never_published(rig: Rig) -> None:
+    clock = FakeClock()
+    stalled = threading.Event()
+    first: list[object] = [(IMG, 0.0), stalled, (IMG, 0.0)]  # then the decoder repeats itself
+    second: list[object] = [(IMG, 0.0)]  # after the reconnect, a new timeline
+    source = StampedSource([first, second], stall_timeout_s=2.0)
+    capture = rig.capture(source, clock=clock, backoff=tiny_backoff(), max_frames=2)
+    assert rig.slot.wait_newer(-1, WAIT) is not None
+    clock.now = 5.0
+    assert rig.status.wait_for(lambda m: m is not None and m.startswith("Stream stalled"))
+    assert rig.status.get("source") == "Stream stalled - no new video for 5 s"
+    assert capture.stalls == 1
+    stalled.set()
+    assert capture.ended.wait(WAIT)
+    source.release.set()
+    assert capture.join(WAIT)
+    assert rig.slot.seqs == [0, 1]  # the repeated frame was not published
+    assert capture.stale_frames == 1 and capture.reconnects == 1 and capture.read_failures == 1
+    assert any(m is not None and m.startswith("Stream disconnected") for m in rig.status.history)
+    assert rig.status.get("source") is None
+
+
+def test_join_of_a_stream_stuck_in_a_read_is_bounded_and_warns_once(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    source = StampedSource([[(IMG, 0.0)]])
+    capture = rig.capture(source)
+    assert source.in_read.wait(WAIT)
+    rig.stop.set()
+    with caplog.at_level(logging.WARNING, logger="livecam.live.capture"):
+        assert capture.join(timeout=0.05) is False
+        assert capture.join(timeout=0.05) is False
+    assert caplog.text.count("did not stop") == 1
+    assert rig.slot.closed  # the release thread is gone: consumers are not kept waiting
+    source.release.set()
+    assert capture.join(WAIT)
+    assert source.closed.is_set()

@@ -75,6 +75,7 @@ def annotate(
     return result, [json.loads(line) for line in jsonl.read_text().splitlines()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "bad",
     [RESET, CLOSE, Answer.json({"m": "x"}, 503, (("Retry-After", "0"),)), Answer.text(200, "not json")],
@@ -89,6 +90,7 @@ def test_intermittent_failures_are_retried(video: Path, tmp_path: Path, bad: Ans
     assert not any("error" in line for line in lines)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "bad", [Answer.json({"message": "down"}, 500), HANG, Answer(200, filler=50 << 20)], ids=["500", "hang", "50MB"]
 )

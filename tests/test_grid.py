@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from livecam.errors import ConfigError
-from livecam.live.grid import MAX_CANVAS, GridLayout, GridView, auto_shape, parse_grid
+from livecam.live.grid import MAX_CANVAS, GridLayout, GridView, auto_shape
 
 
 @pytest.mark.parametrize(
@@ -17,17 +16,6 @@ def test_auto_layouts(cameras: int, shape: tuple[int, int]) -> None:
 def test_more_than_nine_cameras_get_a_square_grid() -> None:
     cols, rows = auto_shape(12)
     assert cols * rows >= 12 and cols == 4
-
-
-@pytest.mark.parametrize(("text", "shape"), [("2x2", (2, 2)), ("3X1", (3, 1)), (" 4x3 ", (4, 3))])
-def test_grid_option(text: str, shape: tuple[int, int]) -> None:
-    assert parse_grid(text, 3) == shape
-
-
-@pytest.mark.parametrize(("text", "message"), [("2by2", "COLSxROWS"), ("0x3", "at least 1"), ("1x2", "3 cameras")])
-def test_bad_grid_options_say_what_is_wrong(text: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        parse_grid(text, 3)
 
 
 def test_cells_take_the_largest_source_and_the_canvas_fits_the_limit() -> None:

@@ -234,6 +234,7 @@ def run_logged(supervisor: Supervisor, handler: logging.Handler) -> None:
         logger.removeHandler(handler)
 
 
+@pytest.mark.slow
 def test_a_capture_stuck_in_read_lets_the_source_go_before_it_is_opened_again() -> None:
     stop = threading.Event()
     display = kiosk(Screen(), stop)
@@ -266,6 +267,7 @@ def test_a_capture_stuck_in_read_lets_the_source_go_before_it_is_opened_again() 
     assert closed_at_next_start == [True]
 
 
+@pytest.mark.slow
 def test_too_many_stuck_captures_end_the_run_with_an_error() -> None:
     stop = threading.Event()
     display = kiosk(Screen(), stop)

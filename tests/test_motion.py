@@ -16,6 +16,7 @@ from livecam.motion import BoxCarrier, Compensator, FrameRing, Shift, TrackMatch
 from livecam.motion.compensator import Carried, clipped
 from livecam.motion.ring import Grey
 from livecam.predictions import Prediction, Predictions
+from livecam.stats import MotionStats
 
 WIDTH, HEIGHT = 640, 360
 SIDE = 60
@@ -234,8 +235,8 @@ def test_motion_thread_publishes_carried_boxes() -> None:
             got = run.show(index, 100 + 5 * index, seen)
             seen = got.seq
         assert got.items[0].x1 == pytest.approx(115, abs=1)
-    section = run.thread.section()
-    assert section["tracks_started"] == 1 and section["cost_ms"]["p50"] is not None
+    section = run.thread.stats(MotionStats(enabled=True))
+    assert section.tracks_started == 1 and section.cost_ms.p50 is not None
 
 
 def test_an_answer_with_too_many_boxes_is_drawn_as_detected() -> None:

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from stub_api import Reply, Seen, StubApi
 
-from livecam.cli.options import LABELS, MOTION, check_flag, label_style
 from livecam.errors import ConfigError
 from livecam.frames import Frame
 from livecam.live.boxes_log import BoxesLog, line
@@ -23,6 +22,7 @@ from livecam.live.slot import LatestSlot
 from livecam.live.stats import StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.motion import Carried
+from livecam.options import LABELS, MOTION, check_flag, label_style
 from livecam.overlay import OverlayStyle, label_text
 from livecam.predictions import Prediction, Predictions
 
@@ -120,7 +120,7 @@ def test_a_closed_pipe_is_one_message(tmp_path: Path, caplog: pytest.LogCaptureF
     for index in range(5):
         log.write(index, None, None, ())
     log.close()
-    assert log.failed is not None and log.stats()["failed"] == log.failed
+    assert log.failed is not None and log.stats().failed == log.failed
     assert len([r for r in caplog.records if "boxes log" in r.message]) == 1
 
 
@@ -163,7 +163,7 @@ def test_bad_motion_and_label_values_are_clear_errors() -> None:
     assert check_flag(MOTION, "off") is False and check_flag(MOTION, True) is True
     with pytest.raises(ConfigError, match="--motion: must be on or off"):
         check_flag(MOTION, "maybe")
-    with pytest.raises(ConfigError, match="--labels: must be none or a comma list of class, confidence, id"):
+    with pytest.raises(ConfigError, match="--labels: must be none, on or a comma list of class, confidence, id"):
         check_flag(LABELS, "class,colour")
 
 

@@ -1,8 +1,11 @@
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from stub_api import Reply, Seen, StubApi, assert_all_shown
+from stepped import run_every_frame
+from stub_api import Reply, Seen, StubApi
 
 from livecam.client import ApiConfig, DetectionClient
 from livecam.display import HeadlessDisplay
@@ -18,25 +21,72 @@ def clip(frames: int, fps: float = 30.0, width: int = 640, height: int = 360) ->
     return SyntheticSource(width, height, fps, frames=frames, live=False)
 
 
-def test_every_source_frame_is_displayed_while_the_api_takes_500_ms() -> None:
-    with StubApi(latency=0.5) as api:
-        with LivePipeline(clip(90), ApiConfig(api.url, "test/1", api_key=KEY), HeadlessDisplay()) as pipe:
-            stats = pipe.run().to_json()
-    assert stats["source_frames"] == 90
-    assert_all_shown(stats)
-    # One request in flight at 500 ms each over 3 s of video: frames are skipped, not queued.
-    assert 2 <= stats["requests_sent"] <= 8
-    assert stats["responses_ok"] >= 1
-    assert stats["prediction_age_ms"]["p50"] is not None
+def run_stepped(
+    frames: int,
+    api: ApiConfig | None,
+    config: LiveConfig | None = None,
+    keys: str = "",
+    on_shown: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Every frame of a ``frames``-frame clip, each read once the previous one was shown (asserted)."""
+    source = SyntheticSource(160, 120, 30, frames=frames, live=False)
+    return run_every_frame(source, api, config, keys=keys, on_shown=on_shown)[1]
+
+
+def request_gaps(api: StubApi) -> list[float]:
+    """Seconds between the arrivals of consecutive requests (of the last few kept)."""
+    times = [seen.at for seen in api.seen]
+    return [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+
+
+def test_every_source_frame_is_displayed_while_the_api_holds_its_answer() -> None:
+    released = threading.Event()
+
+    def never_during_the_clip(seen: Seen) -> Reply:
+        released.wait(60)  # opened once the last frame was shown
+        return Reply(body={"predictions": []})
+
+    def release_after_the_last_frame(shown: int) -> None:
+        if shown >= 90:
+            released.set()
+
+    with StubApi(script=never_during_the_clip) as api:
+        try:
+            stats = run_stepped(90, ApiConfig(api.url, "test/1", api_key=KEY), on_shown=release_after_the_last_frame)
+        finally:
+            released.set()
+    assert stats["source_frames"] == stats["displayed_frames"] == 90
+    # One request in flight, unanswered for the whole clip: frames are skipped, not queued (the
+    # answer let in at the end may start one more).
+    assert 1 <= stats["requests_sent"] <= 2
 
 
 def test_in_flight_requests_overlap_on_the_server() -> None:
-    with StubApi(latency=0.3) as api:
-        config = LiveConfig(in_flight=3)
-        with LivePipeline(clip(60), ApiConfig(api.url, "test/1"), HeadlessDisplay(), config) as pipe:
-            stats = pipe.run().to_json()
-        assert api.max_concurrent >= 2
-    assert_all_shown(stats)
+    overlapping = threading.Event()
+    stop = threading.Event()
+    with StubApi() as api:
+
+        def once_three_are_open(seen: Seen) -> Reply:
+            overlapping.wait(30)
+            return Reply(body={"predictions": []})
+
+        api.script = once_three_are_open  # nothing is answered until three requests are open at once
+        pipe = LivePipeline(
+            SyntheticSource(160, 120, 30, live=True),
+            ApiConfig(api.url, "test/1"),
+            HeadlessDisplay(),
+            LiveConfig(in_flight=3),
+            stop=stop,
+        )
+        with pipe:
+            pipe.start()
+            try:
+                assert api.wait_until(lambda: api.active >= 3, timeout=30)
+            finally:
+                overlapping.set()
+                stop.set()
+            pipe.run()
+    assert api.max_concurrent == 3
 
 
 def test_a_late_answer_never_replaces_a_newer_one() -> None:
@@ -81,11 +131,14 @@ def test_a_late_answer_never_replaces_a_newer_one() -> None:
 
 def test_failing_api_keeps_video_going_and_backs_off() -> None:
     with StubApi(script=lambda s: Reply(503, {"message": "not ready"})) as api:
-        with LivePipeline(clip(60), ApiConfig(api.url, "test/1", api_key=KEY), HeadlessDisplay()) as pipe:
-            stats = pipe.run().to_json()
-    assert_all_shown(stats)
-    assert stats["responses_failed"] == stats["requests_sent"] <= 6
+        stats = run_stepped(60, ApiConfig(api.url, "test/1", api_key=KEY))
+        gaps = request_gaps(api)
+    assert stats["displayed_frames"] == 60
+    assert stats["responses_failed"] == stats["requests_sent"] >= 1
     assert stats["errors"] == {"http_503": stats["responses_failed"]}
+    # Backing off: a failed request is retried no sooner than the outage backoff's first step
+    # (0.25 s less its 20 % jitter); a busy machine only makes the gaps longer.
+    assert all(gap >= 0.19 for gap in gaps), gaps
 
 
 def test_unopenable_source_raises_a_clear_error(tmp_path: Path) -> None:
@@ -119,9 +172,8 @@ def test_stop_from_outside_ends_an_endless_source_and_every_thread() -> None:
 
 
 def test_no_api_shows_video_alone() -> None:
-    with LivePipeline(clip(60), None, HeadlessDisplay()) as pipe:
-        stats = pipe.run().to_json()
-    assert_all_shown(stats)
+    stats = run_stepped(60, None)
+    assert stats["source_frames"] == stats["displayed_frames"] == 60
     assert stats["requests_sent"] == 0
 
 
@@ -200,11 +252,8 @@ class KeyDisplay(HeadlessDisplay):
 def test_a_snapshot_that_cannot_be_saved_does_not_end_the_run(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
-    config = LiveConfig(snapshot_dir=blocker / "snaps")
-    with LivePipeline(clip(30), None, KeyDisplay("s"), config) as pipe:
-        stats = pipe.run().to_json()
-    assert stats["source_frames"] == 30
-    assert_all_shown(stats)
+    stats = run_stepped(30, None, LiveConfig(snapshot_dir=blocker / "snaps"), keys="s")
+    assert stats["source_frames"] == stats["displayed_frames"] == 30
 
 
 def test_snapshot_key_saves_a_png(tmp_path: Path) -> None:
@@ -215,11 +264,13 @@ def test_snapshot_key_saves_a_png(tmp_path: Path) -> None:
 
 def test_a_refused_key_is_retried_slowly_not_stormed() -> None:
     with StubApi(script=lambda s: Reply(401, {"message": "bad key"})) as api:
-        with LivePipeline(clip(90), ApiConfig(api.url, "test/1", api_key=KEY), HeadlessDisplay()) as pipe:
-            stats = pipe.run().to_json()
-    assert_all_shown(stats)
-    assert stats["requests_sent"] <= 2  # 3 s of video; an outage would be retried every <= 1.5 s
+        stats = run_stepped(90, ApiConfig(api.url, "test/1", api_key=KEY))
+        gaps = request_gaps(api)
+    assert stats["displayed_frames"] == 90
+    assert stats["requests_sent"] >= 1
     assert set(stats["errors"]) == {"http_401"}
+    # A refused key waits 2 s (less 20 % jitter) before the next try; an outage would wait 0.25 s.
+    assert all(gap >= 1.59 for gap in gaps), gaps
 
 
 class CrashingSource(SyntheticSource):

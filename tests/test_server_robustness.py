@@ -123,9 +123,9 @@ def raw_exchange(server: EmbeddedServer, payload: bytes) -> bytes:
     "payload",
     [
         b"GARBAGE\r\n\r\n",
-        b"POST /coco/1 HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
-        b"POST /coco/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-        b"POST /coco/1 HTTP/1.1\r\nHost: x\r\nContent-Le",  # slow client: cut off by the socket timeout
+        b"POST /coco/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n",
+        b"POST /coco/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"POST /coco/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le",  # slow client: cut off by the socket timeout
     ],
     ids=["request-line", "negative-length", "chunked", "slowloris"],
 )
@@ -178,6 +178,38 @@ def test_simulated_latency_does_not_hold_a_model_worker() -> None:
         finally:
             server.close()  # ends the delays early: every request still gets its answer
         assert [a.result(TIMEOUT).status_code for a in answers] == [200, 200, 200]
+
+
+def test_an_answer_counts_as_in_progress_until_it_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A graceful stop waits for answers in progress, so one made but not yet written must count.
+
+    It did not: close() cut the connection between the answer being made and being sent, which a
+    busy machine turned into RemoteDisconnected in the simulated-latency test above.
+    """
+    from livecam.server import http as server_http
+
+    sending, release = threading.Event(), threading.Event()
+    send = server_http._Handler._send
+
+    def held(handler: Any, response: Any) -> None:
+        if response.status == 200:
+            sending.set()
+            release.wait(TIMEOUT)
+        send(handler, response)
+
+    monkeypatch.setattr(server_http._Handler, "_send", held)
+    server = EmbeddedServer(ServerConfig(port=0), detector_factory=FixedDetector).start()
+    with ThreadPoolExecutor(2) as pool:
+        answer = pool.submit(post_jpeg, server.url)
+        try:
+            assert sending.wait(TIMEOUT)
+            assert server.active_requests == 1
+            closing = pool.submit(server.close)
+        finally:
+            release.set()
+        assert answer.result(TIMEOUT).status_code == 200
+        closing.result(TIMEOUT)
+    assert server.active_requests == 0
 
 
 def test_close_lets_a_request_in_progress_finish() -> None:

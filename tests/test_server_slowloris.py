@@ -23,7 +23,7 @@ from livecam.server import EmbeddedServer, ServerConfig
 
 TIMEOUT = 30.0
 SLOW_SOCKETS = 120
-PARTIAL_HEAD = b"POST /coco/1 HTTP/1.1\r\nHost: x\r\nX-Slow: "
+PARTIAL_HEAD = b"POST /coco/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 
 
 def address(server: EmbeddedServer) -> tuple[str, int]:
@@ -139,7 +139,7 @@ def strict_server() -> Iterator[EmbeddedServer]:
     "first",
     [
         PARTIAL_HEAD,
-        b"POST /coco/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nAAAA",
+        b"POST /coco/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\nAAAA",
     ],
     ids=["dripped-headers", "dripped-body"],
 )
@@ -155,7 +155,7 @@ def test_dripping_clients_are_closed_by_the_request_deadline(strict_server: Embe
 
 def test_idle_keep_alive_connections_are_closed(strict_server: EmbeddedServer) -> None:
     with socket.create_connection(address(strict_server), timeout=TIMEOUT) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         answer = sock.recv(4096)
         assert answer.startswith(b"HTTP/1.1 200") and b"Connection: close" not in answer
         assert closed_by_server(sock)

@@ -8,21 +8,22 @@ from pathlib import Path
 import pytest
 
 from livecam.cli import build_parser
-from livecam.cli.common import ApiChoice, api_choice, resolved_api
+from livecam.cli.common import api_choice
 from livecam.cli.kiosk import add_arguments as add_kiosk_arguments
 from livecam.cli.kiosk import api_choice as kiosk_api_choice
 from livecam.cli.kiosk import load_kiosk_config
+from livecam.connection import ApiSettings, connect
 from livecam.errors import ConfigError
 
 A, B, C = "http://10.0.0.1:9001", "http://10.0.0.2:9001", "http://10.0.0.3:9001"
 
 
-def run_choice(*argv: str) -> ApiChoice:
+def run_choice(*argv: str) -> ApiSettings:
     args = build_parser().parse_args(["run", "0", "--headless", *argv])
     return api_choice(args, {})
 
 
-def kiosk_choice(tmp_path: Path, text: str, *flags: str) -> ApiChoice:
+def kiosk_choice(tmp_path: Path, text: str, *flags: str) -> ApiSettings:
     path = tmp_path / "kiosk.toml"
     path.write_text(text, encoding="utf-8")
     parser = argparse.ArgumentParser()
@@ -33,13 +34,13 @@ def kiosk_choice(tmp_path: Path, text: str, *flags: str) -> ApiChoice:
 def test_each_api_url_flag_is_a_server() -> None:
     choice = run_choice("--api-url", A, "--api-url", B, "--api-url", C, "--model", "m/1")
     assert choice.api_url == (A, B, C) and choice.servers == 3
-    with resolved_api(choice) as api:
+    with connect(choice) as api:
         assert api.urls == (A, B, C) and api.api_url == A
         assert [c.api_url for c in api.each_server()] == [A, B, C]
 
 
 def test_one_api_url_is_one_server() -> None:
-    with resolved_api(run_choice("--api-url", A, "--model", "m/1")) as api:
+    with connect(run_choice("--api-url", A, "--model", "m/1")) as api:
         assert api.urls == (A,) and api.api_urls == ()
 
 

@@ -73,7 +73,7 @@ def test_stream_source_name_and_errors_never_show_the_password() -> None:
         source.open()
     message = str(caught.value)
     assert message.startswith("cannot open http://***@127.0.0.1:")
-    assert "check the URL" in message
+    assert "connection refused by 127.0.0.1:" in message
     assert "hunter2" not in message and "tok123" not in message
 
 
@@ -119,10 +119,16 @@ def test_non_video_file_says_so(tmp_path: Path) -> None:
         OpenCVSource(str(path)).open()
 
 
-def test_absent_camera_says_to_check_source() -> None:
+def test_absent_camera_says_to_check_its_number() -> None:
     source = OpenCVSource(63)
-    with pytest.raises(SourceError, match=r"cannot open camera 63: no such device.*check --source"):
+    with pytest.raises(SourceError, match=r"cannot open camera 63: no such device.*check the camera number") as info:
         source.open()
+    assert "--source" not in str(info.value)  # run takes the camera as SOURCE, not as a flag
+
+
+def test_a_folder_says_it_is_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="is a folder, not a video file"):
+        OpenCVSource(str(tmp_path)).open()
 
 
 def test_file_source_reads_every_frame_then_none(tmp_path: Path) -> None:

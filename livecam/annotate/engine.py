@@ -24,14 +24,14 @@ from livecam.annotate.jsonl import ClassIds, JsonLinesWriter, frame_record
 from livecam.annotate.media import FrameInput, FrameOutput, InputFrame
 from livecam.annotate.window import Outcome, Window
 from livecam.backoff import Backoff
-from livecam.balance.pool import Server, ServerPool, ServerReport
+from livecam.balance.pool import Server, ServerPool
 from livecam.balance.window import InFlightWindow
 from livecam.client import ApiConfig, DetectionClient, Request, RetryPolicy, detect_with_retry
 from livecam.errors import AuthError, ConfigError, DetectionError, ModelNotFoundError
 from livecam.frames import Image
 from livecam.overlay import OverlayStyle, PredictionPainter
 from livecam.predictions import Predictions
-from livecam.progress import Progress
+from livecam.stats import ServerStats
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,14 @@ MAX_SKIP_WINDOW = 32
 
 AnswerHook = Callable[[InputFrame, Predictions], None]
 """Called by the writer, in input order, with each frame and its answer before boxes are drawn on it."""
+
+
+class ProgressSink(Protocol):
+    """Where the writer reports frames written (a :class:`~livecam.progress.Progress` is one)."""
+
+    def update(self, done: int, failed: int = 0) -> None:
+        """``done`` frames written so far, ``failed`` of them without an answer."""
+        ...
 
 
 class FrameDetector(Protocol):
@@ -207,7 +215,7 @@ class AnnotateResult:
     interrupted: bool
     max_held: int
     elapsed_s: float
-    servers: tuple[ServerReport, ...] = ()
+    servers: tuple[ServerStats, ...] = ()
 
     @property
     def failed_fraction(self) -> float:
@@ -227,6 +235,7 @@ class Annotator:
     it started winds down. Outputs are not closed here: the caller owns them. ``on_answer``
     hooks see each answered frame, in input order, before boxes are drawn on it. ``servers``,
     the pool the detectors share, is woken when the run stops and reported in the result.
+    ``first_frame`` is the index of the source's first frame (a segment of a longer video).
     """
 
     def __init__(
@@ -239,11 +248,13 @@ class Annotator:
         *,
         jsonl: JsonLinesWriter | None = None,
         on_answer: Sequence[AnswerHook] = (),
-        progress: Progress | None = None,
+        progress: ProgressSink | None = None,
         servers: ServerPool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        first_frame: int = 0,
     ) -> None:
         self._source = source
+        self._first = first_frame
         self._servers = servers
         self._output = output
         self._detectors = detectors
@@ -325,7 +336,7 @@ class Annotator:
             window.release()
         finally:
             self._frames_read = count
-            window.end_input(count)
+            window.end_input(self._first + count)
 
     def _work(self, window: Window) -> None:
         try:
@@ -364,7 +375,8 @@ class Annotator:
         shown: Predictions | None = None
         shown_error: str | None = None
         shown_from = 0
-        index = sent = failed = 0
+        first = index = self._first
+        sent = failed = 0
         while (item := window.next(index)) is not None:
             frame, outcome = item
             if outcome.sent:
@@ -380,8 +392,8 @@ class Annotator:
             window.release()
             index += 1
             if progress is not None:
-                progress.update(index, failed)
-        return index, sent, failed
+                progress.update(index - first, failed)
+        return index - first, sent, failed
 
     def _answered(self, frame: InputFrame, predictions: Predictions) -> None:
         for hook in self._on_answer:

@@ -20,7 +20,9 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from livecam.annotate.media import InputFrame
+from livecam.errors import OutputError
 from livecam.predictions import Predictions
+from livecam.redaction import redact
 
 
 class ClassIds:
@@ -56,7 +58,7 @@ def frame_record(
     if from_frame is not None and from_frame != frame.index:
         record["from_frame"] = from_frame
     if predictions is None:
-        record["error"] = error or "no answer"
+        record["error"] = redact(error) if error else "no answer"
         return record
     answer = predictions.to_roboflow()
     class_ids.fill(answer["predictions"])
@@ -69,21 +71,37 @@ def frame_record(
 
 
 class JsonLinesWriter:
-    """Writes one compact JSON object per line, each line flushed as it is written."""
+    """Writes one compact JSON object per line, each line flushed as it is written.
+
+    Raises:
+        OutputError: (from any method) the file cannot be opened or written (disk full, ...).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lines = 0
-        self._file: TextIO = path.open("w", encoding="utf-8", buffering=1)
+        try:
+            self._file: TextIO = path.open("w", encoding="utf-8", buffering=1)
+        except OSError as exc:
+            raise self._error(exc) from exc
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one object as one line."""
-        self._file.write(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
+        try:
+            self._file.write(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
+        except OSError as exc:
+            raise self._error(exc) from exc
         self.lines += 1
 
     def close(self) -> None:
         """Flush and close; safe to call twice."""
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: OSError) -> OutputError:
+        return OutputError(f"cannot write {self.path}: {exc.strerror or exc}")
 
     def __enter__(self) -> JsonLinesWriter:
         return self

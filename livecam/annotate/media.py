@@ -75,22 +75,32 @@ class FrameOutput(Protocol):
 
 
 class VideoInput:
-    """Every frame of a video file OpenCV can read, decoded as fast as it goes (not paced).
+    """The frames of a video file OpenCV can read, decoded as fast as it goes (not paced).
+
+    ``start`` and ``end`` choose the frames ``[start, end)`` (a segment; ``end`` None: to the
+    end of the file); frames keep their index and time in the whole file.
 
     Raises:
-        ConfigError: the file is missing or not a video OpenCV can read.
+        ConfigError: the file is missing, not a video OpenCV can read, or cannot be positioned.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, start: int = 0, end: int | None = None) -> None:
         self.path = path
+        self.start = start
         self._source = OpenCVSource(str(path))
         try:
             info = self._source.open()
+            self._source.seek(start)
         except SourceError as exc:
+            self._source.close()
             raise ConfigError(f"{exc}") from exc
         self.fps = info.fps
         self.size = (info.width, info.height)
-        self._total = info.frame_count
+        self.frame_count = info.frame_count
+        """Frames the whole file's header promises, when it says."""
+        last = info.frame_count if end is None else end
+        self.end = end
+        self._total = None if last is None else max(0, last - start)
         self._ended_early: str | None = None
 
     @property
@@ -102,15 +112,15 @@ class VideoInput:
         return self._ended_early
 
     def __iter__(self) -> Iterator[InputFrame]:
-        index = 0
-        while True:
+        index = self.start
+        while self.end is None or index < self.end:
             try:
                 image = self._source.read()
             except SourceError as exc:
                 self._ended_early = f"{exc}; the file may be damaged"
                 return
             if image is None:
-                if self._total is not None and index < self._total:
+                if self._total is not None and index < self.start + self._total:
                     # The container's header promises more frames than could be decoded: a cut-off file.
                     self._ended_early = (
                         f"{self.path} decodes no further than its first {index} frames; "

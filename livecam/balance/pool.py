@@ -30,6 +30,7 @@ from livecam.client import ApiConfig, DetectionClient
 from livecam.errors import DetectionError
 from livecam.percentiles import percentiles
 from livecam.redaction import redact, redact_url
+from livecam.stats import Percentiles, ServerStats
 
 HEALTHY = "healthy"
 BACKING_OFF = "backing-off"
@@ -37,36 +38,6 @@ LATENCY_SAMPLES = 2_000
 """Round trips kept per server for its percentiles."""
 _WAIT_STEP = 0.1
 """Longest single wait in :meth:`ServerPool.acquire`, so a stop is noticed without a notify."""
-
-
-@dataclass(frozen=True)
-class ServerReport:
-    """One server's counters (the ``servers`` entries of the stats).
-
-    Attributes:
-        url: the base URL, credentials and keys redacted.
-        requests, ok, failed: requests sent and their outcomes.
-        latency_p50_ms, latency_p95_ms: round trips of the answered requests.
-        state: ``healthy`` or ``backing-off``.
-    """
-
-    url: str
-    requests: int
-    ok: int
-    failed: int
-    latency_p50_ms: float | None
-    latency_p95_ms: float | None
-    state: str
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "url": self.url,
-            "requests": self.requests,
-            "ok": self.ok,
-            "failed": self.failed,
-            "latency_ms": {"p50": self.latency_p50_ms, "p95": self.latency_p95_ms},
-            "state": self.state,
-        }
 
 
 class Server:
@@ -273,7 +244,7 @@ class ServerPool:
         with self._cond:
             return [s.url for s in self._servers if s.failing]
 
-    def reports(self) -> list[ServerReport]:
+    def reports(self) -> list[ServerStats]:
         """Every server's counters, in the order given."""
         with self._cond:
             rows = [
@@ -283,22 +254,8 @@ class ServerPool:
         reports = []
         for url, requests, ok, failed, samples, state in rows:
             p50, p95 = percentiles(samples, 50, 95)  # sorted outside the lock: senders wait on it
-            reports.append(
-                ServerReport(
-                    url=url,
-                    requests=requests,
-                    ok=ok,
-                    failed=failed,
-                    latency_p50_ms=None if p50 is None else round(p50, 1),
-                    latency_p95_ms=None if p95 is None else round(p95, 1),
-                    state=state,
-                )
-            )
+            reports.append(ServerStats(url, requests, ok, failed, Percentiles.rounded(p50, p95), state))
         return reports
-
-    def stats(self) -> list[dict[str, object]]:
-        """:meth:`reports` as the ``servers`` section of the stats."""
-        return [r.to_json() for r in self.reports()]
 
     def wake(self) -> None:
         """Wake every thread waiting in :meth:`acquire` (e.g. after the stop event was set)."""

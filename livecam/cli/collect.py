@@ -1,46 +1,17 @@
-"""``--collect DIR`` and its options, shared by ``run``, ``annotate`` and the kiosk's ``[collect]`` table.
+"""The ``--collect DIR`` flags of ``run`` and ``annotate`` (the settings are :mod:`livecam.collect.session`'s).
 
 add_arguments(parser)                              # the flags, from COLLECT_OPTIONS
 config = collect_config(given(args))               # None without --collect
-api = asking_low_confidence(api, config)           # near-misses come back for low-confidence
-with collecting(config, source="cam", model_id=api.model_id) as collector:
-    ...                                            # collector.offer(frame, predictions)
-summary(collector)                                 # one log line
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
-import logging
-from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
-from livecam.cli.options import COLLECT_OPTIONS, Option, add_options, given_values
-from livecam.client import ApiConfig
-from livecam.collect import CollectConfig, Collector
-from livecam.errors import ConfigError
-
-log = logging.getLogger("livecam")
+from livecam.options import COLLECT_OPTIONS, Option, add_options, given_values
 
 HELP = "Save the frames the model likely gets wrong, for labelling (then: livecam upload DIR)."
-
-_FIELDS = {
-    "dir": "directory",
-    "strategy": "strategies",
-    "band": "band",
-    "classes": "classes",
-    "count_jump": "count_jump",
-    "random": "random_share",
-    "max_per_minute": "max_per_minute",
-    "max_per_hour": "max_per_hour",
-    "max_total": "max_total",
-    "min_free_mb": "min_free_mb",
-    "min_difference": "min_difference",
-}
-"""Option dests to :class:`CollectConfig` fields."""
 
 
 def _dest(option: Option) -> str:
@@ -54,67 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def given_options(args: argparse.Namespace) -> dict[Option, Any]:
+    """The ``--collect`` options given, with their values."""
+    return given_values(args, COLLECT_OPTIONS, dest=_dest)
+
+
 def given(args: argparse.Namespace) -> dict[str, Any]:
     """The ``--collect`` options given, by option dest."""
-    return {option.dest: value for option, value in given_values(args, COLLECT_OPTIONS, dest=_dest).items()}
-
-
-def collect_config(values: Mapping[str, Any]) -> CollectConfig | None:
-    """The collect settings from option values by dest (absent or None ones take the defaults).
-
-    Raises:
-        ConfigError: collect options without ``--collect DIR``, or a combination that cannot work.
-    """
-    present = {dest: value for dest, value in values.items() if value is not None}
-    if "dir" not in present:
-        if present:
-            flags = ", ".join(o.flag for o in COLLECT_OPTIONS if o.dest in present)
-            raise ConfigError(f"{flags}: only with --collect DIR, the folder to save frames in")
-        return None
-    fields = {_FIELDS[dest]: value for dest, value in present.items()}
-    fields["directory"] = Path(fields["directory"]).expanduser()
-    return CollectConfig(**fields)
-
-
-def asking_low_confidence(api: ApiConfig, config: CollectConfig | None) -> ApiConfig:
-    """``api`` asking the server for boxes down to the ``low-confidence`` band (shown only above ``--confidence``)."""
-    lowest = None if config is None else config.lowest_confidence
-    if lowest is None or lowest * 100 >= api.confidence:
-        return api
-    return dataclasses.replace(api, lowest_confidence=lowest * 100)
-
-
-@contextlib.contextmanager
-def collecting(config: CollectConfig | None, *, source: str, model_id: str | None) -> Iterator[Collector | None]:
-    """A started collector for as long as the context lasts (None without ``--collect``).
-
-    A folder that cannot be used is logged once and the run goes on without collecting.
-    """
-    if config is None:
-        yield None
-        return
-    collector = Collector(config, source=source, model_id=model_id)
-    collector.start()
-    try:
-        yield collector
-    finally:
-        collector.close()
-        summary(collector)
-
-
-def summary(collector: Collector) -> None:
-    """One log line: how much was collected, and what was skipped or dropped."""
-    stats = collector.stats()
-    by = ", ".join(f"{name} {count}" for name, count in stats["collected_by_strategy"].items())
-    skipped = stats["collect_skipped"]
-    count = stats["collected"]
-    log.info(
-        "collected %d frame%s to %s%s; %d near-duplicates and %d over the limits skipped, %d dropped",
-        count,
-        "" if count == 1 else "s",
-        collector.config.directory,
-        f" ({by})" if by else "",
-        skipped["duplicate"],
-        skipped["limit"],
-        stats["collect_dropped"],
-    )
+    return {option.dest: value for option, value in given_options(args).items()}

@@ -11,21 +11,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from livecam.cli import collect
 from livecam.cli.common import (
-    API_KEY_ENV,
     EXIT_OK,
-    ApiChoice,
     configure_logging,
-    in_flight_window,
-    resolved_api,
     stop_on_signals,
 )
 from livecam.cli.kiosk_file import build_config, read_toml
-from livecam.cli.options import OPTIONS, Option, add_options, given_values, label_style, parse_color
 from livecam.client import ApiConfig
 from livecam.collect import Collector
-from livecam.display import Display, HeadlessDisplay, WindowDisplay
+from livecam.collect.session import asking_low_confidence, collect_config, collecting
+from livecam.connection import API_KEY_ENV, ApiSettings, connect
+from livecam.display import Display, HeadlessDisplay, WindowDisplay, require_display
 from livecam.errors import ConfigError
 from livecam.kiosk.app import Supervisor
 from livecam.kiosk.config import KioskConfig
@@ -34,6 +30,7 @@ from livecam.kiosk.display import KioskDisplay
 from livecam.kiosk.orientation import OrientedSource
 from livecam.kiosk.web import FrameHub, WebView
 from livecam.live.pipeline import LiveConfig, LivePipeline
+from livecam.options import OPTIONS, Option, add_options, given_values, label_style, parse_color
 from livecam.overlay import OverlayStyle
 from livecam.redaction import redact_url
 from livecam.sources import CaptureOptions, VideoSource, open_source
@@ -89,14 +86,15 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         getattr(args, "verbose", 0) - getattr(args, "quiet", 0), config.api.api_key or env.get(API_KEY_ENV)
     )
     make_source(config)  # a malformed source spec is a config error, reported now
+    if not config.display.headless:
+        require_display(env, "Headless, --web HOST:PORT shows the picture in a browser.")
     # Without a folder the [collect] table only holds settings for later: collection is off.
-    collect_config = collect.collect_config(dataclasses.asdict(config.collect)) if config.collect.dir else None
+    to_collect = collect_config(dataclasses.asdict(config.collect)) if config.collect.dir else None
     stop = threading.Event()
-    with contextlib.ExitStack() as stack:
-        api = collect.asking_low_confidence(stack.enter_context(resolved_api(api_choice(config, env))), collect_config)
-        stack.enter_context(stop_on_signals(stop))
+    with stop_on_signals(stop), contextlib.ExitStack() as stack:
+        api = asking_low_confidence(stack.enter_context(connect(api_choice(config, env))), to_collect)
         collector = stack.enter_context(
-            collect.collecting(collect_config, source=redact_url(config.source.input), model_id=api.model_id)
+            collecting(to_collect, source=redact_url(config.source.input), model_id=api.model_id)
         )
         return _serve(config, api, stop, collector)
 
@@ -108,7 +106,9 @@ def make_source(config: KioskConfig) -> VideoSource:
         ConfigError: a malformed source spec.
     """
     spec = config.source
-    options = CaptureOptions(width=spec.width, height=spec.height, fps=spec.fps, fourcc=spec.fourcc)
+    options = CaptureOptions(
+        width=spec.width, height=spec.height, fps=spec.fps, fourcc=spec.fourcc, stall_timeout=spec.stall_timeout
+    )
     source = open_source(spec.input, options)
     orientation = config.display.orientation
     return source if orientation.identity else OrientedSource(source, orientation)
@@ -118,7 +118,7 @@ def live_config(config: KioskConfig) -> LiveConfig:
     """The pipeline options for the kiosk's overlay settings."""
     overlay = config.overlay
     style = label_style(overlay.labels, overlay.show_confidence, OverlayStyle(colors=dict(overlay.colors)))
-    in_flight, adaptive = in_flight_window(config.api.in_flight)
+    in_flight, adaptive = config.api.live_window
     return LiveConfig(
         in_flight=in_flight,
         adaptive=adaptive,
@@ -163,7 +163,7 @@ def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event, collector
             collected = collector.stats() if collector is not None else {}
             return {**supervisor.stats(), **collected, "viewers": hub.viewers}
 
-        web = WebView(settings.web, hub, stats, title=config.overlay.title)
+        web = WebView(settings.web, hub, stats, title=config.overlay.title, allowed_hosts=settings.allowed_hosts)
         web.start()
     log.info(
         "kiosk started: %s, watchdog %.0f s, quit keys %s", config.source.input, settings.watchdog, settings.quit.text
@@ -181,23 +181,11 @@ def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event, collector
     return EXIT_OK
 
 
-def api_choice(config: KioskConfig, env: Mapping[str, str]) -> ApiChoice:
-    """The kiosk's ``[api]`` settings (and the overlay's confidence and classes) as an :class:`ApiChoice`."""
-    api, overlay = config.api, config.overlay
-    values = {
-        "api_url": api.api_url,
-        "model": api.model,
-        "api_key": api.api_key,
-        "confidence": overlay.confidence,
-        "overlap": api.overlap,
-        "classes": overlay.classes,
-        "max_side": api.max_side,
-        "jpeg_quality": api.jpeg_quality,
-        "in_flight": api.in_flight,
-        "timeout": api.timeout,
-        "encoder": api.encoder,
-    }
-    return ApiChoice.from_values(values, env)
+def api_choice(config: KioskConfig, env: Mapping[str, str]) -> ApiSettings:
+    """The kiosk's ``[api]`` settings with the overlay's confidence and classes, and the key of ``env`` if none."""
+    overlay = config.overlay
+    values = {**vars(config.api), "confidence": overlay.confidence, "classes": overlay.classes}
+    return ApiSettings.given(values, env)
 
 
 def _colors_from_flags(values: list[str]) -> dict[str, Any]:

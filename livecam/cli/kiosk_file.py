@@ -16,10 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from livecam.cli.options import OPTIONS, NestedError, Option, check_flag
+from livecam.connection import ApiSettings
 from livecam.errors import ConfigError
 from livecam.kiosk.config import (
-    ApiSettings,
     CollectSettings,
     DisplaySettings,
     KioskConfig,
@@ -27,6 +26,7 @@ from livecam.kiosk.config import (
     OverlaySettings,
     SourceSettings,
 )
+from livecam.options import OPTIONS, NestedError, Option, check_flag
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 from collections.abc import Callable, Mapping, Sequence
 
 from livecam import __version__
 from livecam.cli import annotate, kiosk, run, serve, upload
 from livecam.cli.common import (
-    API_KEY_ENV,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -17,6 +17,7 @@ from livecam.cli.common import (
     log,
     quiet_native_logs,
 )
+from livecam.connection import API_KEY_ENV
 from livecam.errors import ConfigError, LivecamError
 from livecam.redaction import redact
 
@@ -36,7 +37,7 @@ Handler = Callable[[argparse.Namespace, Mapping[str, str]], int]
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Entry point of the ``livecam`` command. Returns the process exit status."""
     env = os.environ if env is None else env
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(build_parser(), argv)
     secret = getattr(args, "api_key", None) or env.get(API_KEY_ENV)
     configure_logging(args.verbose - args.quiet, secret)
     quiet_native_logs(args.verbose >= 2)
@@ -51,6 +52,34 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parser.parse_args``, but an unknown option is reported by its command, with the closest
+    option of that command (argparse would print the top-level usage and no suggestion).
+
+    Exits with status 2 on a usage error, as argparse does.
+    """
+    args, unknown = parser.parse_known_args(argv)
+    if not unknown:
+        return args
+    command = _subcommands(parser).get(getattr(args, "command", None) or "", parser)
+    options = [name for name in command._option_string_actions if name.startswith("--")]
+    hints = []
+    for word in unknown:
+        close = difflib.get_close_matches(word.split("=", 1)[0], options, n=1, cutoff=0.75)
+        if word.startswith("-") and close:
+            hints.append(f"{word} (did you mean {close[0]}?)")
+        else:
+            hints.append(word)
+    command.error(f"unrecognized arguments: {' '.join(hints)}")
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
 
 
 def build_parser() -> argparse.ArgumentParser:

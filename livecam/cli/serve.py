@@ -10,6 +10,7 @@ from pathlib import Path
 from livecam.cli.common import EXIT_OK, stop_on_signals
 from livecam.detector import BACKENDS, DEFAULT_PRECISION, PRECISIONS
 from livecam.errors import ConfigError
+from livecam.net import parse_allowed_hosts
 from livecam.server import ServerConfig, serve
 
 MAX_THREADS = 64
@@ -20,6 +21,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = ServerConfig()
     parser.add_argument("--host", default=d.host, help="address to bind (default %(default)s: this machine only)")
     parser.add_argument("--port", type=int, default=d.port, help="TCP port (default %(default)s; 0 = any free)")
+    parser.add_argument(
+        "--allowed-hosts",
+        type=_host_names,
+        default=d.allowed_hosts,
+        metavar="NAME,...",
+        help="Host names answered besides --host and localhost (bound to 0.0.0.0: also any IP address); "
+        "other Host headers get 421, so a web page cannot reach the server by rebinding its name; "
+        "a leading dot allows subdomains, * allows any",
+    )
     parser.add_argument(
         "--model",
         dest="model_path",
@@ -88,6 +98,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _host_names(text: str) -> tuple[str, ...]:
+    try:
+        return parse_allowed_hosts(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def server_config(ns: argparse.Namespace) -> ServerConfig:
     """The :class:`ServerConfig` for flags parsed by a parser given :func:`add_arguments`.
 
@@ -110,11 +127,17 @@ def server_config(ns: argparse.Namespace) -> ServerConfig:
             f"--precision {ns.precision} chooses a variant of the bundled model; --model {ns.model_path} "
             "runs as exported (leave --precision out)"
         )
+    if ns.classes_path is not None and ns.model_path is None:
+        raise ConfigError(
+            f"--classes {ns.classes_path} names the classes of --model PATH.onnx; the bundled model has its own "
+            "(give --model too, or leave --classes out)"
+        )
     if "/" not in ns.model_id:
         raise ConfigError(f"--model-id {ns.model_id!r} must look like project/version, e.g. coco/1")
     return ServerConfig(
         host=ns.host,
         port=ns.port,
+        allowed_hosts=ns.allowed_hosts,
         model_path=ns.model_path,
         classes_path=ns.classes_path,
         model_id=ns.model_id.strip("/"),

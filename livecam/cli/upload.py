@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from livecam.cli.common import API_KEY_ENV, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, stop_on_signals
+from livecam.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, stop_on_signals
 from livecam.collect import items
+from livecam.connection import API_KEY_ENV
 from livecam.errors import ConfigError
 from livecam.progress import Progress
 from livecam.upload import (
@@ -91,7 +92,7 @@ def run(
             if quiet or todo == 0
             else Progress(todo, progress_stream or sys.stderr, label="images", rate_unit="images/s")
         )
-        api = RoboflowUploadApi(target)
+        api = RoboflowUploadApi(target, stop=stop)
         try:
             result = upload_folder(directory, api, options, journal, stop, progress)
         finally:

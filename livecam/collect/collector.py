@@ -40,6 +40,7 @@ from livecam.encode import Encoder, OpenCVEncoder
 from livecam.frames import Frame
 from livecam.predictions import Predictions
 from livecam.redaction import redact
+from livecam.stats import CollectStats, JsonDocument, to_json
 
 log = logging.getLogger(__name__)
 
@@ -304,15 +305,19 @@ class Collector:
         """Why collection stopped (or never started), else None."""
         return self._off
 
-    def stats(self) -> dict[str, Any]:
-        """``collected``, ``collect_dropped``, ``collected_by_strategy`` and ``collect_skipped``."""
+    def summary(self) -> CollectStats:
+        """What was collected, dropped and skipped so far (the run statistics' collect figures)."""
         with self._stats_lock:
-            return {
-                "collected": self._collected,
-                "collect_dropped": self._dropped,
-                "collected_by_strategy": dict(sorted(self._by_strategy.items())),
-                "collect_skipped": dict(self._skipped),
-            }
+            return CollectStats(
+                collected=self._collected,
+                collect_dropped=self._dropped,
+                collected_by_strategy=dict(sorted(self._by_strategy.items())),
+                collect_skipped=dict(self._skipped),
+            )
+
+    def stats(self) -> JsonDocument:
+        """:meth:`summary` as JSON (``collected``, ``collect_dropped``, ``collected_by_strategy``, ...)."""
+        return to_json(self.summary())
 
     def _lost(self) -> None:
         """A reserved save that did not happen: counted as dropped, its limit given back."""

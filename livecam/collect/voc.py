@@ -9,10 +9,14 @@ pair up one to one, and what desktop labelling tools (labelImg, CVAT) open for r
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
 from livecam.predictions import Prediction
+
+# Characters XML 1.0 cannot hold at all, escaped or not: most controls, surrogates, U+FFFE/U+FFFF.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def voc_xml(filename: str, size: tuple[int, int], predictions: Iterable[Prediction]) -> str:
@@ -23,8 +27,8 @@ def voc_xml(filename: str, size: tuple[int, int], predictions: Iterable[Predicti
     width, height = size
     root = ET.Element("annotation")
     ET.SubElement(root, "folder").text = ""
-    ET.SubElement(root, "filename").text = filename
-    ET.SubElement(root, "path").text = filename
+    ET.SubElement(root, "filename").text = xml_text(filename)
+    ET.SubElement(root, "path").text = xml_text(filename)
     source = ET.SubElement(root, "source")
     ET.SubElement(source, "database").text = "livecam"
     size_el = ET.SubElement(root, "size")
@@ -38,7 +42,7 @@ def voc_xml(filename: str, size: tuple[int, int], predictions: Iterable[Predicti
         if x2 <= x1 or y2 <= y1:
             continue
         obj = ET.SubElement(root, "object")
-        ET.SubElement(obj, "name").text = p.class_name
+        ET.SubElement(obj, "name").text = xml_text(p.class_name) or "object"
         ET.SubElement(obj, "pose").text = "Unspecified"
         ET.SubElement(obj, "truncated").text = "0"
         ET.SubElement(obj, "difficult").text = "0"
@@ -48,6 +52,11 @@ def voc_xml(filename: str, size: tuple[int, int], predictions: Iterable[Predicti
             ET.SubElement(box, tag).text = str(value)
     ET.indent(root, "\t")
     return ET.tostring(root, encoding="unicode") + "\n"
+
+
+def xml_text(text: str) -> str:
+    """``text`` without the characters XML 1.0 forbids, so the file parses whatever the name held."""
+    return _NOT_XML.sub("", text)
 
 
 def _clip(value: float, limit: int) -> int:

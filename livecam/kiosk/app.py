@@ -38,6 +38,7 @@ from livecam.live.pipeline import LivePipeline
 from livecam.live.status import StatusBoard
 from livecam.overlay import draw_status
 from livecam.ratemeter import RateMeter
+from livecam.stats import to_json
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,7 @@ class Supervisor:
             data["status"] = progress.status + data["status"]
             data["source"] = progress.source_name
             data["displayed_frames"] = progress.displayed_frames
-            data["servers"] = progress.servers
+            data["servers"] = [to_json(server) for server in progress.servers]
         return data
 
     def _run_one(self, pipeline: LivePipeline, pipeline_stop: threading.Event) -> tuple[Outcome, bool]:

@@ -1,7 +1,7 @@
 """The kiosk's settings: frozen, typed and checked, one dataclass per table of its TOML file.
 
 The command line (:mod:`livecam.cli.kiosk`) builds a :class:`KioskConfig` from the file and the
-flags, both generated from the one declaration of every option in :mod:`livecam.cli.options`.
+flags, both generated from the one declaration of every option in :mod:`livecam.options`.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from livecam.connection import ApiSettings
 from livecam.kiosk.keys import QuitSequence
 from livecam.kiosk.orientation import Orientation
 from livecam.overlay import Color
@@ -23,21 +24,7 @@ class SourceSettings:
     height: int | None = None
     fps: float | None = None
     fourcc: str | None = None
-
-
-@dataclass(frozen=True)
-class ApiSettings:
-    """``[api]``: the detection API, with the same names as the ``run`` command's API flags."""
-
-    api_url: tuple[str, ...] | None = None
-    model: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    overlap: float = 30.0
-    max_side: int = 640
-    jpeg_quality: int = 80
-    in_flight: int | str = 1
-    timeout: float = 10.0
-    encoder: str = "auto"
+    stall_timeout: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +66,7 @@ class KioskSettings:
     watchdog: float = 10.0
     quit: QuitSequence = field(default_factory=lambda: QuitSequence.parse("qqq"))
     web: tuple[str, int] | None = None
+    allowed_hosts: tuple[str, ...] = ()
     web_fps: float = 10.0
     web_viewers: int = 8
 
@@ -106,6 +94,7 @@ class KioskConfig:
 
     source: SourceSettings = field(default_factory=SourceSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    """``[api]``: the detection API, with the same names as the ``run`` command's API flags."""
     overlay: OverlaySettings = field(default_factory=OverlaySettings)
     display: DisplaySettings = field(default_factory=DisplaySettings)
     kiosk: KioskSettings = field(default_factory=KioskSettings)

@@ -196,6 +196,8 @@ class WebView:
         request_timeout: seconds a client has to send its whole request (also the keep-alive
             idle timeout).
         max_connections: connections open at once (streams count while they last).
+        allowed_hosts: ``Host`` names answered besides the bound address and localhost; other
+            names get 421, so a page that rebinds its name to this address cannot read the view.
 
     Raises:
         ConfigError: the address cannot be bound.
@@ -212,6 +214,7 @@ class WebView:
         send_buffer: int = 256 * 1024,
         request_timeout: float = 10.0,
         max_connections: int = 32,
+        allowed_hosts: tuple[str, ...] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if request_timeout <= 0 or max_connections < 1:
@@ -231,6 +234,7 @@ class WebView:
         """Viewers dropped because they stopped reading or went away."""
         self.viewer_dropped = threading.Event()
         """Set each time a viewer is dropped."""
+        self.allowed_hosts = allowed_hosts
         try:
             self._server = _Server(address, self)
         except OSError as exc:
@@ -285,7 +289,7 @@ class WebView:
 class _Server(BoundedHTTPServer):
     def __init__(self, address: tuple[str, int], view: WebView) -> None:
         self.view = view
-        super().__init__(address, _Handler, view.connections, _BUSY, view.request_timeout)
+        super().__init__(address, _Handler, view.connections, _BUSY, view.request_timeout, view.allowed_hosts)
 
 
 class _Handler(BoundedHandler):

@@ -1,1 +1,1 @@
-"""The live mode's machinery: capture thread, sender pool, pacing, slots, stats and the pipeline."""
+"""The live mode's machinery: capture, senders, motion thread, slots, composition, boxes log, stats, pipeline."""

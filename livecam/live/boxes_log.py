@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from livecam.errors import OutputError
-from livecam.predictions import Prediction
+from livecam.predictions import Prediction, prediction_json
+from livecam.stats import BoxesLogStats
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +90,9 @@ class BoxesLog:
             return
         self._finish()
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> BoxesLogStats:
         """The ``boxes_log`` section of the run statistics."""
-        return {"lines": self.lines, "dropped": self.dropped, "failed": self.failed}
+        return BoxesLogStats(self.lines, self.dropped, self.failed)
 
     def _write_all(self) -> None:
         while True:
@@ -133,19 +134,7 @@ def line(
             "frame": frame,
             "from_frame": from_frame,
             "age_ms": None if age_ms is None else round(age_ms, 1),
-            "predictions": [_box(p) for p in items],
+            "predictions": [prediction_json(p, shapes=False) for p in items],
         }
     )
     return json.dumps(data, separators=(",", ":")) + "\n"
-
-
-def _box(p: Prediction) -> dict[str, Any]:
-    return {
-        "x": round((p.x1 + p.x2) / 2, 2),
-        "y": round((p.y1 + p.y2) / 2, 2),
-        "width": round(p.x2 - p.x1, 2),
-        "height": round(p.y2 - p.y1, 2),
-        "class": p.class_name,
-        "confidence": round(p.confidence, 4),
-        "track_id": p.track_id,
-    }

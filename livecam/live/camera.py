@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 from livecam.frames import Frame, Image
 from livecam.live.boxes_log import BoxesLog
 from livecam.live.capture import CaptureThread
-from livecam.live.compose import FrameComposer
+from livecam.live.compose import FrameComposer, ShownHook
 from livecam.live.motion import MotionThread
 from livecam.live.sender import AnswerHook, Feed
 from livecam.live.slot import LatestSlot, SlotClosed
@@ -28,12 +27,13 @@ from livecam.overlay import OverlayStyle
 from livecam.predictions import Predictions
 from livecam.redaction import redact_url
 from livecam.sources import SourceInfo, VideoSource
+from livecam.stats import CameraStats
 
 STALL_S = 2.0
 """No new frame for this long shows a "No new video" status."""
 
 
-class CameraStats(StatsRecorder):
+class CameraCounters(StatsRecorder):
     """One camera's counters, which also count into the run's totals."""
 
     def __init__(self, total: StatsRecorder) -> None:
@@ -72,6 +72,7 @@ class Camera:
         motion: carry its boxes with their objects.
         hud: start with the HUD shown.
         boxes_log: the run's boxes log.
+        on_shown: called with each of its frames newly shown, the boxes drawn and their age.
         clock: monotonic seconds.
     """
 
@@ -89,6 +90,7 @@ class Camera:
         hud: bool,
         boxes_log: BoxesLog | None,
         clock: Callable[[], float],
+        on_shown: Sequence[ShownHook] = (),
     ) -> None:
         self.source = source
         self.index = index
@@ -108,6 +110,7 @@ class Camera:
             clock=clock,
             motion=self.carried,
             boxes_log=boxes_log,
+            on_shown=on_shown,
             camera=index,
         )
         self.info: SourceInfo | None = None
@@ -194,25 +197,25 @@ class Camera:
             stuck.append(f"motion {self.number}")
         return stuck
 
-    def section(self) -> dict[str, Any]:
-        """Its entry of the ``cameras`` statistics."""
+    def report(self) -> CameraStats:
+        """Its entry of the ``cameras`` statistics (safe to call while it runs)."""
         stats = self.stats.snapshot()
         capture = self.capture
         captured = capture.frames_captured if capture is not None else 0
         duration = stats.duration_s
         info = self.info
-        return {
-            "source": redact_url(info.name if info is not None else str(getattr(self.source, "name", "?"))),
-            "source_frames": captured,
-            "displayed_frames": stats.displayed_frames,
-            "source_fps": round(captured / duration, 3) if duration > 0 else 0.0,
-            "display_fps": stats.display_fps,
-            "requests_sent": stats.requests_sent,
-            "responses_ok": stats.responses_ok,
-            "responses_failed": stats.responses_failed,
-            "prediction_age_ms": stats.prediction_age_ms.to_json(),
-            "reconnects": capture.reconnects if capture is not None else 0,
-            "frames_not_shown": max(0, captured - stats.displayed_frames),
-            "compensated_frames": self.composer.compensated_frames,
-            "failure": None if capture is None or capture.error is None else f"{type(capture.error).__name__}",
-        }
+        return CameraStats(
+            source=redact_url(info.name if info is not None else f"camera {self.number}"),
+            source_frames=captured,
+            displayed_frames=stats.displayed_frames,
+            source_fps=round(captured / duration, 3) if duration > 0 else 0.0,
+            display_fps=stats.display_fps,
+            requests_sent=stats.requests_sent,
+            responses_ok=stats.responses_ok,
+            responses_failed=stats.responses_failed,
+            prediction_age_ms=stats.prediction_age_ms,
+            reconnects=capture.reconnects if capture is not None else 0,
+            frames_not_shown=max(0, captured - stats.displayed_frames),
+            compensated_frames=self.composer.compensated_frames,
+            failure=None if capture is None or capture.error is None else type(capture.error).__name__,
+        )

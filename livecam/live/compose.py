@@ -12,7 +12,7 @@ loaded machine) the frame is drawn with the boxes where they were detected, and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -38,6 +38,10 @@ SKIPPED_HUD_S = 1.0
 """The HUD says compensation was skipped for this long after a skipped frame."""
 
 
+ShownHook = Callable[[Frame, Predictions | None, float | None], None]
+"""Called with each newly displayed frame (undrawn), the boxes drawn on it (None: none) and their age in seconds."""
+
+
 class FrameComposer:
     """Draws frames for the display loop and counts what was shown.
 
@@ -52,6 +56,7 @@ class FrameComposer:
         clock: monotonic seconds.
         motion: the motion thread's carried boxes; None draws answers where they were detected.
         boxes_log: where each displayed frame's boxes are logged.
+        on_shown: called with each newly displayed frame and what was drawn on it.
         camera: the camera's index when it is one of several: its boxes log lines say so, its
             status lines start with "camera N:" (counting from 1) and its HUD is one compact line.
     """
@@ -69,6 +74,7 @@ class FrameComposer:
         clock: Callable[[], float],
         motion: LatestSlot[Carried] | None = None,
         boxes_log: BoxesLog | None = None,
+        on_shown: Sequence[ShownHook] = (),
         camera: int | None = None,
     ) -> None:
         self._camera = camera
@@ -87,6 +93,7 @@ class FrameComposer:
         self._latency_at = -HUD_REFRESH_S
         self._motion = motion
         self._boxes_log = boxes_log
+        self._on_shown = tuple(on_shown)
         self.compensated_frames = 0
         """Displayed frames whose boxes were carried to them."""
         self.skipped_frames = 0
@@ -122,6 +129,8 @@ class FrameComposer:
             self._status.set("video", None)
             if self._boxes_log is not None:
                 _log(self._boxes_log, frame, shown, age, self._camera)
+            for hook in self._on_shown:
+                hook(frame, shown if age is not None else None, age)
         self._age = age
         if decorate:
             self.decorate(canvas)

@@ -13,7 +13,6 @@ whole canvas.
 from __future__ import annotations
 
 import math
-import re
 import threading
 from dataclasses import dataclass
 from typing import cast
@@ -21,7 +20,6 @@ from typing import cast
 import cv2
 import numpy as np
 
-from livecam.errors import ConfigError
 from livecam.frames import Image
 
 MAX_CANVAS = (1920, 1080)
@@ -29,8 +27,6 @@ MAX_CANVAS = (1920, 1080)
 
 _AUTO = {1: (1, 1), 2: (2, 1), 3: (2, 2), 4: (2, 2), 5: (3, 2), 6: (3, 2)}
 """Auto layouts (columns, rows) by camera count; 7 to 9 cameras take 3x3, more a square grid."""
-
-_GRID = re.compile(r"^\s*(\d{1,2})\s*[xX]\s*(\d{1,2})\s*$")
 
 
 def auto_shape(cameras: int) -> tuple[int, int]:
@@ -41,23 +37,6 @@ def auto_shape(cameras: int) -> tuple[int, int]:
         return _AUTO[cameras]
     side = math.ceil(math.sqrt(cameras))
     return side, math.ceil(cameras / side)
-
-
-def parse_grid(text: str, cameras: int) -> tuple[int, int]:
-    """``--grid COLSxROWS`` as (columns, rows).
-
-    Raises:
-        ConfigError: not COLSxROWS, or too few tiles for ``cameras``.
-    """
-    match = _GRID.match(text)
-    if match is None:
-        raise ConfigError(f"--grid: expected COLSxROWS such as 2x2, got {text!r}")
-    cols, rows = int(match.group(1)), int(match.group(2))
-    if cols < 1 or rows < 1:
-        raise ConfigError(f"--grid: columns and rows must be at least 1, got {text!r}")
-    if cols * rows < cameras:
-        raise ConfigError(f"--grid {cols}x{rows} has {cols * rows} tiles for {cameras} cameras")
-    return cols, rows
 
 
 @dataclass(frozen=True)

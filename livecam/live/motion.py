@@ -9,16 +9,16 @@ without waiting (a frame or two ahead by their velocity when this thread is a li
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from livecam.frames import Frame
 from livecam.live.slot import Doorbell, LatestSlot
-from livecam.live.stats import SAMPLES_KEPT
+from livecam.live.stats import SAMPLES_KEPT, MotionStats, Percentiles
 from livecam.motion import Carried, Compensator
 from livecam.percentiles import percentiles
 from livecam.predictions import Predictions
@@ -78,18 +78,19 @@ class MotionThread:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def section(self) -> dict[str, Any]:
-        """What the motion thread did, for the ``motion`` section of the statistics."""
+    def stats(self, counted: MotionStats) -> MotionStats:
+        """``counted`` (the display's figures) with what the motion thread did."""
         with self._lock:
             p50, p95 = percentiles(self._frame_ms, 50, 95)
             c50, c95 = percentiles(self._catch_up_ms, 50, 95)
             w50, w95 = percentiles(self._wall_ms, 50, 95)
-        return {
-            "cost_ms": {"p50": _round(p50), "p95": _round(p95)},
-            "catch_up_ms": {"p50": _round(c50), "p95": _round(c95)},
-            "wall_ms": {"p50": _round(w50), "p95": _round(w95)},
-            "tracks_started": self._compensator.tracks_started,
-        }
+        return dataclasses.replace(
+            counted,
+            cost_ms=Percentiles.rounded(p50, p95, digits=2),
+            catch_up_ms=Percentiles.rounded(c50, c95, digits=2),
+            wall_ms=Percentiles.rounded(w50, w95, digits=2),
+            tracks_started=self._compensator.tracks_started,
+        )
 
     def _run(self) -> None:
         try:
@@ -136,7 +137,3 @@ class MotionThread:
                     self.frames_done += 1
             if carried is not None:
                 self.carried.put(carried)
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)

@@ -15,6 +15,7 @@ among them (:mod:`.fairness`) and shows them in a grid (:mod:`.grid`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -33,20 +34,21 @@ from livecam.display import Display, VideoRecorder
 from livecam.errors import SourceError
 from livecam.frames import Frame, Image
 from livecam.live.boxes_log import BoxesLog
-from livecam.live.camera import STALL_S, Camera, CameraStats
-from livecam.live.compose import warm_up_drawing
+from livecam.live.camera import STALL_S, Camera, CameraCounters
+from livecam.live.compose import ShownHook, warm_up_drawing
 from livecam.live.fairness import CameraTurns
 from livecam.live.grid import GridLayout, GridView, auto_shape, fit_into
 from livecam.live.keys import KeyBindings
 from livecam.live.sender import AnswerHook, SenderPool
 from livecam.live.slot import Doorbell, LatestSlot
-from livecam.live.stats import RunStats, SourceSummary, StatsRecorder
+from livecam.live.stats import MotionStats, RunStats, SourceSummary, StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.motion import Carried
 from livecam.overlay import OverlayStyle, draw_hud, draw_status
 from livecam.parsing import AnswerParser
 from livecam.predictions import Predictions
 from livecam.sources import SourceInfo, VideoSource
+from livecam.stats import CameraStats, ServerStats
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +130,8 @@ class LiveProgress:
     status: list[str]
     source_name: str | None
     last_frame: Frame | None
-    servers: list[dict[str, object]] = field(default_factory=list)
-    cameras: list[dict[str, object]] = field(default_factory=list)
+    servers: tuple[ServerStats, ...] = ()
+    cameras: tuple[CameraStats, ...] = ()
 
 
 class LivePipeline:
@@ -149,6 +151,8 @@ class LivePipeline:
         on_frame: called with every annotated frame (e.g. the kiosk's web view).
         on_answer: called on a sender thread with each fresh answer and its full-size frame.
         on_camera_answer: the same with the camera's index first (any number of sources).
+        on_shown: called on the display thread with each newly shown frame (undrawn), the boxes
+            drawn on it and their age (e.g. the Python API's ``stream``).
         stop: an external stop event (e.g. set by a signal handler); one is made if omitted.
         clock: monotonic time source.
     """
@@ -164,6 +168,7 @@ class LivePipeline:
         on_frame: Sequence[Callable[[Image], None]] = (),
         on_answer: Sequence[AnswerHook] = (),
         on_camera_answer: Sequence[CameraAnswerHook] = (),
+        on_shown: Sequence[ShownHook] = (),
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -196,7 +201,7 @@ class LivePipeline:
             Camera(
                 src,
                 None if single else i,
-                self.stats if single else CameraStats(self.stats),
+                self.stats if single else CameraCounters(self.stats),
                 self.status if single else StatusBoard(),
                 style=self.config.style,
                 max_age=self.config.max_prediction_age,
@@ -204,6 +209,7 @@ class LivePipeline:
                 motion=self.config.motion and make_client is not None,
                 hud=self.config.hud,
                 boxes_log=self._boxes_log,
+                on_shown=on_shown,
                 clock=clock,
             )
             for i, src in enumerate(sources)
@@ -222,6 +228,7 @@ class LivePipeline:
         self._record_start: float | None = None
         self._recorder_fps = 1.0
         self._recorded = 0
+        self._closed = False
 
     def __enter__(self) -> LivePipeline:
         return self
@@ -338,6 +345,7 @@ class LivePipeline:
                 self._show(self._composer.compose(camera.shown_frame(), new=False), new=False)
                 continue
             self._show(self._composer.compose(frame, new=True), new=True)
+            self.stats.frame_lag(self._clock() - frame.captured_at)
         return self.finish()
 
     def _run_grid(self, deadline: float | None) -> None:
@@ -415,41 +423,38 @@ class LivePipeline:
         started = any(c.capture is not None for c in self.cameras)
         self.stats.source_frames = captured
         info = self.info
-        stats = self.stats.snapshot(
+        return dataclasses.replace(
+            self.stats.snapshot(),
             in_flight="auto" if self.config.adaptive else self.config.in_flight,
             encoder=self._senders.encoder_name if self._senders else None,
             frames_not_shown=max(0, captured - self.stats.displayed_frames) if started else 0,
             reconnects=sum(c.capture.reconnects for c in self.cameras if c.capture is not None),
+            frames_dropped_to_stay_live=sum(
+                c.capture.dropped_to_stay_live for c in self.cameras if c.capture is not None
+            ),
             source=None
             if info is None or self.several
             else SourceSummary(info.name, info.width, info.height, info.fps, info.live),
             failure=self._failure(),
+            motion=self._motion_stats(),
+            boxes_log=self._boxes_log.stats() if self._boxes_log is not None else None,
+            servers=tuple(self._senders.servers.reports()) if self._senders is not None else None,
+            cameras=tuple(camera.report() for camera in self.cameras) if self.several else None,
         )
-        sections: dict[str, object] = {"motion": self._motion_section()}
-        if self._boxes_log is not None:
-            sections["boxes_log"] = self._boxes_log.stats()
-        if self._senders is not None:
-            sections["servers"] = self._senders.servers.stats()
-        if self.several:
-            sections["cameras"] = [camera.section() for camera in self.cameras]
-        return stats.with_sections(sections)
 
-    def _motion_section(self) -> dict[str, object]:
-        section: dict[str, object] = {
-            "enabled": self.carried is not None,
-            "compensated_frames": sum(c.composer.compensated_frames for c in self.cameras),
-            "skipped_frames": sum(c.composer.skipped_frames for c in self.cameras),
-            "cost_ms": {"p50": None, "p95": None},
-            "tracks_started": 0,
-        }
+    def _motion_stats(self) -> MotionStats:
+        counted = MotionStats(
+            enabled=self.carried is not None,
+            compensated_frames=sum(c.composer.compensated_frames for c in self.cameras),
+            skipped_frames=sum(c.composer.skipped_frames for c in self.cameras),
+        )
         first = self.cameras[0].motion
-        if first is not None:
-            # Timings are the first camera's (percentiles do not add up); track ids are counted for all.
-            section.update(first.section())
-            section["tracks_started"] = sum(
-                int(c.motion.section()["tracks_started"]) for c in self.cameras if c.motion is not None
-            )
-        return section
+        if first is None:
+            return counted
+        # Timings are the first camera's (percentiles do not add up); track ids are counted for all.
+        timed = first.stats(counted)
+        tracks = sum(c.motion.stats(counted).tracks_started for c in self.cameras if c.motion is not None)
+        return dataclasses.replace(timed, tracks_started=tracks)
 
     @property
     def displayed_frames(self) -> int:
@@ -472,8 +477,8 @@ class LivePipeline:
             status=self.status.lines(),
             source_name=self.info.name if self.info is not None else None,
             last_frame=self.frames.peek(),
-            servers=self._senders.servers.stats() if self._senders is not None else [],
-            cameras=[camera.section() for camera in self.cameras] if self.several else [],
+            servers=tuple(self._senders.servers.reports()) if self._senders is not None else (),
+            cameras=tuple(camera.report() for camera in self.cameras) if self.several else (),
         )
 
     def _failure(self) -> str | None:
@@ -494,8 +499,12 @@ class LivePipeline:
         """Stop every thread (bounded joins) and release the sources and display. Idempotent.
 
         Call it from the thread that runs :meth:`run` (the context manager does); other threads
-        stop a run by setting :attr:`stop`.
+        stop a run by setting :attr:`stop`. Only the first call waits for the threads, each bounded
+        by ``JOIN_TIMEOUT_S``.
         """
+        if self._closed:
+            return
+        self._closed = True
         self.stop.set()
         for camera in self.cameras:
             camera.frames.close()

@@ -13,10 +13,14 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from livecam.net.connections import ConnectionTable, DeadlineReader, DeadlineWriter, send_busy
+from livecam.net.hosts import MISDIRECTED, HostCheck
+from livecam.sanitize import for_log
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,8 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         busy_reply: the whole HTTP answer sent to a connection refused at the cap.
         header_timeout_s: a request line and headers must arrive within this long (so it is
             also the keep-alive idle timeout).
+        allowed_hosts: names answered besides the bound address and localhost (see
+            :class:`~livecam.net.hosts.HostCheck`); other ``Host`` headers get 421.
 
     Raises:
         OSError: the address cannot be bound.
@@ -49,7 +55,9 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         connections: ConnectionTable,
         busy_reply: bytes,
         header_timeout_s: float,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
+        self.hosts = HostCheck(address[0], allowed_hosts)
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.connections = connections
         self.header_timeout_s = header_timeout_s
@@ -121,6 +129,9 @@ class BoundedHandler(BaseHTTPRequestHandler):
 
     server: BoundedHTTPServer
     protocol_version = "HTTP/1.1"
+    # http.server's default error page is HTML; a line of text says the same.
+    error_message_format = "%(message)s\n"
+    error_content_type = "text/plain; charset=utf-8"
 
     def setup(self) -> None:
         self.connection = self.request
@@ -137,3 +148,14 @@ class BoundedHandler(BaseHTTPRequestHandler):
         # comes this is also the keep-alive idle timeout.
         self.conn.expect(self.server.header_timeout_s)
         super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        """Parse the request line and headers; a ``Host`` not naming this server gets 421."""
+        if not super().parse_request():
+            return False
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) > 1 or not self.server.hosts.accepts(hosts[0] if hosts else None):
+            log.debug("refused Host %s from %s", for_log(", ".join(hosts)), self.client_address[0])
+            self.send_error(HTTPStatus.MISDIRECTED_REQUEST, MISDIRECTED)
+            return False
+        return True

@@ -22,12 +22,16 @@ from livecam.predictions import Predictions
 from livecam.server.config import ServerConfig
 from livecam.server.errors import HttpError
 from livecam.server.fetch import fetch_image
-from livecam.server.images import decode_base64, decode_for_model, decode_image, image_bytes_from_body
+from livecam.server.images import decode_base64, decode_planned, image_bytes_from_body, plan_decode
 from livecam.server.params import InferenceParams, json_params, legacy_params
-from livecam.server.pool import Admission, DetectorPool
+from livecam.server.pool import Admission, Budget, DetectorPool
 from livecam.server.render import prediction_json, visualization_jpeg
 
 MAX_BATCH = 16
+_WRONG_KEY = "the API key is not valid for this server"
+_OPEN_ROUTES = ("/healthz", "/info")
+_BODY_KEY_ROUTES = ("/model/add", "/infer/object_detection")
+"""Routes whose clients (Roboflow's inference-sdk) may send the key inside the JSON body."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,9 @@ class App:
         self._config = config
         self._pool = pool
         self._admission = Admission(config.max_pending)
+        self._pixels = Budget(
+            config.max_pixels_in_flight, "the server is decoding too many large images - retry request"
+        )
         self._input_size = input_size
         self._stop = stop
         self._clock = clock
@@ -89,6 +96,27 @@ class App:
             return self._route(request)
         except HttpError as exc:
             return Response.json({"message": exc.message}, exc.status, exc.headers)
+
+    def before_body(self, request: Request) -> Response | None:
+        """The answer to a request without a valid key, decided before its body is read; else None.
+
+        With ``api_key`` set, a key missing from the query and headers, or a wrong one, is
+        answered from the request line and headers alone (401, or the 404/405 the route gives
+        first), so nobody without the key makes the server read a large body. Only the routes
+        whose clients may put the key in the JSON body read it first when no key came outside it.
+        """
+        path = request.path.rstrip("/") or "/"
+        if self._config.api_key is None or path in _OPEN_ROUTES:
+            return None
+        given = _key_outside_body(request)
+        if path in _BODY_KEY_ROUTES:
+            if given is None or self._key_is(given):
+                return None
+            return Response.json({"message": _WRONG_KEY}, 401)
+        if given is not None and self._key_is(given):
+            return None
+        # Every other route checks the key (or refuses the route) before it looks at a body.
+        return self.handle(Request(request.method, request.path, request.query, request.headers))
 
     def _route(self, request: Request) -> Response:
         path = request.path.rstrip("/") or "/"
@@ -188,16 +216,16 @@ class App:
         """Decode, detect, filter: the image the model saw, its answer in full-image pixels, the full size.
 
         Unless the answer is drawn (``full_size``), a large JPEG is decoded at a fraction of its
-        size that still covers the model's input (:func:`decode_for_model`).
+        size that still covers the model's input (:func:`plan_decode`). The decoded pixels are
+        reserved against the budget of all requests until the model has run (503 when over).
         """
         limit = self._config.max_image_pixels
-        if full_size:
-            image = decode_image(data, limit)
-            size = (image.shape[1], image.shape[0])
-        else:
-            image, size = decode_for_model(data, limit, self._input_size)
-        with self._pool.borrowed() as detector:
-            found = _filtered(detector.detect(image, params.confidence, params.iou, params.max_detections), params)
+        plan = plan_decode(data, limit, None if full_size else self._input_size)
+        with self._pixels.reserved(plan.pixels):
+            image, size = decode_planned(data, plan, limit)
+            with self._pool.borrowed() as detector:
+                found = detector.detect(image, params.confidence, params.iou, params.max_detections)
+        found = _filtered(found, params)
         if size != (image.shape[1], image.shape[0]):
             found = found.scaled(size[0] / image.shape[1], size[1] / image.shape[0])
         return image, found, size
@@ -220,20 +248,30 @@ class App:
         expected = self._config.api_key
         if expected is None:
             return
-        given = request.query.get("api_key")
-        auth = request.headers.get("authorization", "")
-        if not given and auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
+        given = _key_outside_body(request)
         if not given and body is not None and isinstance(body.get("api_key"), str):
             given = body["api_key"]
         if not given:
             raise HttpError(401, "this server needs an API key: pass ?api_key=KEY or 'Authorization: Bearer KEY'")
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise HttpError(401, "the API key is not valid for this server")
+        if not self._key_is(given):
+            raise HttpError(401, _WRONG_KEY)
+
+    def _key_is(self, given: str) -> bool:
+        expected = self._config.api_key or ""
+        return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8", "replace"))
 
     def _check_model(self, model_id: Any) -> None:
         if not isinstance(model_id, str) or model_id.strip("/") != self._config.model_id:
             raise HttpError(404, f"this server serves only the model {self._config.model_id!r}")
+
+
+def _key_outside_body(request: Request) -> str | None:
+    """The key from ``?api_key=`` or ``Authorization: Bearer``, or None."""
+    given = request.query.get("api_key")
+    auth = request.headers.get("authorization", "")
+    if not given and auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    return given or None
 
 
 def _filtered(found: Predictions, params: InferenceParams) -> Predictions:

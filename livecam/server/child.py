@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from livecam.errors import LivecamError
+from livecam.logsafe import SafeLogFilter
 from livecam.server.config import ServerConfig
 from livecam.server.embedded import EmbeddedServer
 
@@ -32,6 +33,7 @@ def main() -> int:
     options: dict[str, Any] = json.loads(sys.stdin.readline() or "{}")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.addFilter(SafeLogFilter())
     logging.getLogger().handlers[:] = [handler]
     level = int(options.get("log_level", logging.WARNING))
     logging.getLogger().setLevel(level)

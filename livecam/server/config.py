@@ -15,6 +15,8 @@ class ServerConfig:
 
     Attributes:
         host: address to bind; loopback unless the user opens it up.
+        allowed_hosts: ``Host`` names answered besides ``host``, localhost and (bound to every
+            interface) literal IP addresses; others get 421 (:class:`~livecam.net.HostCheck`).
         port: TCP port; 0 picks a free one.
         model_path: an ONNX detector, or None for the bundled COCO NanoDet.
         classes_path: class names for ``model_path``, one a line.
@@ -22,8 +24,10 @@ class ServerConfig:
         api_key: when set, requests must carry it (query, JSON body or Bearer header).
         simulate_latency_ms: a fixed delay before each inference answer; it holds an admitted
             request slot but never a model worker.
-        max_body_mb: larger request bodies get 413.
-        max_image_pixels: larger images (read from the header, before decoding) get 413.
+        max_body_mb: larger request bodies get 413. All requests together hold at most
+            :attr:`max_body_bytes_in_flight`; a body that would go over gets 503 before it is read.
+        max_image_pixels: larger images (read from the header, before decoding) get 413. All
+            requests together decode at most :attr:`max_pixels_in_flight`; more get 503.
         allow_image_urls: whether ``image=<url>`` may make the server fetch a URL.
         workers: model instances, i.e. inferences running at once. Two by default: on a 2-core
             machine two detectors keep the cores busy while HTTP, decoding and the other
@@ -47,6 +51,7 @@ class ServerConfig:
 
     host: str = "127.0.0.1"
     port: int = 9001
+    allowed_hosts: tuple[str, ...] = ()
     model_path: Path | None = None
     classes_path: Path | None = None
     model_id: str = "coco/1"
@@ -70,6 +75,19 @@ class ServerConfig:
     def max_body_bytes(self) -> int:
         """``max_body_mb`` in bytes."""
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_body_bytes_in_flight(self) -> int:
+        """Body bytes all requests may hold at once: four bodies of the largest size (80 MB by default)."""
+        return 4 * self.max_body_bytes
+
+    @property
+    def max_pixels_in_flight(self) -> int:
+        """Decoded pixels all requests may hold at once: two images of the largest size.
+
+        Two, not more: 50 Mpx decode to 150 MB each, and the two model workers seldom need more.
+        """
+        return 2 * self.max_image_pixels
 
     def body_timeout(self, size: int) -> float:
         """Seconds a body of ``size`` bytes may take to arrive in full."""

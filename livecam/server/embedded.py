@@ -59,6 +59,11 @@ class EmbeddedServer:
         return f"http://{shown}:{port}"
 
     @property
+    def active_requests(self) -> int:
+        """Requests being answered now, until their answer is sent (a graceful stop waits for them)."""
+        return 0 if self._server is None else self._server.active_requests
+
+    @property
     def model_id(self) -> str:
         """The ``project/version`` this server answers for, e.g. ``coco/1``."""
         return self.config.model_id

@@ -1,4 +1,4 @@
-"""Bounded model execution: admission of requests, and a fixed set of detectors to borrow."""
+"""Bounded model execution: admission of requests, budgets of what all requests hold, and detectors to borrow."""
 
 from __future__ import annotations
 
@@ -37,6 +37,61 @@ class Admission:
             yield
         finally:
             self._slots.release()
+
+
+class Budget:
+    """At most ``limit`` units (decoded pixels, body bytes) held by all requests together.
+
+    Each request is bounded on its own, but many requests at once are not; this bounds them
+    together. A request that would go over is turned away with 503, never queued.
+
+    Args:
+        limit: the units all requests may hold at once.
+        busy_message: the 503 answer's message.
+    """
+
+    def __init__(self, limit: int, busy_message: str) -> None:
+        self._limit = limit
+        self._busy_message = busy_message
+        self._used = 0
+        self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        """Units held now."""
+        with self._lock:
+            return self._used
+
+    def try_reserve(self, amount: int) -> bool:
+        """Hold ``amount`` if the budget has room now; give it back with :meth:`release`."""
+        with self._lock:
+            if self._used + amount > self._limit:
+                return False
+            self._used += amount
+            return True
+
+    def release(self, amount: int) -> None:
+        """Give back what :meth:`try_reserve` held."""
+        with self._lock:
+            self._used -= amount
+
+    def busy(self) -> HttpError:
+        """The 503 for a request the budget has no room for."""
+        return busy(self._busy_message)
+
+    @contextmanager
+    def reserved(self, amount: int) -> Iterator[None]:
+        """Hold ``amount`` for the ``with`` body.
+
+        Raises:
+            HttpError: 503 with Retry-After when the budget has no room now.
+        """
+        if not self.try_reserve(amount):
+            raise self.busy()
+        try:
+            yield
+        finally:
+            self.release(amount)
 
 
 class DetectorPool:

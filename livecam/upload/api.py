@@ -1,7 +1,7 @@
 """Roboflow's upload API: the two calls its own ``roboflow`` package makes for an image and its pre-label.
 
-    api = RoboflowUploadApi(UploadTarget("https://api.roboflow.com", "my-project", key))
-    image_id = api.upload_image(Path("a.jpg"), split="train", batch="livecam", tags=(), metadata={})
+    api = RoboflowUploadApi(UploadTarget("https://api.roboflow.com", "my-project", key), stop=stop)
+    image_id = api.upload_image("a.jpg", jpeg, split="train", batch="livecam", tags=(), metadata={})
     api.save_annotation(image_id, "a.xml", xml_text, batch="livecam")
 
 1. ``POST {api_url}/dataset/{project}/upload?api_key=KEY&batch=B&tag=T`` with a multipart form:
@@ -17,11 +17,12 @@ Errors say whether trying again can help; none contains the key.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -29,12 +30,13 @@ import requests
 
 from livecam import __version__
 from livecam.errors import ConfigError, ServiceError
+from livecam.http import Answer, ErrorKinds, Transport, join_path, new_session, server_message
 from livecam.redaction import redact
 
 DEFAULT_API_URL = "https://api.roboflow.com"
+MAX_ANSWER_BYTES = 1 << 20
+"""Roboflow answers these calls with a few hundred bytes; a longer answer is refused unread."""
 _PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-_MAX_ANSWER = 1 << 20
 
 
 class UploadError(ServiceError):
@@ -43,6 +45,14 @@ class UploadError(ServiceError):
 
 class UploadRefused(UploadError):
     """401/403 (the key) or 404 (the project): no other image can succeed either."""
+
+
+_KINDS = ErrorKinds.plain(
+    UploadError,
+    UploadRefused,
+    key_hint="check --api-key or $ROBOFLOW_API_KEY, and that the key's workspace holds the project",
+    not_found_hint="use the id from the project's URL",
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,9 @@ class UploadTarget:
         project: the project's id in its URL (``my-project``); a ``workspace/`` prefix is dropped,
             because the key already names the workspace.
         api_key: the Roboflow key (never printed: ``repr`` hides it).
-        connect_timeout, read_timeout: seconds.
+        connect_timeout: seconds to connect.
+        read_timeout: the most seconds one read or write waits for Roboflow.
+        total_timeout: the most seconds one call takes in all, however the server trickles.
     """
 
     api_url: str
@@ -62,10 +74,11 @@ class UploadTarget:
     api_key: str = field(repr=False)
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
+    total_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         if not self.api_url.startswith(("http://", "https://")):
-            raise ConfigError(f"--api-url must start with http:// or https:// (got {self.api_url!r})")
+            raise ConfigError(f"--api-url must start with http:// or https:// (got {redact(self.api_url)!r})")
         project = self.project.strip().strip("/").rsplit("/", 1)[-1]
         if not _PROJECT.match(project):
             raise ConfigError(
@@ -74,45 +87,67 @@ class UploadTarget:
         object.__setattr__(self, "project", project)
         if not self.api_key:
             raise ConfigError("livecam upload needs a Roboflow API key: --api-key KEY or $ROBOFLOW_API_KEY")
+        if min(self.connect_timeout, self.read_timeout, self.total_timeout) <= 0:
+            raise ConfigError("timeouts must be positive")
 
 
 class RoboflowUploadApi:
-    """The upload and annotate calls over one keep-alive session. Not shared between threads."""
+    """The upload and annotate calls over one keep-alive session. Not shared between threads.
 
-    def __init__(self, target: UploadTarget, session: requests.Session | None = None) -> None:
+    ``stop`` (the run's stop event) ends a call in progress at once with
+    :class:`~livecam.http.CallInterrupted`; ``session`` is the transport seam.
+    """
+
+    def __init__(
+        self, target: UploadTarget, session: requests.Session | None = None, stop: threading.Event | None = None
+    ) -> None:
         self.target = target
-        self._session = session or requests.Session()
-        self._session.headers["User-Agent"] = f"livecam/{__version__}"
-        self._base = f"{target.api_url.rstrip('/')}/dataset/{quote(target.project, safe='')}"
+        self._transport = Transport(
+            dataclasses.replace(_KINDS, missing=f"project {target.project!r}"),
+            where=redact(target.api_url, target.api_key),
+            secrets=(target.api_key,),
+            session=session or new_session(pool_size=1),
+            connect_timeout=target.connect_timeout,
+            read_timeout=target.read_timeout,
+            total_timeout=target.total_timeout,
+            max_answer=MAX_ANSWER_BYTES,
+            stop=stop,
+        )
+        self._transport.session.headers["User-Agent"] = f"livecam/{__version__}"
+        self._dataset = f"dataset/{quote(target.project, safe='')}"
 
     def close(self) -> None:
-        self._session.close()
+        self._transport.close()
 
     def upload_image(
-        self, path: Path, *, split: str, batch: str, tags: Sequence[str], metadata: Mapping[str, Any]
+        self, name: str, data: bytes, *, split: str, batch: str, tags: Sequence[str], metadata: Mapping[str, Any]
     ) -> str:
-        """Send one image; returns its Roboflow id (also when the project already had it).
+        """Send one image (``data``, the JPEG named ``name``); returns its Roboflow id (also when
+        the project already had it).
 
         Raises:
-            OSError: the file cannot be read.
             UploadRefused: bad key or unknown project.
             UploadError: anything else (``retryable`` says whether to try again).
+            CallInterrupted: the stop event was set.
         """
-        data = path.read_bytes()
         params: list[tuple[str, str]] = [("api_key", self.target.api_key), ("batch", batch)]
         params += [("tag", tag) for tag in tags]
         form = [
-            ("name", (None, path.name)),
+            ("name", (None, name)),
             ("split", (None, split)),
-            ("file", (path.name, data, "image/jpeg")),
+            ("file", (name, data, "image/jpeg")),
             ("metadata", (None, json.dumps(dict(metadata)))),
         ]
-        answer = self._post(f"{self._base}/upload", params, files=form)
-        if answer.status == 200 and isinstance(answer.body, dict):
-            image_id = answer.body.get("id")
-            if (answer.body.get("success") or answer.body.get("duplicate")) and isinstance(image_id, str) and image_id:
+        where = self._where(f"uploading {name}")
+        answer = self._transport.post(
+            join_path(self.target.api_url, f"{self._dataset}/upload"), params=params, where=where, files=form
+        )
+        body = answer.json()
+        if answer.status == 200 and isinstance(body, dict):
+            image_id = body.get("id")
+            if (body.get("success") or body.get("duplicate")) and isinstance(image_id, str) and image_id:
                 return image_id
-        raise self._error("uploading " + path.name, answer)
+        raise self._error(answer, where)
 
     def save_annotation(self, image_id: str, name: str, text: str, *, batch: str) -> None:
         """Attach a pre-label to an uploaded image, marked as a prediction.
@@ -120,95 +155,33 @@ class RoboflowUploadApi:
         Raises:
             UploadRefused: bad key or unknown project.
             UploadError: anything else.
+            CallInterrupted: the stop event was set.
         """
         params = [("api_key", self.target.api_key), ("name", name), ("jobName", batch), ("prediction", "true")]
         body = json.dumps({"annotationFile": text, "labelmap": None}).encode("utf-8")
-        answer = self._post(
-            f"{self._base}/annotate/{quote(image_id, safe='')}",
-            params,
+        where = self._where(f"saving the pre-label {name}")
+        answer = self._transport.post(
+            join_path(self.target.api_url, f"{self._dataset}/annotate/{quote(image_id, safe='')}"),
+            params=params,
+            where=where,
             data=body,
             headers={"Content-Type": "application/json"},
         )
-        if answer.status == 200 and isinstance(answer.body, dict) and answer.body.get("success"):
+        reply = answer.json()
+        if answer.status == 200 and isinstance(reply, dict) and reply.get("success"):
             return
-        if answer.status == 409 and "already annotated" in _message(answer.body).lower():
+        if answer.status == 409 and "already annotated" in server_message(answer.body).lower():
             return
-        raise self._error("saving the pre-label " + name, answer)
+        raise self._error(answer, where)
 
-    def _post(self, url: str, params: list[tuple[str, str]], **kwargs: Any) -> _Answer:
-        key = self.target.api_key
-        try:
-            response = self._session.post(
-                url, params=params, timeout=(self.target.connect_timeout, self.target.read_timeout), **kwargs
-            )
-        except requests.Timeout:
-            raise UploadError(f"no answer from {self._where()} within the timeout", retryable=True) from None
-        except requests.RequestException as exc:
-            reason = redact(str(exc), key)
-            raise UploadError(f"cannot reach {self._where()} ({_short(reason)})", retryable=True) from None
-        with response:
-            raw = response.content[:_MAX_ANSWER]
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        return _Answer(response.status_code, body, response.headers.get("Retry-After"), raw)
+    def _where(self, doing: str) -> str:
+        return f"{self._transport.where} ({doing})"
 
-    def _error(self, doing: str, answer: _Answer) -> UploadError:
-        status = answer.status
-        message = redact(
-            _message(answer.body) or answer.raw[:200].decode("utf-8", "replace").strip(), self.target.api_key
-        )
-        detail = f": {_short(message)}" if message else ""
-        if status in (401, 403):
-            return UploadRefused(
-                f"Roboflow refused the API key (HTTP {status}){detail}; check --api-key or $ROBOFLOW_API_KEY "
-                "and that the key's workspace holds the project",
-                status,
-            )
-        if status == 404:
-            return UploadRefused(
-                f"project {self.target.project!r} not found (HTTP 404){detail}; use the id from the project's URL",
-                status,
-            )
-        retryable = status in _TRANSIENT_STATUS
-        return UploadError(
-            f"{doing} failed (HTTP {status}){detail}",
-            status,
-            retryable=retryable,
-            retry_after=_retry_after(answer.retry_after) if retryable else None,
-        )
-
-    def _where(self) -> str:
-        return redact(self.target.api_url, self.target.api_key)
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    body: Any
-    retry_after: str | None
-    raw: bytes
-
-
-def _message(body: Any) -> str:
-    """The server's own words, from ``{"error": {"message": ...}}``, ``{"error": ...}`` or ``{"message": ...}``."""
-    if not isinstance(body, dict):
-        return ""
-    error = body.get("error")
-    if isinstance(error, dict):
-        error = error.get("message")
-    text = error if isinstance(error, str) else body.get("message")
-    return text if isinstance(text, str) else ""
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return None if value is None else min(max(float(value), 0.0), 300.0)
-    except ValueError:
-        return None
+    def _error(self, answer: Answer, where: str) -> UploadError:
+        if answer.status >= 400:
+            error = self._transport.error(answer, where)
+            assert isinstance(error, UploadError)
+            return error
+        message = server_message(answer.body, (self.target.api_key,))
+        detail = f": {message}" if message else ""
+        return UploadError(f"{where}: unexpected answer (HTTP {answer.status}{detail})", answer.status)

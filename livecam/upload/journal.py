@@ -7,9 +7,11 @@ it) and another when the item is done (its pre-label saved, or it had none)::
     {"project": "my-project", "item": "20250101-120000-000-ab12-00001", "step": "done"}
 
 Each line is flushed to disk before the next call starts. A process killed mid-line leaves a
-torn last line, which is ignored; the step it recorded is simply done again, and Roboflow
-answers a repeated image with its existing id. The journal holds no key. While a run holds it,
-a second ``livecam upload`` on the same folder is refused.
+torn line (JSON cut short), which is ignored; the step it recorded is simply done again, and
+Roboflow answers a repeated image with its existing id. Any other line that is not an entry
+(edited, corrupted) stops the run before anything is sent, naming the file and the line. The journal
+holds no key and is never opened through a symbolic link. While a run holds it, a second
+``livecam upload`` on the same folder is refused.
 """
 
 from __future__ import annotations
@@ -57,10 +59,12 @@ class Journal:
         self.close()
 
     def open(self) -> None:
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
         try:
-            handle = open(self.path, "a+b")  # noqa: SIM115 - held open for the whole run
+            handle = os.fdopen(os.open(self.path, flags, 0o644), "a+b")
         except OSError as exc:
-            raise OutputError(f"cannot open the upload journal {self.path}: {exc.strerror or exc}") from exc
+            why = "it is a symbolic link" if self.path.is_symlink() else exc.strerror or exc
+            raise OutputError(f"cannot open the upload journal {self.path}: {why}") from None
         if fcntl is not None:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -72,19 +76,22 @@ class Journal:
         self._handle = handle
         handle.seek(0)
         content = handle.read()
-        torn = 0
-        for line in content.splitlines():
+        for number, line in enumerate(content.splitlines(), 1):
             entry = _entry(line)
-            if entry is None:
-                torn += 1
+            if entry is _TORN:
+                log.debug("ignored torn line %d of %s (a run was killed while writing it)", number, self.path)
                 continue
+            if not isinstance(entry, dict):
+                self.close()
+                raise ConfigError(
+                    f"the upload journal {self.path} has a line that is not an entry (line {number}); "
+                    "remove that line, or move the file away to check every item with Roboflow again"
+                )
             key = (entry["project"], entry["item"])
             if entry["step"] == "image" and isinstance(entry.get("id"), str):
                 self._images[key] = entry["id"]
             elif entry["step"] == "done":
                 self._done.add(key)
-        if torn:
-            log.debug("ignored %d unreadable journal lines (a run was killed while writing)", torn)
         if content and not content.endswith(b"\n"):
             self._append(b"\n")
 
@@ -123,10 +130,18 @@ class Journal:
             raise OutputError(f"cannot write the upload journal {self.path}: {exc.strerror or exc}") from exc
 
 
-def _entry(line: bytes) -> dict[str, Any] | None:
+_TORN = object()
+"""A line cut short by a killed run: JSON that ends before it is complete."""
+
+
+def _entry(line: bytes) -> dict[str, Any] | object | None:
+    """The entry on ``line``; :data:`_TORN` for a line cut short; None for anything else."""
     try:
         entry = json.loads(line)
-    except ValueError:
+    except json.JSONDecodeError as exc:
+        cut_short = exc.pos >= len(exc.doc) or exc.msg.startswith("Unterminated string")
+        return _TORN if line.startswith(b"{") and cut_short else None
+    except (ValueError, RecursionError):
         return None
     if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("project", "item", "step")):
         return None

@@ -5,8 +5,10 @@
 
 Items go one after the other. A transient failure (network, 5xx, 429) is retried with backoff;
 when the attempts run out the run stops, so a rerun later continues where it stopped. A refused
-key or an unknown project stops at once. Any other refusal of one item (a 400) is reported and
-the run goes on with the next.
+key or an unknown project stops at once. Any other refusal of one item (a 400, a file that is a
+link or leads out of the folder, a malformed sidecar) is reported and the run goes on with the
+next. The stop event ends the call in progress at once; the journal then holds every step that
+finished, and nothing else.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import Any, TypeVar
 
 from livecam.backoff import Backoff
 from livecam.collect.store import Item, items
+from livecam.http import CallInterrupted
 from livecam.progress import Progress
 from livecam.upload.api import RoboflowUploadApi, UploadError, UploadRefused
+from livecam.upload.files import ItemFileError, read_item_file, read_item_text, read_sidecar
 from livecam.upload.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -102,7 +106,7 @@ def upload_folder(
         try:
             _upload_item(item, api, options, journal, stop)
             uploaded += 1
-        except _Interrupted:
+        except (_Interrupted, CallInterrupted):
             interrupted = True
             break
         except UploadRefused as exc:
@@ -114,9 +118,9 @@ def upload_folder(
                 break
             failed.append((item.image.name, str(exc)))
             log.warning("%s", exc)
-        except OSError as exc:
-            failed.append((item.image.name, f"cannot read it ({exc.strerror or exc})"))
-            log.warning("skipping %s: cannot read it (%s)", item.image.name, exc.strerror or exc)
+        except ItemFileError as exc:
+            failed.append((item.image.name, str(exc)))
+            log.warning("skipping %s: %s", item.image.name, exc)
         if progress is not None:
             progress.update(index + 1, len(failed))
     return UploadResult(len(found), uploaded, already, tuple(failed), stopped, interrupted)
@@ -127,19 +131,20 @@ def _upload_item(
 ) -> None:
     project = api.target.project
     image_id = journal.image_id(project, item.stem)
+    annotation = item.annotation
+    text = read_item_text(annotation) if annotation is not None else None
     if image_id is None:
         metadata = _metadata(item)
+        data = read_item_file(item.image)
         image_id = _retried(
             lambda: api.upload_image(
-                item.image, split=options.split, batch=options.batch, tags=options.tags, metadata=metadata
+                item.image.name, data, split=options.split, batch=options.batch, tags=options.tags, metadata=metadata
             ),
             options,
             stop,
         )
         journal.record_image(project, item.stem, image_id)
-    annotation = item.annotation
-    if annotation is not None:
-        text = annotation.read_text(encoding="utf-8")
+    if annotation is not None and text is not None:
         _retried(
             lambda: api.save_annotation(image_id, annotation.name, text, batch=options.batch),
             options,
@@ -164,12 +169,12 @@ def _retried(call: Callable[[], T], options: UploadOptions, stop: threading.Even
 
 
 def _metadata(item: Item) -> dict[str, Any]:
-    """What the sidecar says about where and why the frame was collected, as Roboflow image metadata."""
-    try:
-        sidecar = item.read_sidecar()
-    except (OSError, ValueError) as exc:
-        log.debug("no metadata for %s: %s", item.stem, exc)
-        return {}
+    """What the sidecar says about where and why the frame was collected, as Roboflow image metadata.
+
+    Raises:
+        ItemFileError: the sidecar is a link, unreadable or not a JSON object.
+    """
+    sidecar = read_sidecar(item.sidecar)
     metadata: dict[str, Any] = {"collected_by": "livecam"}
     for key in ("source", "model", "time", "frame", "video_time_s"):
         value = sidecar.get(key)

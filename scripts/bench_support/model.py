@@ -4,7 +4,7 @@ Speed is the whole ``detect()`` (resize, normalise, the graph, decoding, NMS) on
 frames. Agreement is the share of the fp32 model's detections (onnxruntime, confidence 0.40)
 that a variant also finds: same class, IoU >= 0.5, each of its boxes matched at most once. It is
 measured on the sample footage and on frames held out of the int8 model's calibration
-(``scripts/quantize_model.py``, :data:`quantize_model.CALIBRATION`).
+(``scripts/quantize_model.py``, :data:`bench_support.calibration.CALIBRATION`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-from quantize_model import CALIBRATION
 
 from bench_support.annotate import CONFIDENCE, IOU, MAX_DETECTIONS
+from bench_support.calibration import CALIBRATION
 from bench_support.common import SAMPLES, Scale, Section, percentile, table
 from livecam.detector import DEFAULT_PRECISION, PRECISIONS, Detector, Precision, bundled_model, load_detector
 from livecam.detector.nanodet import preprocess

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -20,18 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from livecam.collect.config import STRATEGY_NAMES, CollectConfig, parse_band, parse_strategies
+from livecam.connection import AUTO_MAX_IN_FLIGHT
 from livecam.detector.bundled import DEFAULT_PRECISION, PRECISIONS
 from livecam.encode import ENCODER_NAMES
 from livecam.errors import ConfigError
 from livecam.kiosk.keys import QuitSequence
 from livecam.kiosk.orientation import ROTATIONS
+from livecam.net import parse_allowed_hosts
 from livecam.overlay import Color, OverlayStyle
 
 Validator = Callable[[Any], Any]
 """Checks a value from the file or a flag and returns it typed; raises ValueError saying what is wrong."""
-
-AUTO_MAX_IN_FLIGHT = 32
-"""``--in-flight auto``: the most requests open at once."""
 
 # --- validators -------------------------------------------------------------------------------
 
@@ -40,6 +40,14 @@ def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a string (got {_show(value)})")
     return value
+
+
+def _path(value: Any) -> Path:
+    if isinstance(value, Path):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a path (got {_show(value)})")
+    return Path(value).expanduser()
 
 
 def _integer(lo: int, hi: int) -> Validator:
@@ -151,6 +159,14 @@ def _host_port(value: Any) -> tuple[str, int] | None:
     return match.group(1) or "127.0.0.1", int(match.group(2))
 
 
+def _host_names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        value = ",".join(value)
+    if not isinstance(value, str):
+        raise ValueError(f'must be host names, e.g. ["camera.lan", "kiosk.example"] (got {_show(value)})')
+    return parse_allowed_hosts(value)
+
+
 def _quit(value: Any) -> QuitSequence:
     try:
         return QuitSequence.parse(_text(value))
@@ -215,6 +231,7 @@ LABEL_PARTS = ("class", "confidence", "id")
 
 def _label_parts(value: Any) -> bool | tuple[str, ...]:
     """``on``/``off``/``none`` (or true/false) as a bool, a list of parts as a tuple."""
+    given = value
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -226,7 +243,7 @@ def _label_parts(value: Any) -> bool | tuple[str, ...]:
         unknown = [v for v in value if v not in LABEL_PARTS]
         if not unknown:
             return tuple(part for part in LABEL_PARTS if part in value)
-    raise ValueError(f"must be none or a comma list of {', '.join(LABEL_PARTS)} (got {_show(value)})")
+    raise ValueError(f"must be none, on or a comma list of {', '.join(LABEL_PARTS)} (got {_show(given)})")
 
 
 def label_style(
@@ -254,6 +271,27 @@ class NestedError(ValueError):
 
 
 # --- the option list --------------------------------------------------------------------------
+
+
+_GRID = re.compile(r"^\s*(\d{1,2})\s*[xX]\s*(\d{1,2})\s*$")
+
+
+def _grid(value: Any) -> tuple[int, int]:
+    match = _GRID.match(value) if isinstance(value, str) else None
+    if match is None or int(match.group(1)) < 1 or int(match.group(2)) < 1:
+        raise ValueError(f"expected COLSxROWS such as 2x2, got {value!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _weights(value: Any) -> tuple[float, ...]:
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        weights = tuple(float(part) for part in parts)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected numbers separated by commas such as 2,1,1, got {value!r}") from None
+    if not weights or any(not (0 < w < 1e6) for w in weights):
+        raise ValueError(f"each weight must be a positive number, got {value!r}")
+    return weights
 
 
 def _in_flight(value: Any) -> int | str:
@@ -305,14 +343,29 @@ class Option:
         """``table.key``, as error messages show it."""
         return f"{self.table}.{self.key}"
 
+    @property
+    def keyword(self) -> str:
+        """The Python keyword: the flag's long name with underscores (``--max-age`` is ``max_age``)."""
+        return self.flag.removeprefix("--").replace("-", "_")
+
 
 SOURCE_OPTIONS: tuple[Option, ...] = (
     Option("source", "width", "--width", _integer(16, 16384), "ask the camera for this frame width", "PX", int),
     Option("source", "height", "--height", _integer(16, 16384), "ask the camera for this frame height", "PX", int),
     Option("source", "fps", "--fps", _number(0, 500, above=True), "ask the camera for this frame rate", "FPS", float),
     Option("source", "fourcc", "--fourcc", _text, "camera pixel format, e.g. MJPG for USB cameras", "CODE"),
+    Option(
+        "source",
+        "stall-timeout",
+        "--stall-timeout",
+        _number(0, 3600, above=True),
+        "a stream with no new frame for this long is stalled: a banner, a log line, and a reconnect "
+        "if its read is stuck (default: 3)",
+        "S",
+        float,
+    ),
 )
-"""Camera options of ``run`` and the kiosk's ``[source]`` table."""
+"""Camera and stream options of ``run`` and the kiosk's ``[source]`` table."""
 
 API_OPTIONS: tuple[Option, ...] = (
     Option(
@@ -333,12 +386,18 @@ API_OPTIONS: tuple[Option, ...] = (
         "confidence",
         "--confidence",
         _number(0, 100),
-        "minimum confidence in percent (default: 40)",
+        "minimum confidence, percent 0-100; a value below 1 is read as a fraction (default: 40)",
         "0-100",
         float,
     ),
     Option(
-        "api", "overlap", "--overlap", _number(0, 100), "NMS overlap threshold in percent (default: 30)", "0-100", float
+        "api",
+        "overlap",
+        "--overlap",
+        _number(0, 100),
+        "NMS overlap threshold, percent 0-100; a value below 1 is read as a fraction (default: 30)",
+        "0-100",
+        float,
     ),
     Option(
         "overlay",
@@ -417,6 +476,15 @@ LABELS = Option(
     "on = class,confidence (default: on)",
     "PARTS",
 )
+MAX_AGE = Option(
+    "overlay",
+    "max-age",
+    "--max-age",
+    _number(0, 3600, above=True),
+    "hide detections older than this (default: 3 s)",
+    "S",
+    float,
+)
 DRAWING_OPTIONS: tuple[Option, ...] = (MOTION, LABELS)
 """How boxes are drawn, for ``run`` and the kiosk's ``[overlay]`` table."""
 
@@ -442,15 +510,7 @@ KIOSK_OPTIONS: tuple[Option, ...] = (
     Option("overlay", "hud", "--hud", _boolean, "show the fps/latency panel (default: off)", None),
     Option("overlay", "title", "--title", _text, "window and web page title (default: livecam)", "TEXT"),
     Option("overlay", "caption", "--caption", _text, "text shown in the top-left corner of the picture", "TEXT"),
-    Option(
-        "overlay",
-        "max-age",
-        "--max-age",
-        _number(0, 3600, above=True),
-        "hide detections older than this (default: 3 s)",
-        "S",
-        float,
-    ),
+    MAX_AGE,
     Option(
         "display",
         "size",
@@ -496,6 +556,15 @@ KIOSK_OPTIONS: tuple[Option, ...] = (
         "HOST:PORT",
     ),
     Option(
+        "kiosk",
+        "allowed-hosts",
+        "--allowed-hosts",
+        _host_names,
+        "names the browser view also answers to, besides its address and localhost (other Host headers "
+        "get 421, against DNS rebinding); a leading dot allows subdomains, * allows any",
+        "NAME,...",
+    ),
+    Option(
         "kiosk", "web-fps", "--web-fps", _number(0.5, 60), "frame rate of the browser view (default: 10)", "FPS", float
     ),
     Option(
@@ -503,6 +572,83 @@ KIOSK_OPTIONS: tuple[Option, ...] = (
     ),
 )
 """The kiosk's own options (overlay, screen, unattended behaviour)."""
+
+SEVERAL_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "run",
+        "grid",
+        "--grid",
+        _grid,
+        "with several sources, the grid's tiles, e.g. 3x2 (default: 1; 2 side by side; 2x2; 3x2; 3x3)",
+        "COLSxROWS",
+    ),
+    Option(
+        "run",
+        "display-fps",
+        "--display-fps",
+        _number(0, 240, above=True),
+        "with several sources, pictures per second at most (default: as often as the fastest source has a frame)",
+        "FPS",
+        float,
+    ),
+    Option(
+        "run",
+        "weight",
+        "--weight",
+        _weights,
+        "with several sources, share the detection servers by these weights, one per source, e.g. 2,1,1 "
+        "(default: equal shares, the camera that waited longest first)",
+        "W1,W2,...",
+    ),
+)
+"""How several sources share the screen and the servers (``run``; the kiosk takes them in ``[display]``)."""
+
+HEADLESS = Option("run", "headless", "--headless", _boolean, "no window at all (servers, tests)", None)
+FULLSCREEN = Option("run", "fullscreen", "--fullscreen", _boolean, "start fullscreen (toggle with f)", None)
+RUN_OPTIONS: tuple[Option, ...] = (
+    HEADLESS,
+    FULLSCREEN,
+    Option("run", "record", "--record", _path, "also write the annotated video", "OUT.mp4"),
+    Option("run", "max-frames", "--max-frames", _integer(1, 10**12), "stop after N source frames", "N", int),
+    Option(
+        "run",
+        "duration",
+        "--duration",
+        _number(0, 1e9, above=True),
+        "stop after this many seconds",
+        "SECONDS",
+        float,
+    ),
+    Option("run", "stats-json", "--stats-json", _path, "write run statistics here at the end", "PATH"),
+    MAX_AGE,
+    Option(
+        "run",
+        "hud",
+        "--hud",
+        _boolean,
+        "show the fps/latency panel; --no-hud starts with it hidden (toggle with h) (default: on)",
+        None,
+    ),
+    *DRAWING_OPTIONS,
+    Option(
+        "run",
+        "boxes-log",
+        "--boxes-log",
+        _path,
+        "write one JSON line per displayed frame with the boxes as drawn (after motion compensation)",
+        "PATH.jsonl",
+    ),
+    Option(
+        "run",
+        "snapshot-dir",
+        "--snapshot-dir",
+        _path,
+        "where the s key saves PNG snapshots (default: .)",
+        "DIR",
+    ),
+    *SEVERAL_OPTIONS,
+)
+"""The display, limit and output options of ``run`` (and of the Python ``run`` and ``stream``)."""
 
 _COLLECT = CollectConfig(Path("."))
 """The collect defaults, for the help texts."""
@@ -689,3 +835,30 @@ def _checked(option: Option) -> Callable[[str], Any]:
 
     convert.__name__ = option.key  # argparse names the type in some messages
     return convert
+
+
+# --- the Python keywords ------------------------------------------------------------------------
+
+
+def keyword_values(given: Mapping[str, Any], options: Iterable[Option]) -> dict[Option, Any]:
+    """Python keywords (the long flag names with underscores), checked as the flags are; None is "not given".
+
+    Raises:
+        TypeError: a keyword no option has (naming it, and the closest one).
+        ValueError: a bad value, naming its keyword.
+    """
+    by_keyword = {option.keyword: option for option in options}
+    values: dict[Option, Any] = {}
+    for name, value in given.items():
+        option = by_keyword.get(name)
+        if option is None:
+            close = difflib.get_close_matches(name, list(by_keyword), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"unknown option {name!r}{hint}")
+        if value is None:
+            continue
+        try:
+            values[option] = option.check(value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    return values

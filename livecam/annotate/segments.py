@@ -1,0 +1,122 @@
+"""Long videos cut into segments of whole frames, and the segments' outputs joined back in order.
+
+    spans = frame_spans(frames=9000, fps=25.0, segment_s=120, every=1)   # [(0, 3000), (3000, 6000), (6000, None)]
+    join_videos([part0, part1, part2], out, fps, size)                  # every frame, in order
+    join_lines([lines0, lines1, lines2], out_jsonl)                     # byte for byte
+
+A segment's JSON Lines are the lines a run over the whole file writes for those frames (the
+engine numbers frames and times in the whole file), so joining is concatenation. Its video is
+decoded and written again into one file, since OpenCV cannot copy compressed frames; that is
+the join's only cost, paid once per video split in several segments.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from livecam.display import VideoRecorder
+from livecam.errors import ConfigError, OutputError, SourceError
+from livecam.sources import OpenCVSource
+
+DEFAULT_SEGMENT_S = 300.0
+"""Seconds of video per task by default (BENCHMARKS.md, "Ray": a task costs about a second of
+start-up, so five minutes of video keeps that under 1 % while a library of short clips still
+spreads one clip per task)."""
+PARTS_FOLDER = ".livecam-parts"
+"""Where segments' outputs wait in OUTDIR until their video is complete."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames ``[start, end)`` of one input (``end`` None: to the end of the file).
+
+    Attributes:
+        name: the input's output name.
+        index: the segment's place in the input, from 0.
+        start, end: the frame range.
+        last: the final segment of the input.
+    """
+
+    name: str
+    index: int
+    start: int
+    end: int | None
+
+    @property
+    def key(self) -> str:
+        """The segment's manifest key."""
+        return f"{self.name}#{self.start}-{'end' if self.end is None else self.end}"
+
+    def parts(self, outdir: Path) -> tuple[Path, Path]:
+        """Its video and JSON Lines files while waiting to be joined."""
+        stem = outdir / PARTS_FOLDER / self.name / f"{self.index:05d}-{self.start}"
+        return stem.with_suffix(".mp4"), stem.with_suffix(".jsonl")
+
+
+def frame_spans(frames: int | None, fps: float, segment_s: float, every: int = 1) -> list[tuple[int, int | None]]:
+    """Frame ranges of about ``segment_s`` seconds, the last open-ended (the header's count may be off).
+
+    Each cut falls on a multiple of ``every`` so every segment starts with a frame that is sent,
+    as in a run over the whole file.
+
+    Raises:
+        ConfigError: ``segment_s`` is not positive.
+    """
+    if not segment_s > 0 or not math.isfinite(segment_s):
+        raise ConfigError(f"--segment-s must be a positive number of seconds (got {segment_s})")
+    length = max(every, round(segment_s * fps) // every * every)
+    if frames is None or frames <= length:
+        return [(0, None)]
+    starts = list(range(0, frames, length))
+    if frames - starts[-1] < length // 4 and len(starts) > 1:
+        starts.pop()  # a short tail joins the segment before it rather than costing a task of its own
+    return [(start, nxt) for start, nxt in zip(starts, [*starts[1:], None], strict=True)]
+
+
+def join_videos(parts: Sequence[Path], output: Path, fps: float, size: tuple[int, int]) -> None:
+    """Write every frame of ``parts``, in order, into ``output`` (replaced atomically; one part is moved).
+
+    Raises:
+        OutputError: a part cannot be read or the output cannot be written.
+    """
+    if len(parts) == 1:
+        os.replace(parts[0], output)
+        return
+    temporary = output.with_name(f".{output.stem}.joining{output.suffix}")
+    writer = VideoRecorder(temporary, fps, size)
+    try:
+        for part in parts:
+            source = OpenCVSource(str(part))
+            try:
+                source.open()
+                while (image := source.read()) is not None:
+                    writer.write(image)
+            except SourceError as exc:
+                raise OutputError(f"cannot read the segment {part}: {exc}") from exc
+            finally:
+                source.close()
+    finally:
+        writer.close()
+    os.replace(temporary, output)
+
+
+def join_lines(parts: Sequence[Path], output: Path) -> None:
+    """Concatenate ``parts`` into ``output`` (replaced atomically).
+
+    Raises:
+        OutputError: a part cannot be read or the output cannot be written.
+    """
+    temporary = output.with_name(f".{output.name}.joining")
+    try:
+        with temporary.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as file:
+                    shutil.copyfileobj(file, out)
+        os.replace(temporary, output)
+    except OSError as exc:
+        raise OutputError(f"cannot join the segments into {output} ({exc.strerror or exc})") from exc

@@ -1,0 +1,170 @@
+"""Which detection API a run asks: the API settings as given, and the embedded server when none is named.
+
+:class:`ApiSettings` holds the API options as the user gave them (flags, the kiosk file's ``[api]``
+table or Python keywords); :func:`connect` turns them into the :class:`~livecam.client.ApiConfig`
+the modes take, starting the embedded server (:func:`serve`) for as long as the context lasts
+when neither an API URL nor a model was named.
+
+    with connect(ApiSettings()) as api:          # the embedded server, bundled COCO model
+        client = DetectionClient(api)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from livecam.client import HOSTED_API_URL, ApiConfig
+from livecam.detector.bundled import Precision
+from livecam.errors import ConfigError
+
+if TYPE_CHECKING:
+    from livecam.server.process import ServerProcess
+
+log = logging.getLogger("livecam")
+
+API_KEY_ENV = "ROBOFLOW_API_KEY"
+AUTO_MAX_IN_FLIGHT = 32
+"""``in_flight="auto"``: the most requests open at once."""
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """The detection API options as given (see :data:`livecam.options.API_OPTIONS`).
+
+    ``api_url`` and ``model`` both None means the embedded server; ``in_flight`` None means the
+    command's own default. ``api_url`` holds every URL given (several servers of one model).
+    """
+
+    api_url: tuple[str, ...] | None = None
+    model: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    confidence: float = 40.0
+    overlap: float = 30.0
+    classes: tuple[str, ...] | None = None
+    max_side: int = 640
+    jpeg_quality: int = 80
+    in_flight: int | str | None = None
+    timeout: float = 10.0
+    encoder: str = "auto"
+    precision: Precision | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.api_url, str):  # one URL given as text (the Python API)
+            object.__setattr__(self, "api_url", (self.api_url,))
+
+    @classmethod
+    def given(cls, values: Mapping[str, Any], env: Mapping[str, str]) -> ApiSettings:
+        """From checked option values by name (absent ones take the defaults), the key from ``env`` if none.
+
+        A confidence or overlap below 1 is a fraction, as servers read it (0.9 is 90 %); it is
+        turned into percent, and the reading logged.
+        """
+        percent = {name: as_percent(values[name], name) for name in _PERCENT if values.get(name) is not None}
+        return cls(**{**values, **percent}).with_env_key(env)
+
+    def with_env_key(self, env: Mapping[str, str]) -> ApiSettings:
+        """These settings; without a key, the key of the environment's ``ROBOFLOW_API_KEY``."""
+        if self.api_key:
+            return self
+        return dataclasses.replace(self, api_key=env.get(API_KEY_ENV) or None)
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the embedded server answers (no API URL and no model)."""
+        return self.api_url is None and self.model is None
+
+    @property
+    def servers(self) -> int:
+        """How many detection servers were named (1 for the embedded or the hosted one)."""
+        return len(self.api_url or ()) or 1
+
+    @property
+    def live_window(self) -> tuple[int, bool]:
+        """``in_flight`` for the live pipeline: (requests open at most, adaptive); None means 1."""
+        if self.in_flight == "auto":
+            return AUTO_MAX_IN_FLIGHT, True
+        return (self.in_flight if isinstance(self.in_flight, int) else 1), False
+
+    def api_config(self, api_urls: tuple[str, ...], model_id: str) -> ApiConfig:
+        """The :class:`ApiConfig` for these options against the servers ``api_urls`` of ``model_id``."""
+        return ApiConfig(
+            api_url=api_urls[0],
+            api_urls=api_urls if len(api_urls) > 1 else (),
+            model_id=model_id,
+            api_key=self.api_key,
+            confidence=self.confidence,
+            overlap=self.overlap,
+            classes=self.classes,
+            max_side=self.max_side or None,
+            jpeg_quality=self.jpeg_quality,
+            read_timeout=self.timeout,
+            encoder=self.encoder,
+        )
+
+
+_PERCENT = ("confidence", "overlap")
+
+
+def as_percent(value: float, name: str) -> float:
+    """``value`` in percent: one below 1 (but above 0) is read as a fraction, and says so."""
+    if 0 < value < 1:
+        percent = round(value * 100, 6)
+        log.info("--%s %g read as %g %% (a value below 1 is a fraction)", name, value, percent)
+        return percent
+    return value
+
+
+@contextlib.contextmanager
+def serve(precision: Precision | None = None) -> Iterator[str]:
+    """The embedded server (bundled COCO model ``coco/1``, a free loopback port) in a child process.
+
+    Yields its base URL, ``http://127.0.0.1:PORT``; the server stops when the context ends.
+
+    Raises:
+        ConfigError: the model cannot be loaded or the server cannot start.
+    """
+    with _embedded(precision) as server:
+        yield server.url
+
+
+@contextlib.contextmanager
+def _embedded(precision: Precision | None) -> Iterator[ServerProcess]:
+    from livecam.server.process import ServerProcess
+
+    # In a process of its own: its model work then never competes with the display for the
+    # interpreter lock, and gives way to it when the cores are busy (BENCHMARKS.md, "Flood").
+    with ServerProcess(precision) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def connect(settings: ApiSettings) -> Iterator[ApiConfig]:
+    """The API to use; starts the embedded server for as long as the context lasts when needed.
+
+    Raises:
+        ConfigError: an API URL without a model, a precision for a remote API, or the hosted API
+            without a key.
+    """
+    if settings.embedded:
+        with _embedded(settings.precision) as server:
+            log.info("no --api-url or --model: using the embedded server at %s with the bundled COCO model", server.url)
+            yield settings.api_config((server.url,), server.model_id)
+        return
+    if settings.model is None:
+        raise ConfigError("--api-url needs --model PROJECT/VERSION (e.g. --model coco/1)")
+    if settings.precision is not None:
+        raise ConfigError(
+            f"--precision {settings.precision} chooses the embedded server's model; with --api-url or --model "
+            "the remote server decides (leave --precision out)"
+        )
+    if settings.api_url is None and not settings.api_key:
+        raise ConfigError(
+            f"--model {settings.model} without --api-url uses Roboflow's hosted API, which needs your API key: "
+            f"set {API_KEY_ENV} or give --api-key (or name your own server with --api-url)"
+        )
+    yield settings.api_config(settings.api_url or (HOSTED_API_URL,), settings.model)
