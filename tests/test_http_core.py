@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 import io
 import socket
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -213,50 +215,50 @@ def test_a_dripping_server_meets_the_total_deadline() -> None:
     assert info.value.retryable
 
 
-def stop_once_it_holds_the_call(server: HostileServer, stop: threading.Event) -> None:
-    server.arrived.wait(30)
-    stop.set()
-
-
-def test_the_stop_event_ends_a_call_the_server_holds() -> None:
-    stop = threading.Event()
-    with HostileServer(["hang"]) as server:
-        call = transport(server.url, read_timeout=600, total_timeout=600, stop=stop)
-        stopper = threading.Thread(target=stop_once_it_holds_the_call, args=(server, stop))
-        stopper.start()
-        with pytest.raises(CallInterrupted):
-            call.post(server.url + "/x", params={})
-        stopper.join(30)
+def post_held(url: str, stop: threading.Event, data: bytes = b"") -> None:
+    call = transport(url, read_timeout=600, total_timeout=600, stop=stop)
+    try:
+        call.post(url + "/x", params={}, data=data)
+    finally:
         call.close()
 
 
-def test_the_detection_client_stops_with_the_run() -> None:
-    stop = threading.Event()
-    with HostileServer(["hang"]) as server:
-        client = DetectionClient(ApiConfig(server.url, "test/1", read_timeout=300), stop=stop)
-        stopper = threading.Thread(target=stop_once_it_holds_the_call, args=(server, stop))
-        stopper.start()
-        with pytest.raises(CallInterrupted):
-            client.detect(frame())
-        stopper.join(30)
+def detect_held(url: str, stop: threading.Event) -> None:
+    client = DetectionClient(ApiConfig(url, "test/1", read_timeout=300), stop=stop)
+    try:
+        client.detect(frame())
+    finally:
         client.close()
 
 
-def test_a_server_that_never_reads_the_body_meets_the_deadline_and_the_stop() -> None:
-    body = bytes(16 << 20)  # far more than the socket buffers take
+BIG_BODY = bytes(16 << 20)  # far more than the socket buffers take
+
+
+@pytest.mark.parametrize(
+    ("mode", "call"),
+    [("hang", post_held), ("deaf", functools.partial(post_held, data=BIG_BODY)), ("hang", detect_held)],
+    ids=["answer-held", "body-never-read", "detection-client"],
+)
+def test_the_stop_event_ends_a_call_the_server_holds(mode: str, call: Callable[[str, threading.Event], None]) -> None:
+    stop = threading.Event()
+    with HostileServer([mode]) as server:
+
+        def stop_once_it_holds_the_call() -> None:
+            server.arrived.wait(30)
+            stop.set()
+
+        stopper = threading.Thread(target=stop_once_it_holds_the_call)
+        stopper.start()
+        with pytest.raises(CallInterrupted):
+            call(server.url, stop)
+        stopper.join(30)
+
+
+def test_a_server_that_never_reads_the_body_meets_the_deadline() -> None:
     with HostileServer(["deaf"]) as server:
         call = transport(server.url, read_timeout=600, total_timeout=1.0)
         with pytest.raises(ServiceError, match="within 1 s"):
-            call.post(server.url + "/x", params={}, data=body)
-        call.close()
-    stop = threading.Event()
-    with HostileServer(["deaf"]) as server:
-        call = transport(server.url, read_timeout=600, total_timeout=600, stop=stop)
-        stopper = threading.Thread(target=stop_once_it_holds_the_call, args=(server, stop))
-        stopper.start()
-        with pytest.raises(CallInterrupted):
-            call.post(server.url + "/x", params={}, data=body)
-        stopper.join(30)
+            call.post(server.url + "/x", params={}, data=BIG_BODY)
         call.close()
 
 

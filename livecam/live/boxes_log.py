@@ -16,7 +16,6 @@ import contextlib
 import json
 import logging
 import queue
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +23,7 @@ from typing import IO, Any
 from livecam.errors import OutputError
 from livecam.predictions import Prediction, prediction_json
 from livecam.stats import BoxesLogStats
+from livecam.workers import JOIN_TIMEOUT_S, Worker
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ class BoxesLog:
         self.failed: str | None = None
         """Why writing stopped, if it did."""
         self._closed = False
-        self._thread = threading.Thread(target=self._write_all, name="livecam-boxes-log", daemon=True)
-        self._thread.start()
+        self._worker = Worker(self._write_all, "livecam-boxes-log")
+        self._worker.start()
 
     def write(
         self,
@@ -75,15 +75,14 @@ class BoxesLog:
         except queue.Full:
             self.dropped += 1
 
-    def close(self, timeout: float = 3.0) -> None:
+    def close(self, timeout: float = JOIN_TIMEOUT_S) -> None:
         """Write what is queued (for at most ``timeout`` s) and close the file. Idempotent."""
         if self._closed:
             return
         self._closed = True
         with contextlib.suppress(queue.Full):
             self._queue.put(None, timeout=timeout)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+        if not self._worker.join(timeout):
             log.warning(
                 "the boxes log %s was still being written after %.0f s; lines may be missing", self.path, timeout
             )

@@ -49,10 +49,10 @@ from livecam.parsing import AnswerParser
 from livecam.predictions import Predictions
 from livecam.sources import SourceInfo, VideoSource
 from livecam.stats import CameraStats, ServerStats
+from livecam.workers import JOIN_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
-JOIN_TIMEOUT_S = 3.0
 _IDLE_REDRAW_S = 0.25
 _MAX_REPEATS = 50
 """A grid recording repeats a picture at most this many times to catch up after a stall."""

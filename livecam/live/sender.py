@@ -40,6 +40,7 @@ from livecam.live.slot import Doorbell, LatestSlot, SlotClosed
 from livecam.live.stats import StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.predictions import Predictions
+from livecam.workers import join_all
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +132,7 @@ class SenderPool:
     def join(self, timeout: float) -> list[str]:
         """Wait for the workers (after ``stop`` is set); returns the names of any still running."""
         self._servers.wake()
-        deadline = self._clock() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - self._clock()))
-        return [t.name for t in self._threads if t.is_alive()]
+        return join_all(self._threads, timeout, clock=self._clock)
 
     def _work(self) -> None:
         try:

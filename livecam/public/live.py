@@ -41,6 +41,7 @@ from livecam.predictions import Predictions
 from livecam.redaction import redact_url
 from livecam.sources import CaptureOptions, open_source
 from livecam.stats import RunStats, write_json
+from livecam.workers import JOIN_TIMEOUT_S, Worker
 
 if TYPE_CHECKING:
     from livecam.collect.collector import Collector
@@ -50,8 +51,8 @@ log = logging.getLogger("livecam")
 LIVE_OPTIONS: tuple[Option, ...] = (*SOURCE_OPTIONS, *API_OPTIONS, *RUN_OPTIONS, *COLLECT_OPTIONS)
 """Every option of a live run, by flag or by Python keyword."""
 
-STREAM_JOIN_S = 10.0
-"""How long breaking out of :func:`stream` waits for the run to stop (it stops within its own bounds)."""
+STREAM_JOIN_S = 4 * JOIN_TIMEOUT_S
+"""How long breaking out of :func:`stream` waits for its run, which joins its own threads one after another."""
 
 _WAIT_STEP_S = 0.5
 
@@ -281,7 +282,7 @@ def _stream(plan: LivePlan) -> Generator[Shown, None, None]:
     stop = threading.Event()
     slot: LatestSlot[_Handed] = LatestSlot()
     numbers = itertools.count()
-    failure: list[BaseException] = []
+    failure: list[Exception] = []
 
     def hand_over(frame: Frame, predictions: Predictions | None, age: float | None) -> None:
         slot.put(_Handed(next(numbers), Shown(frame.index, frame.image, predictions, age, 0)))
@@ -289,13 +290,13 @@ def _stream(plan: LivePlan) -> Generator[Shown, None, None]:
     def work() -> None:
         try:
             run_live(plan, stop, on_shown=[hand_over])
-        except BaseException as exc:  # noqa: BLE001 - raised again on the caller's thread
+        except Exception as exc:  # noqa: BLE001 - raised again on the caller's thread
             failure.append(exc)
         finally:
             slot.close()
 
-    thread = threading.Thread(target=work, name="livecam-stream", daemon=True)
-    thread.start()
+    worker = Worker(work, "livecam-stream")
+    worker.start()
     try:
         seq = -1
         skipped = 0
@@ -311,8 +312,7 @@ def _stream(plan: LivePlan) -> Generator[Shown, None, None]:
             yield dataclasses.replace(item.shown, skipped=skipped)
     finally:
         stop.set()
-        thread.join(STREAM_JOIN_S)
-        if thread.is_alive():
+        if not worker.join(STREAM_JOIN_S):
             log.warning("the stream's run did not stop within %.0f s", STREAM_JOIN_S)
     if failure:
         raise failure[0]
