@@ -695,7 +695,8 @@ COLLECT_OPTIONS: tuple[Option, ...] = (
         "min-difference",
         "--collect-min-difference",
         _number(0, 1),
-        "skip a frame whose perceptual hash differs from a recent save's by less than this share "
+        "skip a frame whose 16x16 thumbnail differs from a recent save's by less than this share "
+        "of the grey range on average "
         f"(default: {_COLLECT.min_difference:g})",
         "SHARE",
         float,

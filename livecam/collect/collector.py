@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from livecam.collect.config import CollectConfig
-from livecam.collect.dedupe import RecentHashes, dhash, signature
+from livecam.collect.dedupe import FINGERPRINT_BYTES, Fingerprint, RecentHashes, fingerprint, signature
 from livecam.collect.disk import DiskGuard, FreeSpace, free_bytes
 from livecam.collect.limits import SaveLimits
 from livecam.collect.store import IMAGE_SUFFIX, items, remove_leftovers, write_item
@@ -46,6 +46,8 @@ from livecam.workers import Worker
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 5.0
+MAX_FAILURES = 5
+"""Saves that may fail in a row before collection stops."""
 SIDECAR_FORMAT = 1
 _MB = 1024 * 1024
 
@@ -108,6 +110,7 @@ class Collector:
         self._skipped = {"duplicate": 0, "limit": 0}
         self._off: str | None = "not started"
         self._told_limit = False
+        self._failures = 0
         self._name_token = secrets.token_hex(2) if rng is None else f"{rng.getrandbits(16):04x}"
         self._sequence = 0
 
@@ -217,14 +220,14 @@ class Collector:
                 continue
             try:
                 self._save(job)
-            except Exception:
-                # A bug here must not end collection silently, nor the run.
-                log.exception("saving a collected frame failed")
-                self._lost()
+            except Exception as exc:  # noqa: BLE001 - any failure: counted, told once, the run goes on
+                self._failed(exc)
+            else:
+                self._failures = 0
 
     def _save(self, job: _Job) -> None:
         image = job.frame.image
-        value = dhash(image)
+        value = fingerprint(image)
         seen = signature(p.class_name for p in job.predictions.items)
         if self._recent.near(value, seen):
             self._limits.give_back()
@@ -248,7 +251,7 @@ class Collector:
         try:
             write_item(self.config.directory, stem, jpeg, annotation, sidecar)
         except OSError as exc:
-            self._lost()
+            self._dropped_save()
             self._turn_off(f"cannot write to {self.config.directory} ({exc.strerror or exc})", logging.ERROR)
             return
         self._recent.add(value, seen)
@@ -262,7 +265,9 @@ class Collector:
         when = datetime.fromtimestamp(job.wall_time, timezone.utc)
         return f"{when:%Y%m%d-%H%M%S}-{when.microsecond // 1000:03d}-{self._name_token}-{self._sequence:05d}"
 
-    def _sidecar(self, job: _Job, stem: str, value: int, size: tuple[int, int], annotated: bool) -> dict[str, Any]:
+    def _sidecar(
+        self, job: _Job, stem: str, value: Fingerprint, size: tuple[int, int], annotated: bool
+    ) -> dict[str, Any]:
         answer = job.predictions.to_roboflow()
         return {
             "format": SIDECAR_FORMAT,
@@ -278,7 +283,7 @@ class Collector:
             "height": size[1],
             "predictions": answer["predictions"],
             "below_threshold": Predictions(items=job.predictions.below_threshold).to_roboflow()["predictions"],
-            "dhash": f"{value:064x}",
+            "thumbnail": value.hex(),
         }
 
     # --- state and stats ------------------------------------------------------------------------
@@ -308,10 +313,26 @@ class Collector:
         return to_json(self.summary())
 
     def _lost(self) -> None:
-        """A reserved save that did not happen: counted as dropped, its limit given back."""
+        """A reserved save that was never tried (queue full, collection off): dropped, its limit given back."""
         self._limits.give_back()
+        self._dropped_save()
+
+    def _dropped_save(self) -> None:
         with self._stats_lock:
             self._dropped += 1
+
+    def _failed(self, exc: Exception) -> None:
+        """A save that was tried and failed: its files are gone (``write_item``), and it still
+        counts against the limits, so failing saves cannot write faster than the limits allow;
+        ``MAX_FAILURES`` in a row stop collecting."""
+        self._dropped_save()
+        self._failures += 1
+        reason = f"{type(exc).__name__}: {exc}"
+        if self._failures == 1:
+            log.info("saving a collected frame failed (%s)", reason)
+        log.debug("collect save failure %d", self._failures, exc_info=(type(exc), exc, exc.__traceback__))
+        if self._failures >= MAX_FAILURES:
+            self._turn_off(f"{self._failures} saves in a row failed (the last: {reason})", logging.WARNING)
 
     def _count(self, reason: str) -> None:
         with self._stats_lock:
@@ -336,14 +357,15 @@ class Collector:
         )
 
 
-def _remembered(read: Callable[[], dict[str, Any]]) -> tuple[int, str] | None:
-    """The hash and signature of an earlier save, from its sidecar."""
+def _remembered(read: Callable[[], dict[str, Any]]) -> tuple[Fingerprint, str] | None:
+    """The fingerprint and signature of an earlier save, from its sidecar (None for older sidecars)."""
     try:
         sidecar = read()
-        text = sidecar.get("dhash")
+        text = sidecar.get("thumbnail")
         boxes = sidecar.get("predictions")
-        if not isinstance(text, str) or not isinstance(boxes, list):
+        if not isinstance(text, str) or len(text) != 2 * FINGERPRINT_BYTES or not isinstance(boxes, list):
             return None
-        return int(text, 16), signature(str(p.get("class")) for p in boxes if isinstance(p, dict))
-    except (OSError, ValueError):
+        return bytes.fromhex(text), signature(str(p.get("class")) for p in boxes if isinstance(p, dict))
+    except (OSError, ValueError) as exc:  # the message names the file
+        log.warning("ignoring an unreadable sidecar: %s", exc)
         return None
