@@ -59,6 +59,7 @@ class SendGate:
         carried: the newest carried boxes, when motion compensation runs.
         clock: monotonic seconds.
         meter: the change measure and its thresholds.
+        budget: the request budget, when several gates share one (else the policy's own).
     """
 
     def __init__(
@@ -68,13 +69,16 @@ class SendGate:
         clock: Callable[[], float],
         carried: Callable[[], Carried | None] | None = None,
         meter: ChangeMeter | None = None,
+        budget: RequestBudget | None = None,
     ) -> None:
         self.policy = policy
         self._meter = meter or ChangeMeter()
         self._answers = answers
         self._carried = carried
         self._clock = clock
-        self._budget = RequestBudget(policy.max_per_minute, clock) if policy.max_per_minute else None
+        if budget is None and policy.max_per_minute:
+            budget = RequestBudget(policy.max_per_minute, clock)
+        self._budget = budget
         self._lock = threading.Lock()
         self._reference: Thumb | None = None
         self._reference_boxes: list[Box] = []
