@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -34,10 +33,10 @@ from livecam.errors import (
     ResponseError,
 )
 from livecam.frames import Image
-from livecam.http import ErrorKinds, Transport
+from livecam.http import ErrorKinds, Transport, join_path
 from livecam.parsing import AnswerParser, NotJson, parse_body
 from livecam.predictions import Predictions
-from livecam.redaction import redact, redact_url
+from livecam.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +84,7 @@ class ApiConfig:
     def __post_init__(self) -> None:
         for url in self.urls:
             if not url.startswith(("http://", "https://")):
-                raise ConfigError(f"--api-url must start with http:// or https:// (got {url!r})")
+                raise ConfigError(f"--api-url must start with http:// or https:// (got {redact(url)!r})")
         if not _MODEL_ID.match(self.model_id):
             raise ConfigError(f"--model must look like PROJECT/VERSION, e.g. coco/1 (got {self.model_id!r})")
         if self.lowest_confidence is not None and not 0 <= self.lowest_confidence <= 100:
@@ -114,8 +113,7 @@ class ApiConfig:
     def endpoint(self) -> str:
         """The legacy route for the model: ``model_id`` joined to the path of ``api_url``, whose
         query string (``?token=T``) stays at the end, ahead of the request's own parameters."""
-        parts = urlsplit(self.api_url)
-        return urlunsplit((parts.scheme, parts.netloc, f"{parts.path.rstrip('/')}/{self.model_id}", parts.query, ""))
+        return join_path(self.api_url, self.model_id)
 
     @property
     def asked_confidence(self) -> float:
@@ -146,7 +144,9 @@ class DetectionClient:
     Not shared between threads: give each sender thread its own client (its own session). The
     clients of one run may share one :class:`~livecam.parsing.AnswerParser`, which parses large
     answers in a worker process; without one every answer is parsed in the calling thread.
-    ``session`` is the transport seam (a ``requests.Session``, e.g. with a stub adapter mounted).
+    ``session`` is the transport seam (a ``requests.Session``, e.g. with a stub adapter mounted);
+    ``stop``, the run's stop event, ends a request in progress with
+    :class:`~livecam.http.CallInterrupted` as soon as it is set.
 
     Example:
         >>> client = DetectionClient(ApiConfig("http://127.0.0.1:9001", "coco/1"))
@@ -160,19 +160,21 @@ class DetectionClient:
         encoder: Encoder | None = None,
         clock: Callable[[], float] = time.monotonic,
         parser: AnswerParser | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config
         self._parser = parser
         self.encoder = encoder or make_encoder(config.encoder)
         self._transport = Transport(
             dataclasses.replace(_KINDS, missing=f"model {config.model_id!r}"),
-            where=redact(redact_url(config.endpoint), config.api_key),
+            where=redact(config.endpoint, config.api_key),
             secrets=(config.api_key,) if config.api_key else (),
             session=session,
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
             total_timeout=config.connect_timeout + config.read_timeout,
             max_answer=MAX_RESPONSE_BYTES,
+            stop=stop,
             clock=clock,
         )
         self.bytes_sent = 0
@@ -191,6 +193,7 @@ class DetectionClient:
             AuthError: 401/403.
             ModelNotFoundError: 404.
             DetectionError: anything else that went wrong; ``retryable`` says whether to try again.
+            CallInterrupted: the client's ``stop`` event was set.
         """
         return self.send(self.prepare(image))
 

@@ -51,10 +51,13 @@ SECRET_NAMES = (
 
 _NAMES = "|".join(re.escape(name) for name in sorted(SECRET_NAMES, key=len, reverse=True))
 # A name not glued to a longer word ("monkey=" is not "key="), then its value up to the next separator.
-_PARAM = re.compile(rf"(?<![\w.-])({_NAMES})=[^&;#\s'\"<>]*", re.IGNORECASE)
+# A value ends at a separator; punctuation right before a space or the end ("...?token=T, next")
+# belongs to the sentence, not to the value.
+_VALUE_END = r"(?=[,:.)\]]?(?:[\s&;#'\"<>]|$))"
+_PARAM = re.compile(rf"(?<![\w.-])({_NAMES})=[^&;#\s'\"<>]*?{_VALUE_END}", re.IGNORECASE)
 # Greedy up to the last "@" before the path, so an unescaped "@" inside a password is hidden too.
 _USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s?#'\"<>]*@", re.IGNORECASE)
-_RTMP_KEY = re.compile(r"(\brtmp[a-z]*://[^/\s'\"<>]+/(?:[^/\s?#'\"<>]+/)+)[^/\s?#'\"<>]+", re.IGNORECASE)
+_RTMP_KEY = re.compile(rf"(\brtmp[a-z]*://[^/\s'\"<>]+/(?:[^/\s?#'\"<>]+/)+)[^/\s?#'\"<>]+?{_VALUE_END}", re.IGNORECASE)
 _BEARER = re.compile(r"\b(Bearer)\s+[^\s'\",;]+", re.IGNORECASE)
 
 

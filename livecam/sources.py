@@ -20,6 +20,7 @@ SOURCE specs understood by :func:`open_source`:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -33,6 +34,7 @@ import numpy as np
 
 from livecam.errors import ConfigError, SourceError
 from livecam.frames import Image
+from livecam.hls import is_hls, target_duration
 from livecam.redaction import redact_url as redact_url  # also imported from here
 from livecam.streamerrors import diagnose_open, read_failure, unsupported
 
@@ -70,6 +72,8 @@ class SourceInfo:
             (:mod:`livecam.live.streamclock`).
         stall_timeout_s: no new frame for this long is a stall (banner, log line, and a
             reconnect if the read is stuck); None: never declared.
+        burst_s: how long the stream goes between bursts, when known before any frame (an HLS
+            playlist's target duration); the stream clock starts with that delay.
     """
 
     fps: float
@@ -82,6 +86,7 @@ class SourceInfo:
     paced: bool = False
     clocked: bool = False
     stall_timeout_s: float | None = None
+    burst_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -255,6 +260,8 @@ class OpenCVSource:
             self._configure(cap)
         self._cap = cap
         self._info = self._describe(cap)
+        if self._kind == "stream" and is_hls(str(self._target)):
+            self._info = dataclasses.replace(self._info, burst_s=target_duration(str(self._target)))
         return self._info
 
     def read(self) -> Image | None:

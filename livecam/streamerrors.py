@@ -182,6 +182,12 @@ def _request_status(url: str, timeout_s: float) -> StreamFailure | None:
             return None
     except ssl.SSLError:
         return StreamFailure("tls", "the TLS handshake failed; check the certificate, or the scheme (http or https)")
+    except TimeoutError:
+        return StreamFailure(
+            "timed-out",
+            f"{parts.hostname}:{parts.port or DEFAULT_PORTS[scheme]} accepted the connection but did not answer "
+            f"within {timeout_s:.0f} s; check that this is the stream's port and that the server is healthy",
+        )
     except (OSError, http.client.HTTPException, ValueError):
         return None
     return None if status is None else status_failure(status, bool(user))

@@ -25,7 +25,20 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_support import annotate, client_cost, collect, encoder, flood, live, model, motion, ray, server, servers
+from bench_support import (
+    annotate,
+    client_cost,
+    collect,
+    encoder,
+    flood,
+    live,
+    model,
+    motion,
+    ray,
+    server,
+    servers,
+    streams,
+)
 from bench_support.common import Scale, Section, machine, table
 
 BENCHMARKS: dict[str, Callable[[Scale], Section]] = {
@@ -40,6 +53,7 @@ BENCHMARKS: dict[str, Callable[[Scale], Section]] = {
     "flood": flood.run,
     "motion": motion.run,
     "ray": ray.run,
+    "streams": streams.run,
 }
 ON_REQUEST = frozenset({"ray"})
 """Run only when named (they need an extra installed)."""

@@ -218,11 +218,12 @@ class FfmpegStream:
 
 
 def _port_listening(port: int) -> bool:
-    """Whether a TCP socket listens on ``port`` (read from /proc/net/tcp, without connecting)."""
+    """Whether a TCP socket listens on ``port``, or already accepted a client on it (a one-client
+    ``-listen`` server stops listening then); read from /proc/net/tcp, without connecting."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
             fields = line.split()
-            if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
+            if fields[1].endswith(f":{port:04X}") and fields[3] in ("0A", "01"):
                 return True
     return False
 
@@ -269,6 +270,11 @@ class RtspServer:
                 raise RuntimeError(f"the RTSP server did not start: {(self._dir / 'server.log').read_text()[-500:]}")
             time.sleep(0.05)  # polling a child process that gives no other signal
         return self
+
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        return self._proc.pid
 
     def stop(self) -> None:
         self._proc.kill()

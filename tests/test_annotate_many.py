@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import shutil
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,20 @@ def test_one_input_and_outdir_with_a_slash_writes_into_the_folder(tmp_path: Path
     with StubApi() as api:
         assert annotate(api, clips[2], "-o", f"{out}/", "-q") == 0
     assert count_frames(out / "c.mp4")[0] == 25
+
+
+def test_ray_missing_gives_the_install_command(
+    tmp_path: Path, clips: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray then fails as if not installed
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    with StubApi() as api, pytest.raises(ConfigError, match=r"pip install 'livecam\[ray\]'"):
+        annotate(api, *clips, "-o", tmp_path / "out", "--ray")
+    with StubApi() as api, pytest.raises(ConfigError, match="goes with --ray"):
+        annotate(api, *clips, "-o", tmp_path / "out", "--segment-s", "5")
+
+
+def test_a_video_name_is_refused_where_a_folder_is_needed(tmp_path: Path, clips: list[Path]) -> None:
+    with StubApi() as api, pytest.raises(ConfigError, match="give -o OUTDIR/"):
+        annotate(api, clips[0], "-o", tmp_path / "out.mp4", "--skip-done")
+    assert not (tmp_path / "out.mp4").exists()

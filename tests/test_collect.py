@@ -16,7 +16,7 @@ import pytest
 from samples import sample_frame
 
 from livecam.collect import STRATEGY_NAMES, CollectConfig, Collector, items, parse_band, parse_strategies
-from livecam.collect.dedupe import HASH_BITS, RecentHashes, dhash, distance
+from livecam.collect.dedupe import RecentHashes, difference, fingerprint
 from livecam.collect.limits import SaveLimits, TokenBucket
 from livecam.collect.store import remove_leftovers, write_item
 from livecam.collect.strategies import Chooser, CountChange, Empty, LowConfidence, RandomShare, Vanished
@@ -121,24 +121,64 @@ def test_a_given_back_reservation_refunds_the_rate_too() -> None:
 # --- near-duplicates ------------------------------------------------------------------------------
 
 
-def test_dhash_ignores_noise_and_brightness_but_not_a_different_scene() -> None:
+def seen_again(image: Image, rng: np.random.Generator, sigma: float = 2.0) -> Image:
+    """``image`` as a camera sees it again: sensor noise, then a JPEG re-encode."""
+    noise = rng.standard_normal(image.shape, dtype=np.float32) * sigma
+    noisy = np.clip(image + noise, 0, 255).astype(np.uint8)
+    ok, data = cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    assert ok
+    return cast(Image, cv2.imdecode(data, cv2.IMREAD_COLOR))
+
+
+def test_fingerprint_ignores_noise_and_brightness_but_not_a_different_scene() -> None:
     plaza = sample_frame("vtest.avi", 100)
     rng = np.random.default_rng(0)
-    noisy = np.clip(plaza.astype(np.int16) + rng.normal(0, 6, plaza.shape), 0, 255).astype(np.uint8)
     brighter = cast(Image, cv2.add(plaza, np.full_like(plaza, 25)))
     street = sample_frame("bikes.mp4", 100)
-    base = dhash(plaza)
-    assert distance(base, dhash(noisy)) < 0.06 * HASH_BITS
-    assert distance(base, dhash(brighter)) < 0.06 * HASH_BITS
-    assert distance(base, dhash(street)) > 0.25 * HASH_BITS
-    recent = RecentHashes(keep=2)
+    base = fingerprint(plaza)
+    threshold = CollectConfig(Path("x")).min_difference
+    assert difference(base, fingerprint(seen_again(plaza, rng, sigma=6))) < threshold
+    assert difference(base, fingerprint(brighter)) < threshold
+    assert difference(base, fingerprint(street)) > 5 * threshold
+    later = sample_frame("vtest.avi", 160)  # six seconds on: people have moved
+    assert difference(base, fingerprint(later)) > threshold
+    recent = RecentHashes(keep=2, min_difference=threshold)
     recent.add(base)
-    assert recent.near(dhash(noisy)) and not recent.near(dhash(street))
+    assert recent.near(fingerprint(seen_again(plaza, rng))) and not recent.near(fingerprint(street))
 
 
-def test_dhash_sees_the_same_picture_at_another_resolution() -> None:
+def test_fingerprint_sees_the_same_picture_at_another_resolution() -> None:
     plaza = sample_frame("vtest.avi", 100)
-    assert distance(dhash(cast(Image, cv2.resize(plaza, (1536, 1152)))), dhash(plaza)) < 0.06 * HASH_BITS
+    bigger = fingerprint(cast(Image, cv2.resize(plaza, (1536, 1152))))
+    assert difference(bigger, fingerprint(plaza)) < CollectConfig(Path("x")).min_difference
+
+
+def saves(stills: list[Image], readings: list[str]) -> int:
+    """How many of 300 noisy copies of ``stills`` (in turn) the collector's near-duplicate rule
+    saves, each copy seen by the model as the next of ``readings``."""
+    rng = np.random.default_rng(3)
+    recent = RecentHashes(keep=64, min_difference=CollectConfig(Path("x")).min_difference)
+    saved = 0
+    for i in range(300):
+        value, seen = fingerprint(seen_again(stills[i % len(stills)], rng)), readings[i % len(readings)]
+        if not recent.near(value, seen):
+            recent.add(value, seen)
+            saved += 1
+    return saved
+
+
+@pytest.mark.slow
+def test_300_noisy_frames_of_one_still_picture_are_saved_once_per_model_reading() -> None:
+    still = cast(Image, cv2.resize(sample_frame("vtest.avi", 100), (640, 360)))
+    # Three ways the model reads the picture, in turn: a different reading is no duplicate.
+    assert saves([still], ["person:3", "person:4", "dog:1,person:3"]) == 3
+
+
+@pytest.mark.slow
+def test_300_noisy_frames_of_a_plain_wall_are_saved_once() -> None:
+    ys, xs = np.mgrid[0:360, 0:640].astype(np.float32)
+    lit = np.clip(110 + 30 * xs / 640 + 10 * ys / 360, 0, 255).astype(np.uint8)  # lit from one side
+    assert saves([cast(Image, np.dstack([lit, lit, lit]))], [""]) == 1
 
 
 # --- VOC and the store ----------------------------------------------------------------------------

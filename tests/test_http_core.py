@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 import io
 import socket
 import sys
 import threading
+import traceback
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,7 @@ from livecam.http import (
     server_message,
 )
 from livecam.http.session import new_session
+from livecam.upload import RoboflowUploadApi, UploadError, UploadTarget
 
 KEY = "sk-core-SECRET-7c1d"
 NOW = 1_700_000_000.0
@@ -211,10 +215,33 @@ def test_a_dripping_server_meets_the_total_deadline() -> None:
     assert info.value.retryable
 
 
-def test_the_stop_event_ends_a_call_the_server_holds() -> None:
+def post_held(url: str, stop: threading.Event, data: bytes = b"") -> None:
+    call = transport(url, read_timeout=600, total_timeout=600, stop=stop)
+    try:
+        call.post(url + "/x", params={}, data=data)
+    finally:
+        call.close()
+
+
+def detect_held(url: str, stop: threading.Event) -> None:
+    client = DetectionClient(ApiConfig(url, "test/1", read_timeout=300), stop=stop)
+    try:
+        client.detect(frame())
+    finally:
+        client.close()
+
+
+BIG_BODY = bytes(16 << 20)  # far more than the socket buffers take
+
+
+@pytest.mark.parametrize(
+    ("mode", "call"),
+    [("hang", post_held), ("deaf", functools.partial(post_held, data=BIG_BODY)), ("hang", detect_held)],
+    ids=["answer-held", "body-never-read", "detection-client"],
+)
+def test_the_stop_event_ends_a_call_the_server_holds(mode: str, call: Callable[[str, threading.Event], None]) -> None:
     stop = threading.Event()
-    with HostileServer(["hang"]) as server:
-        call = transport(server.url, read_timeout=600, total_timeout=600, stop=stop)
+    with HostileServer([mode]) as server:
 
         def stop_once_it_holds_the_call() -> None:
             server.arrived.wait(30)
@@ -223,8 +250,15 @@ def test_the_stop_event_ends_a_call_the_server_holds() -> None:
         stopper = threading.Thread(target=stop_once_it_holds_the_call)
         stopper.start()
         with pytest.raises(CallInterrupted):
-            call.post(server.url + "/x", params={})
+            call(server.url, stop)
         stopper.join(30)
+
+
+def test_a_server_that_never_reads_the_body_meets_the_deadline() -> None:
+    with HostileServer(["deaf"]) as server:
+        call = transport(server.url, read_timeout=600, total_timeout=1.0)
+        with pytest.raises(ServiceError, match="within 1 s"):
+            call.post(server.url + "/x", params={}, data=BIG_BODY)
         call.close()
 
 
@@ -275,3 +309,35 @@ def test_the_detection_client_holds_against_hostile_answers(mode: str) -> None:
     assert status == 0, err
     assert "over 16 MB" in out and "Traceback" not in err
     assert rss_mb < 200, rss_mb
+
+
+def test_upload_urls_keep_the_query_and_messages_hide_credentials() -> None:
+    adapter = ScriptedAdapter(503, b'{"message": "busy"}', {"Retry-After": "3"})
+    session = requests.Session()
+    session.mount("http://", adapter)
+    target = UploadTarget("http://user:pa55word@gw.invalid/rf?token=T0KEN", "birds", KEY)
+    api = RoboflowUploadApi(target, session=session)
+    with pytest.raises(UploadError) as info:
+        api.upload_image("a.jpg", b"\xff\xd8", split="train", batch="b", tags=(), metadata={})
+    (sent,) = adapter.sent
+    assert sent.url is not None and sent.url.startswith("http://user:pa55word@gw.invalid/rf/dataset/birds/upload?")
+    assert "token=T0KEN" in sent.url
+    message = str(info.value)
+    assert (info.value.status, info.value.retryable, info.value.retry_after) == (503, True, 3.0)
+    assert "busy" in message and "a.jpg" in message
+    for secret in ("pa55word", "T0KEN", KEY):
+        assert secret not in message
+
+
+def test_upload_credentials_stay_out_of_transport_failures() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    target = UploadTarget(f"http://user:pa55word@127.0.0.1:{port}/?token=T0KEN", "birds", KEY)
+    api = RoboflowUploadApi(target)
+    with pytest.raises(UploadError, match="connection refused") as info:
+        api.upload_image("a.jpg", b"\xff\xd8", split="train", batch="b", tags=(), metadata={})
+    api.close()
+    text = "".join(traceback.format_exception(info.value))
+    for secret in ("pa55word", "T0KEN", KEY):
+        assert secret not in text

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
 import pytest
+from stub_api import Reply, StubApi
 
 from livecam.redaction import redact, redact_url
+
+ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
 
 CASES = [
     # user:pass@ in every scheme, an unescaped "@" in the password too
@@ -89,3 +101,84 @@ def test_urls_inside_messages_and_the_key_anywhere() -> None:
 def test_redaction_is_idempotent() -> None:
     for url, expected in CASES:
         assert redact(expected) == expected, url
+
+
+# --- end to end: what users see -----------------------------------------------------------------
+
+PASSWORD = "CaMpAsS1"
+TOKEN = "ToKeN42"
+
+
+def livecam(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "livecam", *args], capture_output=True, text=True, timeout=120, env=ENV
+    )
+
+
+def test_annotate_json_errors_and_warnings_hide_the_api_url_credentials(tmp_path: Path) -> None:
+    video = tmp_path / "in.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(3):
+        writer.write(np.full((48, 64, 3), 60 * i, np.uint8))
+    writer.release()
+    jsonl = tmp_path / "out.jsonl"
+    # 400: not retried, so every frame gets an "error" at once.
+    with StubApi(script=lambda seen: Reply(400, {"message": f"bad request from {seen.path}"})) as api:
+        url = api.url.replace("http://", f"http://viewer:{PASSWORD}@")
+        result = livecam(
+            "annotate",
+            str(video),
+            "-o",
+            str(tmp_path / "out.mp4"),
+            "--json",
+            str(jsonl),
+            "--api-url",
+            url,
+            "--model",
+            "t/1",
+            "--max-failed-fraction",
+            "1",
+        )
+    errors = [json.loads(line).get("error") for line in jsonl.read_text().splitlines()]
+    assert errors and all(errors), (result.returncode, result.stderr[-2000:])
+    for text in (jsonl.read_text(), result.stderr, result.stdout):
+        assert PASSWORD not in text
+
+
+def test_the_kiosk_start_line_hides_the_camera_password() -> None:
+    camera = f"rtsp://admin:{PASSWORD}@127.0.0.1:9/live?token={TOKEN}"
+    kiosk = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "livecam",
+            "kiosk",
+            "--source",
+            camera,
+            "--headless",
+            "--model",
+            "t/1",
+            "--api-url",
+            "http://127.0.0.1:9",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    killer = threading.Timer(60, kiosk.kill)  # bounds the test if the line never comes
+    killer.start()
+    lines = []
+    try:
+        assert kiosk.stderr is not None
+        for line in kiosk.stderr:
+            lines.append(line)
+            if "kiosk started" in line:
+                break
+    finally:
+        kiosk.kill()  # only the start line matters here
+        rest = kiosk.communicate(timeout=30)[1]
+        killer.cancel()
+    text = "".join(lines) + rest
+    assert "kiosk started: rtsp://***@127.0.0.1:9/live?token=***" in text, text[-2000:]
+    assert PASSWORD not in text and TOKEN not in text

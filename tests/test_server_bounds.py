@@ -156,6 +156,27 @@ def test_pixels_in_flight_are_bounded_across_requests() -> None:
         assert again.status_code == 200  # the budget came back
 
 
+def test_body_bytes_in_flight_are_bounded_across_requests() -> None:
+    gated = GatedDetector()
+    config = ServerConfig(port=0, max_body_mb=0.2, workers=4, max_pending=8)
+    assert config.max_body_bytes_in_flight == 4 * 209_715
+    encoded = base64.b64encode(small_jpeg())
+    body = encoded + b"\n" * (200_000 - len(encoded))  # line breaks are allowed in base64 text
+    with EmbeddedServer(config, detector_factory=lambda: gated) as server, ThreadPoolExecutor(4) as pool:
+        held: list[Future[requests.Response]] = []
+        try:
+            held = [pool.submit(requests.post, f"{server.url}/coco/1", data=body, timeout=TIMEOUT) for _ in range(4)]
+            assert gated.wait_inside(4)  # 800 000 body bytes held, 38 860 left
+            head = "POST /coco/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n"
+            answer = exchange(server.url, head.encode())  # no body sent: refused before reading one
+            assert answer.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in answer
+            assert b"too many large bodies" in answer
+        finally:
+            gated.release.set()
+        assert [h.result(TIMEOUT).status_code for h in held] == [200] * 4
+        assert requests.post(f"{server.url}/coco/1", data=body, timeout=TIMEOUT).status_code == 200
+
+
 def vm_peak_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from stream_servers import StatusServer, free_port
 
 from livecam.errors import SourceError
+from livecam.hls import is_hls, target_duration
 from livecam.sources import CaptureOptions, OpenCVSource
 from livecam.streamerrors import (
     _authorization,
@@ -102,3 +106,39 @@ def test_digest_answer_matches_rfc_2617() -> None:
     assert f'response="{hashlib.md5(f"{ha1}:n:{ha2}".encode()).hexdigest()}"' in without_qop
     assert "qop" not in without_qop
     assert _authorization('Basic realm="x"', "u", "p", "GET", "/") == "Basic dTpw"
+
+
+def test_a_server_that_accepts_but_never_answers() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        failure = diagnose_open(f"rtsp://127.0.0.1:{port}/stream", waited_s=1.0, timeout_s=0.5)
+    assert failure.cause == "timed-out"
+    assert failure.message.startswith(f"127.0.0.1:{port} accepted the connection but did not answer within")
+
+
+class _Playlist(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802  (the base class's name)
+        if self.headers.get("Authorization") != "Basic dTpw":
+            self.send_error(401)
+            return
+        body = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\nlive0.ts\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Quiet."""
+
+
+def test_hls_target_duration_is_read_from_the_playlist() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Playlist)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        assert is_hls(f"http://127.0.0.1:{port}/live.m3u8") and not is_hls("rtsp://h/live.m3u8")
+        assert target_duration(f"http://u:p@127.0.0.1:{port}/live.m3u8") == 4.0
+        assert target_duration(f"http://127.0.0.1:{port}/live.m3u8") is None  # 401: unknown
+    finally:
+        server.shutdown()
+        server.server_close()

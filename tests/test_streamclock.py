@@ -156,3 +156,23 @@ def test_lag_does_not_drift_over_a_long_stream() -> None:
         assert got is not None
         lags.append(max(arrival, due) - i * DT)
     assert abs(lags[-1] - lags[100]) < DT
+
+
+def test_a_known_burst_length_plays_evenly_from_the_first_segment() -> None:
+    """HLS with 4 s segments and the playlist's target duration given: no freeze to learn it."""
+    clock: StreamClock[int] = StreamClock(initial_delay_s=4.0)
+    per_segment = int(4 * FPS)
+    arrivals = []
+    for seg in range(4):  # the first three arrive at once on connect (the live playlist's backlog)
+        at = 10.0 if seg < 3 else 14.0
+        for j in range(per_segment):
+            i = seg * per_segment + j
+            arrivals.append((at + i * 0.0005, i, i * DT))
+    shown = play(clock, arrivals, 30.0)
+    during_burst = [i for t, i in shown if t < 10.2]
+    after = [(t, i) for t, i in shown if t >= 10.2]
+    assert len(during_burst) <= 5  # a glimpse while the backlog pours in, not a fast replay
+    first = after[0][1]
+    assert 2 * per_segment - 3 <= first <= 2 * per_segment + 3  # one segment behind the live edge
+    assert [i for _, i in after] == list(range(first, 4 * per_segment))  # no freeze waiting for segment 4
+    assert max(abs(gap - DT) for gap in intervals(after)) < 1e-5

@@ -15,6 +15,7 @@ Ray is imported only here, and only when ``--ray`` is given (``pip install 'live
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -36,6 +37,7 @@ from livecam.client import ApiConfig
 from livecam.detector.bundled import Precision
 from livecam.errors import ConfigError, LivecamError
 from livecam.progress import Progress
+from livecam.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -384,10 +386,15 @@ class ClusterRun:
                 try:
                     done: SegmentDone = ray.get(ref)
                 except RayError as exc:
-                    entry.error = entry.error or f"a task failed on the cluster after {MAX_RETRIES} retries: {exc}"
+                    # A worker's traceback: whatever it quotes, the key stays out of the log.
+                    failed = redact(str(exc), self._job.api.api_key)
+                    entry.error = entry.error or (
+                        f"a task failed on the cluster ({failed}); a worker that died was tried {MAX_RETRIES} "
+                        "more times. Is livecam[ray] installed on every node?"
+                    )
                     continue
                 if done.error is not None:
-                    entry.error = entry.error or done.error
+                    entry.error = entry.error or redact(done.error, self._job.api.api_key)
                     if done.fatal:
                         self._stop.set()
                     continue
@@ -412,12 +419,16 @@ class ClusterRun:
             return
         outputs = [p for p in (item.video, item.jsonl) if p is not None]
         frames = sum(d.frames for d in entry.done.values())
-        self._manifest.record(item.name, entry.identity, outputs, {"frames": frames})
-        self._manifest.forget([s.key for s in entry.segments])
-        shutil.rmtree(self._outdir / PARTS_FOLDER / item.name, ignore_errors=True)
         sent, failed = sum(d.sent for d in entry.done.values()), sum(d.failed for d in entry.done.values())
         if failed and failed / max(1, sent) > self._job.max_failed_fraction:
+            # Written, but not complete: a rerun does the whole input again.
             entry.error = f"{failed} of {sent} requests failed (more than --max-failed-fraction)"
+        else:
+            self._manifest.record(item.name, entry.identity, outputs, {"frames": frames})
+        self._manifest.forget([s.key for s in entry.segments])
+        shutil.rmtree(self._outdir / PARTS_FOLDER / item.name, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (self._outdir / PARTS_FOLDER).rmdir()  # only once empty: other inputs' parts may still be there
         nodes = sorted({d.node for d in entry.done.values()})
         log.info("%s: %d frames -> %s (%d segments on %s)", item.source.name, frames, item.video,
                  len(entry.segments), ", ".join(nodes))  # fmt: skip

@@ -32,6 +32,7 @@ from livecam.frames import Image
 from livecam.overlay import OverlayStyle, PredictionPainter
 from livecam.predictions import Predictions
 from livecam.stats import ServerStats
+from livecam.workers import join_all
 
 log = logging.getLogger(__name__)
 
@@ -405,12 +406,9 @@ class Annotator:
                 self._hook_failed = True
 
     def _join(self, threads: list[threading.Thread]) -> None:
-        deadline = self._clock() + self._options.join_timeout_s
-        for thread in threads:
-            thread.join(max(0.0, deadline - self._clock()))
-            if thread.is_alive():
-                log.warning(
-                    "%s did not stop within %.0f s (a request is still open); leaving it",
-                    thread.name,
-                    self._options.join_timeout_s,
-                )
+        for name in join_all(threads, self._options.join_timeout_s, clock=self._clock):
+            log.warning(
+                "%s did not stop within %.0f s (a request is still open); leaving it",
+                name,
+                self._options.join_timeout_s,
+            )

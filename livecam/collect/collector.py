@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from livecam.collect.config import CollectConfig
-from livecam.collect.dedupe import RecentHashes, dhash, signature
+from livecam.collect.dedupe import FINGERPRINT_BYTES, Fingerprint, RecentHashes, fingerprint, signature
 from livecam.collect.disk import DiskGuard, FreeSpace, free_bytes
 from livecam.collect.limits import SaveLimits
 from livecam.collect.store import IMAGE_SUFFIX, items, remove_leftovers, write_item
@@ -41,10 +41,13 @@ from livecam.frames import Frame
 from livecam.predictions import Predictions
 from livecam.redaction import redact
 from livecam.stats import CollectStats, JsonDocument, to_json
+from livecam.workers import Worker
 
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 5.0
+MAX_FAILURES = 5
+"""Saves that may fail in a row before collection stops."""
 SIDECAR_FORMAT = 1
 _MB = 1024 * 1024
 
@@ -56,6 +59,7 @@ class _Job:
     strategies: tuple[str, ...]
     wall_time: float
     video_time_s: float | None
+    camera: tuple[int, str] | None = None
 
 
 _END = object()
@@ -99,7 +103,7 @@ class Collector:
         self._limits = SaveLimits(config.max_per_minute, config.max_per_hour, config.max_total)
         self._encoder = encoder or OpenCVEncoder()
         self._queue: queue.Queue[_Job | object] = queue.Queue(maxsize=config.queue)
-        self._thread = threading.Thread(target=self._write_loop, name="livecam-collect", daemon=True)
+        self._worker = Worker(self._write_loop, "livecam-collect")
         self._stats_lock = threading.Lock()
         self._collected = 0
         self._dropped = 0
@@ -107,6 +111,7 @@ class Collector:
         self._skipped = {"duplicate": 0, "limit": 0}
         self._off: str | None = "not started"
         self._told_limit = False
+        self._failures = 0
         self._name_token = secrets.token_hex(2) if rng is None else f"{rng.getrandbits(16):04x}"
         self._sequence = 0
 
@@ -142,7 +147,7 @@ class Collector:
             )
             return False
         self._off = None
-        self._thread.start()
+        self._worker.start()
         log.info(
             "collecting frames to %s (%s); %d items there already",
             directory,
@@ -153,15 +158,14 @@ class Collector:
 
     def close(self, timeout: float = JOIN_TIMEOUT_S) -> None:
         """Save what is queued (within ``timeout``) and stop the writer thread. Idempotent."""
-        if not self._thread.is_alive():
+        if not self._worker.is_alive():
             return
         deadline = self._clock() + timeout
         try:
             self._queue.put(_END, timeout=timeout)
         except queue.Full:
             self._turn_off("closing", logging.DEBUG)  # the writer drops what is left when it wakes
-        self._thread.join(max(0.0, deadline - self._clock()))
-        if self._thread.is_alive():
+        if not self._worker.join(max(0.0, deadline - self._clock())):
             log.warning("the collect writer did not finish within %.0f s; leaving it", timeout)
         if self._off is None:
             self._off = "closed"  # a late offer has no writer left to take it
@@ -169,7 +173,13 @@ class Collector:
     # --- the hot path ---------------------------------------------------------------------------
 
     def offer(
-        self, frame: Frame, predictions: Predictions, video_time_s: float | None = None, *, copy: bool = False
+        self,
+        frame: Frame,
+        predictions: Predictions,
+        video_time_s: float | None = None,
+        *,
+        copy: bool = False,
+        camera: tuple[int, str] | None = None,
     ) -> None:
         """Consider one answered frame; returns at once, whatever the disk does.
 
@@ -180,6 +190,8 @@ class Collector:
             video_time_s: the frame's position in a video file; when given it also drives the
                 rate limits, so a file annotated faster than real time is sampled over its length.
             copy: the caller will draw on ``frame.image`` next; a frame that is queued is copied first.
+            camera: with several live sources, (index, name) of the frame's camera: the sidecar
+                says ``"camera": index`` and names that source.
         """
         if self._off is not None:
             return
@@ -199,7 +211,7 @@ class Collector:
             return
         if copy:
             frame = Frame(frame.seq, frame.image.copy(), frame.captured_at)
-        job = _Job(frame, predictions, names, self._wall_clock(), video_time_s)
+        job = _Job(frame, predictions, names, self._wall_clock(), video_time_s, camera)
         try:
             self._queue.put_nowait(job)
         except queue.Full:
@@ -217,14 +229,14 @@ class Collector:
                 continue
             try:
                 self._save(job)
-            except Exception:
-                # A bug here must not end collection silently, nor the run.
-                log.exception("saving a collected frame failed")
-                self._lost()
+            except Exception as exc:  # noqa: BLE001 - any failure: counted, told once, the run goes on
+                self._failed(exc)
+            else:
+                self._failures = 0
 
     def _save(self, job: _Job) -> None:
         image = job.frame.image
-        value = dhash(image)
+        value = fingerprint(image)
         seen = signature(p.class_name for p in job.predictions.items)
         if self._recent.near(value, seen):
             self._limits.give_back()
@@ -248,7 +260,7 @@ class Collector:
         try:
             write_item(self.config.directory, stem, jpeg, annotation, sidecar)
         except OSError as exc:
-            self._lost()
+            self._dropped_save()
             self._turn_off(f"cannot write to {self.config.directory} ({exc.strerror or exc})", logging.ERROR)
             return
         self._recent.add(value, seen)
@@ -262,9 +274,11 @@ class Collector:
         when = datetime.fromtimestamp(job.wall_time, timezone.utc)
         return f"{when:%Y%m%d-%H%M%S}-{when.microsecond // 1000:03d}-{self._name_token}-{self._sequence:05d}"
 
-    def _sidecar(self, job: _Job, stem: str, value: int, size: tuple[int, int], annotated: bool) -> dict[str, Any]:
+    def _sidecar(
+        self, job: _Job, stem: str, value: Fingerprint, size: tuple[int, int], annotated: bool
+    ) -> dict[str, Any]:
         answer = job.predictions.to_roboflow()
-        return {
+        sidecar: dict[str, Any] = {
             "format": SIDECAR_FORMAT,
             "image": stem + IMAGE_SUFFIX,
             "annotation": stem + ".xml" if annotated else None,
@@ -278,8 +292,11 @@ class Collector:
             "height": size[1],
             "predictions": answer["predictions"],
             "below_threshold": Predictions(items=job.predictions.below_threshold).to_roboflow()["predictions"],
-            "dhash": f"{value:064x}",
+            "thumbnail": value.hex(),
         }
+        if job.camera is not None:
+            sidecar["camera"], sidecar["source"] = job.camera[0], redact(job.camera[1])
+        return sidecar
 
     # --- state and stats ------------------------------------------------------------------------
 
@@ -308,10 +325,26 @@ class Collector:
         return to_json(self.summary())
 
     def _lost(self) -> None:
-        """A reserved save that did not happen: counted as dropped, its limit given back."""
+        """A reserved save that was never tried (queue full, collection off): dropped, its limit given back."""
         self._limits.give_back()
+        self._dropped_save()
+
+    def _dropped_save(self) -> None:
         with self._stats_lock:
             self._dropped += 1
+
+    def _failed(self, exc: Exception) -> None:
+        """A save that was tried and failed: its files are gone (``write_item``), and it still
+        counts against the limits, so failing saves cannot write faster than the limits allow;
+        ``MAX_FAILURES`` in a row stop collecting."""
+        self._dropped_save()
+        self._failures += 1
+        reason = f"{type(exc).__name__}: {exc}"
+        if self._failures == 1:
+            log.info("saving a collected frame failed (%s)", reason)
+        log.debug("collect save failure %d", self._failures, exc_info=(type(exc), exc, exc.__traceback__))
+        if self._failures >= MAX_FAILURES:
+            self._turn_off(f"{self._failures} saves in a row failed (the last: {reason})", logging.WARNING)
 
     def _count(self, reason: str) -> None:
         with self._stats_lock:
@@ -336,14 +369,15 @@ class Collector:
         )
 
 
-def _remembered(read: Callable[[], dict[str, Any]]) -> tuple[int, str] | None:
-    """The hash and signature of an earlier save, from its sidecar."""
+def _remembered(read: Callable[[], dict[str, Any]]) -> tuple[Fingerprint, str] | None:
+    """The fingerprint and signature of an earlier save, from its sidecar (None for older sidecars)."""
     try:
         sidecar = read()
-        text = sidecar.get("dhash")
+        text = sidecar.get("thumbnail")
         boxes = sidecar.get("predictions")
-        if not isinstance(text, str) or not isinstance(boxes, list):
+        if not isinstance(text, str) or len(text) != 2 * FINGERPRINT_BYTES or not isinstance(boxes, list):
             return None
-        return int(text, 16), signature(str(p.get("class")) for p in boxes if isinstance(p, dict))
-    except (OSError, ValueError):
+        return bytes.fromhex(text), signature(str(p.get("class")) for p in boxes if isinstance(p, dict))
+    except (OSError, ValueError) as exc:  # the message names the file
+        log.warning("ignoring an unreadable sidecar: %s", exc)
         return None

@@ -29,8 +29,9 @@ class CollectConfig:
         max_per_minute, max_per_hour: saves allowed per sliding minute / hour (0: no limit).
         max_total: items the folder may hold, counting earlier runs (0: no limit).
         min_free_mb: collection stops, with one warning, when the disk has less free space.
-        min_difference: a frame whose perceptual hash differs from a recent save's by less than
-            this share of its bits (0-1) is a near-duplicate and skipped.
+        min_difference: a frame whose 16x16 thumbnail differs from a recent save's by less than
+            this share of the grey range on average (0-1) is a near-duplicate and skipped
+            (:func:`~livecam.collect.dedupe.difference`).
         recent: how many recent saves near-duplicates are compared against.
         jpeg_quality: quality of the saved full-resolution JPEG.
         queue: frames waiting for the background writer at most; more are dropped and counted.
@@ -46,7 +47,7 @@ class CollectConfig:
     max_per_hour: int = 100
     max_total: int = 1000
     min_free_mb: float = 500.0
-    min_difference: float = 0.06
+    min_difference: float = 0.006
     recent: int = 64
     jpeg_quality: int = 95
     queue: int = 4

@@ -1,19 +1,26 @@
-"""Near-duplicate frames: a difference hash (dHash) compared against recent saves.
+"""Near-duplicate frames: a small area-averaged thumbnail compared against recent saves.
 
 A static camera shows the same scene for hours; only frames that look different from what was
-already saved are worth a labeller's time. The hash is the sign of the brightness gradient
-between neighbouring cells of a 17x16 thumbnail (256 bits): sensor noise, JPEG artefacts and
-brightness changes flip a few bits, a moved object or a new scene flips many.
+already saved are worth a labeller's time. A frame's fingerprint is its 16x16 grey thumbnail,
+each cell the average of every pixel under it (``cv2.INTER_AREA``): sensor noise averages out
+over the thousands of pixels of a cell, and JPEG re-encoding moves a cell by a fraction of a
+grey level. Two fingerprints differ by the mean absolute difference of their cells after
+each one's mean is taken away (so a brightness change barely counts), as a share of the grey
+range.
+
+A bit hash (dHash) was measured against this and set aside: each bit is the sign of a
+difference between neighbouring cells, and where that difference is near zero (a plain wall, a
+smooth gradient) noise flips bits at will. BENCHMARKS.md has the figures.
 
 A frame is a near-duplicate only of a recent save the model saw the same way (the same number
-of boxes of each class): a person walking into a parked scene barely moves the hash, but it is
-exactly the frame to keep.
+of boxes of each class): a person walking into a parked scene barely changes the thumbnail, but
+it is exactly the frame to keep.
 
-    recent = RecentHashes(keep=64, min_difference=0.06)
-    h, seen = dhash(frame.image), signature(class_names)
-    if not recent.near(h, seen):
+    recent = RecentHashes(keep=64, min_difference=0.006)
+    value, seen = fingerprint(frame.image), signature(class_names)
+    if not recent.near(value, seen):
         save(frame)
-        recent.add(h, seen)
+        recent.add(value, seen)
 """
 
 from __future__ import annotations
@@ -24,34 +31,37 @@ from collections.abc import Iterable
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from livecam.frames import Image
 
-HASH_SIDE = 16
-"""The hash compares a 17x16 thumbnail's horizontal neighbours: 256 bits."""
-HASH_BITS = HASH_SIDE * HASH_SIDE
-_SAMPLES_PER_CELL = 8
-"""Samples per thumbnail cell side before averaging: enough to average out sensor noise."""
+THUMB_SIDE = 16
+"""The fingerprint is a 16x16 grey thumbnail: 256 cells, 256 bytes."""
+FINGERPRINT_BYTES = THUMB_SIDE * THUMB_SIDE
+
+Fingerprint = bytes
+"""A frame's grey thumbnail, row by row, one byte a cell."""
 
 
-def dhash(image: Image) -> int:
-    """The 256-bit difference hash of a BGR image, as an int.
+def fingerprint(image: Image) -> Fingerprint:
+    """The 16x16 area-averaged grey thumbnail of a BGR (or grey) image.
 
-    Costs about 0.1 ms on a 1080p frame: a bilinear resize samples it on a 136x128 grid, which is
-    then averaged down to the thumbnail (one area resize of the whole frame takes 5 ms).
+    About 2 ms on a 1080p frame, on the collector's writer thread, for frames already picked.
     """
-    grid = ((HASH_SIDE + 1) * _SAMPLES_PER_CELL, HASH_SIDE * _SAMPLES_PER_CELL)
-    height, width = image.shape[:2]
-    sampled = cv2.resize(image, grid, interpolation=cv2.INTER_LINEAR) if width * height > grid[0] * grid[1] else image
-    thumb = cv2.resize(sampled, (HASH_SIDE + 1, HASH_SIDE), interpolation=cv2.INTER_AREA)
-    gray = cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY) if thumb.ndim == 3 else thumb
-    bits = gray[:, 1:] > gray[:, :-1]
-    return int.from_bytes(np.packbits(bits).tobytes(), "big")
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    thumb = cv2.resize(gray, (THUMB_SIDE, THUMB_SIDE), interpolation=cv2.INTER_AREA)
+    return bytes(np.ascontiguousarray(thumb, np.uint8).tobytes())
 
 
-def distance(a: int, b: int) -> int:
-    """Bits that differ between two hashes."""
-    return (a ^ b).bit_count()
+def difference(a: Fingerprint, b: Fingerprint) -> float:
+    """How different two fingerprints are, 0 (the same) to 1: the mean absolute difference of
+    their mean-removed cells, as a share of the grey range."""
+    x, y = _cells(a), _cells(b)
+    return float(np.abs((x - x.mean()) - (y - y.mean())).mean() / 255.0)
+
+
+def _cells(value: Fingerprint) -> npt.NDArray[np.float32]:
+    return np.frombuffer(value, np.uint8).astype(np.float32)
 
 
 def signature(class_names: Iterable[str]) -> str:
@@ -60,24 +70,26 @@ def signature(class_names: Iterable[str]) -> str:
 
 
 class RecentHashes:
-    """The hashes and signatures of the last ``keep`` saves. Thread-safe.
+    """The fingerprints and signatures of the last ``keep`` saves. Thread-safe.
 
     Args:
         keep: how many recent saves to remember.
-        min_difference: a hash is near a remembered one when fewer than this share (0-1) of
-            its bits differ.
+        min_difference: a fingerprint is near a remembered one when their :func:`difference`
+            is below this.
     """
 
-    def __init__(self, keep: int = 64, min_difference: float = 0.06) -> None:
-        self._saves: deque[tuple[int, str]] = deque(maxlen=keep)
-        self._min_bits = round(min_difference * HASH_BITS)
+    def __init__(self, keep: int = 64, min_difference: float = 0.006) -> None:
+        self._saves: deque[tuple[Fingerprint, str]] = deque(maxlen=keep)
+        self._min_difference = min_difference
         self._lock = threading.Lock()
 
-    def near(self, value: int, seen: str = "") -> bool:
+    def near(self, value: Fingerprint, seen: str = "") -> bool:
         """Whether ``value`` is a near-duplicate of a recent save with the same signature ``seen``."""
         with self._lock:
-            return any(s == seen and distance(value, h) < self._min_bits for h, s in self._saves)
+            return any(s == seen and difference(value, h) < self._min_difference for h, s in self._saves)
 
-    def add(self, value: int, seen: str = "") -> None:
+    def add(self, value: Fingerprint, seen: str = "") -> None:
+        if len(value) != FINGERPRINT_BYTES:
+            raise ValueError(f"a fingerprint has {FINGERPRINT_BYTES} bytes (got {len(value)})")
         with self._lock:
             self._saves.append((value, seen))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +48,14 @@ class Item:
         Raises:
             OSError, ValueError: unreadable or not a JSON object.
         """
-        data = json.loads(self.sidecar.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(self.sidecar.read_text(encoding="utf-8"))
+        except RecursionError:
+            raise ValueError(f"{self.sidecar} is nested too deeply to be a sidecar") from None
+        except ValueError as exc:
+            raise ValueError(f"{self.sidecar} is not valid JSON ({exc})") from None
         if not isinstance(data, dict):
-            raise ValueError(f"{self.sidecar.name} is not a JSON object")
+            raise ValueError(f"{self.sidecar} is not a JSON object")
         return data
 
 
@@ -56,7 +63,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that ``path`` is either absent or whole.
 
     Raises:
-        OSError: the write failed (nothing is left behind).
+        OSError: the write failed (nothing is left behind, whatever the exception).
     """
     tmp = path.with_name(f".{path.name}{_TMP_SUFFIX}")
     try:
@@ -65,7 +72,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError:
+    except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
@@ -74,7 +81,8 @@ def write_item(directory: Path, stem: str, jpeg: bytes, annotation: str | None, 
     """Save one item, sidecar last.
 
     Raises:
-        OSError: a file could not be written; the item's files written so far are removed.
+        OSError: a file could not be written. Whatever the exception (a name that cannot be
+            encoded, an interrupt), the item's files written so far are removed first.
     """
     image = directory / f"{stem}{IMAGE_SUFFIX}"
     xml = directory / f"{stem}{ANNOTATION_SUFFIX}" if annotation is not None else None
@@ -87,7 +95,7 @@ def write_item(directory: Path, stem: str, jpeg: bytes, annotation: str | None, 
             write_atomic(xml, annotation.encode("utf-8"))
             written.append(xml)
         write_atomic(side, (json.dumps(sidecar, indent=1, sort_keys=True) + "\n").encode("utf-8"))
-    except OSError:
+    except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
         raise
@@ -107,16 +115,33 @@ def items(directory: Path) -> list[Item]:
     return found
 
 
-def remove_leftovers(directory: Path) -> int:
-    """Delete temporary files a crash left behind; returns how many."""
+def remove_leftovers(directory: Path, *, now: float | None = None) -> int:
+    """Delete what a crash left behind; returns how many files.
+
+    That is temporary files, and the parts of an item that never got its sidecar (a JPEG, a
+    pre-label) or that lost its JPEG. Only livecam's own item names are touched, and only parts
+    older than ``ORPHAN_AGE_S`` (``now``: seconds since the epoch), so an item another process
+    is writing right now is left alone.
+    """
     removed = 0
-    for tmp in _leftovers(directory):
+    cutoff = (time.time() if now is None else now) - ORPHAN_AGE_S
+    old_orphans = [path for path in _orphans(directory) if _mtime(path) <= cutoff]
+    for path in [*_leftovers(directory), *old_orphans]:
         try:
-            tmp.unlink()
+            path.unlink()
             removed += 1
         except OSError as exc:
-            log.debug("cannot remove %s: %s", tmp, exc)
+            log.debug("cannot remove %s: %s", path, exc)
+    if removed:
+        log.info("removed %d incomplete file(s) an interrupted run left in %s", removed, directory)
     return removed
+
+
+ORPHAN_AGE_S = 60.0
+"""Parts of an item younger than this may still be being written by another process."""
+
+# The stems the collector gives its items: 20261206-211957-111-7e6d-00001.
+_STEM = re.compile(r"\d{8}-\d{6}-\d{3}-[0-9a-f]{4}-\d{5}")
 
 
 def _leftovers(directory: Path) -> Iterator[Path]:
@@ -124,4 +149,27 @@ def _leftovers(directory: Path) -> Iterator[Path]:
         if path.name.endswith(
             (IMAGE_SUFFIX + _TMP_SUFFIX, ANNOTATION_SUFFIX + _TMP_SUFFIX, SIDECAR_SUFFIX + _TMP_SUFFIX)
         ):
+            yield path
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return float("inf")  # gone already: nothing to remove
+
+
+def _orphans(directory: Path) -> Iterator[Path]:
+    """Item files whose item is incomplete: no sidecar, or a sidecar without its JPEG."""
+    for path in directory.iterdir():
+        for suffix in (SIDECAR_SUFFIX, IMAGE_SUFFIX, ANNOTATION_SUFFIX):
+            if path.name.endswith(suffix):
+                stem = path.name[: -len(suffix)]
+                break
+        else:
+            continue
+        if not _STEM.fullmatch(stem):
+            continue
+        complete = (directory / f"{stem}{SIDECAR_SUFFIX}").is_file() and (directory / f"{stem}{IMAGE_SUFFIX}").is_file()
+        if not complete:
             yield path

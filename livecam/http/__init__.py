@@ -20,7 +20,7 @@ from livecam.http.errors import (
     server_message,
 )
 from livecam.http.session import close_session, new_session
-from livecam.http.transport import Answer, Transport
+from livecam.http.transport import Answer, Transport, join_path
 
 __all__ = [
     "RETRY_AFTER_CAP_S",
@@ -30,6 +30,7 @@ __all__ = [
     "Refusal",
     "Transport",
     "close_session",
+    "join_path",
     "new_session",
     "parse_retry_after",
     "refusal",

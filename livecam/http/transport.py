@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import urllib3
@@ -187,6 +188,16 @@ class Transport:
         if exc.idle:
             return self.kinds.timeout(f"no answer from {where} within the timeout")
         return self.kinds.timeout(f"{where} did not finish answering within {self.total_timeout:g} s (the timeout)")
+
+
+def join_path(base_url: str, path: str) -> str:
+    """``path`` joined to the path of ``base_url``, whose query string stays at the end.
+
+    Example:
+        ``join_path("http://gw/p?token=T", "proj/1")`` is ``"http://gw/p/proj/1?token=T"``.
+    """
+    parts = urlsplit(base_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"{parts.path.rstrip('/')}/{path.lstrip('/')}", parts.query, ""))
 
 
 def _size(count: int) -> str:

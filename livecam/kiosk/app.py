@@ -39,6 +39,7 @@ from livecam.live.status import StatusBoard
 from livecam.overlay import draw_status
 from livecam.ratemeter import RateMeter
 from livecam.stats import to_json
+from livecam.workers import JOIN_TIMEOUT_S, Worker
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,6 @@ PipelineFactory = Callable[[threading.Event], LivePipeline]
 
 STATUS_KEY = "kiosk"
 """The supervisor's own line on its status board."""
-JOIN_TIMEOUT_S = 2.0
 
 
 class Outcome(Enum):
@@ -99,19 +99,18 @@ class Watchdog:
         self._tick = tick
         self._on_tick = on_tick
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="livecam-watchdog", daemon=True)
+        self._worker = Worker(self._run, "livecam-watchdog")
         self.stalled = False
         """True once the watchdog stopped the pipeline for lack of frames."""
 
     def start(self) -> None:
         """Start watching."""
-        self._thread.start()
+        self._worker.start()
 
     def finish(self) -> None:
         """Stop watching (the pipeline has ended) and join the thread (bounded)."""
         self._done.set()
-        self._thread.join(JOIN_TIMEOUT_S)
-        if self._thread.is_alive():
+        if not self._worker.join():
             log.warning("watchdog thread did not stop within %.1f s", JOIN_TIMEOUT_S)
 
     def _run(self) -> None:

@@ -55,15 +55,20 @@ from livecam.errors import SourceError
 from livecam.frames import Frame, Image
 from livecam.live.slot import LatestSlot
 from livecam.live.status import StatusBoard
-from livecam.live.streamclock import StreamClock
+from livecam.live.streamclock import MAX_DELAY_S, StreamClock
 from livecam.ratemeter import RateMeter
 from livecam.sources import SourceInfo, Timestamped, VideoSource
+from livecam.workers import JOIN_TIMEOUT_S, join_all
 
 log = logging.getLogger(__name__)
 
 STATUS_KEY = "source"
 """The StatusBoard key the capture thread writes."""
 
+STREAM_RETRY_MAX_S = 2.0
+"""The longest wait between reconnect attempts to a stream (cameras: 10 s)."""
+STREAM_BUFFER_BYTES = 768 * 2**20
+"""The most decoded stream frames the stream clock holds, in bytes (about 5 s of 1080p at 25 fps)."""
 _CLOCK_IDLE_S = 1.0
 """The longest the release thread sleeps without a reason (a safety net; pushes and join wake it)."""
 
@@ -142,7 +147,7 @@ class CaptureThread:
         status: receives and clears the ``source`` status line.
         clock: monotonic seconds, for ``captured_at``, pacing, the stream clock and stalls.
         pace: force pacing on or off; None follows ``SourceInfo.paced``.
-        backoff: reconnect delays (default 0.5 s doubling to 10 s).
+        backoff: reconnect delays (default 0.5 s doubling to 10 s; for streams 0.25 s to 2 s).
         max_frames: end after publishing this many frames.
         stream_clock: release frames through this jitter buffer; None makes one for a source
             whose ``SourceInfo.clocked`` is set (streams).
@@ -168,6 +173,7 @@ class CaptureThread:
         self._clock = clock
         self._pace = pace
         self._backoff = backoff or Backoff(initial=0.5, maximum=10.0)
+        self._default_backoff = backoff is None
         self._max_frames = max_frames
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._meter = RateMeter()
@@ -203,16 +209,21 @@ class CaptureThread:
         info = self._source.info
         if info is None:
             raise SourceError("the source is not open; call source.open() before starting capture")
+        if self._default_backoff and info.kind == "stream":
+            # A stream server that comes back is played again within STREAM_RETRY_MAX_S.
+            self._backoff = Backoff(initial=0.25, maximum=STREAM_RETRY_MAX_S)
         if self._stream is None and info.clocked:
-            # Enough for the longest delay at a high frame rate; beyond it the oldest go.
-            self._stream = StreamClock(capacity=max(64, math.ceil(info.fps * 6)))
+            # Enough for the longest delay, within a memory budget; beyond it the oldest go.
+            frame_bytes = max(1, info.width * info.height * 3)
+            capacity = min(math.ceil(info.fps * (MAX_DELAY_S + 1)), STREAM_BUFFER_BYTES // frame_bytes)
+            self._stream = StreamClock(capacity=max(8, capacity), initial_delay_s=info.burst_s or 0.0)
         if self._stream is not None:
             self._last_new_at = self._clock()
             self._release_thread = threading.Thread(target=self._release_run, name="capture-clock", daemon=True)
             self._release_thread.start()
         self._thread.start()
 
-    def join(self, timeout: float = 2.0) -> bool:
+    def join(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
         """Wait up to ``timeout`` s in all for the threads; False (warned once) if one still runs.
 
         Set ``stop`` first. A thread still blocked in a source read is a daemon and is left behind.
@@ -220,13 +231,9 @@ class CaptureThread:
         """
         if self._thread.ident is None:
             return True
-        deadline = time.monotonic() + timeout
         with self._cond:
             self._cond.notify_all()
-        for thread in (self._release_thread, self._thread):
-            if thread is not None:
-                thread.join(max(0.0, deadline - time.monotonic()))
-        if self.is_alive():
+        if join_all((self._release_thread, self._thread), timeout):
             if not self._warned_stuck:
                 self._warned_stuck = True
                 log.warning(

@@ -22,6 +22,7 @@ from livecam.live.stats import SAMPLES_KEPT, MotionStats, Percentiles
 from livecam.motion import Carried, Compensator
 from livecam.percentiles import percentiles
 from livecam.predictions import Predictions
+from livecam.workers import JOIN_TIMEOUT_S, Worker
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +66,22 @@ class MotionThread:
         self._wall_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
         self.carried = carried
         self.frames_done = 0
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="livecam-motion", daemon=True)
+        # On failure the display draws the answers as they came.
+        self._worker = Worker(
+            self._loop, "livecam-motion", failure="motion compensation failed; boxes are drawn where they were detected"
+        )
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception that ended the thread, if one did."""
+        return self._worker.error
 
     def start(self) -> None:
-        self._thread.start()
+        self._worker.start()
 
-    def join(self, timeout: float) -> bool:
+    def join(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
         """Wait for the thread (after ``stop``); False if it is still running."""
-        if self._thread.ident is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        return self._worker.join(timeout)
 
     def stats(self, counted: MotionStats) -> MotionStats:
         """``counted`` (the display's figures) with what the motion thread did."""
@@ -91,13 +96,6 @@ class MotionThread:
             wall_ms=Percentiles.rounded(w50, w95, digits=2),
             tracks_started=self._compensator.tracks_started,
         )
-
-    def _run(self) -> None:
-        try:
-            self._loop()
-        except Exception as exc:  # noqa: BLE001 - the display then draws the answers as they came
-            self.error = exc
-            log.exception("motion compensation failed; boxes are drawn where they were detected")
 
     def _loop(self) -> None:
         bell = Doorbell()

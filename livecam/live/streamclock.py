@@ -15,7 +15,7 @@ is a small adaptive jitter buffer in front of the frame slot:
   connect, a reconnect or a stall, or a consumer that fell behind): the picture stays at the
   live edge instead of playing fast. Dropped frames are counted. A frame that arrived earlier
   than any before it (relative to its pts, by more than half a frame: a backlog being drained)
-  waits one frame interval for a newer one before it is shown.
+  is not shown until the backlog stops pouring in (one frame interval without an arrival).
 - A frame whose ``pts`` does not advance is stale (a decoder repeating its last picture) and is
   refused. A frame later than ``max_delay_s`` or a ``pts`` that jumps back starts a new timeline.
 
@@ -55,9 +55,18 @@ class StreamClock(Generic[T]):
         capacity: the most items held; a push beyond it drops the oldest (counted).
         max_delay_s: the learned delay never exceeds this.
         window_s: how long the arrival history used for learning is kept.
+        initial_delay_s: the delay to start with, before any arrival was seen (a stream known to
+            come in bursts, such as HLS); it is forgotten like a lateness seen at the first push.
     """
 
-    def __init__(self, capacity: int = 512, *, max_delay_s: float = MAX_DELAY_S, window_s: float = WINDOW_S) -> None:
+    def __init__(
+        self,
+        capacity: int = 512,
+        *,
+        max_delay_s: float = MAX_DELAY_S,
+        window_s: float = WINDOW_S,
+        initial_delay_s: float = 0.0,
+    ) -> None:
         if capacity < 1 or max_delay_s < 0 or window_s <= 0:
             raise ValueError("capacity must be >= 1, max_delay_s >= 0 and window_s > 0")
         self._capacity = capacity
@@ -68,6 +77,8 @@ class StreamClock(Generic[T]):
         self._lateness: deque[tuple[float, float]] = deque()  # (arrival, lateness), lateness decreasing
         self._last_pts: float | None = None
         self._step = 0.0  # the last pts step: one frame interval
+        self._seed = max(0.0, initial_delay_s)
+        self._last_arrival = 0.0
         self.dropped = 0
         """Items dropped to stay at the live edge (or because the buffer was full)."""
         self.stale = 0
@@ -108,10 +119,13 @@ class StreamClock(Generic[T]):
         while self._offsets and self._offsets[-1][1] >= offset:
             self._offsets.pop()
         self._offsets.append((now, offset))
+        if self._seed:
+            lateness, self._seed = max(lateness, self._seed), 0.0
         while self._lateness and self._lateness[-1][1] <= lateness:
             self._lateness.pop()
         self._lateness.append((now, lateness))
         self._queue.append(_Entry(item, pts, now, catching_up))
+        self._last_arrival = now
         while len(self._queue) > self._capacity:
             self._queue.popleft()
             self.dropped += 1
@@ -146,8 +160,9 @@ class StreamClock(Generic[T]):
         return found
 
     def _release(self, entry: _Entry[T]) -> float:
-        """When a due entry may leave: a frame drained from a backlog waits one step for a newer one."""
-        return self._due(entry) + (self._step if entry.catching_up else 0.0)
+        """When a due entry may leave: while a backlog pours in, one step after the last arrival."""
+        due = self._due(entry)
+        return max(due, self._last_arrival + self._step) if entry.catching_up else due
 
     def restart(self) -> None:
         """Forget the timeline (a reconnect): held items are dropped; the learned delay is kept."""

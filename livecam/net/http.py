@@ -21,6 +21,7 @@ from typing import Any
 from livecam.net.connections import ConnectionTable, DeadlineReader, DeadlineWriter, send_busy
 from livecam.net.hosts import MISDIRECTED, HostCheck
 from livecam.sanitize import for_log
+from livecam.workers import join_all
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +118,9 @@ class BoundedHTTPServer(ThreadingHTTPServer):
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError as exc:
                 log.debug("connection already closed: %s", exc)
-        for thread in open_now:
-            thread.join(timeout=max(0.1, deadline - time.monotonic()))
-            if thread.is_alive():
-                log.warning("an HTTP connection thread did not stop in time")
+        stuck = join_all(open_now, max(0.1, deadline - time.monotonic()))
+        if stuck:
+            log.warning("%d HTTP connection thread(s) did not stop in time", len(stuck))
         self.server_close()
 
 

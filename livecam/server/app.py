@@ -24,7 +24,7 @@ from livecam.server.errors import HttpError
 from livecam.server.fetch import fetch_image
 from livecam.server.images import decode_base64, decode_planned, image_bytes_from_body, plan_decode
 from livecam.server.params import InferenceParams, json_params, legacy_params
-from livecam.server.pool import Admission, DetectorPool, PixelBudget
+from livecam.server.pool import Admission, Budget, DetectorPool
 from livecam.server.render import prediction_json, visualization_jpeg
 
 MAX_BATCH = 16
@@ -82,7 +82,9 @@ class App:
         self._config = config
         self._pool = pool
         self._admission = Admission(config.max_pending)
-        self._pixels = PixelBudget(config.max_pixels_in_flight)
+        self._pixels = Budget(
+            config.max_pixels_in_flight, "the server is decoding too many large images - retry request"
+        )
         self._input_size = input_size
         self._stop = stop
         self._clock = clock

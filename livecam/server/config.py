@@ -24,7 +24,8 @@ class ServerConfig:
         api_key: when set, requests must carry it (query, JSON body or Bearer header).
         simulate_latency_ms: a fixed delay before each inference answer; it holds an admitted
             request slot but never a model worker.
-        max_body_mb: larger request bodies get 413.
+        max_body_mb: larger request bodies get 413. All requests together hold at most
+            :attr:`max_body_bytes_in_flight`; a body that would go over gets 503 before it is read.
         max_image_pixels: larger images (read from the header, before decoding) get 413. All
             requests together decode at most :attr:`max_pixels_in_flight`; more get 503.
         allow_image_urls: whether ``image=<url>`` may make the server fetch a URL.
@@ -74,6 +75,11 @@ class ServerConfig:
     def max_body_bytes(self) -> int:
         """``max_body_mb`` in bytes."""
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_body_bytes_in_flight(self) -> int:
+        """Body bytes all requests may hold at once: four bodies of the largest size (80 MB by default)."""
+        return 4 * self.max_body_bytes
 
     @property
     def max_pixels_in_flight(self) -> int:

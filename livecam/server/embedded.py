@@ -13,10 +13,12 @@ from livecam.server.app import App
 from livecam.server.config import ServerConfig
 from livecam.server.http import ModelHTTPServer
 from livecam.server.pool import DetectorPool
+from livecam.workers import Worker
 
 log = logging.getLogger(__name__)
 
-JOIN_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 10.0
+"""How long a graceful stop waits for the requests in progress to be answered."""
 
 
 class EmbeddedServer:
@@ -46,7 +48,7 @@ class EmbeddedServer:
         self._factory = detector_factory
         self.stop_event = stop or threading.Event()
         self._server: ModelHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._worker: Worker | None = None
 
     @property
     def url(self) -> str:
@@ -82,13 +84,9 @@ class EmbeddedServer:
             raise ConfigError(
                 f"cannot listen on {self.config.host}:{self.config.port}: {exc}; choose another --port or --host"
             ) from exc
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            name="livecam-server",
-            daemon=True,
-        )
-        self._thread.start()
+        server = self._server
+        self._worker = Worker(lambda: server.serve_forever(poll_interval=0.2), "livecam-server")
+        self._worker.start()
         what = factory.description if isinstance(factory, DetectorFactory) else "an injected detector"
         log.info("serving %s at %s (%s)", self.config.model_id, self.url, what)
         return self
@@ -98,10 +96,8 @@ class EmbeddedServer:
         self.stop_event.set()
         if self._server is not None:
             self._server.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=JOIN_TIMEOUT_S)
-            if self._thread.is_alive():
-                log.warning("the server thread did not stop within %.0f s", JOIN_TIMEOUT_S)
+        if self._worker is not None and not self._worker.join(STOP_TIMEOUT_S):
+            log.warning("the server thread did not stop within %.0f s", STOP_TIMEOUT_S)
 
     def __enter__(self) -> EmbeddedServer:
         return self.start()

@@ -17,6 +17,8 @@ from livecam.net import BoundedHandler, BoundedHTTPServer, ConnectionTable
 from livecam.redaction import redact
 from livecam.server.app import App, Request, Response
 from livecam.server.config import ServerConfig
+from livecam.server.errors import HttpError
+from livecam.server.pool import Budget
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +57,24 @@ class _Handler(BoundedHandler):
         if early is not None:  # e.g. no valid key: answered without reading what was sent
             self._refuse_with(early)
             return
-        body = self._read_body()
-        if body is None:
+        length = self._body_length()
+        if length is None:
             return
+        bodies = self.server.bodies
+        if not bodies.try_reserve(length):
+            self._refuse_with(_error_response(bodies.busy()))
+            return
+        try:
+            self._answer(head, length)
+        finally:
+            bodies.release(length)
+
+    def _answer(self, head: Request, length: int) -> None:
+        """Read the body of ``length`` bytes, answer the request, and send the answer."""
+        body = b""
+        if length:
+            self.conn.expect(self.server.config.body_timeout(length))
+            body = self.rfile.read(length)
         if not self.conn.answer():
             self.close_connection = True
             return
@@ -68,11 +85,12 @@ class _Handler(BoundedHandler):
             try:
                 response = self.server.app.handle(request)
             except Exception:  # a bug, not bad input: answer 500 and keep serving
-                log.exception("internal error answering %s %s", self.command, redact(url.path))
+                log.exception("internal error answering %s %s", self.command, redact(head.path))
                 response = Response.json({"message": "internal server error"}, 500)
             self._send(response)
 
-    def _read_body(self) -> bytes | None:
+    def _body_length(self) -> int | None:
+        """The body's declared length, or None after refusing a request whose length is unusable."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self._refuse(411, "chunked bodies are not accepted; send a Content-Length")
             return None
@@ -91,10 +109,7 @@ class _Handler(BoundedHandler):
                 "send a smaller (downscaled, JPEG) image",
             )
             return None
-        if not length:
-            return b""
-        self.conn.expect(self.server.config.body_timeout(length))
-        return self.rfile.read(length)
+        return length
 
     def _refuse(self, status: int, message: str) -> None:
         self._refuse_with(Response.json({"message": message}, status))
@@ -150,7 +165,7 @@ class _Handler(BoundedHandler):
             code, message = 405, f"method {self.command!r} is not allowed; use GET or POST"
         body = json.dumps({"message": message or explain or "bad request"}).encode()
         try:
-            self.send_response(code, message)
+            self.send_response(code)  # the standard reason phrase; the message is in the body
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Connection", "close")
@@ -168,6 +183,10 @@ class _Handler(BoundedHandler):
             log.info("%s %s", self.address_string(), redact(format % args))
 
 
+def _error_response(error: HttpError) -> Response:
+    return Response.json({"message": error.message}, error.status, error.headers)
+
+
 class ModelHTTPServer(BoundedHTTPServer):
     """The embedded server's HTTP front: a bounded server whose graceful stop waits for answers.
 
@@ -181,6 +200,10 @@ class ModelHTTPServer(BoundedHTTPServer):
         self.app = app
         self._requests = threading.Condition()
         self._active_requests = 0
+        self.bodies = Budget(
+            config.max_body_bytes_in_flight, "the server is receiving too many large bodies - retry request"
+        )
+        """Request body bytes held by all requests together (503 when a body would go over)."""
         connections = ConnectionTable(config.max_connections, config.socket_timeout_s, time.monotonic)
         super().__init__(
             (config.host, config.port), _Handler, connections, _BUSY, config.header_timeout_s, config.allowed_hosts

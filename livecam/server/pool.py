@@ -1,4 +1,4 @@
-"""Bounded model execution: admission of requests, decoded pixels in flight, and a fixed set of detectors to borrow."""
+"""Bounded model execution: admission of requests, budgets of what all requests hold, and detectors to borrow."""
 
 from __future__ import annotations
 
@@ -39,40 +39,59 @@ class Admission:
             self._slots.release()
 
 
-class PixelBudget:
-    """At most ``limit`` decoded pixels held by all requests together; a request that would go over is turned away.
+class Budget:
+    """At most ``limit`` units (decoded pixels, body bytes) held by all requests together.
 
-    Each request's image is bounded on its own, but many small files declaring huge images,
-    decoded at once, are not; this bounds them together.
+    Each request is bounded on its own, but many requests at once are not; this bounds them
+    together. A request that would go over is turned away with 503, never queued.
+
+    Args:
+        limit: the units all requests may hold at once.
+        busy_message: the 503 answer's message.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, busy_message: str) -> None:
         self._limit = limit
+        self._busy_message = busy_message
         self._used = 0
         self._lock = threading.Lock()
 
     @property
     def used(self) -> int:
-        """Pixels reserved now."""
+        """Units held now."""
         with self._lock:
             return self._used
 
+    def try_reserve(self, amount: int) -> bool:
+        """Hold ``amount`` if the budget has room now; give it back with :meth:`release`."""
+        with self._lock:
+            if self._used + amount > self._limit:
+                return False
+            self._used += amount
+            return True
+
+    def release(self, amount: int) -> None:
+        """Give back what :meth:`try_reserve` held."""
+        with self._lock:
+            self._used -= amount
+
+    def busy(self) -> HttpError:
+        """The 503 for a request the budget has no room for."""
+        return busy(self._busy_message)
+
     @contextmanager
-    def reserved(self, pixels: int) -> Iterator[None]:
-        """Hold ``pixels`` of the budget for the ``with`` body.
+    def reserved(self, amount: int) -> Iterator[None]:
+        """Hold ``amount`` for the ``with`` body.
 
         Raises:
-            HttpError: 503 with Retry-After when the budget cannot hold them now.
+            HttpError: 503 with Retry-After when the budget has no room now.
         """
-        with self._lock:
-            if self._used + pixels > self._limit:
-                raise busy("the server is decoding too many large images - retry request")
-            self._used += pixels
+        if not self.try_reserve(amount):
+            raise self.busy()
         try:
             yield
         finally:
-            with self._lock:
-                self._used -= pixels
+            self.release(amount)
 
 
 class DetectorPool:

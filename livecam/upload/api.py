@@ -30,8 +30,8 @@ import requests
 
 from livecam import __version__
 from livecam.errors import ConfigError, ServiceError
-from livecam.http import Answer, ErrorKinds, Transport, new_session, server_message
-from livecam.redaction import redact, redact_url
+from livecam.http import Answer, ErrorKinds, Transport, join_path, new_session, server_message
+from livecam.redaction import redact
 
 DEFAULT_API_URL = "https://api.roboflow.com"
 MAX_ANSWER_BYTES = 1 << 20
@@ -78,7 +78,7 @@ class UploadTarget:
 
     def __post_init__(self) -> None:
         if not self.api_url.startswith(("http://", "https://")):
-            raise ConfigError(f"--api-url must start with http:// or https:// (got {redact_url(self.api_url)!r})")
+            raise ConfigError(f"--api-url must start with http:// or https:// (got {redact(self.api_url)!r})")
         project = self.project.strip().strip("/").rsplit("/", 1)[-1]
         if not _PROJECT.match(project):
             raise ConfigError(
@@ -104,7 +104,7 @@ class RoboflowUploadApi:
         self.target = target
         self._transport = Transport(
             dataclasses.replace(_KINDS, missing=f"project {target.project!r}"),
-            where=redact(redact_url(target.api_url), target.api_key),
+            where=redact(target.api_url, target.api_key),
             secrets=(target.api_key,),
             session=session or new_session(pool_size=1),
             connect_timeout=target.connect_timeout,
@@ -114,7 +114,7 @@ class RoboflowUploadApi:
             stop=stop,
         )
         self._transport.session.headers["User-Agent"] = f"livecam/{__version__}"
-        self._base = f"{target.api_url.rstrip('/')}/dataset/{quote(target.project, safe='')}"
+        self._dataset = f"dataset/{quote(target.project, safe='')}"
 
     def close(self) -> None:
         self._transport.close()
@@ -139,7 +139,9 @@ class RoboflowUploadApi:
             ("metadata", (None, json.dumps(dict(metadata)))),
         ]
         where = self._where(f"uploading {name}")
-        answer = self._transport.post(f"{self._base}/upload", params=params, where=where, files=form)
+        answer = self._transport.post(
+            join_path(self.target.api_url, f"{self._dataset}/upload"), params=params, where=where, files=form
+        )
         body = answer.json()
         if answer.status == 200 and isinstance(body, dict):
             image_id = body.get("id")
@@ -159,7 +161,7 @@ class RoboflowUploadApi:
         body = json.dumps({"annotationFile": text, "labelmap": None}).encode("utf-8")
         where = self._where(f"saving the pre-label {name}")
         answer = self._transport.post(
-            f"{self._base}/annotate/{quote(image_id, safe='')}",
+            join_path(self.target.api_url, f"{self._dataset}/annotate/{quote(image_id, safe='')}"),
             params=params,
             where=where,
             data=body,

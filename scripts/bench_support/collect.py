@@ -18,7 +18,7 @@ from typing import Any
 
 from bench_support.common import PYTHON, Scale, Section, latency_server, ratio, read_json, run_child, table
 from livecam.collect import CollectConfig, Collector
-from livecam.collect.dedupe import dhash
+from livecam.collect.dedupe import fingerprint
 from livecam.frames import Frame
 from livecam.predictions import Prediction, Predictions
 from livecam.sources import SyntheticSource
@@ -69,7 +69,7 @@ def steps(repeats: int) -> dict[str, float]:
     source = SyntheticSource(1920, 1080)
     frames = [source.frame(i * 40) for i in range(repeats)]
     person = Predictions(items=(Prediction(100, 100, 400, 700, 0.9, "person"),))
-    timings: dict[str, float] = {"dhash": _median_ms(lambda: dhash(frames[0]), repeats)}
+    timings: dict[str, float] = {"fingerprint": _median_ms(lambda: fingerprint(frames[0]), repeats)}
     with tempfile.TemporaryDirectory() as tmp:
         skip = Collector(CollectConfig(Path(tmp) / "skip", strategies=("low-confidence",)), source="b", model_id="b/1")
         skip.start()
