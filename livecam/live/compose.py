@@ -143,13 +143,13 @@ class FrameComposer:
             self.decorate(canvas)
         return canvas
 
-    def decorate(self, canvas: Image) -> None:
-        """Draw the HUD (if shown) and the status lines of the last composed frame on ``canvas``."""
+    def decorate(self, canvas: Image, more: Sequence[str] = ()) -> None:
+        """Draw the HUD (if shown, with ``more`` lines) and the status lines of the last composed frame."""
         if self.hud:
             if self._camera is None:
-                draw_hud(canvas, self._hud_lines(self._now, self._age))
+                draw_hud(canvas, [*self._hud_lines(self._now, self._age), *more])
             else:
-                draw_hud(canvas, [self._tile_line(self._now, self._age)], anchor="top-left")
+                draw_hud(canvas, [self._tile_line(self._now, self._age), *more], anchor="top-left")
         lines = self.status_lines()
         if lines:
             draw_status(canvas, lines)

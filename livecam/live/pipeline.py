@@ -47,7 +47,7 @@ from livecam.live.slot import Doorbell, LatestSlot
 from livecam.live.stats import MotionStats, RunStats, SourceSummary, StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.motion import Carried
-from livecam.overlay import OverlayStyle, draw_hud, draw_status
+from livecam.overlay import OverlayStyle, draw_status
 from livecam.parsing import AnswerParser
 from livecam.predictions import Predictions
 from livecam.sources import SourceInfo, VideoSource
@@ -404,7 +404,9 @@ class LivePipeline:
             canvas = camera.composer.compose(frame or camera.shown_frame(), new=frame is not None, decorate=False)
             tile = np.zeros((layout.cell[1], layout.cell[0], 3), np.uint8)
             fit_into(tile, canvas)
-            camera.composer.decorate(tile)
+            # The totals go under the HUD of the last tile of the top row (small cells hold one panel).
+            totals = [self._totals_line(now)] if camera.index == min(layout.cols, len(self.cameras)) - 1 else []
+            camera.composer.decorate(tile, totals)
             camera.tile, camera.tile_at = tile, now
             new += frame is not None
         if selected is not None:
@@ -414,8 +416,6 @@ class LivePipeline:
             picture = layout.single(shown)
         else:
             picture = layout.compose([camera.tile for camera in self.cameras])
-            if self._huds.hud:
-                draw_hud(picture, [self._totals_line(now)])
             lines = self.status.lines()
             if lines:
                 draw_status(picture, lines)
@@ -590,9 +590,9 @@ class LivePipeline:
             shown += frames
             answers += drawn
         p50, _ = self.stats.latency_ms()
-        parts = [f"{len(self.cameras)} cameras", f"video {shown:.0f} fps"]
+        parts = [f"{len(self.cameras)} cameras", f"{shown:.0f} fps"]
         if self._make_client is not None:
-            parts.append(f"detections {answers:.1f}/s")
+            parts.append(f"{answers:.1f}/s")
             parts.append("latency -" if p50 is None else f"latency {p50:.0f} ms")
         return "  ".join(parts)
 
