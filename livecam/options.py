@@ -274,6 +274,27 @@ class NestedError(ValueError):
 # --- the option list --------------------------------------------------------------------------
 
 
+_GRID = re.compile(r"^\s*(\d{1,2})\s*[xX]\s*(\d{1,2})\s*$")
+
+
+def _grid(value: Any) -> tuple[int, int]:
+    match = _GRID.match(value) if isinstance(value, str) else None
+    if match is None or int(match.group(1)) < 1 or int(match.group(2)) < 1:
+        raise ValueError(f"expected COLSxROWS such as 2x2, got {value!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _weights(value: Any) -> tuple[float, ...]:
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        weights = tuple(float(part) for part in parts)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected numbers separated by commas such as 2,1,1, got {value!r}") from None
+    if not weights or any(not (0 < w < 1e6) for w in weights):
+        raise ValueError(f"each weight must be a positive number, got {value!r}")
+    return weights
+
+
 def _in_flight(value: Any) -> int | str:
     if value == "auto":
         return "auto"
@@ -602,6 +623,36 @@ KIOSK_OPTIONS: tuple[Option, ...] = (
 )
 """The kiosk's own options (overlay, screen, unattended behaviour)."""
 
+SEVERAL_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "run",
+        "grid",
+        "--grid",
+        _grid,
+        "with several sources, the grid's tiles, e.g. 3x2 (default: 1; 2 side by side; 2x2; 3x2; 3x3)",
+        "COLSxROWS",
+    ),
+    Option(
+        "run",
+        "display-fps",
+        "--display-fps",
+        _number(0, 240, above=True),
+        "with several sources, pictures per second at most (default: as often as the fastest source has a frame)",
+        "FPS",
+        float,
+    ),
+    Option(
+        "run",
+        "weight",
+        "--weight",
+        _weights,
+        "with several sources, share the detection servers by these weights, one per source, e.g. 2,1,1 "
+        "(default: equal shares, the camera that waited longest first)",
+        "W1,W2,...",
+    ),
+)
+"""How several sources share the screen and the servers (``run``; the kiosk takes them in ``[display]``)."""
+
 HEADLESS = Option("run", "headless", "--headless", _boolean, "no window at all (servers, tests)", None)
 FULLSCREEN = Option("run", "fullscreen", "--fullscreen", _boolean, "start fullscreen (toggle with f)", None)
 RUN_OPTIONS: tuple[Option, ...] = (
@@ -645,6 +696,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "where the s key saves PNG snapshots (default: .)",
         "DIR",
     ),
+    *SEVERAL_OPTIONS,
 )
 """The display, limit and output options of ``run`` (and of the Python ``run`` and ``stream``)."""
 
