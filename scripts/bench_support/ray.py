@@ -94,7 +94,7 @@ def task_overhead(video: Path, out: Path, url: str, repeats: int) -> dict[str, f
         if done.error:
             raise RuntimeError(done.error)
         local_s.append(time.perf_counter() - started)
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
     try:
         counter = ray.remote(_NullCounter).options(num_cpus=0).remote()
         remote = ray.remote(annotate_segment).options(num_cpus=1)
@@ -116,7 +116,7 @@ def task_overhead(video: Path, out: Path, url: str, repeats: int) -> dict[str, f
 
 
 def join_cost(video: Path, out: Path) -> float:
-    """Milliseconds per frame to join two segments of ``video`` into one file (decoded and written again)."""
+    """Milliseconds per frame to join two segments of ``video`` into one file (copied with PyAV when installed)."""
     import cv2
 
     from livecam.annotate.segments import join_videos
