@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 #: The longest class or keypoint name kept; longer names are cut.
 MAX_NAME = 64
@@ -48,7 +48,7 @@ _MIN_SECRET_TAIL = 4
 
 
 def hide_secrets(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with each non-empty secret (as given and URL-quoted) replaced by ``***``.
+    """``text`` with each non-empty secret (as given and URL-quoted either way) replaced by ``***``.
 
     A text already cut short (ending in "…") also loses a trailing start of a secret, so a key
     cut in half by a length cap does not show its first half.
@@ -60,7 +60,9 @@ class Secrets:
     """Secrets to hide, each form (as given, URL-quoted) worked out once for many texts."""
 
     def __init__(self, secrets: Iterable[str | None]) -> None:
-        self.forms = tuple(dict.fromkeys(f for s in secrets if s for f in (s, quote(s, safe=""))))
+        self.forms = tuple(
+            dict.fromkeys(f for s in secrets if s for f in (s, quote(s, safe=""), quote_plus(s, safe="")))
+        )
         self._starts = tuple({form[:_MIN_SECRET_TAIL] for form in self.forms})
 
     def __bool__(self) -> bool:
@@ -91,6 +93,7 @@ def _hide_cut_tail(text: str, secret: str) -> str:
 
 def for_log(text: str, *, limit: int = MAX_MESSAGE) -> str:
     """``text`` as one printable log line: controls shown as ``\\xNN`` escapes, surrogates replaced, capped."""
+    text = text[: limit + 1]  # escapes only lengthen it: what is cut here would be cut below
     text = _SURROGATE.sub(_REPLACEMENT, text)
     text = _CONTROL.sub(_escaped, text)
     if len(text) > limit:
