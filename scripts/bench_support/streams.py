@@ -289,7 +289,7 @@ def _rss_kb() -> int:
     return 0
 
 
-if __name__ == "__main__":  # python scripts/bench_support/streams.py MINUTES: the long RTSP soak
+if __name__ == "__main__":  # cd scripts && ../.venv/bin/python -m bench_support.streams MINUTES: the RTSP soak
     import json
 
     print(json.dumps(soak(float(sys.argv[1]) if len(sys.argv) > 1 else 10.0), indent=2))
