@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from livecam.collect.config import STRATEGY_NAMES, CollectConfig, parse_band, parse_strategies
-from livecam.connection import AUTO_MAX_IN_FLIGHT
+from livecam.connection import AUTO_MAX_IN_FLIGHT, ApiSettings
 from livecam.detector.bundled import DEFAULT_PRECISION, PRECISIONS
 from livecam.encode import ENCODER_NAMES
 from livecam.errors import ConfigError
+from livecam.kiosk.config import KioskConfig
 from livecam.kiosk.keys import QuitSequence
 from livecam.kiosk.orientation import ROTATIONS
 from livecam.net import parse_allowed_hosts
@@ -273,6 +274,27 @@ class NestedError(ValueError):
 # --- the option list --------------------------------------------------------------------------
 
 
+_GRID = re.compile(r"^\s*(\d{1,2})\s*[xX]\s*(\d{1,2})\s*$")
+
+
+def _grid(value: Any) -> tuple[int, int]:
+    match = _GRID.match(value) if isinstance(value, str) else None
+    if match is None or int(match.group(1)) < 1 or int(match.group(2)) < 1:
+        raise ValueError(f"expected COLSxROWS such as 2x2, got {value!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _weights(value: Any) -> tuple[float, ...]:
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        weights = tuple(float(part) for part in parts)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected numbers separated by commas such as 2,1,1, got {value!r}") from None
+    if not weights or any(not (0 < w < 1e6) for w in weights):
+        raise ValueError(f"each weight must be a positive number, got {value!r}")
+    return weights
+
+
 def _in_flight(value: Any) -> int | str:
     if value == "auto":
         return "auto"
@@ -328,6 +350,17 @@ class Option:
         return self.flag.removeprefix("--").replace("-", "_")
 
 
+_API = ApiSettings()
+"""The API defaults, for the help texts."""
+
+_KIOSK = KioskConfig()
+"""The kiosk file's defaults, for the help texts."""
+
+
+def _on(value: bool) -> str:
+    return "on" if value else "off"
+
+
 SOURCE_OPTIONS: tuple[Option, ...] = (
     Option("source", "width", "--width", _integer(16, 16384), "ask the camera for this frame width", "PX", int),
     Option("source", "height", "--height", _integer(16, 16384), "ask the camera for this frame height", "PX", int),
@@ -365,7 +398,7 @@ API_OPTIONS: tuple[Option, ...] = (
         "confidence",
         "--confidence",
         _number(0, 100),
-        "minimum confidence, percent 0-100; a value below 1 is read as a fraction (default: 40)",
+        f"minimum confidence, percent 0-100; a value below 1 is read as a fraction (default: {_API.confidence:g})",
         "0-100",
         float,
     ),
@@ -374,7 +407,7 @@ API_OPTIONS: tuple[Option, ...] = (
         "overlap",
         "--overlap",
         _number(0, 100),
-        "NMS overlap threshold, percent 0-100; a value below 1 is read as a fraction (default: 30)",
+        f"NMS overlap threshold, percent 0-100; a value below 1 is read as a fraction (default: {_API.overlap:g})",
         "0-100",
         float,
     ),
@@ -392,12 +425,19 @@ API_OPTIONS: tuple[Option, ...] = (
         "max-side",
         "--max-side",
         _integer(0, 8192),
-        "downsize frames so the longest side is at most PX before sending; 0 sends full size (default: 640)",
+        "downsize frames so the longest side is at most PX before sending; 0 sends full size "
+        f"(default: {_API.max_side})",
         "PX",
         int,
     ),
     Option(
-        "api", "jpeg-quality", "--jpeg-quality", _integer(1, 100), "JPEG quality of sent frames (default: 80)", "Q", int
+        "api",
+        "jpeg-quality",
+        "--jpeg-quality",
+        _integer(1, 100),
+        f"JPEG quality of sent frames (default: {_API.jpeg_quality})",
+        "Q",
+        int,
     ),
     Option(
         "api",
@@ -413,7 +453,7 @@ API_OPTIONS: tuple[Option, ...] = (
         "timeout",
         "--timeout",
         _number(0, 300, above=True),
-        "seconds to wait for an answer (default: 10)",
+        f"seconds to wait for an answer (default: {_API.timeout:g})",
         "S",
         float,
     ),
@@ -422,7 +462,7 @@ API_OPTIONS: tuple[Option, ...] = (
         "encoder",
         "--encoder",
         _choice(*ENCODER_NAMES),
-        "JPEG encoder (default: auto = OpenCV, measured as fast as PyTurboJPEG; turbojpeg needs "
+        f"JPEG encoder (default: {_API.encoder} = OpenCV, measured as fast as PyTurboJPEG; turbojpeg needs "
         "pip install 'livecam[turbojpeg]')",
         "NAME",
     ),
@@ -460,7 +500,7 @@ MAX_AGE = Option(
     "max-age",
     "--max-age",
     _number(0, 3600, above=True),
-    "hide detections older than this (default: 3 s)",
+    f"hide detections older than this (default: {_KIOSK.overlay.max_age:g} s)",
     "S",
     float,
 )
@@ -474,7 +514,7 @@ KIOSK_OPTIONS: tuple[Option, ...] = (
         "show-confidence",
         "--show-confidence",
         _boolean,
-        "append the confidence to labels (default: on)",
+        f"append the confidence to labels (default: {_on(_KIOSK.overlay.show_confidence)})",
         None,
     ),
     Option(
@@ -486,8 +526,12 @@ KIOSK_OPTIONS: tuple[Option, ...] = (
         "CLASS=#RRGGBB",
         repeat=True,
     ),
-    Option("overlay", "hud", "--hud", _boolean, "show the fps/latency panel (default: off)", None),
-    Option("overlay", "title", "--title", _text, "window and web page title (default: livecam)", "TEXT"),
+    Option(
+        "overlay", "hud", "--hud", _boolean, f"show the fps/latency panel (default: {_on(_KIOSK.overlay.hud)})", None
+    ),
+    Option(
+        "overlay", "title", "--title", _text, f"window and web page title (default: {_KIOSK.overlay.title})", "TEXT"
+    ),
     Option("overlay", "caption", "--caption", _text, "text shown in the top-left corner of the picture", "TEXT"),
     MAX_AGE,
     Option(
@@ -507,14 +551,28 @@ KIOSK_OPTIONS: tuple[Option, ...] = (
         "DEG",
         int,
     ),
-    Option("display", "mirror", "--mirror", _boolean, "flip the picture left to right (default: off)", None),
-    Option("display", "headless", "--headless", _boolean, "no window, only the web view (default: off)", None),
+    Option(
+        "display",
+        "mirror",
+        "--mirror",
+        _boolean,
+        f"flip the picture left to right (default: {_on(_KIOSK.display.mirror)})",
+        None,
+    ),
+    Option(
+        "display",
+        "headless",
+        "--headless",
+        _boolean,
+        f"no window, only the web view (default: {_on(_KIOSK.display.headless)})",
+        None,
+    ),
     Option(
         "kiosk",
         "watchdog",
         "--watchdog",
         _number(1, 3600),
-        "restart the pipeline when no frame was shown for this many seconds (default: 10)",
+        f"restart the pipeline when no frame was shown for this many seconds (default: {_KIOSK.kiosk.watchdog:g})",
         "S",
         float,
     ),
@@ -523,7 +581,8 @@ KIOSK_OPTIONS: tuple[Option, ...] = (
         "quit",
         "--quit",
         _quit,
-        "keys that quit when typed within 2 s, e.g. qqq or 'esc esc q'; none disables (default: qqq)",
+        "keys that quit when typed within 2 s, e.g. qqq or 'esc esc q'; none disables "
+        f"(default: {_KIOSK.kiosk.quit.text})",
         "KEYS",
     ),
     Option(
@@ -544,13 +603,55 @@ KIOSK_OPTIONS: tuple[Option, ...] = (
         "NAME,...",
     ),
     Option(
-        "kiosk", "web-fps", "--web-fps", _number(0.5, 60), "frame rate of the browser view (default: 10)", "FPS", float
+        "kiosk",
+        "web-fps",
+        "--web-fps",
+        _number(0.5, 60),
+        f"frame rate of the browser view (default: {_KIOSK.kiosk.web_fps:g})",
+        "FPS",
+        float,
     ),
     Option(
-        "kiosk", "web-viewers", "--web-viewers", _integer(1, 64), "most browser viewers at once (default: 8)", "N", int
+        "kiosk",
+        "web-viewers",
+        "--web-viewers",
+        _integer(1, 64),
+        f"most browser viewers at once (default: {_KIOSK.kiosk.web_viewers})",
+        "N",
+        int,
     ),
 )
 """The kiosk's own options (overlay, screen, unattended behaviour)."""
+
+SEVERAL_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "run",
+        "grid",
+        "--grid",
+        _grid,
+        "with several sources, the grid's tiles, e.g. 3x2 (default: 1; 2 side by side; 2x2; 3x2; 3x3)",
+        "COLSxROWS",
+    ),
+    Option(
+        "run",
+        "display-fps",
+        "--display-fps",
+        _number(0, 240, above=True),
+        "with several sources, pictures per second at most (default: as often as the fastest source has a frame)",
+        "FPS",
+        float,
+    ),
+    Option(
+        "run",
+        "weight",
+        "--weight",
+        _weights,
+        "with several sources, share the detection servers by these weights, one per source, e.g. 2,1,1 "
+        "(default: equal shares, the camera that waited longest first)",
+        "W1,W2,...",
+    ),
+)
+"""How several sources share the screen and the servers (``run``; the kiosk takes them in ``[display]``)."""
 
 HEADLESS = Option("run", "headless", "--headless", _boolean, "no window at all (servers, tests)", None)
 FULLSCREEN = Option("run", "fullscreen", "--fullscreen", _boolean, "start fullscreen (toggle with f)", None)
@@ -595,6 +696,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "where the s key saves PNG snapshots (default: .)",
         "DIR",
     ),
+    *SEVERAL_OPTIONS,
 )
 """The display, limit and output options of ``run`` (and of the Python ``run`` and ``stream``)."""
 

@@ -113,12 +113,37 @@ class CollectStats:
 
 
 @dataclass(frozen=True)
+class CameraStats:
+    """One camera of a run with several sources (an entry of ``cameras``).
+
+    Attributes:
+        source: its name, credentials redacted.
+        failure: the type of the error that ended its capture thread, else None.
+    """
+
+    source: str
+    source_frames: int = 0
+    displayed_frames: int = 0
+    source_fps: float = 0.0
+    display_fps: float = 0.0
+    requests_sent: int = 0
+    responses_ok: int = 0
+    responses_failed: int = 0
+    prediction_age_ms: Percentiles = field(default_factory=Percentiles)
+    reconnects: int = 0
+    frames_not_shown: int = 0
+    compensated_frames: int = 0
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
 class RunStats:
     """What one live run did; :meth:`to_json` gives the ``--stats-json`` document.
 
     Attributes:
         failure: why the run ended early because one of its threads crashed, else None.
         motion, servers, boxes_log, collect: the sections of the parts that ran.
+        cameras: each camera's figures when the run had several sources (the totals are theirs added up).
     """
 
     source_frames: int = 0
@@ -148,6 +173,7 @@ class RunStats:
     servers: tuple[ServerStats, ...] | None = field(default=None, metadata=OPTIONAL)
     boxes_log: BoxesLogStats | None = field(default=None, metadata=OPTIONAL)
     collect: CollectStats | None = field(default=None, metadata=FLATTENED)
+    cameras: tuple[CameraStats, ...] | None = field(default=None, metadata=OPTIONAL)
 
     def to_json(self) -> JsonDocument:
         """The stats as plain JSON data, under the documented names."""

@@ -205,3 +205,9 @@ def test_ray_missing_gives_the_install_command(
         annotate(api, *clips, "-o", tmp_path / "out", "--ray")
     with StubApi() as api, pytest.raises(ConfigError, match="goes with --ray"):
         annotate(api, *clips, "-o", tmp_path / "out", "--segment-s", "5")
+
+
+def test_a_video_name_is_refused_where_a_folder_is_needed(tmp_path: Path, clips: list[Path]) -> None:
+    with StubApi() as api, pytest.raises(ConfigError, match="give -o OUTDIR/"):
+        annotate(api, clips[0], "-o", tmp_path / "out.mp4", "--skip-done")
+    assert not (tmp_path / "out.mp4").exists()

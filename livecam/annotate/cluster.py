@@ -388,7 +388,10 @@ class ClusterRun:
                 except RayError as exc:
                     # A worker's traceback: whatever it quotes, the key stays out of the log.
                     failed = redact(str(exc), self._job.api.api_key)
-                    entry.error = entry.error or f"a task failed on the cluster after {MAX_RETRIES} retries: {failed}"
+                    entry.error = entry.error or (
+                        f"a task failed on the cluster ({failed}); a worker that died was tried {MAX_RETRIES} "
+                        "more times. Is livecam[ray] installed on every node?"
+                    )
                     continue
                 if done.error is not None:
                     entry.error = entry.error or redact(done.error, self._job.api.api_key)
@@ -416,14 +419,16 @@ class ClusterRun:
             return
         outputs = [p for p in (item.video, item.jsonl) if p is not None]
         frames = sum(d.frames for d in entry.done.values())
-        self._manifest.record(item.name, entry.identity, outputs, {"frames": frames})
+        sent, failed = sum(d.sent for d in entry.done.values()), sum(d.failed for d in entry.done.values())
+        if failed and failed / max(1, sent) > self._job.max_failed_fraction:
+            # Written, but not complete: a rerun does the whole input again.
+            entry.error = f"{failed} of {sent} requests failed (more than --max-failed-fraction)"
+        else:
+            self._manifest.record(item.name, entry.identity, outputs, {"frames": frames})
         self._manifest.forget([s.key for s in entry.segments])
         shutil.rmtree(self._outdir / PARTS_FOLDER / item.name, ignore_errors=True)
         with contextlib.suppress(OSError):
             (self._outdir / PARTS_FOLDER).rmdir()  # only once empty: other inputs' parts may still be there
-        sent, failed = sum(d.sent for d in entry.done.values()), sum(d.failed for d in entry.done.values())
-        if failed and failed / max(1, sent) > self._job.max_failed_fraction:
-            entry.error = f"{failed} of {sent} requests failed (more than --max-failed-fraction)"
         nodes = sorted({d.node for d in entry.done.values()})
         log.info("%s: %d frames -> %s (%d segments on %s)", item.source.name, frames, item.video,
                  len(entry.segments), ", ".join(nodes))  # fmt: skip

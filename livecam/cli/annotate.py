@@ -22,6 +22,7 @@ from livecam.annotate.batch import (
     expand_inputs,
     frames_of,
     holds_videos,
+    is_video,
     plan,
     settings_of,
     summary,
@@ -359,6 +360,11 @@ def run_many(
     outdir: Path = args.output
     if outdir.exists() and not outdir.is_dir():
         raise ConfigError(f"-o {outdir} is a file; with several videos give a folder (OUTDIR/)")
+    if not outdir.exists() and is_video(outdir) and not getattr(args, "output_folder", False):
+        raise ConfigError(
+            f"-o {outdir} names a video file, but --skip-done, --ray and several inputs write into a folder: "
+            "give -o OUTDIR/"
+        )
     if not outdir.exists() and not outdir.resolve().parent.is_dir():
         raise ConfigError(f"-o: folder {outdir.parent} does not exist; create it first")
     items = plan(expand_inputs(given), outdir, json=args.json is not None)

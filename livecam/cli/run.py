@@ -25,10 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The source, camera, API and display options of ``livecam run``."""
     parser.add_argument(
         "source",
-        nargs="?",
-        default="0",
+        nargs="*",
+        default=["0"],
         metavar="SOURCE",
-        help="camera index (0), video file, stream URL (rtsp://, http://), or synthetic:WxH@FPS (default: 0)",
+        help="camera index (0), video file, stream URL (rtsp://, http://), or synthetic:WxH@FPS (default: 0); "
+        "several are shown together in a grid",
     )
     add_options(parser.add_argument_group("camera"), SOURCE_OPTIONS, check=True)
     add_options(parser.add_argument_group("detection API", API_HELP), API_OPTIONS, check=True)

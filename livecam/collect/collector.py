@@ -59,6 +59,7 @@ class _Job:
     strategies: tuple[str, ...]
     wall_time: float
     video_time_s: float | None
+    camera: tuple[int, str] | None = None
 
 
 _END = object()
@@ -172,7 +173,13 @@ class Collector:
     # --- the hot path ---------------------------------------------------------------------------
 
     def offer(
-        self, frame: Frame, predictions: Predictions, video_time_s: float | None = None, *, copy: bool = False
+        self,
+        frame: Frame,
+        predictions: Predictions,
+        video_time_s: float | None = None,
+        *,
+        copy: bool = False,
+        camera: tuple[int, str] | None = None,
     ) -> None:
         """Consider one answered frame; returns at once, whatever the disk does.
 
@@ -183,6 +190,8 @@ class Collector:
             video_time_s: the frame's position in a video file; when given it also drives the
                 rate limits, so a file annotated faster than real time is sampled over its length.
             copy: the caller will draw on ``frame.image`` next; a frame that is queued is copied first.
+            camera: with several live sources, (index, name) of the frame's camera: the sidecar
+                says ``"camera": index`` and names that source.
         """
         if self._off is not None:
             return
@@ -202,7 +211,7 @@ class Collector:
             return
         if copy:
             frame = Frame(frame.seq, frame.image.copy(), frame.captured_at)
-        job = _Job(frame, predictions, names, self._wall_clock(), video_time_s)
+        job = _Job(frame, predictions, names, self._wall_clock(), video_time_s, camera)
         try:
             self._queue.put_nowait(job)
         except queue.Full:
@@ -269,7 +278,7 @@ class Collector:
         self, job: _Job, stem: str, value: Fingerprint, size: tuple[int, int], annotated: bool
     ) -> dict[str, Any]:
         answer = job.predictions.to_roboflow()
-        return {
+        sidecar: dict[str, Any] = {
             "format": SIDECAR_FORMAT,
             "image": stem + IMAGE_SUFFIX,
             "annotation": stem + ".xml" if annotated else None,
@@ -285,6 +294,9 @@ class Collector:
             "below_threshold": Predictions(items=job.predictions.below_threshold).to_roboflow()["predictions"],
             "thumbnail": value.hex(),
         }
+        if job.camera is not None:
+            sidecar["camera"], sidecar["source"] = job.camera[0], redact(job.camera[1])
+        return sidecar
 
     # --- state and stats ------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ class OverlaySettings:
     """``[overlay]``: what is drawn over the picture."""
 
     classes: tuple[str, ...] | None = None
-    confidence: float = 40.0
+    confidence: float = ApiSettings.confidence
     motion: bool = True
     labels: bool | tuple[str, ...] = True
     """True (class and confidence), False (no labels) or the parts to show: class, confidence, id."""

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
+from importlib import resources
 from types import TracebackType
 from typing import Any
 
@@ -373,84 +374,5 @@ class _Handler(BoundedHandler):
             self.wfile.write(b"\r\n")
 
 
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-  html, body { margin: 0; height: 100%; background: #111; color: #eee; font: 14px system-ui, sans-serif; }
-  main { position: relative; height: 100%; display: flex; align-items: center; justify-content: center; }
-  img { max-width: 100%; max-height: 100%; object-fit: contain; }
-  #stats { position: absolute; right: 8px; bottom: 8px; padding: 6px 10px; background: rgba(0,0,0,.6);
-           border-radius: 4px; white-space: pre; font-variant-numeric: tabular-nums; }
-</style>
-</head>
-<body>
-<main>
-  <img id="view" src="/snapshot.jpg" alt="{title}">
-  <div id="stats">connecting...</div>
-</main>
-<script>
-  // Frames are read from the MJPEG stream with fetch() and shown one by one, so the last frame
-  // stays on screen if the stream is cut; the page reconnects after a pause.
-  const view = document.getElementById("view");
-  const marker = new TextEncoder().encode("\\r\\n\\r\\n");
-  function headerEnd(buf) {
-    outer: for (let i = 0; i + 4 <= buf.length; i++) {
-      for (let j = 0; j < 4; j++) if (buf[i + j] !== marker[j]) continue outer;
-      return i;
-    }
-    return -1;
-  }
-  function show(bytes) {
-    const url = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
-    const old = view.src;
-    view.onload = () => { if (old.startsWith("blob:")) URL.revokeObjectURL(old); };
-    view.src = url;
-  }
-  async function stream() {
-    if (!window.ReadableStream) { view.src = "/stream.mjpg"; return; }
-    try {
-      const reader = (await fetch("/stream.mjpg", { cache: "no-store" })).body.getReader();
-      let buf = new Uint8Array(0);
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        const joined = new Uint8Array(buf.length + value.length);
-        joined.set(buf); joined.set(value, buf.length); buf = joined;
-        for (;;) {
-          const end = headerEnd(buf);
-          if (end < 0) break;
-          const head = new TextDecoder().decode(buf.subarray(0, end));
-          const match = /Content-Length:\\s*(\\d+)/i.exec(head);
-          const length = match ? Number(match[1]) : -1;
-          if (length < 0 || buf.length < end + 4 + length) break;
-          show(buf.slice(end + 4, end + 4 + length));
-          buf = buf.slice(end + 4 + length);
-        }
-      }
-    } catch (e) { /* the stream was cut: reconnect below */ }
-    setTimeout(stream, 2000);
-  }
-  stream();
-  const panel = document.getElementById("stats");
-  const fmt = (v, unit) => v === null || v === undefined ? "-" : `${Math.round(v * 10) / 10}${unit}`;
-  async function poll() {
-    try {
-      const s = await (await fetch("/stats", { cache: "no-store" })).json();
-      const lines = [`video ${fmt(s.fps, " fps")}   detections ${fmt(s.detections_per_s, "/s")}`,
-                     `latency ${fmt(s.latency_ms, " ms")}   age ${fmt(s.age_ms, " ms")}`];
-      for (const line of s.status || []) lines.push(line);
-      panel.textContent = lines.join("\\n");
-    } catch (e) {
-      panel.textContent = "stats unavailable";
-    }
-  }
-  poll();
-  setInterval(poll, 1000);
-</script>
-</body>
-</html>
-"""
+_PAGE = resources.files("livecam.kiosk").joinpath("page.html").read_text(encoding="utf-8")
+"""The page at ``/`` (``{title}`` is replaced by the escaped title)."""

@@ -3,7 +3,8 @@
 Each line is ``{"frame": i, "from_frame": j, "age_ms": a, "predictions": [...]}``: the source
 index of the frame shown, the index of the frame the answer was computed on (null before the
 first answer), the answer's age when shown, and the boxes exactly as drawn (after motion
-compensation) in Roboflow's centre format, in source-frame pixels. The display only puts a small
+compensation) in Roboflow's centre format, in source-frame pixels. With several cameras each line
+also has ``"camera": i`` (0-based, the order the sources were given). The display only puts a small
 record in a bounded queue; a writer thread turns it into JSON and writes it, so a slow disk never
 stalls the picture. When the buffer is full lines are dropped and counted; when writing fails
 (a full disk, a closed pipe) it says so once and stops writing, and the display goes on.
@@ -17,7 +18,7 @@ import logging
 import queue
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from livecam.errors import OutputError
 from livecam.predictions import Prediction, prediction_json
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 BUFFER_LINES = 4096
 """Lines waiting to be written at most (about two minutes of video at 30 fps)."""
 
-_Record = tuple[int, int | None, float | None, tuple[Prediction, ...]]
+_Record = tuple[int, int | None, float | None, tuple[Prediction, ...], int | None]
 
 
 class BoxesLog:
@@ -56,13 +57,21 @@ class BoxesLog:
         self._worker = Worker(self._write_all, "livecam-boxes-log")
         self._worker.start()
 
-    def write(self, frame: int, from_frame: int | None, age_ms: float | None, items: Sequence[Prediction]) -> None:
-        """Queue the line of one displayed frame; never blocks."""
+    def write(
+        self,
+        frame: int,
+        from_frame: int | None,
+        age_ms: float | None,
+        items: Sequence[Prediction],
+        *,
+        camera: int | None = None,
+    ) -> None:
+        """Queue the line of one displayed frame (of camera ``camera`` when there are several); never blocks."""
         if self.failed is not None or self._closed:
             self.dropped += 1
             return
         try:
-            self._queue.put_nowait((frame, from_frame, age_ms, tuple(items)))
+            self._queue.put_nowait((frame, from_frame, age_ms, tuple(items), camera))
         except queue.Full:
             self.dropped += 1
 
@@ -114,17 +123,17 @@ class BoxesLog:
                 self._fail(exc)
 
 
-def line(frame: int, from_frame: int | None, age_ms: float | None, items: Sequence[Prediction]) -> str:
-    """One line of the log (with its newline)."""
-    return (
-        json.dumps(
-            {
-                "frame": frame,
-                "from_frame": from_frame,
-                "age_ms": None if age_ms is None else round(age_ms, 1),
-                "predictions": [prediction_json(p, shapes=False) for p in items],
-            },
-            separators=(",", ":"),
-        )
-        + "\n"
+def line(
+    frame: int, from_frame: int | None, age_ms: float | None, items: Sequence[Prediction], camera: int | None = None
+) -> str:
+    """One line of the log (with its newline); ``camera`` only with several cameras."""
+    data: dict[str, Any] = {} if camera is None else {"camera": camera}
+    data.update(
+        {
+            "frame": frame,
+            "from_frame": from_frame,
+            "age_ms": None if age_ms is None else round(age_ms, 1),
+            "predictions": [prediction_json(p, shapes=False) for p in items],
+        }
     )
+    return json.dumps(data, separators=(",", ":")) + "\n"

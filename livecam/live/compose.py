@@ -57,6 +57,8 @@ class FrameComposer:
         motion: the motion thread's carried boxes; None draws answers where they were detected.
         boxes_log: where each displayed frame's boxes are logged.
         on_shown: called with each newly displayed frame and what was drawn on it.
+        camera: the camera's index when it is one of several: its boxes log lines say so, its
+            status lines start with "camera N:" (counting from 1) and its HUD is one compact line.
     """
 
     def __init__(
@@ -73,7 +75,9 @@ class FrameComposer:
         motion: LatestSlot[Carried] | None = None,
         boxes_log: BoxesLog | None = None,
         on_shown: Sequence[ShownHook] = (),
+        camera: int | None = None,
     ) -> None:
+        self._camera = camera
         self._predictions = predictions
         self._status = status
         self._stats = stats
@@ -95,10 +99,16 @@ class FrameComposer:
         self.skipped_frames = 0
         """Displayed frames with boxes that the motion thread was too far behind to carry."""
         self._skipped_at = -SKIPPED_HUD_S
+        self._age: float | None = None
+        self._now = 0.0
 
-    def compose(self, frame: Frame, new: bool) -> Image:
-        """The frame with the newest predictions, HUD and status drawn; counted if ``new``."""
-        now = self._clock()
+    def compose(self, frame: Frame, new: bool, *, decorate: bool = True) -> Image:
+        """The frame with the newest predictions, HUD and status drawn; counted if ``new``.
+
+        With ``decorate`` False only the boxes are drawn; :meth:`decorate` adds the rest later
+        (a grid tile gets its HUD and status after it is scaled to its cell).
+        """
+        now = self._now = self._clock()
         canvas = frame.image.copy()
         predictions = self._predictions.peek()
         age: float | None = None
@@ -118,15 +128,43 @@ class FrameComposer:
             self._display_rate.tick(now)
             self._status.set("video", None)
             if self._boxes_log is not None:
-                _log(self._boxes_log, frame, shown, age)
+                _log(self._boxes_log, frame, shown, age, self._camera)
             for hook in self._on_shown:
                 hook(frame, shown if age is not None else None, age)
+        self._age = age
+        if decorate:
+            self.decorate(canvas)
+        return canvas
+
+    def decorate(self, canvas: Image, more: Sequence[str] = ()) -> None:
+        """Draw the HUD (if shown, with ``more`` lines) and the status lines of the last composed frame."""
         if self.hud:
-            draw_hud(canvas, self._hud_lines(now, age))
-        lines = self._status.lines()
+            if self._camera is None:
+                draw_hud(canvas, [*self._hud_lines(self._now, self._age), *more])
+            else:
+                draw_hud(canvas, [self._tile_line(self._now, self._age), *more], anchor="top-left")
+        lines = self.status_lines()
         if lines:
             draw_status(canvas, lines)
-        return canvas
+
+    def status_lines(self) -> list[str]:
+        """The status lines shown over this camera's picture ("camera N: ..." for one of several)."""
+        lines = self._status.lines()
+        if self._camera is None:
+            return lines
+        return [f"camera {self._camera + 1}: {line[:1].lower()}{line[1:]}" for line in lines]
+
+    def rates(self, now: float) -> tuple[float, float]:
+        """(frames shown, answers drawn) per second over the last seconds."""
+        return self._display_rate.rate(now), self._prediction_rate.rate(now)
+
+    def _tile_line(self, now: float, age: float | None) -> str:
+        """A grid tile's HUD: its number, frame rate, answers per second and the boxes' age."""
+        parts = [f"{self._camera + 1 if self._camera is not None else 1}", f"{self._display_rate.rate(now):.0f} fps"]
+        if self._detecting:
+            parts.append(f"{self._prediction_rate.rate(now):.1f}/s")
+            parts.append("age -" if age is None else f"age {age * 1000:.0f} ms")
+        return "  ".join(parts)
 
     def _carried(self, frame: Frame, newest: Predictions, new: bool, now: float) -> Predictions:
         """What to draw on ``frame``: the carried boxes when there are any close enough, else ``newest``."""
@@ -163,14 +201,14 @@ class FrameComposer:
         return ["  ".join(parts)]
 
 
-def _log(boxes_log: BoxesLog, frame: Frame, shown: Predictions | None, age: float | None) -> None:
+def _log(boxes_log: BoxesLog, frame: Frame, shown: Predictions | None, age: float | None, camera: int | None) -> None:
     """Log what was drawn on ``frame``: nothing before the first answer or when it was too old."""
     if shown is None:
-        boxes_log.write(frame.index, None, None, ())
+        boxes_log.write(frame.index, None, None, (), camera=camera)
     elif age is None:
-        boxes_log.write(frame.index, shown.frame_index, None, ())
+        boxes_log.write(frame.index, shown.frame_index, None, (), camera=camera)
     else:
-        boxes_log.write(frame.index, shown.frame_index, age * 1000, shown.items)
+        boxes_log.write(frame.index, shown.frame_index, age * 1000, shown.items, camera=camera)
 
 
 def warm_up_drawing(size: tuple[int, int], style: OverlayStyle) -> None:

@@ -8,13 +8,16 @@ Example:
     >>> stats.displayed_frames
 
 The pipeline wires the threads and runs the display loop; drawing is :mod:`.compose`, the
-window's keys :mod:`.keys`, the counters :mod:`.stats`.
+window's keys :mod:`.keys`, the counters :mod:`.stats`. Given several sources it runs one
+:class:`~livecam.live.camera.Camera` (capture, slots, motion thread) per source, shares the servers
+among them (:mod:`.fairness`) and shows them in a grid (:mod:`.grid`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,33 +31,39 @@ from livecam.balance.pool import ServerPool, server_label
 from livecam.balance.window import InFlightWindow
 from livecam.client import ApiConfig, DetectionClient
 from livecam.display import Display, VideoRecorder
+from livecam.errors import SourceError
 from livecam.frames import Frame, Image
 from livecam.live.boxes_log import BoxesLog
-from livecam.live.capture import CaptureThread
-from livecam.live.compose import FrameComposer, ShownHook, warm_up_drawing
+from livecam.live.camera import STALL_S, Camera, CameraCounters
+from livecam.live.compose import ShownHook, warm_up_drawing
+from livecam.live.fairness import CameraTurns
+from livecam.live.grid import GridLayout, GridView, auto_shape, fit_into
 from livecam.live.keys import KeyBindings
-from livecam.live.motion import MotionThread
 from livecam.live.sender import AnswerHook, SenderPool
-from livecam.live.slot import LatestSlot, SlotClosed
+from livecam.live.slot import Doorbell, LatestSlot
 from livecam.live.stats import MotionStats, RunStats, SourceSummary, StatsRecorder
 from livecam.live.status import StatusBoard
-from livecam.motion import Carried, Compensator
-from livecam.overlay import OverlayStyle
+from livecam.motion import Carried
+from livecam.overlay import OverlayStyle, draw_status
 from livecam.parsing import AnswerParser
 from livecam.predictions import Predictions
 from livecam.sources import SourceInfo, VideoSource
-from livecam.stats import ServerStats
+from livecam.stats import CameraStats, ServerStats
 from livecam.workers import JOIN_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
 _IDLE_REDRAW_S = 0.25
+_MAX_REPEATS = 50
+"""A grid recording repeats a picture at most this many times to catch up after a stall."""
 _AUTO_SPACING_FRAMES = 0.9
 """``adaptive``: send at most once per frame interval (a little less, so no new frame waits)."""
 MAX_SENDERS = 64
 """Sender threads at most, whatever the servers' windows add up to."""
-STALL_S = 2.0
-"""No new frame for this long shows a "No new video" status."""
+__all__ = ["STALL_S", "CameraAnswerHook", "LiveConfig", "LivePipeline", "LiveProgress"]
+
+CameraAnswerHook = Callable[[int, Frame, Predictions], None]
+"""Like :data:`~livecam.live.sender.AnswerHook`, with the camera's index first (several sources)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,11 @@ class LiveConfig:
         record: also write the annotated video to this file.
         motion: carry the boxes with their objects between answers (``--motion``).
         boxes_log: write the boxes of every displayed frame here as JSON Lines (``--boxes-log``).
+        grid: (columns, rows) of the grid with several sources (``--grid``); None: by their number.
+        display_fps: with several sources, show at most this many pictures per second
+            (``--display-fps``); None: as often as the fastest source has a new frame.
+        weights: with several sources, one weight each for a weighted round robin of the
+            requests (``--weight``); None: the camera that waited longest goes first.
     """
 
     in_flight: int = 1
@@ -88,6 +102,9 @@ class LiveConfig:
     record: Path | None = None
     motion: bool = True
     boxes_log: Path | None = None
+    grid: tuple[int, int] | None = None
+    display_fps: float | None = None
+    weights: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,7 @@ class LiveProgress:
         source_name: the source's name once opened.
         last_frame: the newest captured frame.
         servers: each detection server's counters (the ``servers`` section of the stats).
+        cameras: with several sources, each camera's counters (the ``cameras`` section).
     """
 
     displayed_frames: int
@@ -113,6 +131,7 @@ class LiveProgress:
     source_name: str | None
     last_frame: Frame | None
     servers: tuple[ServerStats, ...] = ()
+    cameras: tuple[CameraStats, ...] = ()
 
 
 class LivePipeline:
@@ -123,13 +142,15 @@ class LivePipeline:
     threads, source and window are always released.
 
     Args:
-        source: an unopened video source.
+        source: an unopened video source, or several: each gets its own capture, slots and
+            motion thread, they share the servers, and the display shows them in a grid.
         api: where detections come from; None shows the video alone.
         display: a window, a headless display, or a recording display.
         config: run options.
         make_client: builds a detection client (tests inject a transport here).
         on_frame: called with every annotated frame (e.g. the kiosk's web view).
         on_answer: called on a sender thread with each fresh answer and its full-size frame.
+        on_camera_answer: the same with the camera's index first (any number of sources).
         on_shown: called on the display thread with each newly shown frame (undrawn), the boxes
             drawn on it and their age (e.g. the Python API's ``stream``).
         stop: an external stop event (e.g. set by a signal handler); one is made if omitted.
@@ -138,7 +159,7 @@ class LivePipeline:
 
     def __init__(
         self,
-        source: VideoSource,
+        source: VideoSource | Sequence[VideoSource],
         api: ApiConfig | None,
         display: Display,
         config: LiveConfig | None = None,
@@ -146,19 +167,22 @@ class LivePipeline:
         make_client: Callable[[], DetectionClient] | None = None,
         on_frame: Sequence[Callable[[Image], None]] = (),
         on_answer: Sequence[AnswerHook] = (),
+        on_camera_answer: Sequence[CameraAnswerHook] = (),
         on_shown: Sequence[ShownHook] = (),
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.source = source
+        sources = [source] if not isinstance(source, Sequence) else list(source)
+        if not sources:
+            raise ValueError("at least one source")
         self.api = api
         self.display = display
         self.config = config or LiveConfig()
+        if self.config.weights is not None and len(self.config.weights) != len(sources):
+            raise ValueError(f"{len(self.config.weights)} weights for {len(sources)} sources")
         self.stop = stop or threading.Event()
         self.status = StatusBoard()
         self.stats = StatsRecorder()
-        self.frames: LatestSlot[Frame] = LatestSlot()
-        self.predictions: LatestSlot[Predictions] = LatestSlot()
         self.info: SourceInfo | None = None
         self._clock = clock
         self._injected_client = make_client is not None
@@ -168,28 +192,42 @@ class LivePipeline:
         self._make_client = make_client
         self._on_frame = list(on_frame)
         self._on_answer = list(on_answer)
-        self._capture: CaptureThread | None = None
+        self._on_camera_answer = list(on_camera_answer)
         self._recorder: VideoRecorder | None = None
         self._senders: SenderPool | None = None
-        self._motion: MotionThread | None = None
-        motion = self.config.motion and make_client is not None
-        self.carried: LatestSlot[Carried] | None = LatestSlot() if motion else None
         self._boxes_log = BoxesLog(self.config.boxes_log) if self.config.boxes_log is not None else None
-        self._composer = FrameComposer(
-            self.predictions,
-            self.status,
-            self.stats,
-            self.config.style,
-            max_age=self.config.max_prediction_age,
-            detecting=make_client is not None,
-            hud=self.config.hud,
-            clock=clock,
-            motion=self.carried,
-            boxes_log=self._boxes_log,
-            on_shown=on_shown,
-        )
-        self._keys = KeyBindings(display, self._composer, self.stop, self.config.snapshot_dir)
-        self._blank: Frame | None = None
+        single = len(sources) == 1
+        self.cameras = [
+            Camera(
+                src,
+                None if single else i,
+                self.stats if single else CameraCounters(self.stats),
+                self.status if single else StatusBoard(),
+                style=self.config.style,
+                max_age=self.config.max_prediction_age,
+                detecting=make_client is not None,
+                motion=self.config.motion and make_client is not None,
+                hud=self.config.hud,
+                boxes_log=self._boxes_log,
+                on_shown=on_shown,
+                clock=clock,
+            )
+            for i, src in enumerate(sources)
+        ]
+        first = self.cameras[0]
+        self.source = first.source
+        self.frames: LatestSlot[Frame] = first.frames
+        self.predictions: LatestSlot[Predictions] = first.predictions
+        self.carried: LatestSlot[Carried] | None = first.carried
+        self._composer = first.composer
+        self.view: GridView | None = None if single else GridView(len(sources))
+        self._huds = _Huds(self.cameras)
+        self._keys = KeyBindings(display, self._huds, self.stop, self.config.snapshot_dir, self.view)
+        self._layout: GridLayout | None = None
+        self._bell = Doorbell()
+        self._record_start: float | None = None
+        self._recorder_fps = 1.0
+        self._recorded = 0
         self._closed = False
 
     def __enter__(self) -> LivePipeline:
@@ -200,44 +238,69 @@ class LivePipeline:
     ) -> None:
         self.close()
 
+    @property
+    def several(self) -> bool:
+        """Whether the run shows several cameras."""
+        return len(self.cameras) > 1
+
     def start(self) -> SourceInfo:
-        """Open the source and start the threads (once; :meth:`run` calls it if needed).
+        """Open the sources and start the threads (once; :meth:`run` calls it if needed).
+
+        Returns:
+            The first source's info.
 
         Raises:
-            SourceError: the source cannot be opened.
+            SourceError: a source cannot be opened.
         """
         if self.info is not None:
             return self.info
-        self.info = self.source.open()
-        log.info("source: %s, %dx%d at %.3g fps", self.info.name, self.info.width, self.info.height, self.info.fps)
+        infos: list[SourceInfo] = []
+        for camera in self.cameras:
+            try:
+                info = camera.open()
+            except SourceError as exc:
+                if not self.several:
+                    raise
+                raise SourceError(f"camera {camera.number}: {exc}") from exc
+            log.info("source: %s, %dx%d at %.3g fps", info.name, info.width, info.height, info.fps)
+            infos.append(info)
+        self.info = infos[0]
+        sizes = [(info.width, info.height) for info in infos]
+        fps = max(info.fps for info in infos)
+        if self.several:
+            shape = self.config.grid or auto_shape(len(self.cameras))
+            self._layout = GridLayout.fit(shape, sizes)
+            fps = self.config.display_fps or fps
+        size = self._layout.size if self._layout is not None else sizes[0]
         if self.config.record is not None:
-            self._recorder = VideoRecorder(self.config.record, self.info.fps, (self.info.width, self.info.height))
+            self._recorder = VideoRecorder(self.config.record, fps, size)
+            self._recorder_fps = fps
             log.info("recording to %s (%s)", self.config.record, self._recorder.codec)
-        warm_up_drawing((self.info.width, self.info.height), self.config.style)
+        warm_up_drawing(sizes[0], self.config.style)
         if self._make_client is not None:
-            servers = self._server_pool(self._make_client, self.info.fps)
+            servers = self._server_pool(self._make_client, sum(info.fps for info in infos))
+            feeds = [
+                camera.feed([*self._on_answer, *(_with_camera(hook, i) for hook in self._on_camera_answer)])
+                for i, camera in enumerate(self.cameras)
+            ]
+            weights = self.config.weights
             self._senders = SenderPool(
                 servers,
-                self.frames,
-                self.predictions,
+                feeds,
                 self.stop,
                 self.status,
-                self.stats,
                 workers=min(MAX_SENDERS, self.config.in_flight * len(servers)),
-                on_answer=self._on_answer,
+                turns=CameraTurns(len(feeds), weights) if weights is not None else None,
                 clock=self._clock,
             )
             self._senders.start()
-        if self.carried is not None:
-            compensator = Compensator(self.info.fps)
-            self._motion = MotionThread(self.frames, self.predictions, self.stop, compensator, self.carried)
-            self._motion.start()
-        # Capture last: until it exists, close() closes the source itself if anything above failed.
-        self._capture = CaptureThread(
-            self.source, self.frames, self.stop, self.status, clock=self._clock, max_frames=self.config.max_frames
-        )
-        self.stats.started_at = self._clock()
-        self._capture.start()
+        started = self._clock()
+        self.stats.started_at = started
+        for camera in self.cameras:
+            camera.frames.watch(self._bell)
+            camera.stats.started_at = started
+            # Capture last: until it runs, close() closes the source itself if anything above failed.
+            camera.start(self.stop, self.config.max_frames)
         return self.info
 
     def _server_pool(self, make_client: Callable[[], DetectionClient], fps: float) -> ServerPool:
@@ -257,70 +320,141 @@ class LivePipeline:
         )
 
     def run(self) -> RunStats:
-        """Run the display loop until the source ends, a limit is reached, or ``stop`` is set.
+        """Run the display loop until the sources end, a limit is reached, or ``stop`` is set.
 
         Returns:
             The run's statistics; ``failure`` says why, if a capture or sender thread crashed.
         """
-        if self._capture is None:
+        if self.cameras[0].capture is None:
             self.start()
         deadline = None if self.config.duration is None else self._clock() + self.config.duration
-        last_seq = -1
-        last_frame: Frame | None = None
-        last_frame_at = self._clock()
+        if self.several:
+            self._run_grid(deadline)
+            return self.finish()
+        camera = self.cameras[0]
         while not self.stop.is_set():
             wait = _IDLE_REDRAW_S if deadline is None else min(_IDLE_REDRAW_S, max(0.0, deadline - self._clock()))
-            try:
-                frame = self.frames.wait_newer(last_seq, timeout=wait)
-            except SlotClosed:
+            frame = camera.newer(wait)
+            if camera.ended:
                 break
             if deadline is not None and self._clock() >= deadline:
                 break
             if frame is None:
                 # No new frame (a dropout, a slow start): redraw the last picture with the current
                 # status, which also keeps a window responsive to keys.
-                stalled = self._clock() - last_frame_at
-                if last_frame is not None and stalled >= STALL_S:
-                    self.status.set("video", f"No new video for {stalled:.0f} s")
-                self._show(self._composer.compose(last_frame or self._placeholder(), new=False), new=False)
+                self._show(self._composer.compose(camera.shown_frame(), new=False), new=False)
                 continue
-            last_seq = frame.seq
-            last_frame = frame
-            last_frame_at = self._clock()
             self._show(self._composer.compose(frame, new=True), new=True)
             self.stats.frame_lag(self._clock() - frame.captured_at)
         return self.finish()
 
+    def _run_grid(self, deadline: float | None) -> None:
+        """The display loop of several cameras: a picture whenever one has a new frame.
+
+        Pictures are at least half the fastest source's frame interval apart (``--display-fps``
+        sets the interval instead), so every camera's frames reach the screen however their
+        clocks drift against each other, and the loop redraws when nothing comes.
+        """
+        assert self.info is not None
+        fastest = max(camera.info.fps if camera.info else 1.0 for camera in self.cameras)
+        gap = 1.0 / self.config.display_fps if self.config.display_fps else 0.5 / fastest
+        last_shown = -math.inf
+        while not self.stop.is_set():
+            now = self._clock()
+            if deadline is not None and now >= deadline:
+                break
+            if all(camera.ended for camera in self.cameras):
+                break
+            wait = last_shown + gap - now
+            if wait > 0:
+                if self.stop.wait(wait if deadline is None else min(wait, max(0.0, deadline - now))):
+                    break
+                continue
+            rings = self._bell.rings
+            if not any(camera.has_newer() for camera in self.cameras):
+                idle = last_shown + _IDLE_REDRAW_S - now
+                if idle > 0:
+                    self._bell.wait(rings, idle if deadline is None else min(idle, max(0.0, deadline - now)))
+                    continue
+            last_shown = now
+            self._show_grid(now)
+
+    def _show_grid(self, now: float) -> None:
+        """Draw each camera's tile that changed, then show the grid (or the one camera selected)."""
+        layout = self._layout
+        assert layout is not None
+        selected = self.view.selected if self.view is not None else None
+        new = 0
+        for camera in self.cameras:
+            frame = camera.newer(0.0)
+            if camera.index == selected:
+                continue
+            if frame is None and camera.tile is not None and now - camera.tile_at < _IDLE_REDRAW_S:
+                continue
+            canvas = camera.composer.compose(frame or camera.shown_frame(), new=frame is not None, decorate=False)
+            tile = np.zeros((layout.cell[1], layout.cell[0], 3), np.uint8)
+            fit_into(tile, canvas)
+            # The totals go under the HUD of the last tile of the top row (small cells hold one panel).
+            totals = [self._totals_line(now)] if camera.index == min(layout.cols, len(self.cameras)) - 1 else []
+            camera.composer.decorate(tile, totals)
+            camera.tile, camera.tile_at = tile, now
+            new += frame is not None
+        if selected is not None:
+            camera = self.cameras[selected]
+            frame = camera.newer(0.0)
+            shown = camera.composer.compose(frame or camera.shown_frame(), new=frame is not None)
+            picture = layout.single(shown)
+        else:
+            picture = layout.compose([camera.tile for camera in self.cameras])
+            lines = self.status.lines()
+            if lines:
+                draw_status(picture, lines)
+        self._show(picture, new=False)
+        self._record(picture, now)
+
     def finish(self) -> RunStats:
         """Stop the threads and return the statistics."""
-        self.stats.ended_at = self._clock()
+        ended = self._clock()
+        self.stats.ended_at = ended
+        for camera in self.cameras:
+            camera.stats.ended_at = ended
         self.close()
-        capture = self._capture
-        if capture is not None:
-            self.stats.source_frames = capture.frames_captured
+        captured = sum(c.capture.frames_captured for c in self.cameras if c.capture is not None)
+        started = any(c.capture is not None for c in self.cameras)
+        self.stats.source_frames = captured
         info = self.info
         return dataclasses.replace(
             self.stats.snapshot(),
             in_flight="auto" if self.config.adaptive else self.config.in_flight,
             encoder=self._senders.encoder_name if self._senders else None,
-            frames_not_shown=max(0, capture.frames_captured - self.stats.displayed_frames) if capture else 0,
-            reconnects=capture.reconnects if capture else 0,
-            frames_dropped_to_stay_live=capture.dropped_to_stay_live if capture else 0,
-            source=None if info is None else SourceSummary(info.name, info.width, info.height, info.fps, info.live),
+            frames_not_shown=max(0, captured - self.stats.displayed_frames) if started else 0,
+            reconnects=sum(c.capture.reconnects for c in self.cameras if c.capture is not None),
+            frames_dropped_to_stay_live=sum(
+                c.capture.dropped_to_stay_live for c in self.cameras if c.capture is not None
+            ),
+            source=None
+            if info is None or self.several
+            else SourceSummary(info.name, info.width, info.height, info.fps, info.live),
             failure=self._failure(),
             motion=self._motion_stats(),
             boxes_log=self._boxes_log.stats() if self._boxes_log is not None else None,
             servers=tuple(self._senders.servers.reports()) if self._senders is not None else None,
+            cameras=tuple(camera.report() for camera in self.cameras) if self.several else None,
         )
 
     def _motion_stats(self) -> MotionStats:
-        composer = self._composer
         counted = MotionStats(
             enabled=self.carried is not None,
-            compensated_frames=composer.compensated_frames,
-            skipped_frames=composer.skipped_frames,
+            compensated_frames=sum(c.composer.compensated_frames for c in self.cameras),
+            skipped_frames=sum(c.composer.skipped_frames for c in self.cameras),
         )
-        return self._motion.stats(counted) if self._motion is not None else counted
+        first = self.cameras[0].motion
+        if first is None:
+            return counted
+        # Timings are the first camera's (percentiles do not add up); track ids are counted for all.
+        timed = first.stats(counted)
+        tracks = sum(c.motion.stats(counted).tracks_started for c in self.cameras if c.motion is not None)
+        return dataclasses.replace(timed, tracks_started=tracks)
 
     @property
     def displayed_frames(self) -> int:
@@ -344,23 +478,25 @@ class LivePipeline:
             source_name=self.info.name if self.info is not None else None,
             last_frame=self.frames.peek(),
             servers=tuple(self._senders.servers.reports()) if self._senders is not None else (),
+            cameras=tuple(camera.report() for camera in self.cameras) if self.several else (),
         )
 
     def _failure(self) -> str | None:
-        crashed = [
-            (name, error)
-            for name, error in (
-                ("capture", self._capture.error if self._capture else None),
-                ("detection", self._senders.error if self._senders else None),
-            )
-            if error is not None
-        ]
+        crashed: list[tuple[str, BaseException]] = []
+        for camera in self.cameras:
+            error = camera.capture.error if camera.capture else None
+            if error is not None:
+                crashed.append(
+                    (f"capture thread of camera {camera.number}" if self.several else "capture thread", error)
+                )
+        if self._senders is not None and self._senders.error is not None:
+            crashed.append(("detection thread", self._senders.error))
         if not crashed:
             return None
-        return "; ".join(f"the {name} thread failed: {type(e).__name__}: {e}" for name, e in crashed)
+        return "; ".join(f"the {name} failed: {type(e).__name__}: {e}" for name, e in crashed)
 
     def close(self) -> None:
-        """Stop every thread (bounded joins) and release the source and display. Idempotent.
+        """Stop every thread (bounded joins) and release the sources and display. Idempotent.
 
         Call it from the thread that runs :meth:`run` (the context manager does); other threads
         stop a run by setting :attr:`stop`. Only the first call waits for the threads, each bounded
@@ -370,42 +506,38 @@ class LivePipeline:
             return
         self._closed = True
         self.stop.set()
-        self.frames.close()
+        for camera in self.cameras:
+            camera.frames.close()
         self.display.close()  # the window goes at once, even while a request is still in flight
         if self._recorder is not None:
             self._recorder.close()
         stuck: list[str] = []
-        if self._capture is not None and not self._capture.join(JOIN_TIMEOUT_S):
-            stuck.append("capture")
+        for camera in self.cameras:
+            if camera.capture is not None and not camera.capture.join(JOIN_TIMEOUT_S):
+                stuck.append("capture" if not self.several else f"capture {camera.number}")
         if self._senders is not None:
             stuck += self._senders.join(JOIN_TIMEOUT_S)
             self._senders.servers.close()
         self._parser.close()
-        if self._motion is not None and not self._motion.join(JOIN_TIMEOUT_S):
-            stuck.append("motion")
+        for camera in self.cameras:
+            if camera.motion is not None and not camera.motion.join(JOIN_TIMEOUT_S):
+                stuck.append("motion" if not self.several else f"motion {camera.number}")
         if self._boxes_log is not None:
             self._boxes_log.close()
         if stuck:
             log.warning("threads still running after %.0f s (left as daemons): %s", JOIN_TIMEOUT_S, ", ".join(stuck))
-        if self._capture is None:
-            self.source.close()  # otherwise the capture thread closes it on its way out
+        for camera in self.cameras:
+            if camera.capture is None:
+                camera.source.close()  # otherwise the capture thread closes it on its way out
 
     @property
     def holds_source(self) -> bool:
-        """Whether the capture thread is still running, and so still holds the source open.
+        """Whether a capture thread is still running, and so still holds its source open.
 
         After :meth:`close` this stays True only for a capture blocked in a read it cannot leave;
         it closes the source itself when the read finally returns.
         """
-        return self._capture is not None and self._capture.is_alive()
-
-    def _placeholder(self) -> Frame:
-        """A black frame of the source's size, shown (with a status) until the first frame comes."""
-        self.status.set("video", "Waiting for video")
-        if self._blank is None:
-            width, height = (self.info.width, self.info.height) if self.info else (640, 360)
-            self._blank = Frame(-1, np.zeros((height, width, 3), np.uint8), self._clock())
-        return self._blank
+        return any(camera.capture is not None and camera.capture.is_alive() for camera in self.cameras)
 
     def _show(self, canvas: Image, new: bool) -> None:
         for callback in self._on_frame:
@@ -413,3 +545,49 @@ class LivePipeline:
         if new and self._recorder is not None:
             self._recorder.write(canvas)
         self._keys.handle(self.display.show(canvas), canvas)
+
+    def _record(self, picture: Image, now: float) -> None:
+        """Write the grid to the recording on its own clock: pictures repeat or skip to keep time."""
+        if self._recorder is None:
+            return
+        if self._record_start is None:
+            self._record_start = now
+        due = min(int((now - self._record_start) * self._recorder_fps) + 1, self._recorded + _MAX_REPEATS)
+        while self._recorded < due:
+            self._recorder.write(picture)
+            self._recorded += 1
+
+    def _totals_line(self, now: float) -> str:
+        """The grid's HUD: how many cameras, and their frames and answers per second together."""
+        shown = answers = 0.0
+        for camera in self.cameras:
+            frames, drawn = camera.composer.rates(now)
+            shown += frames
+            answers += drawn
+        p50, _ = self.stats.latency_ms()
+        parts = [f"{len(self.cameras)} cameras", f"{shown:.0f} fps"]
+        if self._make_client is not None:
+            parts.append(f"{answers:.1f}/s")
+            parts.append("latency -" if p50 is None else f"latency {p50:.0f} ms")
+        return "  ".join(parts)
+
+
+class _Huds:
+    """What ``h`` toggles with several cameras: every tile's HUD and the totals line together."""
+
+    def __init__(self, cameras: Sequence[Camera]) -> None:
+        self._cameras = cameras
+
+    @property
+    def hud(self) -> bool:
+        return self._cameras[0].composer.hud
+
+    @hud.setter
+    def hud(self, on: bool) -> None:
+        for camera in self._cameras:
+            camera.composer.hud = on
+            camera.tile_at = -math.inf  # redrawn with (or without) it on the next picture
+
+
+def _with_camera(hook: CameraAnswerHook, camera: int) -> AnswerHook:
+    return lambda frame, predictions: hook(camera, frame, predictions)

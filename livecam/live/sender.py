@@ -9,6 +9,11 @@ steadily instead of in bursts. Answers go into a :class:`LatestSlot` that refuse
 older frame than it holds, whichever server sent it. A failing server is set aside with its own
 backoff while the others carry on; only when every server fails does the status line show an
 outage, and then the workers wait out the backoff, so an outage never turns into a request storm.
+
+With several cameras (one :class:`Feed` each) the workers share the servers among them: of the
+cameras with an unsent frame, :class:`~livecam.live.fairness.CameraTurns` picks the one that has
+waited longest (or the next of a weighted round robin), and its newest frame is sent. A camera
+with nothing new is skipped, so a failed or idle camera leaves its share to the others.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from livecam.balance.pool import Lease, ServerPool
 from livecam.errors import (
@@ -29,7 +35,8 @@ from livecam.errors import (
     ResponseError,
 )
 from livecam.frames import Frame
-from livecam.live.slot import LatestSlot, SlotClosed
+from livecam.live.fairness import CameraTurns
+from livecam.live.slot import Doorbell, LatestSlot, SlotClosed
 from livecam.live.stats import StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.predictions import Predictions
@@ -43,52 +50,69 @@ AnswerHook = Callable[[Frame, Predictions], None]
 _WAIT_STEP = 0.25
 
 
+@dataclass(frozen=True)
+class Feed:
+    """One camera as the senders see it.
+
+    Attributes:
+        frames: the camera's frame slot (its capture thread's).
+        predictions: where its answers go, newest frame wins.
+        stats: its counters (with several cameras they also count into the run's totals).
+        on_answer: called with each frame and its answer when the answer is fresh (newer than
+            any before it for this camera), oldest first (e.g. the collector of frames worth labelling).
+    """
+
+    frames: LatestSlot[Frame]
+    predictions: LatestSlot[Predictions]
+    stats: StatsRecorder
+    on_answer: Sequence[AnswerHook] = ()
+
+
 class SenderPool:
-    """``workers`` threads between the frame slot, the detection servers and the predictions slot.
+    """``workers`` threads between the cameras' frame slots, the detection servers and their predictions slots.
 
     Args:
         servers: the detection servers, each with its own in-flight window and backoff.
-        frames: the capture thread's slot.
-        predictions: where answers go, newest frame wins.
+        feeds: the cameras (one for a single source).
         stop: the run's stop event.
         status: where the "api" line (every server failing) and the "servers" line (some set
             aside) are set.
-        stats: counters.
         workers: threads (at least the requests the servers' windows may have open together).
-        on_answer: called with each frame and its answer when the answer is fresh (newer than
-            any before it), oldest first (e.g. the collector of frames worth labelling).
+        turns: how several cameras take turns (default: longest wait first).
     """
 
     def __init__(
         self,
         servers: ServerPool,
-        frames: LatestSlot[Frame],
-        predictions: LatestSlot[Predictions],
+        feeds: Sequence[Feed],
         stop: threading.Event,
         status: StatusBoard,
-        stats: StatsRecorder,
         *,
         workers: int = 1,
-        on_answer: Sequence[AnswerHook] = (),
+        turns: CameraTurns | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
+        if not feeds:
+            raise ValueError("at least one feed")
         self._servers = servers
-        self._frames = frames
-        self._predictions = predictions
+        self._feeds = tuple(feeds)
+        self._turns = turns or CameraTurns(len(self._feeds))
+        self._bell = Doorbell()
+        if len(self._feeds) > 1:
+            for feed in self._feeds:
+                feed.frames.watch(self._bell)
         self._stop = stop
         self._status = status
-        self._stats = stats
         self._clock = clock
         self._lock = threading.Lock()
         self._claim_lock = threading.Lock()
-        self._claimed_seq = -1
+        self._claimed_seq = [-1] * len(self._feeds)
         self._next_send_at = 0.0
         self._logged_kinds: set[str] = set()
-        self._on_answer = tuple(on_answer)
         self._answer_lock = threading.Lock()
-        self._answered_seq = -1
+        self._answered_seq = [-1] * len(self._feeds)
         self._hook_failed = False
         self._threads = [
             threading.Thread(target=self._work, name=f"livecam-sender-{i}", daemon=True) for i in range(workers)
@@ -133,59 +157,91 @@ class SenderPool:
                 if self.encoder_name is None:
                     self.encoder_name = lease.client.encoder.name
                 try:
-                    frame = self._claim()
+                    claimed = self._claim()
                 except BaseException:
                     self._servers.cancel(lease)
                     raise
-                if frame is None:
+                if claimed is None:
                     self._servers.cancel(lease)
                     continue
-                self._send(lease, frame)
+                self._send(lease, *claimed)
         except SlotClosed:
             return
 
-    def _claim(self) -> Frame | None:
+    def _claim(self) -> tuple[Feed, int, Frame] | None:
+        """The next frame to send, as (feed, camera, frame); None if nothing came in time.
+
+        Raises:
+            SlotClosed: every camera has ended and everything was sent.
+        """
         with self._claim_lock:
             spacing = self._next_send_at - self._clock()
             if spacing > 0 and self._stop.wait(spacing):
                 return None
-            frame = self._frames.wait_newer(self._claimed_seq, timeout=_WAIT_STEP)
-            if frame is not None:
-                self._claimed_seq = frame.seq
-                self._next_send_at = self._clock() + self._servers.spacing()
-            return frame
+            if len(self._feeds) == 1:
+                camera = 0
+                frame = self._feeds[0].frames.wait_newer(self._claimed_seq[0], timeout=_WAIT_STEP)
+            else:
+                camera, frame = self._take_turn()
+            if frame is None:
+                return None
+            self._claimed_seq[camera] = frame.seq
+            self._next_send_at = self._clock() + self._servers.spacing()
+            return self._feeds[camera], camera, frame
 
-    def _send(self, lease: Lease, frame: Frame) -> None:
+    def _take_turn(self) -> tuple[int, Frame | None]:
+        """The camera whose turn it is and its newest unsent frame, waiting a little for one."""
+        rings = self._bell.rings
+        for attempt in range(2):
+            newest: dict[int, Frame] = {}
+            ended = 0
+            for camera, feed in enumerate(self._feeds):
+                frame = feed.frames.peek()
+                if frame is not None and frame.seq > self._claimed_seq[camera]:
+                    newest[camera] = frame
+                elif feed.frames.closed:
+                    ended += 1
+            chosen = self._turns.take({camera: frame.captured_at for camera, frame in newest.items()})
+            if chosen is not None:
+                return chosen, newest[chosen]
+            if ended == len(self._feeds):
+                raise SlotClosed
+            if attempt == 0:
+                self._bell.wait(rings, _WAIT_STEP)
+        return 0, None
+
+    def _send(self, lease: Lease, feed: Feed, camera: int, frame: Frame) -> None:
         client = lease.client
         sent_before = client.bytes_sent
+        stats = feed.stats
         self._servers.sending(lease)
         try:
             predictions = client.detect(frame.image)
         except DetectionError as exc:
-            self._stats.request_sent(client.bytes_sent - sent_before)
-            self._failed(lease, exc)
+            stats.request_sent(client.bytes_sent - sent_before)
+            self._failed(lease, exc, stats)
             return
         except Exception as exc:  # noqa: BLE001 - a bug here must not end detection for the whole run
             log.warning("unexpected error while asking for detections; retrying", exc_info=True)
-            self._failed(lease, ProtocolError(f"unexpected error: {type(exc).__name__}"))
+            self._failed(lease, ProtocolError(f"unexpected error: {type(exc).__name__}"), stats)
             return
-        self._stats.request_sent(client.bytes_sent - sent_before)
+        stats.request_sent(client.bytes_sent - sent_before)
         latency = self._servers.answered(lease)
         answer = predictions.for_frame(frame.seq, frame.captured_at, frame.index)
-        fresh = self._predictions.put(answer)
-        self._stats.response_ok(latency, stale=not fresh, classes=(p.class_name for p in predictions.items))
+        fresh = feed.predictions.put(answer)
+        stats.response_ok(latency, stale=not fresh, classes=(p.class_name for p in predictions.items))
         self._log_issues(predictions)
-        if fresh and self._on_answer:
-            self._answered(frame, answer)
+        if fresh and feed.on_answer:
+            self._answered(feed, camera, frame, answer)
         self._status.set("api", None)
         self._report_set_aside()
 
-    def _answered(self, frame: Frame, predictions: Predictions) -> None:
+    def _answered(self, feed: Feed, camera: int, frame: Frame, predictions: Predictions) -> None:
         with self._answer_lock:  # two workers' answers reach the hooks in frame order
-            if frame.seq <= self._answered_seq:
+            if frame.seq <= self._answered_seq[camera]:
                 return
-            self._answered_seq = frame.seq
-            for hook in self._on_answer:
+            self._answered_seq[camera] = frame.seq
+            for hook in feed.on_answer:
                 try:
                     hook(frame, predictions)
                 except Exception:  # noqa: BLE001 - a failing hook must not end detection
@@ -193,10 +249,10 @@ class SenderPool:
                         log.warning("an answer hook failed; detection goes on", exc_info=True)
                     self._hook_failed = True
 
-    def _failed(self, lease: Lease, exc: DetectionError) -> None:
+    def _failed(self, lease: Lease, exc: DetectionError, stats: StatsRecorder) -> None:
         kind = _kind(exc)
         delay = self._servers.failed(lease, exc)
-        self._stats.response_failed(kind)
+        stats.response_failed(kind)
         with self._lock:
             first = kind not in self._logged_kinds
             self._logged_kinds.add(kind)

@@ -30,6 +30,12 @@ class Doorbell:
             self._rings += 1
             self._cond.notify_all()
 
+    @property
+    def rings(self) -> int:
+        """How often it rang so far (what to pass to :meth:`wait` as ``seen``)."""
+        with self._cond:
+            return self._rings
+
     def wait(self, seen: int, timeout: float | None) -> int:
         """Wait until it rang since ``seen`` rings (or ``timeout``); the rings so far."""
         with self._cond:

@@ -18,12 +18,12 @@ import threading
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from livecam.connection import ApiSettings, connect
 from livecam.frames import Frame, Image
 from livecam.live.compose import ShownHook
-from livecam.live.pipeline import LiveConfig, LivePipeline
+from livecam.live.pipeline import CameraAnswerHook, LiveConfig, LivePipeline
 from livecam.live.sender import AnswerHook
 from livecam.live.slot import LatestSlot, SlotClosed
 from livecam.options import (
@@ -43,6 +43,9 @@ from livecam.sources import CaptureOptions, open_source
 from livecam.stats import RunStats, write_json
 from livecam.workers import JOIN_TIMEOUT_S, Worker
 
+if TYPE_CHECKING:
+    from livecam.collect.collector import Collector
+
 log = logging.getLogger("livecam")
 
 LIVE_OPTIONS: tuple[Option, ...] = (*SOURCE_OPTIONS, *API_OPTIONS, *RUN_OPTIONS, *COLLECT_OPTIONS)
@@ -58,7 +61,7 @@ _WAIT_STEP_S = 0.5
 class LivePlan:
     """A checked live run: the source, the API, the pipeline's configuration and where things go."""
 
-    source: str
+    sources: tuple[str, ...]
     capture: CaptureOptions
     api: ApiSettings
     config: LiveConfig
@@ -67,9 +70,16 @@ class LivePlan:
     stats_json: Path | None
     collect: Mapping[str, Any]
 
+    @property
+    def source(self) -> str:
+        """The first source (the only one, unless several were given)."""
+        return self.sources[0]
 
-def live_plan(source: str, values: Mapping[Option, Any], env: Mapping[str, str], *, headless: bool) -> LivePlan:
-    """The plan for ``source`` from checked option values (flags or keywords); absent ones take the defaults.
+
+def live_plan(
+    source: str | Sequence[str], values: Mapping[Option, Any], env: Mapping[str, str], *, headless: bool
+) -> LivePlan:
+    """The plan for ``source`` (or several) from checked option values; absent ones take the defaults.
 
     Args:
         headless: whether the run has no window when the values do not say.
@@ -83,6 +93,14 @@ def live_plan(source: str, values: Mapping[Option, Any], env: Mapping[str, str],
     by_dest = {option.dest: value for option, value in values.items() if option in RUN_OPTIONS}
     api = ApiSettings.given({o.dest: v for o, v in values.items() if o in API_OPTIONS}, env)
     in_flight, adaptive = api.live_window
+    sources = (source,) if isinstance(source, str) else tuple(source)
+    if not sources:
+        raise ConfigError("no source given")
+    grid, weights = by_dest.get("grid"), by_dest.get("weight")
+    if grid is not None and grid[0] * grid[1] < len(sources):
+        raise ConfigError(f"--grid {grid[0]}x{grid[1]} has {grid[0] * grid[1]} tiles for {len(sources)} sources")
+    if weights is not None and len(weights) != len(sources):
+        raise ConfigError(f"--weight: {len(weights)} weights for {len(sources)} sources; give one per source")
     config = LiveConfig(
         in_flight=in_flight,
         adaptive=adaptive,
@@ -95,6 +113,9 @@ def live_plan(source: str, values: Mapping[Option, Any], env: Mapping[str, str],
         record=by_dest.get("record"),
         motion=by_dest.get("motion", True),
         boxes_log=by_dest.get("boxes_log"),
+        grid=grid,
+        display_fps=by_dest.get("display_fps"),
+        weights=weights,
     )
     for option in RUN_OPTIONS:
         path = values.get(option)
@@ -104,7 +125,7 @@ def live_plan(source: str, values: Mapping[Option, Any], env: Mapping[str, str],
     if windowless and values.get(FULLSCREEN):
         raise ConfigError("--fullscreen needs a window; leave out --headless")
     return LivePlan(
-        source=source,
+        sources=sources,
         capture=CaptureOptions(**{o.dest: v for o, v in values.items() if o in SOURCE_OPTIONS}),
         api=api,
         config=config,
@@ -139,7 +160,8 @@ def run_live(
     from livecam.collect.session import asking_low_confidence, collect_config, collecting
     from livecam.display import HeadlessDisplay, WindowDisplay
 
-    source = open_source(plan.source, plan.capture)
+    sources = [open_source(spec, plan.capture) for spec in plan.sources]
+    names = [redact_url(spec) for spec in plan.sources]
     to_collect = collect_config(plan.collect)
     with contextlib.ExitStack() as stack:
         # The signal handlers stay until the stats are written: a second Ctrl-C, or one racing
@@ -147,10 +169,24 @@ def run_live(
         if signals is not None:
             stack.enter_context(signals)
         api = asking_low_confidence(stack.enter_context(connect(plan.api)), to_collect)
-        collector = stack.enter_context(collecting(to_collect, source=redact_url(plan.source), model_id=api.model_id))
+        collector = stack.enter_context(collecting(to_collect, source=", ".join(names), model_id=api.model_id))
         display = HeadlessDisplay() if plan.headless else WindowDisplay(fullscreen=plan.fullscreen)
-        hooks = [*on_answer, *([collector.offer] if collector is not None else [])]
-        with LivePipeline(source, api, display, plan.config, on_answer=hooks, on_shown=on_shown, stop=stop) as pipeline:
+        hooks = list(on_answer)
+        camera_hooks: list[CameraAnswerHook] = []
+        if collector is not None and len(sources) == 1:
+            hooks.append(collector.offer)
+        elif collector is not None:
+            camera_hooks.append(_collect_camera(collector, names))
+        with LivePipeline(
+            sources if len(sources) > 1 else sources[0],
+            api,
+            display,
+            plan.config,
+            on_answer=hooks,
+            on_camera_answer=camera_hooks,
+            on_shown=on_shown,
+            stop=stop,
+        ) as pipeline:
             stats = pipeline.run()
         if collector is not None:
             collector.close()
@@ -158,6 +194,15 @@ def run_live(
         if plan.stats_json is not None:
             write_json(plan.stats_json, stats.to_json())
     return stats
+
+
+def _collect_camera(collector: Collector, names: Sequence[str]) -> CameraAnswerHook:
+    """The answer hook of several cameras: each collected frame's sidecar names its camera."""
+
+    def offer(camera: int, frame: Frame, predictions: Predictions) -> None:
+        collector.offer(frame, predictions, camera=(camera, names[camera]))
+
+    return offer
 
 
 def run(source: str | int = 0, **options: Any) -> RunStats:
