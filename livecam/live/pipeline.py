@@ -60,9 +60,11 @@ _AUTO_SPACING_FRAMES = 0.9
 """``adaptive``: send at most once per frame interval (a little less, so no new frame waits)."""
 MAX_SENDERS = 64
 """Sender threads at most, whatever the servers' windows add up to."""
-__all__ = ["STALL_S", "CameraAnswerHook", "LiveConfig", "LivePipeline", "LiveProgress"]
+__all__ = ["STALL_S", "CameraAnswerHook", "CameraShownHook", "LiveConfig", "LivePipeline", "LiveProgress"]
 
 CameraAnswerHook = Callable[[int, Frame, Predictions], None]
+CameraShownHook = Callable[[int, Frame, Predictions | None, float | None], None]
+"""Called with the camera's index, each of its newly shown frames, the boxes drawn on it and their age."""
 """Like :data:`~livecam.live.sender.AnswerHook`, with the camera's index first (several sources)."""
 
 
@@ -153,6 +155,7 @@ class LivePipeline:
         on_camera_answer: the same with the camera's index first (any number of sources).
         on_shown: called on the display thread with each newly shown frame (undrawn), the boxes
             drawn on it and their age (e.g. the Python API's ``stream``).
+        on_camera_shown: the same with the camera's index first (any number of sources).
         stop: an external stop event (e.g. set by a signal handler); one is made if omitted.
         clock: monotonic time source.
     """
@@ -169,6 +172,7 @@ class LivePipeline:
         on_answer: Sequence[AnswerHook] = (),
         on_camera_answer: Sequence[CameraAnswerHook] = (),
         on_shown: Sequence[ShownHook] = (),
+        on_camera_shown: Sequence[CameraShownHook] = (),
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -209,7 +213,7 @@ class LivePipeline:
                 motion=self.config.motion and make_client is not None,
                 hud=self.config.hud,
                 boxes_log=self._boxes_log,
-                on_shown=on_shown,
+                on_shown=[*on_shown, *(_shown_with_camera(hook, i) for hook in on_camera_shown)],
                 clock=clock,
             )
             for i, src in enumerate(sources)
@@ -591,3 +595,7 @@ class _Huds:
 
 def _with_camera(hook: CameraAnswerHook, camera: int) -> AnswerHook:
     return lambda frame, predictions: hook(camera, frame, predictions)
+
+
+def _shown_with_camera(hook: CameraShownHook, camera: int) -> ShownHook:
+    return lambda frame, predictions, age: hook(camera, frame, predictions, age)
