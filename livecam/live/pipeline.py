@@ -24,12 +24,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
 from livecam.balance.pool import ServerPool, server_label
 from livecam.balance.window import InFlightWindow
 from livecam.client import ApiConfig, DetectionClient
+from livecam.cost.budget import RequestBudget
+from livecam.cost.policy import SendPolicy
 from livecam.display import Display, VideoRecorder
 from livecam.errors import SourceError
 from livecam.frames import Frame, Image
@@ -48,7 +51,7 @@ from livecam.overlay import OverlayStyle, draw_status
 from livecam.parsing import AnswerParser
 from livecam.predictions import Predictions
 from livecam.sources import SourceInfo, VideoSource
-from livecam.stats import CameraStats, ServerStats
+from livecam.stats import CameraStats, RequestsSkipped, ServerStats
 from livecam.workers import JOIN_TIMEOUT_S
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,8 @@ class LiveConfig:
             (``--display-fps``); None: as often as the fastest source has a new frame.
         weights: with several sources, one weight each for a weighted round robin of the
             requests (``--weight``); None: the camera that waited longest goes first.
+        send: which frames are sent (``--send``, ``--refresh``, ``--max-requests-per-minute``;
+            the budget is the run's, over every camera).
     """
 
     in_flight: int = 1
@@ -107,6 +112,7 @@ class LiveConfig:
     grid: tuple[int, int] | None = None
     display_fps: float | None = None
     weights: tuple[float, ...] | None = None
+    send: SendPolicy = field(default_factory=SendPolicy)
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,8 @@ class LivePipeline:
         self._senders: SenderPool | None = None
         self._boxes_log = BoxesLog(self.config.boxes_log) if self.config.boxes_log is not None else None
         single = len(sources) == 1
+        send = self.config.send if make_client is not None and self.config.send.gated else None
+        budget = RequestBudget(send.max_per_minute, clock) if send and send.max_per_minute else None
         self.cameras = [
             Camera(
                 src,
@@ -215,6 +223,8 @@ class LivePipeline:
                 boxes_log=self._boxes_log,
                 on_shown=[*on_shown, *(_shown_with_camera(hook, i) for hook in on_camera_shown)],
                 clock=clock,
+                send=send,
+                budget=budget,
             )
             for i, src in enumerate(sources)
         ]
@@ -444,7 +454,22 @@ class LivePipeline:
             boxes_log=self._boxes_log.stats() if self._boxes_log is not None else None,
             servers=tuple(self._senders.servers.reports()) if self._senders is not None else None,
             cameras=tuple(camera.report() for camera in self.cameras) if self.several else None,
+            **self._send_stats(),
         )
+
+    def _send_stats(self) -> dict[str, Any]:
+        """``send``, ``requests_skipped`` and ``requests_by_reason`` over every camera."""
+        gates = [c.gate for c in self.cameras if c.gate is not None]
+        skipped = [gate.skipped() for gate in gates]
+        reasons: dict[str, int] = {}
+        for gate in gates:
+            for reason, count in gate.reasons.items():
+                reasons[reason] = reasons.get(reason, 0) + count
+        return {
+            "send": self.config.send.mode,
+            "requests_skipped": RequestsSkipped(sum(s.unchanged for s in skipped), sum(s.budget for s in skipped)),
+            "requests_by_reason": reasons,
+        }
 
     def _motion_stats(self) -> MotionStats:
         counted = MotionStats(
