@@ -53,14 +53,32 @@ def hide_secrets(text: str, secrets: Iterable[str]) -> str:
     A text already cut short (ending in "…") also loses a trailing start of a secret, so a key
     cut in half by a length cap does not show its first half.
     """
-    for secret in secrets:
-        if not secret:
-            continue
-        for form in {secret, quote(secret, safe="")}:
+    return Secrets(secrets).hide(text)
+
+
+class Secrets:
+    """Secrets to hide, each form (as given, URL-quoted) worked out once for many texts."""
+
+    def __init__(self, secrets: Iterable[str | None]) -> None:
+        self.forms = tuple(dict.fromkeys(f for s in secrets if s for f in (s, quote(s, safe=""))))
+        self._starts = tuple({form[:_MIN_SECRET_TAIL] for form in self.forms})
+
+    def __bool__(self) -> bool:
+        return bool(self.forms)
+
+    def found_in(self, text: str) -> bool:
+        """Whether :meth:`hide` would change ``text`` (a quick test: most texts hold no secret)."""
+        if any(form in text for form in self.forms):
+            return True
+        return text.endswith(_ELLIPSIS) and any(start in text for start in self._starts)
+
+    def hide(self, text: str) -> str:
+        """``text`` with every form replaced by ``***`` (see :func:`hide_secrets`)."""
+        for form in self.forms:
             text = text.replace(form, "***")
             if text.endswith(_ELLIPSIS):
                 text = _hide_cut_tail(text, form)
-    return text
+        return text
 
 
 def _hide_cut_tail(text: str, secret: str) -> str:

@@ -300,6 +300,7 @@ def test_requests_really_overlap_up_to_in_flight(tmp_path: Path, video: Path) ->
         assert api.max_concurrent == 1
 
 
+@pytest.mark.slow
 def test_default_in_flight_keeps_eight_requests_busy(tmp_path: Path) -> None:
     # The default window is learnt from 2 up to 8; 60 frames leave room to regrow after one
     # slow round trip on a loaded machine has halved it before it reached 8.

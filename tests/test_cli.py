@@ -68,6 +68,7 @@ def test_run_headless_writes_the_stats_schema(tmp_path: Path) -> None:
     assert stats["responses_ok"] >= 1 and stats["bytes_sent"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "reply",
     [
@@ -89,6 +90,7 @@ def test_bad_answers_never_stop_the_video_nor_leak_the_key(tmp_path: Path, reply
     assert "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_401_says_what_to_do_once(tmp_path: Path) -> None:
     with StubApi(script=lambda s: Reply(401, {"message": "bad key"})) as api:
         result, _ = run_against(api, tmp_path, frames=80)
@@ -159,6 +161,7 @@ def test_usage_errors_are_one_clear_line(args: list[str], message: str) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_precision_reaches_the_embedded_server(tmp_path: Path) -> None:
     stats_path = tmp_path / "stats.json"
     result = livecam(
@@ -195,6 +198,7 @@ def test_help_lists_every_contract_option() -> None:
         assert option in help_text
 
 
+@pytest.mark.slow
 def test_in_flight_auto_sends_more_often_than_one_at_a_time(tmp_path: Path) -> None:
     with StubApi(latency=0.2) as api:
         result, stats_path = run_against(api, tmp_path, "--in-flight", "auto", frames=80)

@@ -64,6 +64,7 @@ def test_a_static_camera_yields_a_handful_of_frames_not_hundreds(tmp_path: Path)
     assert len(items(tmp_path / "collected")) == stats["collected"]
 
 
+@pytest.mark.slow
 def test_a_moving_scene_is_collected_up_to_the_limits_in_video_time(tmp_path: Path) -> None:
     collected = tmp_path / "collected"
     with StubApi() as api:

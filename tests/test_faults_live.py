@@ -235,6 +235,7 @@ def test_api_down_at_start_then_up(resources: Resources) -> None:
     assert stats["displayed_frames"] >= 1
 
 
+@pytest.mark.slow
 def test_api_down_mid_run_and_back_on_the_same_port(resources: Resources) -> None:
     watch = Watch()
     server = FaultServer().start()
@@ -317,6 +318,7 @@ def check_run(result: subprocess.CompletedProcess[str], stats: dict[str, Any], f
         assert stats["requests_sent"] <= stats["duration_s"] / FIRST_BACKOFF_S + 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SUBPROCESS_FAULTS)
 def test_command_line_run_survives(name: str, tmp_path: Path) -> None:
     with FaultServer(FAILURES[name]) as server:

@@ -121,6 +121,7 @@ def test_annotate_loses_no_frame_when_one_of_three_servers_is_killed(video: Path
     assert "server http://127.0.0.1" in result.stderr  # the per-server summary
 
 
+@pytest.mark.slow
 def test_annotate_sets_aside_a_server_that_answers_503_forever(video: Path, tmp_path: Path) -> None:
     with FaultServer(slow_box) as a, FaultServer(slow_box) as b, FaultServer(UNAVAILABLE) as sick:
         result = subprocess.run(

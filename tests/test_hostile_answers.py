@@ -171,6 +171,7 @@ def web_stats(port: int) -> dict[str, Any]:
         return data
 
 
+@pytest.mark.slow
 def test_kiosk_keeps_showing_frames(tmp_path: Path) -> None:
     port = free_port()
     with hostile_api() as api:

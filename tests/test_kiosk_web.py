@@ -207,6 +207,7 @@ class NoiseClip:
         pass
 
 
+@pytest.mark.slow
 def test_viewers_and_a_stalled_viewer_do_not_slow_the_display() -> None:
     hub = FrameHub(fps=10)
     with WebView(("127.0.0.1", 0), hub, dict, send_timeout=0.5, send_buffer=32 * 1024) as web:

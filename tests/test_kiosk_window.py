@@ -85,6 +85,7 @@ def screen_until(xdisplay: str, tmp_path: Path, name: str, check: Callable[[Path
     return any(check(screenshot(xdisplay, tmp_path / f"{name}-{i:02d}.png")) for i in range(TRIES))
 
 
+@pytest.mark.slow
 def test_kiosk_survives_an_api_outage_with_a_banner_that_comes_and_goes(xdisplay: str, tmp_path: Path) -> None:
     config = tmp_path / "kiosk.toml"
     config.write_text('[source]\ninput = "synthetic:640x360@15"\n[overlay]\nmax-age = 1\n')

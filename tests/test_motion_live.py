@@ -205,6 +205,7 @@ def run_livecam(api: StubApi, tmp_path: Path, *extra: str) -> tuple[dict[str, An
     return json.loads(stats_path.read_text()), [json.loads(t) for t in text.splitlines()], text + result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("motion", ["on", "off"])
 def test_run_logs_one_line_per_displayed_frame_over_http(tmp_path: Path, motion: str) -> None:
     with StubApi(latency=0.1, script=moving_box) as api:

@@ -79,6 +79,7 @@ def test_failing_run_never_prints_the_key(name: str, env_key: bool, tmp_path: Pa
     assert_no_key(result.stdout, result.stderr, stats.read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env_key", [False, True], ids=["flag", "env"])
 def test_failing_annotate_never_writes_the_key(env_key: bool, video: Path, tmp_path: Path) -> None:
     key_args = () if env_key else ("--api-key", KEY)

@@ -184,6 +184,7 @@ def vm_peak_mb(pid: int) -> float:
     return int(match.group(1)) / 1024
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the peak RSS from /proc")
 def test_many_small_files_declaring_huge_images_do_not_exhaust_memory() -> None:
     """16 parallel 50 KB PNGs of 49 Mpx each (every one under the 50 Mpx limit; together 2.4 Gpx).

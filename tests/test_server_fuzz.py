@@ -132,6 +132,7 @@ def raw_requests(draw: st.DrawFn) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(payload=raw_requests())
 def test_fuzzed_raw_requests_get_no_5xx(server: EmbeddedServer, payload: bytes) -> None:
@@ -166,6 +167,7 @@ crafted = st.one_of(
 )
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(image=crafted, multipart=st.booleans())
 def test_crafted_image_headers_get_4xx(server: EmbeddedServer, image: bytes, multipart: bool) -> None:

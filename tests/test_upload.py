@@ -183,6 +183,7 @@ def livecam_upload(directory: Path, stub: RoboflowStub) -> subprocess.Popen[str]
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_at", [5, 4], ids=["during-an-image", "during-a-prelabel"])
 def test_sigkill_mid_run_then_a_rerun_uploads_every_image_exactly_once(tmp_path: Path, kill_at: int) -> None:
     stems = collect(tmp_path, 5)
@@ -219,6 +220,7 @@ def upload_command_line(directory: Path, url: str) -> list[str]:
 ENV = {"PATH": "/usr/bin:/bin", "ROBOFLOW_API_KEY": KEY}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["huge", "bomb"], ids=["1GiB-answer", "gzip-bomb"])
 def test_a_huge_or_inflating_answer_is_refused_in_bounded_memory(tmp_path: Path, mode: str) -> None:
     collect(tmp_path, 1)
@@ -230,6 +232,7 @@ def test_a_huge_or_inflating_answer_is_refused_in_bounded_memory(tmp_path: Path,
     assert server.bytes_sent < 256 << 20
 
 
+@pytest.mark.slow
 def test_a_dripping_server_is_held_to_the_total_deadline(tmp_path: Path) -> None:
     image = tmp_path / "a.jpg"
     image.write_bytes(b"\xff\xd8 not much of a jpeg")

@@ -167,6 +167,7 @@ def interrupt_twice(child: Watched) -> tuple[int, str]:
     return child.finish()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("frames", ["", ":3"], ids=["endless", "ending-at-once"])
 def test_two_close_signals_still_write_the_stats(tmp_path: Path, watched: list[Watched], frames: str) -> None:
     stats = tmp_path / "stats.json"
@@ -198,6 +199,7 @@ def test_two_close_signals_still_write_the_stats(tmp_path: Path, watched: list[W
     assert json.loads(stats.read_text())["source_frames"] >= 1
 
 
+@pytest.mark.slow
 def test_two_close_signals_stop_the_kiosk_cleanly(watched: list[Watched]) -> None:
     with never_answering() as api:
         child = Watched(
@@ -306,6 +308,7 @@ def test_run_sh_works_from_another_folder_with_the_users_paths(tmp_path: Path) -
     assert not (ROOT / "stats.json").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", ["soak.py", "bench.py", "quantize_model.py", "sequential_baseline.py"])
 def test_scripts_run_as_shown_whatever_python_starts_them(script: str) -> None:
     path = ROOT / "scripts" / script

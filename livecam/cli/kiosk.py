@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +127,8 @@ def _names(config: KioskConfig) -> list[str]:
     return [redact_url(spec.name or spec.input) for spec in config.sources or (config.source,)]
 
 
-def live_config(config: KioskConfig) -> LiveConfig:
-    """The pipeline options for the kiosk's overlay settings."""
+def live_config(config: KioskConfig, urls: Sequence[str] = ()) -> LiveConfig:
+    """The pipeline options for the kiosk's overlay and sending settings (``urls``: the servers used)."""
     overlay = config.overlay
     style = label_style(overlay.labels, overlay.show_confidence, OverlayStyle(colors=dict(overlay.colors)))
     in_flight, adaptive = config.api.live_window
@@ -139,6 +139,7 @@ def live_config(config: KioskConfig) -> LiveConfig:
         hud=overlay.hud,
         style=style,
         motion=overlay.motion,
+        send=config.api.send_policy(urls),
     )
 
 
@@ -160,7 +161,7 @@ def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event, collector
     settings = config.kiosk
     hub = FrameHub(settings.web_fps, max_viewers=settings.web_viewers) if settings.web is not None else None
     display = make_display(config, stop, hub)
-    options = live_config(config)
+    options = live_config(config, api.urls)
 
     names = _names(config)
     several = len(names) > 1

@@ -42,6 +42,7 @@ def plaza_jpeg(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["sdk", "sdk-v0", "roboflow"])
 def test_roboflow_clients_see_people(server: EmbeddedServer, plaza_jpeg: Path, mode: str) -> None:
     done = subprocess.run(
