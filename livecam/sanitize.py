@@ -20,9 +20,10 @@ MAX_MESSAGE = 300
 _ELLIPSIS = "\u2026"
 _REPLACEMENT = "\ufffd"
 # Lone UTF-16 surrogates (valid in JSON, not encodable as UTF-8) and every C0/C1 control,
-# DEL, and the Unicode line and paragraph separators.
+# DEL, the Unicode line and paragraph separators, and the invisible marks that reorder or hide
+# text on a terminal (bidirectional overrides and isolates, LRM/RLM, the byte order mark).
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
 def clean_text(text: str, *, limit: int = MAX_NAME, secrets: Iterable[str] = ()) -> str:

@@ -57,6 +57,12 @@ def test_clean_text_replaces_removes_caps_and_hides() -> None:
 
 def test_for_log_escapes_instead_of_removing() -> None:
     assert for_log("a\nb\x1b[2J\ud800") == "a\\x0ab\\x1b[2J\ufffd"
+    assert for_log("ok\u202egnp.exe") == "ok\\u202egnp.exe"  # no right-to-left override on the terminal
+
+
+def test_invisible_reordering_marks_are_removed_but_joiners_kept() -> None:
+    assert clean_text("\u202eevil\u2066x\u2069\u200f\ufeff") == "evilx"
+    assert clean_text("\U0001f468\u200d\U0001f469") == "\U0001f468\u200d\U0001f469"
 
 
 @pytest.mark.parametrize("name", HOSTILE, ids=range(len(HOSTILE)))
