@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from livecam.errors import ResponseError
-from livecam.sanitize import MAX_MESSAGE, clean_text, hide_secrets
+from livecam.sanitize import MAX_MESSAGE, Secrets, clean_text
 
 if TYPE_CHECKING:
     import supervision as sv
@@ -30,6 +30,10 @@ MAX_PREDICTIONS = 300
 
 MAX_POINTS = 2000
 """Polygon vertices kept per prediction."""
+
+MAX_KEYPOINTS = 256
+"""Keypoints kept per prediction (whole-body pose models have 133), so that a hostile answer
+cannot make every output line of a frame tens of megabytes."""
 
 _MAX_COORD = 1e6
 
@@ -253,10 +257,10 @@ class Predictions:
 
         The parse worker never sees the key, so the client scrubs what it parsed with this.
         """
-        hidden = tuple(s for s in secrets if s)
+        hidden = Secrets(secrets)
         if not hidden:
             return self
-        caption = None if self.caption is None else hide_secrets(self.caption, hidden)
+        caption = None if self.caption is None else hidden.hide(self.caption)
         items = _hiding_all(self.items, hidden)
         below = _hiding_all(self.below_threshold, hidden)
         if items is self.items and below is self.below_threshold and caption == self.caption:
@@ -313,16 +317,18 @@ class Predictions:
         return cls(items=tuple(items), image_size=size, issues=frozenset(issues))
 
 
-def _hiding_all(items: tuple[Prediction, ...], secrets: tuple[str, ...]) -> tuple[Prediction, ...]:
-    """``items`` itself when no name holds a secret (the common case costs no copies)."""
+def _hiding_all(items: tuple[Prediction, ...], secrets: Secrets) -> tuple[Prediction, ...]:
+    """``items`` itself when no name holds a secret (the common case: a substring test a name)."""
     changed = False
     result = []
     for p in items:
-        name = hide_secrets(p.class_name, secrets)
-        keypoints = tuple(replace(k, name=hide_secrets(k.name, secrets)) for k in p.keypoints)
-        if name != p.class_name or keypoints != p.keypoints:
+        if secrets.found_in(p.class_name) or any(secrets.found_in(k.name) for k in p.keypoints):
             changed = True
-            p = replace(p, class_name=name, keypoints=keypoints)
+            p = replace(
+                p,
+                class_name=secrets.hide(p.class_name),
+                keypoints=tuple(replace(k, name=secrets.hide(k.name)) for k in p.keypoints),
+            )
         result.append(p)
     return tuple(result) if changed else items
 
@@ -479,8 +485,11 @@ def _points_one_by_one(raw: list[Any], issues: set[str]) -> Points | tuple[()]:
 def _keypoints(raw: Any, issues: set[str]) -> tuple[Keypoint, ...]:
     if not isinstance(raw, list):
         return ()
+    if len(raw) > MAX_KEYPOINTS:
+        issues.add("too many keypoints")
+        raw = raw[:MAX_KEYPOINTS]
     keypoints = []
-    for point in raw[:MAX_POINTS]:
+    for point in raw:
         if isinstance(point, Mapping):
             px, py = _finite(point.get("x")), _finite(point.get("y"))
             conf = _finite(point.get("confidence"))

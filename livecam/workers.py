@@ -1,4 +1,4 @@
-"""The one way livecam runs a thread and waits for threads to end.
+"""The one way livecam runs a thread, waits for threads to end, and runs a child process.
 
     worker = Worker(self._loop, "livecam-motion", failure="motion compensation failed")
     worker.start()
@@ -9,15 +9,20 @@
     worker.error                               # what ended it early, for the run's failure
 
 Every thread is a named daemon, so a thread stuck in a blocking call (a camera read) never
-keeps the process alive; every join is bounded.
+keeps the process alive; every join is bounded. :class:`ChildProcess` is the same for the two
+child processes (the embedded server and the answer parser).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +40,7 @@ class Worker:
 
     def __init__(
         self,
-        target: Callable[[], None],
+        target: Callable[[], object],
         name: str,
         *,
         failure: str | None = None,
@@ -100,3 +105,87 @@ def _started(thread: Worker | threading.Thread) -> bool:
 
 def _thread_of(thread: Worker | threading.Thread) -> threading.Thread:
     return thread._thread if isinstance(thread, Worker) else thread
+
+
+CHILD_STOP_TIMEOUT_S = 2.0
+"""How long a child process has to exit after its cue before it is killed."""
+
+
+class ChildProcess:
+    """``python -m MODULE`` as a child of this process, with pipes to its stdin and stdout.
+
+    Started, watched (:meth:`alive`), restarted and stopped one way: closing its stdin is its
+    cue to exit, and a child still running ``stop_timeout`` s later is killed. It gets ``env``
+    (by default only what finds the package: ``PATH`` and ``PYTHONPATH``, never the API key) and
+    none of this process's other open files.
+    """
+
+    def __init__(
+        self,
+        module: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        quiet: bool = False,
+        stop_timeout: float = CHILD_STOP_TIMEOUT_S,
+    ) -> None:
+        self.module = module
+        self._env = {"PATH": os.environ.get("PATH", os.defpath)} if env is None else dict(env)
+        self._quiet = quiet
+        self.stop_timeout = stop_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        """The running child, if one was started and not stopped."""
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        return self.process.pid if self.alive() and self.process is not None else None
+
+    def alive(self) -> bool:
+        """Whether the child was started and has not exited."""
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        """Start the child (stopping a previous one first).
+
+        Raises:
+            OSError: the interpreter cannot be started.
+        """
+        self.stop()
+        env = {**self._env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if self._quiet else None,
+            env=env,
+            close_fds=True,
+        )
+        return self.process
+
+    def restart(self) -> subprocess.Popen[bytes]:
+        """Stop the child (bounded) and start another."""
+        return self.start()
+
+    def kill(self) -> None:
+        """End the child at once (e.g. while another thread is blocked on its pipes)."""
+        process = self.process
+        if process is not None:
+            process.kill()
+            process.wait(self.stop_timeout)
+
+    def stop(self) -> None:
+        """Close its stdin (its cue to exit), wait ``stop_timeout`` s, then kill it. Idempotent."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+        try:
+            process.wait(self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not exit within %.0f s; ending it", self.module, self.stop_timeout)
+            process.kill()
+            process.wait(self.stop_timeout)
+        if process.stdout is not None:
+            process.stdout.close()

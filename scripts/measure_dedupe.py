@@ -42,11 +42,6 @@ Image = npt.NDArray[np.uint8]
 T = TypeVar("T")
 
 
-def under(threshold: float) -> Callable[[bytes, bytes], bool]:
-    """Whether two fingerprints are near-duplicates at ``threshold``."""
-    return lambda a, b: difference(a, b) < threshold
-
-
 def dhash_near(a: int, b: int) -> bool:
     """The old rule: fewer than 15 of 256 bits differ."""
     return (a ^ b).bit_count() < 15
@@ -102,11 +97,11 @@ def old_dhash(image: Image) -> int:
 def count(
     measure: Callable[[Image], T], near: Callable[[T, T], bool], data: dict[str, list[Image]]
 ) -> tuple[int, int, int, int]:
-    """(missed duplicates, copies; false duplicates, distinct pairs) for one measure."""
-    missed = sum(not near(measure(a), measure(b)) for a, b in zip(data["base"], data["copy"], strict=True))
+    """(missed duplicates, copies; false duplicates, distinct pairs) for one rule."""
+    copies = [near(measure(a), measure(b)) for a, b in zip(data["base"], data["copy"], strict=True)]
     values = [measure(image) for image in data["distinct"]]
     false = sum(near(a, b) for a, b in itertools.combinations(values, 2))
-    return missed, len(data["copy"]), false, len(values) * (len(values) - 1) // 2
+    return copies.count(False), len(copies), false, len(values) * (len(values) - 1) // 2
 
 
 def main() -> int:
@@ -124,16 +119,17 @@ def main() -> int:
         "distinct": [image for found in videos.values() for t, image in found if round(t / APART_S, 6).is_integer()],
     }
     data["distinct"] += [dim(image) for image in data["distinct"]]
-    noisy = [difference(fingerprint(a), fingerprint(b)) for a, b in zip(data["base"], data["copy"], strict=True)]
-    prints = [fingerprint(image) for image in data["distinct"]]
-    apart = [difference(a, b) for a, b in itertools.combinations(prints, 2)]
-    print(f"thumbnail difference: noisy copies at most {max(noisy):.4f}, distinct frames at least {min(apart):.4f}")
+    prints = {name: [fingerprint(image) for image in images] for name, images in data.items()}
+    noisy = [difference(a, b) for a, b in zip(prints["base"], prints["copy"], strict=True)]
+    apart = [difference(a, b) for a, b in itertools.combinations(prints["distinct"], 2)]
     print(f"{len(stills)} stills ({COPIES} noisy copies each), {len(data['distinct'])} distinct frames")
+    print(f"thumbnail difference: noisy copies at most {max(noisy):.4f}, distinct frames at least {min(apart):.4f}")
     print("| measure | threshold | missed duplicates | false duplicates |")
     print("|---|---|---|---|")
     for threshold in THRESHOLDS:
-        missed, copies, false, pairs = count(fingerprint, under(threshold), data)
-        print(f"| thumbnail difference | {threshold:g} | {missed} of {copies} | {false} of {pairs} |")
+        missed = sum(value >= threshold for value in noisy)
+        false = sum(value < threshold for value in apart)
+        print(f"| thumbnail difference | {threshold:g} | {missed} of {len(noisy)} | {false} of {len(apart)} |")
     missed, copies, false, pairs = count(old_dhash, dhash_near, data)
     print(f"| dHash (before) | 15 of 256 bits | {missed} of {copies} | {false} of {pairs} |")
     return 0

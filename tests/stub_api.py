@@ -146,10 +146,16 @@ class StubApi:
         with self.arrived:
             self.requests += 1
             self.arrived.notify_all()
+        handling = True
         try:
             reply = self.script(seen)
             if self._stop.wait(self.latency + reply.delay):
                 return
+            # No longer counted before the client can see the answer, so a request it sends after
+            # the answer never counts as overlapping this one.
+            with self._lock:
+                self.active -= 1
+                handling = False
             if reply.drop_connection:
                 handler.close_connection = True
                 handler.connection.close()
@@ -163,8 +169,9 @@ class StubApi:
             handler.end_headers()
             handler.wfile.write(payload)
         finally:
-            with self._lock:
-                self.active -= 1
+            if handling:
+                with self._lock:
+                    self.active -= 1
 
 
 def _image(body: bytes) -> Any:

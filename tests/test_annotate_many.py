@@ -134,7 +134,7 @@ def test_ctrl_c_leaves_a_folder_that_skip_done_finishes(tmp_path: Path, clips: l
     stop = threading.Event()
 
     def stop_midway(seen: Seen) -> Reply:
-        if api.requests == 10:
+        if api.requests >= 10:  # >=: two requests may arrive before either is scripted
             stop.set()
         return one_box(seen)
 

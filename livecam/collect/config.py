@@ -47,7 +47,7 @@ class CollectConfig:
     max_per_hour: int = 100
     max_total: int = 1000
     min_free_mb: float = 500.0
-    min_difference: float = 0.006
+    min_difference: float = 0.003
     recent: int = 64
     jpeg_quality: int = 95
     queue: int = 4

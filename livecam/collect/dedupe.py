@@ -16,7 +16,7 @@ A frame is a near-duplicate only of a recent save the model saw the same way (th
 of boxes of each class): a person walking into a parked scene barely changes the thumbnail, but
 it is exactly the frame to keep.
 
-    recent = RecentHashes(keep=64, min_difference=0.006)
+    recent = RecentHashes(keep=64, min_difference=0.003)
     value, seen = fingerprint(frame.image), signature(class_names)
     if not recent.near(value, seen):
         save(frame)
@@ -46,9 +46,13 @@ Fingerprint = bytes
 def fingerprint(image: Image) -> Fingerprint:
     """The 16x16 area-averaged grey thumbnail of a BGR (or grey) image.
 
-    About 2 ms on a 1080p frame, on the collector's writer thread, for frames already picked.
+    The image is cut to whole cells first (at most 15 rows and columns go): OpenCV averages
+    whole cells several times faster than fractional ones (1080p: 8 against 57 ms on a busy
+    machine). It runs on the collector's writer thread, for frames already picked.
     """
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    height, width = image.shape[:2]
+    whole = image[: height - height % THUMB_SIDE or height, : width - width % THUMB_SIDE or width]
+    gray = cv2.cvtColor(whole, cv2.COLOR_BGR2GRAY) if whole.ndim == 3 else whole
     thumb = cv2.resize(gray, (THUMB_SIDE, THUMB_SIDE), interpolation=cv2.INTER_AREA)
     return bytes(np.ascontiguousarray(thumb, np.uint8).tobytes())
 
@@ -78,7 +82,7 @@ class RecentHashes:
             is below this.
     """
 
-    def __init__(self, keep: int = 64, min_difference: float = 0.006) -> None:
+    def __init__(self, keep: int = 64, min_difference: float = 0.003) -> None:
         self._saves: deque[tuple[Fingerprint, str]] = deque(maxlen=keep)
         self._min_difference = min_difference
         self._lock = threading.Lock()

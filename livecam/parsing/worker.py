@@ -17,7 +17,6 @@ import os
 import pickle
 import select
 import subprocess
-import sys
 import threading
 import time
 from typing import Any
@@ -26,6 +25,7 @@ from livecam.errors import ResponseError
 from livecam.parsing.body import NotJson, parse_body
 from livecam.parsing.child import READY, REPLY, REQUEST
 from livecam.predictions import Predictions
+from livecam.workers import ChildProcess
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class AnswerParser:
         self.inline_limit = inline_limit
         self._reply_timeout = reply_timeout
         self._lock = threading.Lock()  # one request on the pipes at a time
-        self._process: subprocess.Popen[bytes] | None = None
+        self._child = ChildProcess("livecam.parsing.child", quiet=True, stop_timeout=STOP_TIMEOUT_S)
         self._closed = False
         self._unavailable = False
         self.starts = 0
@@ -66,8 +66,7 @@ class AnswerParser:
     @property
     def pid(self) -> int | None:
         """The worker's process id while it runs."""
-        process = self._process
-        return None if process is None or process.poll() is not None else process.pid
+        return self._child.pid
 
     def parse(self, body: bytes, image_size: tuple[int, int] | None) -> Predictions:
         """Decode and validate ``body`` (like :func:`~livecam.parsing.body.parse_body`).
@@ -105,10 +104,7 @@ class AnswerParser:
                 self._lock.release()
             return
         # A request is still on the pipes: end the process, and the request's thread tidies up.
-        process = self._process
-        if process is not None:
-            process.kill()
-            process.wait(STOP_TIMEOUT_S)
+        self._child.kill()
 
     def __enter__(self) -> AnswerParser:
         return self
@@ -117,31 +113,23 @@ class AnswerParser:
         self.close()
 
     def _running(self) -> subprocess.Popen[bytes] | None:
-        if self._process is not None and self._process.poll() is not None:
-            log.warning("the answer parser process ended (exit %s); starting another", self._process.returncode)
+        process = self._child.process
+        if process is not None and process.poll() is not None:
+            log.warning("the answer parser process ended (exit %s); starting another", process.returncode)
             self._discard()
-        if self._process is None:
+        if self._child.process is None:
             try:
-                self._process = self._start()
+                return self._start()
             except (OSError, WorkerGone) as exc:
                 self._discard()
                 self._unavailable = True
                 log.warning("cannot start the answer parser process (%s); parsing answers in-process", exc)
                 return None
-        return self._process
+        return self._child.process
 
     def _start(self) -> subprocess.Popen[bytes]:
         # Only what finds the package: the child never gets the environment, which may hold the key.
-        env = {"PATH": os.environ.get("PATH", os.defpath), "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "livecam.parsing.child"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            close_fds=True,
-        )
-        self._process = process
+        process = self._child.start()
         self.starts += 1
         for pipe in (process.stdin, process.stdout):
             _widen(pipe)
@@ -164,19 +152,7 @@ class AnswerParser:
         return pickle.loads(_read_exactly(process, length, deadline))
 
     def _discard(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.stdin is not None:
-            with contextlib.suppress(OSError):
-                process.stdin.close()  # the worker's cue to exit
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT_S)
-        if process.stdout is not None:
-            process.stdout.close()
+        self._child.stop()
 
 
 def _widen(pipe: object) -> None:

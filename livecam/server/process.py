@@ -3,17 +3,15 @@ interpreter lock, and runs at a lower priority than the display when the cores a
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import subprocess
-import sys
 from types import TracebackType
 
 from livecam.detector import Precision
 from livecam.errors import ConfigError
 from livecam.server.config import ServerConfig
+from livecam.workers import ChildProcess
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +33,9 @@ class ServerProcess:
 
     def __init__(self, precision: Precision | None = None) -> None:
         self._precision = precision
-        self._process: subprocess.Popen[str] | None = None
+        # The environment without the key (the child is told nothing it does not need).
+        env = {k: v for k, v in os.environ.items() if k not in _SECRET_NAMES}
+        self._child = ChildProcess("livecam.server.child", env=env, stop_timeout=STOP_TIMEOUT_S)
         self._port: int | None = None
         self.model_id = ServerConfig().model_id
 
@@ -49,27 +49,17 @@ class ServerProcess:
     @property
     def pid(self) -> int | None:
         """The server process's id while it runs."""
-        return None if self._process is None or self._process.poll() is not None else self._process.pid
+        return self._child.pid
 
     def start(self) -> ServerProcess:
         """Start the process and wait until it listens (the model is loaded by then)."""
-        env = {k: v for k, v in os.environ.items() if k not in _SECRET_NAMES}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "livecam.server.child"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            text=True,
-            close_fds=True,
-        )
-        self._process = process
-        assert process.stdin is not None and process.stdout is not None
-        options = {"precision": self._precision, "log_level": logging.getLogger("livecam").getEffectiveLevel()}
         try:
-            process.stdin.write(json.dumps(options) + "\n")
+            process = self._child.start()
+            assert process.stdin is not None and process.stdout is not None
+            options = {"precision": self._precision, "log_level": logging.getLogger("livecam").getEffectiveLevel()}
+            process.stdin.write((json.dumps(options) + "\n").encode("utf-8"))
             process.stdin.flush()
-            line = process.stdout.readline().strip()
+            line = process.stdout.readline().decode("utf-8", "replace").strip()
         except OSError as exc:
             self.close()
             raise ConfigError(f"the embedded server could not start ({exc})") from None
@@ -82,20 +72,7 @@ class ServerProcess:
 
     def close(self) -> None:
         """Stop the server gracefully (closing its stdin), bounded; kill it if it does not stop. Idempotent."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.stdin is not None:
-            with contextlib.suppress(OSError):
-                process.stdin.close()
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            log.warning("the embedded server did not stop within %.0f s; ending it", STOP_TIMEOUT_S)
-            process.kill()
-            process.wait(STOP_TIMEOUT_S)
-        if process.stdout is not None:
-            process.stdout.close()
+        self._child.stop()
 
     def __enter__(self) -> ServerProcess:
         return self.start()
