@@ -32,6 +32,7 @@ from livecam.options import (
     HEADLESS,
     LABELS,
     RUN_OPTIONS,
+    SEND_OPTIONS,
     SOURCE_OPTIONS,
     Option,
     label_style,
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("livecam")
 
-LIVE_OPTIONS: tuple[Option, ...] = (*SOURCE_OPTIONS, *API_OPTIONS, *RUN_OPTIONS, *COLLECT_OPTIONS)
+LIVE_OPTIONS: tuple[Option, ...] = (*SOURCE_OPTIONS, *API_OPTIONS, *SEND_OPTIONS, *RUN_OPTIONS, *COLLECT_OPTIONS)
 """Every option of a live run, by flag or by Python keyword."""
 
 STREAM_JOIN_S = 4 * JOIN_TIMEOUT_S
@@ -90,7 +91,7 @@ def live_plan(
     from livecam.outputs import check_writable
 
     by_dest = {option.dest: value for option, value in values.items() if option in RUN_OPTIONS}
-    api = ApiSettings.given({o.dest: v for o, v in values.items() if o in API_OPTIONS}, env)
+    api = ApiSettings.given({o.dest: v for o, v in values.items() if o in (*API_OPTIONS, *SEND_OPTIONS)}, env)
     in_flight, adaptive = api.live_window
     sources = (source,) if isinstance(source, str) else tuple(source)
     if not sources:
@@ -169,6 +170,8 @@ def run_live(
         if signals is not None:
             stack.enter_context(signals)
         api = asking_low_confidence(stack.enter_context(connect(plan.api)), to_collect)
+        config = dataclasses.replace(plan.config, send=plan.api.send_policy(api.urls))
+        log.info("sending %s", config.send.describe())
         collector = stack.enter_context(collecting(to_collect, source=", ".join(names), model_id=api.model_id))
         display = HeadlessDisplay() if plan.headless else WindowDisplay(fullscreen=plan.fullscreen)
         hooks = list(on_answer)
@@ -176,12 +179,12 @@ def run_live(
         if collector is not None and len(sources) == 1:
             hooks.append(collector.offer)
         elif collector is not None:
-            camera_hooks.append(_collect_camera(collector, names))
+            camera_hooks.append(camera_collector(collector, names))
         with LivePipeline(
             sources if len(sources) > 1 else sources[0],
             api,
             display,
-            plan.config,
+            config,
             on_answer=hooks,
             on_camera_answer=camera_hooks,
             on_camera_shown=on_shown,
@@ -196,7 +199,7 @@ def run_live(
     return stats
 
 
-def _collect_camera(collector: Collector, names: Sequence[str]) -> CameraAnswerHook:
+def camera_collector(collector: Collector, names: Sequence[str]) -> CameraAnswerHook:
     """The answer hook of several cameras: each collected frame's sidecar names its camera."""
 
     def offer(camera: int, frame: Frame, predictions: Predictions) -> None:
