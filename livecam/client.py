@@ -178,6 +178,8 @@ class DetectionClient:
             clock=clock,
         )
         self.bytes_sent = 0
+        self.last_processing_s: float | None = None
+        """The server's ``x-processing-time`` of the last answer, when it sent one."""
 
     def prepare(self, image: Image) -> Request:
         """Downsize, JPEG-encode and base64 a frame."""
@@ -210,6 +212,7 @@ class DetectionClient:
         self.bytes_sent += len(request.body)
         if answer.status >= 400:
             raise transport.error(answer)
+        self.last_processing_s = answer.processing_s
         small_size = (round(request.frame_size[0] * request.scale), round(request.frame_size[1] * request.scale))
         try:
             parse = parse_body if self._parser is None else self._parser.parse

@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from livecam.client import HOSTED_API_URL, ApiConfig
+from livecam.cost.policy import DEFAULT_REFRESH_S, SendPolicy, send_policy
 from livecam.detector.bundled import Precision
 from livecam.errors import ConfigError
 
@@ -52,6 +53,10 @@ class ApiSettings:
     timeout: float = 10.0
     encoder: str = "auto"
     precision: Precision | None = None
+    send: str | None = None
+    """``every`` or ``changes``; None chooses by the server (``changes`` for Roboflow's hosted API)."""
+    refresh: float = DEFAULT_REFRESH_S
+    max_requests_per_minute: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.api_url, str):  # one URL given as text (the Python API)
@@ -72,6 +77,10 @@ class ApiSettings:
         if self.api_key:
             return self
         return dataclasses.replace(self, api_key=env.get(API_KEY_ENV) or None)
+
+    def send_policy(self, urls: Sequence[str]) -> SendPolicy:
+        """Which frames a live run sends to the servers at ``urls`` (``--send``, ``--refresh``, the budget)."""
+        return send_policy(self.send, self.refresh, self.max_requests_per_minute, urls)
 
     @property
     def embedded(self) -> bool:

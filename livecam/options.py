@@ -22,6 +22,7 @@ from typing import Any
 
 from livecam.collect.config import STRATEGY_NAMES, CollectConfig, parse_band, parse_strategies
 from livecam.connection import AUTO_MAX_IN_FLIGHT, ApiSettings
+from livecam.cost.policy import SEND_MODES
 from livecam.detector.bundled import DEFAULT_PRECISION, PRECISIONS
 from livecam.encode import ENCODER_NAMES
 from livecam.errors import ConfigError
@@ -507,6 +508,37 @@ MAX_AGE = Option(
 DRAWING_OPTIONS: tuple[Option, ...] = (MOTION, LABELS)
 """How boxes are drawn, for ``run`` and the kiosk's ``[overlay]`` table."""
 
+SEND = Option(
+    "api",
+    "send",
+    "--send",
+    _choice(*SEND_MODES),
+    "every: ask about the newest frame whenever a server has room; changes: only about frames that may "
+    "change what is drawn (something new in the picture, a box that lost its object, or --refresh passed). "
+    "Default: changes for Roboflow's hosted API (it bills every call), every otherwise",
+    "MODE",
+)
+REFRESH = Option(
+    "api",
+    "refresh",
+    "--refresh",
+    _number(0, 3600, above=True),
+    f"with --send changes, ask again after this many seconds even if nothing changed (default: {_API.refresh:g})",
+    "S",
+    float,
+)
+MAX_REQUESTS = Option(
+    "api",
+    "max-requests-per-minute",
+    "--max-requests-per-minute",
+    _integer(1, 100_000),
+    "at most N calls in any minute over all servers, spread evenly (default: no limit)",
+    "N",
+    int,
+)
+SEND_OPTIONS: tuple[Option, ...] = (SEND, REFRESH, MAX_REQUESTS)
+"""Which frames are sent: ``run`` and the kiosk's ``[api]`` table."""
+
 KIOSK_OPTIONS: tuple[Option, ...] = (
     *DRAWING_OPTIONS,
     Option(
@@ -815,7 +847,14 @@ KIOSK_SOURCE = Option(
     "SOURCE",
 )
 
-OPTIONS: tuple[Option, ...] = (KIOSK_SOURCE, *SOURCE_OPTIONS, *API_OPTIONS, *KIOSK_OPTIONS, *COLLECT_OPTIONS)
+OPTIONS: tuple[Option, ...] = (
+    KIOSK_SOURCE,
+    *SOURCE_OPTIONS,
+    *API_OPTIONS,
+    *SEND_OPTIONS,
+    *KIOSK_OPTIONS,
+    *COLLECT_OPTIONS,
+)
 """Every option of the kiosk's file, in the order ``--help`` lists them."""
 
 

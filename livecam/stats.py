@@ -137,11 +137,25 @@ class CameraStats:
 
 
 @dataclass(frozen=True)
+class RequestsSkipped:
+    """Frames considered for a call and not sent (``requests_skipped``): nothing had changed, or
+    the request budget had no call left yet."""
+
+    unchanged: int = 0
+    budget: int = 0
+
+
+@dataclass(frozen=True)
 class RunStats:
     """What one live run did; :meth:`to_json` gives the ``--stats-json`` document.
 
     Attributes:
         failure: why the run ended early because one of its threads crashed, else None.
+        send: ``every`` or ``changes`` (``--send``).
+        requests_by_reason: calls made with a send gate, by why each was made.
+        requests_per_minute: calls per minute over the run.
+        estimated_credits: what the answered calls cost on Roboflow's hosted API:
+            ``max(processing time, 100 ms) / 500 000 ms`` each.
         motion, servers, boxes_log, collect: the sections of the parts that ran.
         cameras: each camera's figures when the run had several sources (the totals are theirs added up).
     """
@@ -167,6 +181,11 @@ class RunStats:
     reconnects: int = 0
     stream_lag_ms: Percentiles = field(default_factory=Percentiles)
     frames_dropped_to_stay_live: int = 0
+    send: str = "every"
+    requests_skipped: RequestsSkipped = field(default_factory=RequestsSkipped)
+    requests_by_reason: Mapping[str, int] = field(default_factory=dict)
+    requests_per_minute: float = 0.0
+    estimated_credits: float = 0.0
     source: SourceSummary | None = field(default=None, metadata=OPTIONAL)
     failure: str | None = field(default=None, metadata=OPTIONAL)
     motion: MotionStats | None = field(default=None, metadata=OPTIONAL)

@@ -5,8 +5,8 @@
     python scripts/bench.py --quick               # every benchmark, short runs (under 2 minutes)
     python scripts/bench.py live encoder -o out/  # chosen benchmarks
 
-Benchmarks: live, annotate, encoder, server, client-cost, collect, model, servers, flood, motion, and
-ray (run only when named: it needs the ray extra); BENCHMARKS.md says what each measures and its
+Benchmarks: live, annotate, encoder, server, client-cost, collect, model, servers, flood, motion, cost,
+and ray (run only when named: it needs the ray extra); BENCHMARKS.md says what each measures and its
 targets. Results go to OUT/bench.md and OUT/bench.json (default: bench-results/). The machine is
 usually shared, so each benchmark reports ratios of runs made side by side.
 """
@@ -29,6 +29,7 @@ from bench_support import (
     annotate,
     client_cost,
     collect,
+    cost,
     encoder,
     flood,
     live,
@@ -52,6 +53,7 @@ BENCHMARKS: dict[str, Callable[[Scale], Section]] = {
     "servers": servers.run,
     "flood": flood.run,
     "motion": motion.run,
+    "cost": cost.run,
     "ray": ray.run,
     "streams": streams.run,
 }

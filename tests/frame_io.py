@@ -32,6 +32,28 @@ class SyntheticInput:
         pass
 
 
+class FrameList:
+    """The given pictures as frames, at 25 fps."""
+
+    def __init__(self, images: list[Image]) -> None:
+        self.images = images
+
+    @property
+    def total(self) -> int | None:
+        return len(self.images)
+
+    @property
+    def ended_early(self) -> str | None:
+        return None
+
+    def __iter__(self) -> Iterator[InputFrame]:
+        for i, image in enumerate(self.images):
+            yield InputFrame(i, image, time_s=i / 25)
+
+    def close(self) -> None:
+        pass
+
+
 class ListOutput:
     """Records the index of every frame written, in order."""
 

@@ -192,3 +192,19 @@ def test_a_stream_ends_with_its_source_and_accounts_for_every_displayed_frame() 
         skipped = shown.skipped
     assert seen == sorted(set(seen)) and seen[0] >= 0 and seen[-1] <= 29
     assert len(seen) + skipped <= 30
+
+
+def test_a_stream_of_several_sources_says_whose_frame_each_is() -> None:
+    sources = ["synthetic:64x48@30:12", "synthetic:80x60@30:12"]
+    seen: dict[int, list[int]] = {0: [], 1: []}
+    for shown in livecam.stream(sources, api_url="http://127.0.0.1:9", model="t/1", motion=False):
+        assert shown.image.shape[1] == (64 if shown.camera == 0 else 80)
+        seen[shown.camera].append(shown.index)
+    for indices in seen.values():
+        assert indices and indices == sorted(set(indices)) and indices[-1] <= 11
+
+
+def test_run_takes_several_sources_and_reports_each_camera() -> None:
+    stats = livecam.run(["synthetic:64x48@30:8", "synthetic:64x48@30:8"], api_url="http://127.0.0.1:9", model="t/1")
+    assert stats.cameras is not None and len(stats.cameras) == 2
+    assert stats.source_frames == 16

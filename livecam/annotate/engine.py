@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from livecam.annotate.jsonl import ClassIds, JsonLinesWriter, frame_record
+from livecam.annotate.keyframes import Key, KeyframePicker, Keyframes, Segment, gap_of
 from livecam.annotate.media import FrameInput, FrameOutput, InputFrame
 from livecam.annotate.window import Outcome, Window
 from livecam.backoff import Backoff
@@ -29,6 +30,7 @@ from livecam.balance.window import InFlightWindow
 from livecam.client import ApiConfig, DetectionClient, Request, RetryPolicy, detect_with_retry
 from livecam.errors import AuthError, ConfigError, DetectionError, ModelNotFoundError
 from livecam.frames import Image
+from livecam.motion.carrier import BoxCarrier
 from livecam.overlay import OverlayStyle, PredictionPainter
 from livecam.predictions import Predictions
 from livecam.stats import ServerStats
@@ -159,6 +161,8 @@ class AnnotateOptions:
     Attributes:
         in_flight: requests at once.
         every: send every Nth frame; the frames between show the last sent frame's boxes.
+        keyframes: send only keyframes (``"auto"`` or every Nth frame) and place the boxes of the
+            frames between from the answers on both sides (:mod:`livecam.annotate.keyframes`).
         window: frames held in memory at most; None picks enough to keep ``in_flight`` busy.
         style: how boxes are drawn (the same drawing as live mode).
         join_timeout_s: how long to wait for threads when the run ends.
@@ -166,6 +170,7 @@ class AnnotateOptions:
 
     in_flight: int = DEFAULT_IN_FLIGHT
     every: int = 1
+    keyframes: Keyframes | None = None
     window: int | None = None
     style: OverlayStyle = field(default_factory=OverlayStyle)
     join_timeout_s: float = 5.0
@@ -177,12 +182,16 @@ class AnnotateOptions:
             raise ConfigError(f"--every must be at least 1 (got {self.every})")
         if self.window is not None and self.window < 1:
             raise ConfigError(f"the frame window must be at least 1 (got {self.window})")
+        if self.keyframes is not None and self.every != 1:
+            raise ConfigError("--keyframes and --every choose the sent frames two ways: give one of them")
 
     @property
     def capacity(self) -> int:
         """Frames held at most between reading and writing."""
         if self.window is not None:
             return self.window
+        if self.keyframes is not None:  # the frames between two keyframes wait for the second's answer
+            return gap_of(self.keyframes) + self.in_flight + WINDOW_SLACK
         return min(self.in_flight * self.every, max(self.in_flight, MAX_SKIP_WINDOW)) + WINDOW_SLACK
 
 
@@ -319,6 +328,8 @@ class Annotator:
 
     def _read(self, window: Window) -> None:
         every = self._options.every
+        keyframes = self._options.keyframes
+        picker = KeyframePicker(keyframes, self._source.total) if keyframes is not None else None
         frames = iter(self._source)
         count = 0
         try:
@@ -328,7 +339,8 @@ class Annotator:
                     window.release()
                     self._input_error = self._source.ended_early
                     break
-                window.add(frame, send=frame.index % every == 0)
+                send = picker.is_key(frame.index, frame.image) if picker else frame.index % every == 0
+                window.add(frame, send=send)
                 count += 1
         except Exception as exc:
             # Whatever broke decoding, the frames read so far still get written and the run fails.
@@ -371,6 +383,8 @@ class Annotator:
             return Outcome(error=f"internal error: {type(exc).__name__}")
 
     def _write(self, window: Window) -> tuple[int, int, int]:
+        if self._options.keyframes is not None:
+            return self._write_from_keyframes(window)
         painter, jsonl, progress = PredictionPainter(self._options.style), self._jsonl, self._progress
         class_ids = ClassIds()
         shown: Predictions | None = None
@@ -395,6 +409,80 @@ class Annotator:
             if progress is not None:
                 progress.update(index - first, failed)
         return index - first, sent, failed
+
+    def _write_from_keyframes(self, window: Window) -> tuple[int, int, int]:
+        """Write each keyframe with its answer and the frames between with boxes placed from both sides.
+
+        With ``auto``, two keyframes that disagree get the frame halfway between sent as well
+        (by this thread, in order), and each half is checked again.
+        """
+        painter, jsonl, progress = PredictionPainter(self._options.style), self._jsonl, self._progress
+        class_ids = ClassIds()
+        carrier = BoxCarrier()
+        refine = self._options.keyframes == "auto"
+        detector: FrameDetector | None = None
+        key: Key | None = None
+        between: list[InputFrame] = []
+        index = sent = failed = 0
+
+        def emit(
+            frame: InputFrame, shown: Predictions | None, error: str | None, keys: list[int | None] | None
+        ) -> None:
+            nonlocal index
+            self._output.write(frame, frame.image if shown is None else painter.draw(frame.image, shown))
+            if jsonl is not None:
+                record = frame_record(frame, shown, error, None, class_ids)
+                if keys is not None:
+                    record["from_keyframes"] = keys
+                jsonl.write(record)
+            window.release()
+            index += 1
+            if progress is not None:
+                progress.update(index, failed)
+
+        def fill(first: Key, frames: list[InputFrame], last: Key | None) -> None:
+            nonlocal detector, sent, failed
+            if not frames:
+                return
+            segment = Segment(first, [f.image for f in frames], last, carrier)
+            if refine and last is not None and len(frames) >= 2 and not self._stop.is_set() and not segment.agrees():
+                detector = detector or self._detectors()
+                middle = frames[len(frames) // 2]
+                outcome = self._detect(detector, middle.image, window)
+                sent += 1
+                failed += outcome.predictions is None
+                if outcome.predictions is not None:
+                    self._answered(middle, outcome.predictions)
+                here = Key(middle.index, middle.image, outcome.predictions)
+                fill(first, frames[: len(frames) // 2], here)
+                emit(middle, outcome.predictions, outcome.error, None)
+                fill(here, frames[len(frames) // 2 + 1 :], last)
+                return
+            for frame, place in zip(frames, segment.placed(), strict=True):
+                emit(frame, place.predictions, None, [place.k0, place.k1])
+
+        try:
+            while (item := window.next(index + len(between))) is not None:
+                frame, outcome = item
+                if not outcome.sent:
+                    between.append(frame)
+                    continue
+                sent += 1
+                failed += outcome.predictions is None
+                here = Key(frame.index, frame.image, outcome.predictions)
+                if key is not None:
+                    fill(key, between, here)
+                between.clear()
+                if outcome.predictions is not None:
+                    self._answered(frame, outcome.predictions)
+                emit(frame, outcome.predictions, outcome.error, None)
+                key = here
+            if key is not None:
+                fill(key, between, None)
+        finally:
+            if detector is not None:
+                detector.close()
+        return index, sent, failed
 
     def _answered(self, frame: InputFrame, predictions: Predictions) -> None:
         for hook in self._on_answer:

@@ -38,6 +38,7 @@ from livecam.annotate.engine import (
     PooledDetector,
     server_pool,
 )
+from livecam.annotate.keyframes import MAX_GAP, Keyframes, parse_keyframes
 from livecam.annotate.media import (
     FrameInput,
     ImageFolderInput,
@@ -89,6 +90,13 @@ class _OutputAction(argparse.Action):
         text = str(values)
         setattr(namespace, self.dest, Path(text))
         namespace.output_folder = text.endswith(("/", os.sep))
+
+
+def _keyframes(text: str) -> Keyframes:
+    try:
+        return parse_keyframes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -147,6 +155,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         metavar="N",
         help="send only every Nth frame; the frames between keep its boxes (default: 1)",
+    )
+    parser.add_argument(
+        "--keyframes",
+        type=_keyframes,
+        metavar="auto|N",
+        help="send only keyframes (every Nth frame, or auto: where the picture changed, at least every "
+        f"{MAX_GAP} frames) and place every other frame's boxes from the answers before and after it, "
+        "carried with the objects' motion; JSON lines of such frames say from_keyframes",
     )
     parser.add_argument(
         "--max-failed-fraction",
@@ -231,7 +247,9 @@ def annotate_options(args: argparse.Namespace, choice: ApiSettings) -> tuple[Ann
     """
     per_server, adaptive = window_for(choice)
     workers = min(MAX_WORKERS, per_server * choice.servers)
-    options = AnnotateOptions(in_flight=workers, every=args.every, style=OverlayStyle(labels=not args.no_labels))
+    options = AnnotateOptions(
+        in_flight=workers, every=args.every, keyframes=args.keyframes, style=OverlayStyle(labels=not args.no_labels)
+    )
     return options, per_server, adaptive
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from livecam.cli import collect
 from livecam.cli.common import EXIT_FAILED, EXIT_OK, api_values, stop_on_signals
 from livecam.display import require_display
-from livecam.options import API_OPTIONS, LABELS, RUN_OPTIONS, SOURCE_OPTIONS, add_options, given_values
+from livecam.options import API_OPTIONS, LABELS, RUN_OPTIONS, SEND_OPTIONS, SOURCE_OPTIONS, add_options, given_values
 from livecam.public.live import live_plan, run_live
 
 log = logging.getLogger("livecam")
@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_options(parser.add_argument_group("camera"), SOURCE_OPTIONS, check=True)
     add_options(parser.add_argument_group("detection API", API_HELP), API_OPTIONS, check=True)
+    add_options(parser.add_argument_group("what is sent"), SEND_OPTIONS, check=True)
     group = parser.add_argument_group("display")
     add_options(group, RUN_OPTIONS, check=True)
     group.add_argument(
@@ -43,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Run ``livecam run``; returns the exit status."""
-    options = (*SOURCE_OPTIONS, *RUN_OPTIONS)
+    options = (*SOURCE_OPTIONS, *SEND_OPTIONS, *RUN_OPTIONS)
     values = {**given_values(args, options), **api_values(args), **collect.given_options(args)}
     plan = live_plan(args.source, values, env, headless=False)
     if not plan.headless:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import urllib3
 
+from livecam.cost.credits import processing_time
 from livecam.errors import ServiceError
 from livecam.http.errors import CallInterrupted, ErrorKinds, reason, scrubbed, status_error
 from livecam.http.limits import CallLimits, DeadlinePassed, Stopped, limited
@@ -42,11 +43,13 @@ class Answer:
         status: the HTTP status.
         body: the body, decoded from its content encoding.
         retry_after: the ``Retry-After`` header, if any.
+        processing_s: the server's ``x-processing-time`` header (seconds), if any and sane.
     """
 
     status: int
     body: bytes
     retry_after: str | None = None
+    processing_s: float | None = None
 
     def json(self) -> Any:
         """The body as JSON; None when empty, not JSON or nested too deep to read."""
@@ -122,7 +125,9 @@ class Transport:
             response = self._send(url, params, where, kwargs)
             with response:
                 body = self._read(response, where)
-        return Answer(response.status_code, body, response.headers.get("Retry-After"))
+        return Answer(
+            response.status_code, body, response.headers.get("Retry-After"), processing_time(response.headers)
+        )
 
     def error(self, answer: Answer, where: str | None = None) -> ServiceError:
         """The error for ``answer``, whose status is 400 or more."""

@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from livecam.cost.budget import RequestBudget
+from livecam.cost.gate import SendGate
+from livecam.cost.policy import SendPolicy
 from livecam.frames import Frame, Image
 from livecam.live.boxes_log import BoxesLog
 from livecam.live.capture import CaptureThread
@@ -44,10 +47,12 @@ class CameraCounters(StatsRecorder):
         super().request_sent(nbytes)
         self._total.request_sent(nbytes)
 
-    def response_ok(self, latency_s: float, stale: bool, classes: Iterable[str] = ()) -> None:
+    def response_ok(
+        self, latency_s: float, stale: bool, classes: Iterable[str] = (), processing_s: float | None = None
+    ) -> None:
         names = tuple(classes)
-        super().response_ok(latency_s, stale, names)
-        self._total.response_ok(latency_s, stale, names)
+        super().response_ok(latency_s, stale, names, processing_s)
+        self._total.response_ok(latency_s, stale, names, processing_s)
 
     def response_failed(self, kind: str) -> None:
         super().response_failed(kind)
@@ -74,6 +79,9 @@ class Camera:
         boxes_log: the run's boxes log.
         on_shown: called with each of its frames newly shown, the boxes drawn and their age.
         clock: monotonic seconds.
+        send: which of its frames are worth a call, when not every one is (``--send changes``,
+            a request budget); None sends its newest frame whenever a server has room.
+        budget: the run's request budget, shared by every camera.
     """
 
     def __init__(
@@ -91,6 +99,8 @@ class Camera:
         boxes_log: BoxesLog | None,
         clock: Callable[[], float],
         on_shown: Sequence[ShownHook] = (),
+        send: SendPolicy | None = None,
+        budget: RequestBudget | None = None,
     ) -> None:
         self.source = source
         self.index = index
@@ -99,6 +109,12 @@ class Camera:
         self.frames: LatestSlot[Frame] = LatestSlot()
         self.predictions: LatestSlot[Predictions] = LatestSlot()
         self.carried: LatestSlot[Carried] | None = LatestSlot() if motion else None
+        self.gate: SendGate | None = None
+        if send is not None:
+            carried = self.carried
+            self.gate = SendGate(
+                send, self.predictions.peek, clock, carried=carried.peek if carried else None, budget=budget
+            )
         self.composer = FrameComposer(
             self.predictions,
             status,
@@ -112,6 +128,7 @@ class Camera:
             boxes_log=boxes_log,
             on_shown=on_shown,
             camera=index,
+            confirmed=self.gate.confirmed_at if self.gate is not None else None,
         )
         self.info: SourceInfo | None = None
         self.capture: CaptureThread | None = None
@@ -152,7 +169,7 @@ class Camera:
 
     def feed(self, on_answer: Iterable[AnswerHook]) -> Feed:
         """What the senders need of this camera."""
-        return Feed(self.frames, self.predictions, self.stats, tuple(on_answer))
+        return Feed(self.frames, self.predictions, self.stats, tuple(on_answer), self.gate)
 
     def newer(self, timeout: float) -> Frame | None:
         """Its frame newer than the last one shown, waiting up to ``timeout``; None if none came.

@@ -12,6 +12,7 @@ loaded machine) the frame is drawn with the boxes where they were detected, and 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -28,6 +29,8 @@ from livecam.overlay import OverlayStyle, PredictionPainter, draw_hud, draw_pred
 from livecam.predictions import Prediction, Predictions
 from livecam.ratemeter import RateMeter
 
+CALLS_WINDOW_S = 60.0
+"""The HUD's calls per minute are counted over this window."""
 HUD_REFRESH_S = 0.5
 """How often the HUD's latency percentile is recomputed (it sorts thousands of samples)."""
 
@@ -76,6 +79,7 @@ class FrameComposer:
         boxes_log: BoxesLog | None = None,
         on_shown: Sequence[ShownHook] = (),
         camera: int | None = None,
+        confirmed: Callable[[int], float | None] | None = None,
     ) -> None:
         self._camera = camera
         self._predictions = predictions
@@ -91,9 +95,12 @@ class FrameComposer:
         self._last_prediction_seq = -1
         self._latency_p50: float | None = None
         self._latency_at = -HUD_REFRESH_S
+        self._calls: deque[tuple[float, int]] = deque()
+        """(time, requests sent so far) at each HUD refresh of the last minute: calls per minute."""
         self._motion = motion
         self._boxes_log = boxes_log
         self._on_shown = tuple(on_shown)
+        self._confirmed = confirmed
         self.compensated_frames = 0
         """Displayed frames whose boxes were carried to them."""
         self.skipped_frames = 0
@@ -119,7 +126,7 @@ class FrameComposer:
                 self._prediction_rate.tick(now)
             shown = self._carried(frame, predictions, new, now)
             age = now - shown.captured_at
-            if age <= self._max_age:
+            if age <= self._max_age or self._still_right(shown, now):
                 self._painter.draw(canvas, shown)
             else:
                 age = None
@@ -166,6 +173,11 @@ class FrameComposer:
             parts.append("age -" if age is None else f"age {age * 1000:.0f} ms")
         return "  ".join(parts)
 
+    def _still_right(self, shown: Predictions, now: float) -> bool:
+        """Whether the send gate found the picture unchanged since ``shown`` within ``max_age``."""
+        confirmed = self._confirmed(shown.frame_seq) if self._confirmed is not None else None
+        return confirmed is not None and now - confirmed <= self._max_age
+
     def _carried(self, frame: Frame, newest: Predictions, new: bool, now: float) -> Predictions:
         """What to draw on ``frame``: the carried boxes when there are any close enough, else ``newest``."""
         if self._motion is None:
@@ -188,17 +200,27 @@ class FrameComposer:
         if now - self._latency_at >= HUD_REFRESH_S:
             self._latency_at = now
             self._latency_p50, _ = self._stats.latency_ms()
+            self._calls.append((now, self._stats.requests_sent))
+            while now - self._calls[0][0] > CALLS_WINDOW_S:
+                self._calls.popleft()
         p50 = self._latency_p50
         parts = [f"video {self._display_rate.rate(now):.1f} fps"]
         if self._detecting:
             parts.append(f"detections {self._prediction_rate.rate(now):.1f}/s")
             parts.append("latency -" if p50 is None else f"latency {p50:.0f} ms")
+            parts.append(self._calls_per_minute())
             parts.append("age -" if age is None else f"age {age * 1000:.0f} ms")
             if self._motion is None:
                 parts.append("motion off")
             elif now - self._skipped_at < SKIPPED_HUD_S:
                 parts.append("motion skipped")
         return ["  ".join(parts)]
+
+    def _calls_per_minute(self) -> str:
+        (first_at, first), (last_at, last) = self._calls[0], self._calls[-1]
+        if last_at - first_at < HUD_REFRESH_S:
+            return "calls -/min"
+        return f"calls {(last - first) * 60 / (last_at - first_at):.0f}/min"
 
 
 def _log(boxes_log: BoxesLog, frame: Frame, shown: Predictions | None, age: float | None, camera: int | None) -> None:

@@ -24,12 +24,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
 from livecam.balance.pool import ServerPool, server_label
 from livecam.balance.window import InFlightWindow
 from livecam.client import ApiConfig, DetectionClient
+from livecam.cost.budget import RequestBudget
+from livecam.cost.policy import SendPolicy
 from livecam.display import Display, VideoRecorder
 from livecam.errors import SourceError
 from livecam.frames import Frame, Image
@@ -48,7 +51,7 @@ from livecam.overlay import OverlayStyle, draw_status
 from livecam.parsing import AnswerParser
 from livecam.predictions import Predictions
 from livecam.sources import SourceInfo, VideoSource
-from livecam.stats import CameraStats, ServerStats
+from livecam.stats import CameraStats, RequestsSkipped, ServerStats
 from livecam.workers import JOIN_TIMEOUT_S
 
 log = logging.getLogger(__name__)
@@ -60,10 +63,12 @@ _AUTO_SPACING_FRAMES = 0.9
 """``adaptive``: send at most once per frame interval (a little less, so no new frame waits)."""
 MAX_SENDERS = 64
 """Sender threads at most, whatever the servers' windows add up to."""
-__all__ = ["STALL_S", "CameraAnswerHook", "LiveConfig", "LivePipeline", "LiveProgress"]
+__all__ = ["STALL_S", "CameraAnswerHook", "CameraShownHook", "LiveConfig", "LivePipeline", "LiveProgress"]
 
 CameraAnswerHook = Callable[[int, Frame, Predictions], None]
 """Like :data:`~livecam.live.sender.AnswerHook`, with the camera's index first (several sources)."""
+CameraShownHook = Callable[[int, Frame, Predictions | None, float | None], None]
+"""Called with the camera's index, each of its newly shown frames, the boxes drawn on it and their age."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,8 @@ class LiveConfig:
             (``--display-fps``); None: as often as the fastest source has a new frame.
         weights: with several sources, one weight each for a weighted round robin of the
             requests (``--weight``); None: the camera that waited longest goes first.
+        send: which frames are sent (``--send``, ``--refresh``, ``--max-requests-per-minute``;
+            the budget is the run's, over every camera).
     """
 
     in_flight: int = 1
@@ -105,6 +112,7 @@ class LiveConfig:
     grid: tuple[int, int] | None = None
     display_fps: float | None = None
     weights: tuple[float, ...] | None = None
+    send: SendPolicy = field(default_factory=SendPolicy)
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,10 @@ class LivePipeline:
         on_camera_answer: the same with the camera's index first (any number of sources).
         on_shown: called on the display thread with each newly shown frame (undrawn), the boxes
             drawn on it and their age (e.g. the Python API's ``stream``).
+        on_camera_shown: the same with the camera's index first (any number of sources).
+        on_camera_frame: with several sources, called with a camera's index and its own
+            annotated picture (full size, with its status lines) each time its tile is redrawn
+            (e.g. the kiosk's per-camera web views).
         stop: an external stop event (e.g. set by a signal handler); one is made if omitted.
         clock: monotonic time source.
     """
@@ -169,6 +181,8 @@ class LivePipeline:
         on_answer: Sequence[AnswerHook] = (),
         on_camera_answer: Sequence[CameraAnswerHook] = (),
         on_shown: Sequence[ShownHook] = (),
+        on_camera_shown: Sequence[CameraShownHook] = (),
+        on_camera_frame: Sequence[Callable[[int, Image], None]] = (),
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -193,10 +207,13 @@ class LivePipeline:
         self._on_frame = list(on_frame)
         self._on_answer = list(on_answer)
         self._on_camera_answer = list(on_camera_answer)
+        self._on_camera_frame = list(on_camera_frame)
         self._recorder: VideoRecorder | None = None
         self._senders: SenderPool | None = None
         self._boxes_log = BoxesLog(self.config.boxes_log) if self.config.boxes_log is not None else None
         single = len(sources) == 1
+        send = self.config.send if make_client is not None and self.config.send.gated else None
+        budget = RequestBudget(send.max_per_minute, clock) if send and send.max_per_minute else None
         self.cameras = [
             Camera(
                 src,
@@ -209,8 +226,10 @@ class LivePipeline:
                 motion=self.config.motion and make_client is not None,
                 hud=self.config.hud,
                 boxes_log=self._boxes_log,
-                on_shown=on_shown,
+                on_shown=[*on_shown, *(_shown_with_camera(hook, i) for hook in on_camera_shown)],
                 clock=clock,
+                send=send,
+                budget=budget,
             )
             for i, src in enumerate(sources)
         ]
@@ -392,6 +411,11 @@ class LivePipeline:
             if frame is None and camera.tile is not None and now - camera.tile_at < _IDLE_REDRAW_S:
                 continue
             canvas = camera.composer.compose(frame or camera.shown_frame(), new=frame is not None, decorate=False)
+            if self._on_camera_frame:
+                full = canvas.copy()
+                camera.composer.decorate(full)
+                for hook in self._on_camera_frame:
+                    hook(camera.index or 0, full)
             tile = np.zeros((layout.cell[1], layout.cell[0], 3), np.uint8)
             fit_into(tile, canvas)
             # The totals go under the HUD of the last tile of the top row (small cells hold one panel).
@@ -440,7 +464,22 @@ class LivePipeline:
             boxes_log=self._boxes_log.stats() if self._boxes_log is not None else None,
             servers=tuple(self._senders.servers.reports()) if self._senders is not None else None,
             cameras=tuple(camera.report() for camera in self.cameras) if self.several else None,
+            **self._send_stats(),
         )
+
+    def _send_stats(self) -> dict[str, Any]:
+        """``send``, ``requests_skipped`` and ``requests_by_reason`` over every camera."""
+        gates = [c.gate for c in self.cameras if c.gate is not None]
+        skipped = [gate.skipped() for gate in gates]
+        reasons: dict[str, int] = {}
+        for gate in gates:
+            for reason, count in gate.reasons.items():
+                reasons[reason] = reasons.get(reason, 0) + count
+        return {
+            "send": self.config.send.mode,
+            "requests_skipped": RequestsSkipped(sum(s.unchanged for s in skipped), sum(s.budget for s in skipped)),
+            "requests_by_reason": reasons,
+        }
 
     def _motion_stats(self) -> MotionStats:
         counted = MotionStats(
@@ -591,3 +630,7 @@ class _Huds:
 
 def _with_camera(hook: CameraAnswerHook, camera: int) -> AnswerHook:
     return lambda frame, predictions: hook(camera, frame, predictions)
+
+
+def _shown_with_camera(hook: CameraShownHook, camera: int) -> ShownHook:
+    return lambda frame, predictions, age: hook(camera, frame, predictions, age)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from livecam.balance.pool import Lease, ServerPool
+from livecam.cost.gate import SendGate
 from livecam.errors import (
     AuthError,
     DetectionError,
@@ -60,12 +61,15 @@ class Feed:
         stats: its counters (with several cameras they also count into the run's totals).
         on_answer: called with each frame and its answer when the answer is fresh (newer than
             any before it for this camera), oldest first (e.g. the collector of frames worth labelling).
+        gate: decides which of its new frames are worth a call (``--send changes``, the request
+            budget); None sends its newest frame whenever a server has room.
     """
 
     frames: LatestSlot[Frame]
     predictions: LatestSlot[Predictions]
     stats: StatsRecorder
     on_answer: Sequence[AnswerHook] = ()
+    gate: SendGate | None = None
 
 
 class SenderPool:
@@ -109,6 +113,8 @@ class SenderPool:
         self._lock = threading.Lock()
         self._claim_lock = threading.Lock()
         self._claimed_seq = [-1] * len(self._feeds)
+        self._considered_seq = [-1] * len(self._feeds)
+        """Per camera, the newest frame its gate turned down."""
         self._next_send_at = 0.0
         self._logged_kinds: set[str] = set()
         self._answer_lock = threading.Lock()
@@ -180,14 +186,26 @@ class SenderPool:
                 return None
             if len(self._feeds) == 1:
                 camera = 0
-                frame = self._feeds[0].frames.wait_newer(self._claimed_seq[0], timeout=_WAIT_STEP)
+                frame = self._feeds[0].frames.wait_newer(self._seen(0), timeout=_WAIT_STEP)
             else:
                 camera, frame = self._take_turn()
             if frame is None:
                 return None
+            gate = self._feeds[camera].gate
+            if gate is not None:
+                decision = gate.decide(frame)
+                if not decision.send:
+                    self._considered_seq[camera] = frame.seq
+                    if decision.wait_s > 0:
+                        self._stop.wait(decision.wait_s)  # the budget's next call; the newest frame then
+                    return None
             self._claimed_seq[camera] = frame.seq
             self._next_send_at = self._clock() + self._servers.spacing()
             return self._feeds[camera], camera, frame
+
+    def _seen(self, camera: int) -> int:
+        """The newest frame of ``camera`` already sent or turned down by its gate."""
+        return max(self._claimed_seq[camera], self._considered_seq[camera])
 
     def _take_turn(self) -> tuple[int, Frame | None]:
         """The camera whose turn it is and its newest unsent frame, waiting a little for one."""
@@ -197,7 +215,7 @@ class SenderPool:
             ended = 0
             for camera, feed in enumerate(self._feeds):
                 frame = feed.frames.peek()
-                if frame is not None and frame.seq > self._claimed_seq[camera]:
+                if frame is not None and frame.seq > self._seen(camera):
                     newest[camera] = frame
                 elif feed.frames.closed:
                     ended += 1
@@ -219,17 +237,26 @@ class SenderPool:
             predictions = client.detect(frame.image)
         except DetectionError as exc:
             stats.request_sent(client.bytes_sent - sent_before)
+            if feed.gate is not None:
+                feed.gate.failed()
             self._failed(lease, exc, stats)
             return
         except Exception as exc:  # noqa: BLE001 - a bug here must not end detection for the whole run
             log.warning("unexpected error while asking for detections; retrying", exc_info=True)
+            if feed.gate is not None:
+                feed.gate.failed()
             self._failed(lease, ProtocolError(f"unexpected error: {type(exc).__name__}"), stats)
             return
         stats.request_sent(client.bytes_sent - sent_before)
         latency = self._servers.answered(lease)
         answer = predictions.for_frame(frame.seq, frame.captured_at, frame.index)
         fresh = feed.predictions.put(answer)
-        stats.response_ok(latency, stale=not fresh, classes=(p.class_name for p in predictions.items))
+        stats.response_ok(
+            latency,
+            stale=not fresh,
+            classes=(p.class_name for p in predictions.items),
+            processing_s=client.last_processing_s,
+        )
         self._log_issues(predictions)
         if fresh and feed.on_answer:
             self._answered(feed, camera, frame, answer)

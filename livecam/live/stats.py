@@ -9,6 +9,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 
+from livecam.cost.credits import credits_for
 from livecam.percentiles import percentiles
 from livecam.stats import MotionStats, Percentiles, RunStats, SourceSummary, write_json
 
@@ -42,6 +43,7 @@ class StatsRecorder:
         self.bytes_sent = 0
         self.errors: dict[str, int] = {}
         self.detections: dict[str, int] = {}
+        self.estimated_credits = 0.0
         self._latency_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
         self._age_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
         self._lag_ms: deque[float] = deque(maxlen=SAMPLES_KEPT)
@@ -53,9 +55,12 @@ class StatsRecorder:
             self.requests_sent += 1
             self.bytes_sent += nbytes
 
-    def response_ok(self, latency_s: float, stale: bool, classes: Iterable[str] = ()) -> None:
-        """Count an answer, its latency and the classes it detected."""
+    def response_ok(
+        self, latency_s: float, stale: bool, classes: Iterable[str] = (), processing_s: float | None = None
+    ) -> None:
+        """Count an answer, its latency, the classes it detected and what it would cost on hosted Roboflow."""
         with self._lock:
+            self.estimated_credits += credits_for(processing_s)
             for name in classes:
                 if name not in self.detections and len(self.detections) >= MAX_CLASS_NAMES:
                     name = "(other)"
@@ -111,6 +116,8 @@ class StatsRecorder:
                 duration_s=round(duration, 3),
                 errors=dict(self.errors),
                 detections=dict(sorted(self.detections.items(), key=lambda kv: -kv[1])),
+                requests_per_minute=round(self.requests_sent * 60 / duration, 2) if duration > 0 else 0.0,
+                estimated_credits=round(self.estimated_credits, 6),
             )
 
 

@@ -53,6 +53,8 @@ class Carried:
         velocity: each box's last motion per source frame, for drawing a frame or two ahead.
         pins: each box's sides held at the picture's edge.
         compensated: False when the answer had too many boxes to carry (they are as detected).
+        lost: each box whose motion could not be estimated in the last step (too few good flow
+            points: a plain surface, or an object that turned, was hidden or left).
     """
 
     index: int
@@ -62,6 +64,7 @@ class Carried:
     velocity: tuple[Velocity, ...]
     pins: tuple[Pins, ...] = ()
     compensated: bool = True
+    lost: tuple[bool, ...] = ()
 
     def ahead(self, frames: int) -> tuple[Prediction, ...]:
         """The boxes moved on by their last velocity for ``frames`` more frames."""
@@ -69,7 +72,7 @@ class Carried:
             return self.items
         pins = self.pins or tuple(FREE for _ in self.items)
         return tuple(
-            _moved(p, vx * frames, vy * frames, pin)
+            moved(p, vx * frames, vy * frames, pin)
             for p, (vx, vy), pin in zip(self.items, self.velocity, pins, strict=True)
         )
 
@@ -109,6 +112,7 @@ class Compensator:
         self._items: tuple[Prediction, ...] = ()
         self._velocity: tuple[Velocity, ...] = ()
         self._pins: tuple[Pins, ...] = ()
+        self._lost: tuple[bool, ...] = ()
         self._size = (0, 0)
         self._at = -1
         self._version = -1
@@ -127,7 +131,7 @@ class Compensator:
         self.ring.add(index, image)
         self._size = (image.shape[1], image.shape[0])
         if self._items and self._at >= 0:
-            self._items, self._velocity = self._carry(
+            self._items, self._velocity, self._lost = self._carry(
                 self._items, self.ring.path(self._at, index), self._velocity, self._pins
             )
         self._at = index
@@ -149,7 +153,7 @@ class Compensator:
         if self._answer is not None and answer.frame_seq == self._answer.frame_seq:
             return False
         if len(answer.items) > self.max_boxes:
-            self._items, self._velocity, self._pins = (), (), ()
+            self._items, self._velocity, self._pins, self._lost = (), (), (), ()
         else:
             self._take(answer, self._at)
         self._answer = answer
@@ -165,7 +169,7 @@ class Compensator:
         self._version += 1
         if len(self._answer.items) > self.max_boxes:
             return Carried(self._at, self._version, self._answer, self._answer.items, (), (), compensated=False)
-        return Carried(self._at, self._version, self._answer, self._items, self._velocity, self._pins)
+        return Carried(self._at, self._version, self._answer, self._items, self._velocity, self._pins, lost=self._lost)
 
     def _take(self, answer: Predictions, index: int) -> None:
         """Replace the carried boxes by ``answer``'s, carried from its frame to ``index``.
@@ -184,7 +188,7 @@ class Compensator:
         if len(path) > self.catch_up_steps + 1:
             stride = math.ceil((len(path) - 1) / self.catch_up_steps)
             path = path[::stride] if (len(path) - 1) % stride == 0 else [*path[::stride], path[-1]]
-        self._items, self._velocity = self._carry(items, path, velocity, self._pins, record=True)
+        self._items, self._velocity, self._lost = self._carry(items, path, velocity, self._pins, record=True)
 
     def _carry(
         self,
@@ -194,7 +198,7 @@ class Compensator:
         pins: tuple[Pins, ...],
         *,
         record: bool = False,
-    ) -> tuple[tuple[Prediction, ...], tuple[Velocity, ...]]:
+    ) -> tuple[tuple[Prediction, ...], tuple[Velocity, ...], tuple[bool, ...]]:
         """``items`` moved along the frames of ``path`` (the first is where they are now).
 
         With ``record``, the history of each frame along the path becomes these boxes there (frames
@@ -205,6 +209,7 @@ class Compensator:
         scale = self.ring.scale
         boxes = list(items)
         speeds = list(velocity)
+        lost = [False] * len(boxes)
         for a, b in zip(path, path[1:], strict=False):
             for k in between:
                 if a <= k < b:
@@ -215,13 +220,14 @@ class Compensator:
             grey: list[Box] = [(p.x1 * scale, p.y1 * scale, p.x2 * scale, p.y2 * scale) for p in boxes]
             priors = [(vx * (b - a) * scale, vy * (b - a) * scale) for vx, vy in speeds]
             for i, shift in enumerate(self.carrier.shifts(prev, nxt, grey, priors)):
+                lost[i] = shift is None
                 if shift is None:
                     speeds[i] = (0.0, 0.0)
                     continue
                 dx, dy = shift[0] / scale, shift[1] / scale
-                boxes[i] = _moved(boxes[i], dx, dy, pins[i])
+                boxes[i] = moved(boxes[i], dx, dy, pins[i])
                 speeds[i] = (dx / (b - a), dy / (b - a))
-        return tuple(boxes), tuple(speeds)
+        return tuple(boxes), tuple(speeds), tuple(lost)
 
 
 _State = tuple[tuple[Prediction, ...], tuple[Velocity, ...], tuple[Pins, ...]]
@@ -232,7 +238,8 @@ def _pins(p: Prediction, size: tuple[int, int]) -> Pins:
     return (p.x1 <= EDGE_PX, p.y1 <= EDGE_PX, p.x2 >= width - EDGE_PX, p.y2 >= height - EDGE_PX)
 
 
-def _moved(p: Prediction, dx: float, dy: float, pins: Pins = FREE) -> Prediction:
+def moved(p: Prediction, dx: float, dy: float, pins: Pins = FREE) -> Prediction:
+    """``p`` (box, polygon, keypoints) moved by ``(dx, dy)``; pinned sides stay where they are."""
     if dx == 0 and dy == 0:
         return p
     left, top, right, bottom = pins

@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from livecam.connection import ApiSettings, connect
 from livecam.frames import Frame, Image
-from livecam.live.compose import ShownHook
-from livecam.live.pipeline import CameraAnswerHook, LiveConfig, LivePipeline
+from livecam.live.pipeline import CameraAnswerHook, CameraShownHook, LiveConfig, LivePipeline
 from livecam.live.sender import AnswerHook
-from livecam.live.slot import LatestSlot, SlotClosed
+from livecam.live.slot import Doorbell, LatestSlot
 from livecam.options import (
     API_OPTIONS,
     COLLECT_OPTIONS,
@@ -33,6 +32,7 @@ from livecam.options import (
     HEADLESS,
     LABELS,
     RUN_OPTIONS,
+    SEND_OPTIONS,
     SOURCE_OPTIONS,
     Option,
     label_style,
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("livecam")
 
-LIVE_OPTIONS: tuple[Option, ...] = (*SOURCE_OPTIONS, *API_OPTIONS, *RUN_OPTIONS, *COLLECT_OPTIONS)
+LIVE_OPTIONS: tuple[Option, ...] = (*SOURCE_OPTIONS, *API_OPTIONS, *SEND_OPTIONS, *RUN_OPTIONS, *COLLECT_OPTIONS)
 """Every option of a live run, by flag or by Python keyword."""
 
 STREAM_JOIN_S = 4 * JOIN_TIMEOUT_S
@@ -91,7 +91,7 @@ def live_plan(
     from livecam.outputs import check_writable
 
     by_dest = {option.dest: value for option, value in values.items() if option in RUN_OPTIONS}
-    api = ApiSettings.given({o.dest: v for o, v in values.items() if o in API_OPTIONS}, env)
+    api = ApiSettings.given({o.dest: v for o, v in values.items() if o in (*API_OPTIONS, *SEND_OPTIONS)}, env)
     in_flight, adaptive = api.live_window
     sources = (source,) if isinstance(source, str) else tuple(source)
     if not sources:
@@ -140,7 +140,7 @@ def run_live(
     plan: LivePlan,
     stop: threading.Event,
     *,
-    on_shown: Sequence[ShownHook] = (),
+    on_shown: Sequence[CameraShownHook] = (),
     on_answer: Sequence[AnswerHook] = (),
     signals: contextlib.AbstractContextManager[None] | None = None,
 ) -> RunStats:
@@ -150,7 +150,8 @@ def run_live(
     ``--stats-json``.
 
     Args:
-        on_shown: called with each displayed frame (see :class:`~livecam.live.pipeline.LivePipeline`).
+        on_shown: called with each camera's index and displayed frame, the boxes drawn on it and
+            their age (see :class:`~livecam.live.pipeline.LivePipeline`).
         on_answer: called with each fresh answer and its frame (besides the collector's).
         signals: entered once the API is up, e.g. to turn Ctrl-C into ``stop``.
 
@@ -169,6 +170,8 @@ def run_live(
         if signals is not None:
             stack.enter_context(signals)
         api = asking_low_confidence(stack.enter_context(connect(plan.api)), to_collect)
+        config = dataclasses.replace(plan.config, send=plan.api.send_policy(api.urls))
+        log.info("sending %s", config.send.describe())
         collector = stack.enter_context(collecting(to_collect, source=", ".join(names), model_id=api.model_id))
         display = HeadlessDisplay() if plan.headless else WindowDisplay(fullscreen=plan.fullscreen)
         hooks = list(on_answer)
@@ -176,15 +179,15 @@ def run_live(
         if collector is not None and len(sources) == 1:
             hooks.append(collector.offer)
         elif collector is not None:
-            camera_hooks.append(_collect_camera(collector, names))
+            camera_hooks.append(camera_collector(collector, names))
         with LivePipeline(
             sources if len(sources) > 1 else sources[0],
             api,
             display,
-            plan.config,
+            config,
             on_answer=hooks,
             on_camera_answer=camera_hooks,
-            on_shown=on_shown,
+            on_camera_shown=on_shown,
             stop=stop,
         ) as pipeline:
             stats = pipeline.run()
@@ -196,7 +199,7 @@ def run_live(
     return stats
 
 
-def _collect_camera(collector: Collector, names: Sequence[str]) -> CameraAnswerHook:
+def camera_collector(collector: Collector, names: Sequence[str]) -> CameraAnswerHook:
     """The answer hook of several cameras: each collected frame's sidecar names its camera."""
 
     def offer(camera: int, frame: Frame, predictions: Predictions) -> None:
@@ -205,11 +208,22 @@ def _collect_camera(collector: Collector, names: Sequence[str]) -> CameraAnswerH
     return offer
 
 
-def run(source: str | int = 0, **options: Any) -> RunStats:
+Sources = str | int | Path | Sequence[str | int | Path]
+"""One source, or several (shown in one grid, as ``livecam run A B``)."""
+
+
+def _specs(source: Sources) -> tuple[str, ...]:
+    if isinstance(source, str | int | Path):
+        return (str(source),)
+    return tuple(str(one) for one in source)
+
+
+def run(source: Sources = 0, **options: Any) -> RunStats:
     """Run the live pipeline on ``source`` as ``livecam run`` does, headless unless ``headless=False``.
 
     Args:
-        source: a camera index, a video file, a stream URL or ``synthetic:WxH@FPS``.
+        source: a camera index, a video file, a stream URL or ``synthetic:WxH@FPS``; or a list
+            of them, shown in one grid with per-camera statistics (``stats.cameras``).
         options: the long option names of ``livecam run`` with underscores (``max_frames=100``,
             ``api_url=...``, ``model=...``, ``motion=False``, ``stats_json="stats.json"``, ...).
 
@@ -223,7 +237,7 @@ def run(source: str | int = 0, **options: Any) -> RunStats:
     """
     from livecam.options import keyword_values
 
-    plan = live_plan(str(source), keyword_values(options, LIVE_OPTIONS), os.environ, headless=True)
+    plan = live_plan(_specs(source), keyword_values(options, LIVE_OPTIONS), os.environ, headless=True)
     return run_live(plan, threading.Event())
 
 
@@ -237,7 +251,8 @@ class Shown:
         predictions: the boxes livecam draws on it (carried with their objects by motion
             compensation), in its pixels; None before the first answer or when the newest is too old.
         age_s: how old those boxes' answer is, in seconds (None without boxes).
-        skipped: displayed frames the caller's loop was too slow to get, so far.
+        skipped: this camera's displayed frames the caller's loop was too slow to get, so far.
+        camera: which source it comes from (0 with one source).
     """
 
     index: int
@@ -245,17 +260,18 @@ class Shown:
     predictions: Predictions | None
     age_s: float | None
     skipped: int
+    camera: int = 0
 
 
-def stream(source: str | int = 0, **options: Any) -> Generator[Shown, None, None]:
+def stream(source: Sources = 0, **options: Any) -> Generator[Shown, None, None]:
     """The live pipeline as an iterator: each displayed frame with the boxes as they would be drawn.
 
-    The pipeline runs on its own threads at the source's pace; a loop slower than that gets the
-    newest frame each time and the ones between are skipped (counted in :attr:`Shown.skipped`).
-    Breaking out of the loop stops every thread of the run.
+    The pipeline runs on its own threads at the source's pace; a loop slower than that gets each
+    camera's newest frame each time and the ones between are skipped (counted in
+    :attr:`Shown.skipped`). Breaking out of the loop stops every thread of the run.
 
     Args:
-        source: as for :func:`run`.
+        source: as for :func:`run` (with several, :attr:`Shown.camera` says whose frame it is).
         options: as for :func:`run` (``headless`` is always on).
 
     Raises:
@@ -264,7 +280,7 @@ def stream(source: str | int = 0, **options: Any) -> Generator[Shown, None, None
     from livecam.options import keyword_values
 
     values = keyword_values(options, LIVE_OPTIONS)
-    plan = live_plan(str(source), values, os.environ, headless=True)
+    plan = live_plan(_specs(source), values, os.environ, headless=True)
     if not plan.headless:
         from livecam.errors import ConfigError
 
@@ -280,12 +296,16 @@ class _Handed:
 
 def _stream(plan: LivePlan) -> Generator[Shown, None, None]:
     stop = threading.Event()
-    slot: LatestSlot[_Handed] = LatestSlot()
-    numbers = itertools.count()
+    bell = Doorbell()
+    slots: list[LatestSlot[_Handed]] = [LatestSlot() for _ in plan.sources]
+    for slot in slots:
+        slot.watch(bell)
+    numbers = [itertools.count() for _ in plan.sources]
     failure: list[Exception] = []
 
-    def hand_over(frame: Frame, predictions: Predictions | None, age: float | None) -> None:
-        slot.put(_Handed(next(numbers), Shown(frame.index, frame.image, predictions, age, 0)))
+    def hand_over(camera: int, frame: Frame, predictions: Predictions | None, age: float | None) -> None:
+        shown = Shown(frame.index, frame.image, predictions, age, 0, camera)
+        slots[camera].put(_Handed(next(numbers[camera]), shown))
 
     def work() -> None:
         try:
@@ -293,23 +313,27 @@ def _stream(plan: LivePlan) -> Generator[Shown, None, None]:
         except Exception as exc:  # noqa: BLE001 - raised again on the caller's thread
             failure.append(exc)
         finally:
-            slot.close()
+            for slot in slots:
+                slot.close()
 
     worker = Worker(work, "livecam-stream")
     worker.start()
     try:
-        seq = -1
-        skipped = 0
+        taken = [-1] * len(slots)
+        skipped = [0] * len(slots)
+        rings = 0
         while True:
-            try:
-                item = slot.wait_newer(seq, timeout=_WAIT_STEP_S)
-            except SlotClosed:
+            rings = bell.wait(rings, timeout=_WAIT_STEP_S)
+            ended = all(slot.closed for slot in slots)  # read before the items: none is missed
+            for camera, slot in enumerate(slots):
+                item = slot.peek()
+                if item is None or item.seq <= taken[camera]:
+                    continue
+                skipped[camera] += item.seq - taken[camera] - 1
+                taken[camera] = item.seq
+                yield dataclasses.replace(item.shown, skipped=skipped[camera])
+            if ended:
                 break
-            if item is None:
-                continue
-            skipped += item.seq - seq - 1
-            seq = item.seq
-            yield dataclasses.replace(item.shown, skipped=skipped)
     finally:
         stop.set()
         if not worker.join(STREAM_JOIN_S):
