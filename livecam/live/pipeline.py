@@ -66,9 +66,9 @@ MAX_SENDERS = 64
 __all__ = ["STALL_S", "CameraAnswerHook", "CameraShownHook", "LiveConfig", "LivePipeline", "LiveProgress"]
 
 CameraAnswerHook = Callable[[int, Frame, Predictions], None]
+"""Like :data:`~livecam.live.sender.AnswerHook`, with the camera's index first (several sources)."""
 CameraShownHook = Callable[[int, Frame, Predictions | None, float | None], None]
 """Called with the camera's index, each of its newly shown frames, the boxes drawn on it and their age."""
-"""Like :data:`~livecam.live.sender.AnswerHook`, with the camera's index first (several sources)."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,9 @@ class LivePipeline:
         on_shown: called on the display thread with each newly shown frame (undrawn), the boxes
             drawn on it and their age (e.g. the Python API's ``stream``).
         on_camera_shown: the same with the camera's index first (any number of sources).
+        on_camera_frame: with several sources, called with a camera's index and its own
+            annotated picture (full size, with its status lines) each time its tile is redrawn
+            (e.g. the kiosk's per-camera web views).
         stop: an external stop event (e.g. set by a signal handler); one is made if omitted.
         clock: monotonic time source.
     """
@@ -179,6 +182,7 @@ class LivePipeline:
         on_camera_answer: Sequence[CameraAnswerHook] = (),
         on_shown: Sequence[ShownHook] = (),
         on_camera_shown: Sequence[CameraShownHook] = (),
+        on_camera_frame: Sequence[Callable[[int, Image], None]] = (),
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -203,6 +207,7 @@ class LivePipeline:
         self._on_frame = list(on_frame)
         self._on_answer = list(on_answer)
         self._on_camera_answer = list(on_camera_answer)
+        self._on_camera_frame = list(on_camera_frame)
         self._recorder: VideoRecorder | None = None
         self._senders: SenderPool | None = None
         self._boxes_log = BoxesLog(self.config.boxes_log) if self.config.boxes_log is not None else None
@@ -406,6 +411,11 @@ class LivePipeline:
             if frame is None and camera.tile is not None and now - camera.tile_at < _IDLE_REDRAW_S:
                 continue
             canvas = camera.composer.compose(frame or camera.shown_frame(), new=frame is not None, decorate=False)
+            if self._on_camera_frame:
+                full = canvas.copy()
+                camera.composer.decorate(full)
+                for hook in self._on_camera_frame:
+                    hook(camera.index or 0, full)
             tile = np.zeros((layout.cell[1], layout.cell[0], 3), np.uint8)
             fit_into(tile, canvas)
             # The totals go under the HUD of the last tile of the top row (small cells hold one panel).
