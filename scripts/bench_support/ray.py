@@ -172,6 +172,31 @@ def scaling(client_cpu_per_frame: float, task_s: float, segment_s: float) -> lis
     return rows
 
 
+def files_at_once(scale: Scale) -> tuple[str, dict[str, Any]]:
+    """``annotate`` of 1 file vs 4 files at once against the same servers: frames/s vs their capacity.
+
+    Returns the Markdown table and the figures (for ``scripts/bench.py cameras``).
+    """
+    frames = {"tiny": 10, "quick": 80, "full": 250}[scale]
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        inputs = library(tmp, frames)
+        with servers(LATENCY_MS, (SLOTS,) * SERVERS) as urls:
+            one = annotate_many(inputs[:1], tmp / "one", urls)
+            four = annotate_many(inputs, tmp / "four", urls)
+    rows = [
+        [label, result["frames"], result["fps"], result["fps"] / CAPACITY_FPS, result["cpu_s"]]
+        for label, result in (("1 file", one), ("4 files at once", four))
+    ]
+    text = (
+        f"`livecam annotate` of 1 vs 4 clips of the sample footage ({frames} frames each) into OUTDIR/, against "
+        f"{SERVERS} model-free servers of {SLOTS} slots x {LATENCY_MS} ms (combined capacity {CAPACITY_FPS:g} "
+        "frames/s)\n\n"
+        + table(["annotate", "frames", "frames/s", f"share of capacity (target >= {SHARE_TARGET:g})", "CPU s"], rows)
+    )
+    return text, {"capacity_fps": CAPACITY_FPS, "one_file": one, "four_files": four}
+
+
 def run(scale: Scale) -> Section:
     """1 vs 4 files, plain vs ``--ray``; per-task overhead; the scaling table."""
     frames = {"tiny": 10, "quick": 80, "full": 250}[scale]
