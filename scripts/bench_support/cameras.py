@@ -1,6 +1,6 @@
 """Benchmark: several cameras in one ``livecam run``. N = 1, 2, 4 (and 9) sources against a
 fixed-capacity loopback server and against the embedded model: per-camera frames shown, answers
-per camera (fairness: min/max), CPU per frame per camera, peak memory."""
+per camera (fairness: min/max), CPU per frame per camera, peak memory; and ``annotate`` of 1 vs 4 files."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_support.common import PYTHON, REPO, SAMPLES, Scale, Section, latency_server, read_json, table
+from bench_support.ray import files_at_once
 
 FOOTAGE = str(SAMPLES / "bikes.mp4")
 """640x272 at 25 fps, 10 s: every run is shorter, so no camera ends early."""
@@ -120,5 +121,7 @@ def run(scale: Scale) -> Section:
     section.notes.append(
         f"Fairness target: min/max answers per camera >= {FAIRNESS_TARGET:g} while the server is the bottleneck."
     )
+    files_table, data["annotate_files"] = files_at_once(scale)
+    section.tables.append(files_table)
     section.data = data
     return section
