@@ -31,6 +31,10 @@ MAX_PREDICTIONS = 300
 MAX_POINTS = 2000
 """Polygon vertices kept per prediction."""
 
+MAX_KEYPOINTS = 256
+"""Keypoints kept per prediction (whole-body pose models have 133), so that a hostile answer
+cannot make every output line of a frame tens of megabytes."""
+
 _MAX_COORD = 1e6
 
 
@@ -481,8 +485,11 @@ def _points_one_by_one(raw: list[Any], issues: set[str]) -> Points | tuple[()]:
 def _keypoints(raw: Any, issues: set[str]) -> tuple[Keypoint, ...]:
     if not isinstance(raw, list):
         return ()
+    if len(raw) > MAX_KEYPOINTS:
+        issues.add("too many keypoints")
+        raw = raw[:MAX_KEYPOINTS]
     keypoints = []
-    for point in raw[:MAX_POINTS]:
+    for point in raw:
         if isinstance(point, Mapping):
             px, py = _finite(point.get("x")), _finite(point.get("y"))
             conf = _finite(point.get("confidence"))

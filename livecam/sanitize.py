@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 #: The longest class or keypoint name kept; longer names are cut.
 MAX_NAME = 64
@@ -20,9 +20,10 @@ MAX_MESSAGE = 300
 _ELLIPSIS = "\u2026"
 _REPLACEMENT = "\ufffd"
 # Lone UTF-16 surrogates (valid in JSON, not encodable as UTF-8) and every C0/C1 control,
-# DEL, and the Unicode line and paragraph separators.
+# DEL, the Unicode line and paragraph separators, and the invisible marks that reorder or hide
+# text on a terminal (bidirectional overrides and isolates, LRM/RLM, the byte order mark).
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
 def clean_text(text: str, *, limit: int = MAX_NAME, secrets: Iterable[str] = ()) -> str:
@@ -48,7 +49,7 @@ _MIN_SECRET_TAIL = 4
 
 
 def hide_secrets(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with each non-empty secret (as given and URL-quoted) replaced by ``***``.
+    """``text`` with each non-empty secret (as given and URL-quoted either way) replaced by ``***``.
 
     A text already cut short (ending in "…") also loses a trailing start of a secret, so a key
     cut in half by a length cap does not show its first half.
@@ -60,7 +61,9 @@ class Secrets:
     """Secrets to hide, each form (as given, URL-quoted) worked out once for many texts."""
 
     def __init__(self, secrets: Iterable[str | None]) -> None:
-        self.forms = tuple(dict.fromkeys(f for s in secrets if s for f in (s, quote(s, safe=""))))
+        self.forms = tuple(
+            dict.fromkeys(f for s in secrets if s for f in (s, quote(s, safe=""), quote_plus(s, safe="")))
+        )
         self._starts = tuple({form[:_MIN_SECRET_TAIL] for form in self.forms})
 
     def __bool__(self) -> bool:
@@ -91,6 +94,7 @@ def _hide_cut_tail(text: str, secret: str) -> str:
 
 def for_log(text: str, *, limit: int = MAX_MESSAGE) -> str:
     """``text`` as one printable log line: controls shown as ``\\xNN`` escapes, surrogates replaced, capped."""
+    text = text[: limit + 1]  # escapes only lengthen it: what is cut here would be cut below
     text = _SURROGATE.sub(_REPLACEMENT, text)
     text = _CONTROL.sub(_escaped, text)
     if len(text) > limit:

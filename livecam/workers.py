@@ -33,9 +33,9 @@ JOIN_TIMEOUT_S = 3.0
 class Worker:
     """A named daemon thread running ``target`` once.
 
-    An exception ``target`` raises ends the thread: it is logged once with ``failure`` as the
-    message and kept in :attr:`error`, for the run to report as its failure; ``on_error`` (e.g.
-    setting the run's stop event) is then called with it.
+    An exception ``target`` raises ends the thread: it is logged once with ``failure`` (or what
+    ``failure()`` says then) as the message and kept in :attr:`error`, for the run to report as
+    its failure; ``on_error`` (e.g. setting the run's stop event) is then called with it.
     """
 
     def __init__(
@@ -43,7 +43,7 @@ class Worker:
         target: Callable[[], object],
         name: str,
         *,
-        failure: str | None = None,
+        failure: str | Callable[[], str] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.name = name
@@ -75,7 +75,7 @@ class Worker:
             self._target()
         except Exception as exc:  # noqa: BLE001 - kept for the run's failure, which reports it
             self.error = exc
-            log.exception("%s", self._failure)
+            log.exception("%s", self._failure if isinstance(self._failure, str) else self._failure())
             if self._on_error is not None:
                 self._on_error(exc)
 

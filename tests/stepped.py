@@ -36,13 +36,15 @@ class Stepped:
         self._may_go: Callable[[int], bool] = lambda index: True
         self._changed = threading.Condition()
         self._handed_out = 0
+        self._info: SourceInfo | None = None
 
     @property
     def info(self) -> SourceInfo | None:
-        return self.inner.info
+        return self._info
 
     def open(self) -> SourceInfo:
-        return dataclasses.replace(self.inner.open(), paced=False)
+        self._info = dataclasses.replace(self.inner.open(), paced=False)
+        return self._info
 
     def close(self) -> None:
         self.inner.close()

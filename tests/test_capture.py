@@ -16,9 +16,11 @@ from mjpeg_server import MjpegServer
 from test_sources import sample_video, write_video
 
 from livecam.backoff import Backoff
+from livecam.display import HeadlessDisplay
 from livecam.errors import SourceError
 from livecam.frames import Frame, Image
 from livecam.live.capture import CaptureThread, is_valid_image
+from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.live.slot import LatestSlot, SlotClosed
 from livecam.live.status import StatusBoard
 from livecam.sources import (
@@ -441,3 +443,15 @@ def test_join_of_a_stream_stuck_in_a_read_is_bounded_and_warns_once(rig: Rig, ca
     source.release.set()
     assert capture.join(WAIT)
     assert source.closed.is_set()
+
+
+def test_a_pipeline_closes_once_even_with_its_capture_stuck_in_a_read(caplog: pytest.LogCaptureFixture) -> None:
+    source = ScriptedSource([[IMG]])
+    pipeline = LivePipeline(source, None, HeadlessDisplay(), LiveConfig())
+    pipeline.start()
+    assert source.in_read.wait(WAIT)
+    with caplog.at_level(logging.WARNING):
+        pipeline.close()
+        pipeline.close()  # e.g. finish() and then the context manager: no second wait
+    assert caplog.text.count("did not stop") == 1
+    source.release.set()

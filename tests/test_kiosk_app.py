@@ -108,7 +108,9 @@ def test_watchdog_restarts_a_stalled_pipeline() -> None:
     supervisor.run()
     assert supervisor.outcomes[Outcome.STALLED] == 2
     assert supervisor.restarts == 2
-    assert [p.stats.displayed_frames for p in built[:2]] == [5, 5]
+    # Up to the camera's 5 frames each: how many the display caught before the stall depends on
+    # how busy the machine is (it shows the newest frame), so the count is not asserted.
+    assert all(p.stats.displayed_frames <= 5 for p in built[:2])
 
 
 def test_a_source_that_cannot_open_is_retried_with_a_banner(caplog: pytest.LogCaptureFixture) -> None:

@@ -15,7 +15,7 @@ from livecam.logsafe import SafeLogFilter
 from livecam.overlay import PALETTE, class_color, draw_predictions
 from livecam.parsing import AnswerParser
 from livecam.parsing.child import answer
-from livecam.predictions import Prediction, Predictions
+from livecam.predictions import MAX_KEYPOINTS, Prediction, Predictions
 from livecam.sanitize import MAX_NAME, clean_text, for_log, hide_secrets
 
 KEY = "rfKEY_0123456789abcdef"
@@ -57,6 +57,12 @@ def test_clean_text_replaces_removes_caps_and_hides() -> None:
 
 def test_for_log_escapes_instead_of_removing() -> None:
     assert for_log("a\nb\x1b[2J\ud800") == "a\\x0ab\\x1b[2J\ufffd"
+    assert for_log("ok\u202egnp.exe") == "ok\\u202egnp.exe"  # no right-to-left override on the terminal
+
+
+def test_invisible_reordering_marks_are_removed_but_joiners_kept() -> None:
+    assert clean_text("\u202eevil\u2066x\u2069\u200f\ufeff") == "evilx"
+    assert clean_text("\U0001f468\u200d\U0001f469") == "\U0001f468\u200d\U0001f469"
 
 
 @pytest.mark.parametrize("name", HOSTILE, ids=range(len(HOSTILE)))
@@ -97,6 +103,14 @@ def test_the_parse_worker_cleans_and_the_parent_hides_the_key() -> None:
                 assert_clean(p.class_name)
                 assert KEY[:8] not in p.class_name
                 assert all(len(k.name) <= MAX_NAME for k in p.keypoints)
+
+
+def test_keypoints_are_capped_per_prediction() -> None:
+    data = answer_with("pose")
+    data["predictions"][0]["keypoints"] = [{"x": 1, "y": 1, "class": "k"}] * (MAX_KEYPOINTS * 10)  # type: ignore[index]
+    predictions = Predictions.from_roboflow(data)
+    assert len(predictions.items[0].keypoints) == MAX_KEYPOINTS
+    assert "too many keypoints" in predictions.issues
 
 
 def test_hiding_without_a_key_in_any_name_copies_nothing() -> None:

@@ -156,6 +156,7 @@ def test_pixels_in_flight_are_bounded_across_requests() -> None:
         assert again.status_code == 200  # the budget came back
 
 
+@pytest.mark.slow
 def test_body_bytes_in_flight_are_bounded_across_requests() -> None:
     gated = GatedDetector()
     config = ServerConfig(port=0, max_body_mb=0.2, workers=4, max_pending=8)

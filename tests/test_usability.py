@@ -282,6 +282,7 @@ def test_a_confidence_below_one_is_read_as_a_fraction_and_says_so(tmp_path: Path
 # --- the scripts as the README shows them ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_run_sh_works_from_another_folder_with_the_users_paths(tmp_path: Path) -> None:
     write_video(tmp_path / "mine.avi", frames=3)
     with StubApi() as api:

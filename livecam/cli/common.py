@@ -62,11 +62,14 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             # Not an exception: one raised here could land inside the very clean-up it should cut short.
             os.write(sys.stderr.fileno(), f"{name} again: quitting at once, files may be unfinished\n".encode())
             os._exit(EXIT_INTERRUPTED)
-        if received == 1:
-            log.info("stopping (%s)", name)
-        else:
-            log.warning("already stopping (%s); one more signal quits at once, without finishing files", name)
         stop.set()
+        # A signal that lands while this thread writes to stderr makes the log line a reentrant
+        # write (RuntimeError): that line is lost, the stop is not.
+        with contextlib.suppress(RuntimeError):
+            if received == 1:
+                log.info("stopping (%s)", name)
+            else:
+                log.warning("already stopping (%s); one more signal quits at once, without finishing files", name)
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

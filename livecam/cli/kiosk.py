@@ -24,7 +24,7 @@ from livecam.connection import API_KEY_ENV, ApiSettings, connect
 from livecam.display import Display, HeadlessDisplay, WindowDisplay, require_display
 from livecam.errors import ConfigError
 from livecam.kiosk.app import Supervisor
-from livecam.kiosk.config import KioskConfig
+from livecam.kiosk.config import KioskConfig, SourceSettings
 from livecam.kiosk.cursor import HiddenCursor
 from livecam.kiosk.display import KioskDisplay
 from livecam.kiosk.orientation import OrientedSource
@@ -32,6 +32,7 @@ from livecam.kiosk.web import FrameHub, WebView
 from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.options import OPTIONS, Option, add_options, given_values, label_style, parse_color
 from livecam.overlay import OverlayStyle
+from livecam.public.live import camera_collector
 from livecam.redaction import redact_url
 from livecam.sources import CaptureOptions, VideoSource, open_source
 
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     configure_logging(
         getattr(args, "verbose", 0) - getattr(args, "quiet", 0), config.api.api_key or env.get(API_KEY_ENV)
     )
-    make_source(config)  # a malformed source spec is a config error, reported now
+    make_sources(config)  # a malformed source spec is a config error, reported now
     if not config.display.headless:
         require_display(env, "Headless, --web HOST:PORT shows the picture in a browser.")
     # Without a folder the [collect] table only holds settings for later: collection is off.
@@ -93,25 +94,37 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     stop = threading.Event()
     with stop_on_signals(stop), contextlib.ExitStack() as stack:
         api = asking_low_confidence(stack.enter_context(connect(api_choice(config, env))), to_collect)
-        collector = stack.enter_context(
-            collecting(to_collect, source=redact_url(config.source.input), model_id=api.model_id)
-        )
+        collector = stack.enter_context(collecting(to_collect, source=", ".join(_names(config)), model_id=api.model_id))
         return _serve(config, api, stop, collector)
 
 
-def make_source(config: KioskConfig) -> VideoSource:
-    """The configured source, turned as configured (not opened).
+def make_source(config: KioskConfig, spec: SourceSettings | None = None) -> VideoSource:
+    """The configured source (``spec``, or the one ``[source]``), turned as configured (not opened).
 
     Raises:
         ConfigError: a malformed source spec.
     """
-    spec = config.source
+    spec = spec or config.source
     options = CaptureOptions(
         width=spec.width, height=spec.height, fps=spec.fps, fourcc=spec.fourcc, stall_timeout=spec.stall_timeout
     )
     source = open_source(spec.input, options)
-    orientation = config.display.orientation
+    orientation = config.display.orientation_of(spec)
     return source if orientation.identity else OrientedSource(source, orientation)
+
+
+def make_sources(config: KioskConfig) -> list[VideoSource]:
+    """Every configured source: the ``[[source]]`` tables, or the one ``[source]``.
+
+    Raises:
+        ConfigError: a malformed source spec.
+    """
+    return [make_source(config, spec) for spec in config.sources] or [make_source(config)]
+
+
+def _names(config: KioskConfig) -> list[str]:
+    """What logs and sidecars call each source (credentials redacted)."""
+    return [redact_url(spec.name or spec.input) for spec in config.sources or (config.source,)]
 
 
 def live_config(config: KioskConfig, urls: Sequence[str] = ()) -> LiveConfig:
@@ -127,6 +140,7 @@ def live_config(config: KioskConfig, urls: Sequence[str] = ()) -> LiveConfig:
         style=style,
         motion=overlay.motion,
         send=config.api.send_policy(urls),
+        camera_watchdog=config.kiosk.watchdog if config.sources else None,
     )
 
 
@@ -150,9 +164,26 @@ def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event, collector
     display = make_display(config, stop, hub)
     options = live_config(config, api.urls)
 
+    names = _names(config)
+    several = len(names) > 1
+    cameras = [FrameHub(settings.web_fps, max_viewers=settings.web_viewers) for _ in names] if hub and several else []
+
     def make_pipeline(pipeline_stop: threading.Event) -> LivePipeline:
-        hooks = [collector.offer] if collector is not None else []
-        return LivePipeline(make_source(config), api, display, options, on_answer=hooks, stop=pipeline_stop)
+        hooks = [collector.offer] if collector is not None and not several else []
+        camera_hooks = [camera_collector(collector, names)] if collector is not None and several else []
+        publish = [lambda camera, picture: cameras[camera].publish(picture)] if cameras else []
+        sources = make_sources(config)
+        return LivePipeline(
+            sources if several else sources[0],
+            api,
+            display,
+            options,
+            on_answer=hooks,
+            on_camera_answer=camera_hooks,
+            on_camera_frame=publish,
+            reopen=lambda camera: make_source(config, config.sources[camera]),
+            stop=pipeline_stop,
+        )
 
     supervisor = Supervisor(
         make_pipeline, display, stop, watchdog_s=settings.watchdog, blank_size=config.display.size or (1280, 720)
@@ -164,10 +195,17 @@ def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event, collector
             collected = collector.stats() if collector is not None else {}
             return {**supervisor.stats(), **collected, "viewers": hub.viewers}
 
-        web = WebView(settings.web, hub, stats, title=config.overlay.title, allowed_hosts=settings.allowed_hosts)
+        web = WebView(
+            settings.web,
+            hub,
+            stats,
+            title=config.overlay.title,
+            allowed_hosts=settings.allowed_hosts,
+            cameras=cameras,
+        )
         web.start()
     log.info(
-        "kiosk started: %s, watchdog %.0f s, quit keys %s", config.source.input, settings.watchdog, settings.quit.text
+        "kiosk started: %s, watchdog %.0f s, quit keys %s", ", ".join(names), settings.watchdog, settings.quit.text
     )
     try:
         with contextlib.ExitStack() as screen:

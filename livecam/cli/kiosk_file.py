@@ -12,7 +12,7 @@ import dataclasses
 import difflib
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,23 @@ def read_toml(path: Path) -> FileValues:
         problems.append(f"{path}{f' line {line}' if line else ''}: {'.'.join(where)}: {message}")
 
     for table, entries in data.items():
+        if table == "source" and isinstance(entries, list):
+            values[SOURCES] = tuple(
+                _source_table(entry, (table, str(i)), fail)
+                for i, entry in enumerate(entries)
+                if isinstance(entry, dict)
+            )
+            if len(entries) != len(values[SOURCES]):
+                fail((table,), "must be [[source]] tables")
+            continue
+        if table == "source" and isinstance(entries, dict) and isinstance(entries.get("input"), list):
+            entries = dict(entries)
+            inputs = entries.pop("input")
+            values[SOURCES] = tuple(
+                _source_table({**entries, "input": spec}, (table, "input"), fail) for spec in inputs
+            )
+            if not inputs:
+                fail((table, "input"), "an empty list: give at least one source")
         if table not in _TABLES:
             fail(
                 (table,),
@@ -100,6 +117,43 @@ def read_toml(path: Path) -> FileValues:
     return values
 
 
+_PER_SOURCE = {
+    "name": _BY_NAME[("source", "input")],
+    "rotation": _BY_NAME[("display", "rotation")],
+    "mirror": _BY_NAME[("display", "mirror")],
+    "size": _BY_NAME[("display", "size")],
+}
+"""The keys a ``[[source]]`` table takes besides the ``[source]`` options, checked as their namesakes."""
+
+SOURCES = Option("source", "sources", "--sources", lambda value: value, "several sources (file only)")
+"""The file's several sources (``[[source]]`` tables or a list ``source.input``), as :class:`SourceSettings`."""
+
+
+def _source_table(
+    entry: dict[str, Any], where: tuple[str, ...], fail: Callable[[tuple[str, ...], str], None]
+) -> SourceSettings:
+    """One camera of several: its ``[source]`` keys and its own name, rotation, mirror and size."""
+    settings: dict[str, Any] = {}
+    for key, raw in entry.items():
+        option = _PER_SOURCE.get(key) or _BY_NAME.get(("source", key))
+        if option is None:
+            keys = ", ".join([o.key for o in OPTIONS if o.table == "source"] + list(_PER_SOURCE))
+            fail((*where[:1], key), f"unknown key{_suggest(key, keys.split(', '))}; [[source]] keys are {keys}")
+            continue
+        try:
+            value = option.check(raw)
+        except ValueError as exc:
+            fail((*where[:1], key), str(exc))
+            continue
+        if key == "size":
+            settings["width"], settings["height"] = value
+        else:
+            settings[option.dest if key not in _PER_SOURCE else key] = value
+    if "input" not in settings:
+        fail(where[:1], "each [[source]] needs an input")
+    return SourceSettings(**settings)
+
+
 def find_line(text: str, where: tuple[str, ...]) -> int | None:
     """The line number where the key path ``where`` is set in TOML ``text`` (1-based).
 
@@ -115,7 +169,7 @@ def find_line(text: str, where: tuple[str, ...]) -> int | None:
     return None
 
 
-_HEADER = re.compile(r"^\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
+_HEADER = re.compile(r"^\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")  # [table] and [[table]]
 _KEY_LINE = re.compile(r"""^((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
 
 
@@ -167,12 +221,20 @@ def build_config(file_values: Mapping[Option, Any], flag_values: Mapping[Option,
         ConfigError: a bad flag value, or a combination that cannot work.
     """
     merged: dict[str, dict[str, Any]] = {table: {} for table in _TABLES}
+    sources: tuple[SourceSettings, ...] = ()
     for option, value in file_values.items():
+        if option is SOURCES:
+            sources = value
+            continue
         merged[option.table][option.dest] = value
     for option, value in flag_values.items():
         merged[option.table][option.dest] = check_flag(option, value)
     sections = {table: cls(**merged[table]) for table, cls in _TABLES.items()}
-    config = KioskConfig(**sections)
+    if any(option.table == "source" for option in flag_values):
+        sources = ()  # --source and the camera flags describe the one source to show
+    config = KioskConfig(**sections, sources=sources if len(sources) > 1 else ())
+    if len(sources) == 1:
+        config = dataclasses.replace(config, source=sources[0])
     if config.api.max_side and config.api.max_side < 32:
         raise ConfigError(f"api.max-side must be 0 or at least 32 pixels (got {config.api.max_side})")
     return config

@@ -286,6 +286,8 @@ class Supervisor:
             data["source"] = progress.source_name
             data["displayed_frames"] = progress.displayed_frames
             data["servers"] = [to_json(server) for server in progress.servers]
+            if progress.cameras:
+                data["cameras"] = [to_json(camera) for camera in progress.cameras]
         return data
 
     def _run_one(self, pipeline: LivePipeline, pipeline_stop: threading.Event) -> tuple[Outcome, bool]:

@@ -25,6 +25,12 @@ class SourceSettings:
     fps: float | None = None
     fourcc: str | None = None
     stall_timeout: float = 3.0
+    name: str | None = None
+    """With several sources: what logs and ``/stats`` call this camera (default: its input)."""
+    rotation: int | None = None
+    """With several sources: this camera's turn, instead of ``[display]``'s."""
+    mirror: bool | None = None
+    """With several sources: whether this camera is mirrored, instead of ``[display]``'s."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,11 @@ class DisplaySettings:
     def orientation(self) -> Orientation:
         """The rotation and mirroring as an :class:`Orientation`."""
         return Orientation(self.rotation, self.mirror)
+
+    def orientation_of(self, source: SourceSettings) -> Orientation:
+        """How ``source`` is turned: its own rotation and mirroring where given, else the screen's."""
+        rotation = self.rotation if source.rotation is None else source.rotation
+        return Orientation(rotation, self.mirror if source.mirror is None else source.mirror)
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,8 @@ class KioskConfig:
     """Everything the kiosk needs, checked."""
 
     source: SourceSettings = field(default_factory=SourceSettings)
+    sources: tuple[SourceSettings, ...] = ()
+    """``[[source]]`` tables (or ``source.input = [...]``): several cameras shown in a grid; empty for one."""
     api: ApiSettings = field(default_factory=ApiSettings)
     """``[api]``: the detection API, with the same names as the ``run`` command's API flags."""
     overlay: OverlaySettings = field(default_factory=OverlaySettings)

@@ -5,7 +5,7 @@ Usage::
     hub = FrameHub(fps=10)
     with WebView(("127.0.0.1", 8080), hub, stats=lambda: {...}) as view:
         ...                     # the display calls hub.publish(picture) for every picture
-    # GET /  /stream.mjpg  /snapshot.jpg  /stats
+    # GET /  /stream.mjpg  /snapshot.jpg  /stats  (and /camera/N/stream.mjpg, /camera/N/snapshot.jpg)
 
 Cost to the display is one reference assignment per picture: :class:`FrameHub` encodes at most
 one JPEG per ``1 / fps`` tick on its own thread, and only while someone is watching; every
@@ -23,10 +23,11 @@ import contextlib
 import html
 import json
 import logging
+import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http import HTTPStatus
 from importlib import resources
 from types import TracebackType
@@ -197,6 +198,8 @@ class WebView:
         max_connections: connections open at once (streams count while they last).
         allowed_hosts: ``Host`` names answered besides the bound address and localhost; other
             names get 421, so a page that rebinds its name to this address cannot read the view.
+        cameras: with several sources, one hub per camera, served at ``/camera/N/stream.mjpg``
+            and ``/camera/N/snapshot.jpg`` (N from 1); started and closed with the view.
 
     Raises:
         ConfigError: the address cannot be bound.
@@ -214,6 +217,7 @@ class WebView:
         request_timeout: float = 10.0,
         max_connections: int = 32,
         allowed_hosts: tuple[str, ...] = (),
+        cameras: Sequence[FrameHub] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if request_timeout <= 0 or max_connections < 1:
@@ -222,6 +226,7 @@ class WebView:
                 f"(got {request_timeout}, {max_connections})"
             )
         self.hub = hub
+        self.cameras = tuple(cameras)
         self.stats = stats
         self.title = title
         self.send_timeout = send_timeout
@@ -253,12 +258,16 @@ class WebView:
     def start(self) -> None:
         """Start encoding and serving."""
         self.hub.start()
+        for camera in self.cameras:
+            camera.start()
         self._worker.start()
         log.info("web view at %s", self.url)
 
     def close(self) -> None:
         """Stop serving, end every stream, and join the threads (bounded). Idempotent."""
         self.hub.close()
+        for camera in self.cameras:
+            camera.close()
         if self._worker.is_alive():
             self._server.shutdown()
             self._worker.join()
@@ -308,9 +317,14 @@ class _Handler(BoundedHandler):
             body = json.dumps(self.server.view.stats(), sort_keys=True).encode("utf-8")
             self._send(HTTPStatus.OK, "application/json", body)
         elif path == "/snapshot.jpg":
-            self._snapshot()
+            self._snapshot(self.server.view.hub)
         elif path == "/stream.mjpg":
-            self._stream()
+            self._stream(self.server.view.hub)
+        elif (camera := _CAMERA_PATH.match(path)) is not None and (hub := self._camera(camera.group(1))) is not None:
+            if camera.group(2) == "snapshot.jpg":
+                self._snapshot(hub)
+            else:
+                self._stream(hub)
         else:
             self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found\n")
 
@@ -325,8 +339,13 @@ class _Handler(BoundedHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _snapshot(self) -> None:
-        hub = self.server.view.hub
+    def _camera(self, number: str) -> FrameHub | None:
+        """The hub of camera ``number`` (counted from 1), if there is one."""
+        cameras = self.server.view.cameras
+        index = int(number) - 1
+        return cameras[index] if 0 <= index < len(cameras) else None
+
+    def _snapshot(self, hub: FrameHub) -> None:
         try:
             with hub.viewer():
                 item = hub.wait_jpeg(0, timeout=_SNAPSHOT_WAIT_S)
@@ -340,18 +359,18 @@ class _Handler(BoundedHandler):
             return
         self._send(HTTPStatus.OK, "image/jpeg", item[1])
 
-    def _stream(self) -> None:
+    def _stream(self, hub: FrameHub) -> None:
         view = self.server.view
         self.close_connection = True
         try:
-            with view.hub.viewer():
+            with hub.viewer():
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, view.send_buffer)
                 self.send_response(HTTPStatus.OK)
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
                 self.send_header("Cache-Control", "no-store")
                 self.send_header("Connection", "close")
                 self.end_headers()
-                self._pump(view.hub)
+                self._pump(hub)
         except TooManyViewers:
             self._send(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", b"too many viewers\n")
         except HubClosed:
@@ -373,6 +392,8 @@ class _Handler(BoundedHandler):
             self.wfile.write(data)
             self.wfile.write(b"\r\n")
 
+
+_CAMERA_PATH = re.compile(r"^/camera/([1-9][0-9]?)/(stream\.mjpg|snapshot\.jpg)$")
 
 _PAGE = resources.files("livecam.kiosk").joinpath("page.html").read_text(encoding="utf-8")
 """The page at ``/`` (``{title}`` is replaced by the escaped title)."""

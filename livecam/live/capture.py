@@ -58,7 +58,7 @@ from livecam.live.status import StatusBoard
 from livecam.live.streamclock import MAX_DELAY_S, StreamClock
 from livecam.ratemeter import RateMeter
 from livecam.sources import SourceInfo, Timestamped, VideoSource
-from livecam.workers import JOIN_TIMEOUT_S, join_all
+from livecam.workers import JOIN_TIMEOUT_S, Worker, join_all
 
 log = logging.getLogger(__name__)
 
@@ -175,13 +175,13 @@ class CaptureThread:
         self._backoff = backoff or Backoff(initial=0.5, maximum=10.0)
         self._default_backoff = backoff is None
         self._max_frames = max_frames
-        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        self._reader = Worker(self._read_all, "capture", failure=lambda: f"capture from {self._name()} failed")
         self._meter = RateMeter()
         self._seq = 0
         self._index = 0
         self._published = 0
         self._stream = stream_clock
-        self._release_thread: threading.Thread | None = None
+        self._releaser: Worker | None = None
         self._cond = threading.Condition()
         self._reader_done = False
         self._reconnecting = False
@@ -192,8 +192,6 @@ class CaptureThread:
         self._last_open_error = ""
         self.ended = threading.Event()
         """Set when the source ended by itself (end of file, ``max_frames``), not on stop."""
-        self.error: BaseException | None = None
-        """An unexpected exception that killed the thread, if any."""
         self.frames_captured = 0
         self.reconnects = 0
         self.read_failures = 0
@@ -219,9 +217,11 @@ class CaptureThread:
             self._stream = StreamClock(capacity=max(8, capacity), initial_delay_s=info.burst_s or 0.0)
         if self._stream is not None:
             self._last_new_at = self._clock()
-            self._release_thread = threading.Thread(target=self._release_run, name="capture-clock", daemon=True)
-            self._release_thread.start()
-        self._thread.start()
+            self._releaser = Worker(
+                self._release_all, "capture-clock", failure=lambda: f"the stream clock of {self._name()} failed"
+            )
+            self._releaser.start()
+        self._reader.start()
 
     def join(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
         """Wait up to ``timeout`` s in all for the threads; False (warned once) if one still runs.
@@ -229,11 +229,11 @@ class CaptureThread:
         Set ``stop`` first. A thread still blocked in a source read is a daemon and is left behind.
         Returns True at once if the thread was never started.
         """
-        if self._thread.ident is None:
+        if not self._reader.started:
             return True
         with self._cond:
             self._cond.notify_all()
-        if join_all((self._release_thread, self._thread), timeout):
+        if join_all((self._releaser, self._reader), timeout):
             if not self._warned_stuck:
                 self._warned_stuck = True
                 log.warning(
@@ -242,10 +242,16 @@ class CaptureThread:
             return False
         return True
 
+    @property
+    def error(self) -> BaseException | None:
+        """An unexpected exception that ended a capture thread, if one did."""
+        release = self._releaser
+        return self._reader.error or (release.error if release is not None else None)
+
     def is_alive(self) -> bool:
         """Whether a capture thread still runs (the reader holds the source until it ends)."""
-        release = self._release_thread
-        return self._thread.is_alive() or (release is not None and release.is_alive())
+        release = self._releaser
+        return self._reader.is_alive() or (release is not None and release.is_alive())
 
     @property
     def dropped(self) -> int:
@@ -291,12 +297,9 @@ class CaptureThread:
             self.stalls,
         )
 
-    def _run(self) -> None:
+    def _read_all(self) -> None:
         try:
             self._loop()
-        except Exception as exc:  # recorded so the pipeline can report why capture ended
-            self.error = exc
-            log.exception("capture from %s failed", self._name())
         finally:
             self._source.close()
             if self._stream is None:
@@ -367,13 +370,10 @@ class CaptureThread:
             self._cond.notify_all()
         return True
 
-    def _release_run(self) -> None:
+    def _release_all(self) -> None:
         """Release stream frames on their clock, skip to the live edge, declare stalls."""
         try:
             self._release_loop()
-        except Exception as exc:  # recorded so the pipeline can report why capture ended
-            self.error = exc
-            log.exception("the stream clock of %s failed", self._name())
         finally:
             self._slot.close()
 

@@ -179,7 +179,7 @@ def run_live(
         if collector is not None and len(sources) == 1:
             hooks.append(collector.offer)
         elif collector is not None:
-            camera_hooks.append(_collect_camera(collector, names))
+            camera_hooks.append(camera_collector(collector, names))
         with LivePipeline(
             sources if len(sources) > 1 else sources[0],
             api,
@@ -199,7 +199,7 @@ def run_live(
     return stats
 
 
-def _collect_camera(collector: Collector, names: Sequence[str]) -> CameraAnswerHook:
+def camera_collector(collector: Collector, names: Sequence[str]) -> CameraAnswerHook:
     """The answer hook of several cameras: each collected frame's sidecar names its camera."""
 
     def offer(camera: int, frame: Frame, predictions: Predictions) -> None:

@@ -239,3 +239,57 @@ def run(scale: Scale) -> Section:
         "Lag is display time minus arrival time: HLS waits about one segment so its bursts play evenly.",
     ]
     return section
+
+
+def soak(minutes: float) -> dict[str, Any]:
+    """RTSP (GStreamer, TCP) for ``minutes``, video only: the lag and this process's memory, start vs end."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        clip = stream_servers.footage(folder, minutes * 60 + 60)
+        with stream_servers.RtspServer(clip, folder) as server:
+            source = OpenCVSource(server.url, CaptureOptions(open_timeout_s=15.0))
+            pipeline = LivePipeline(source, None, HeadlessDisplay(), LiveConfig(duration=minutes * 60))
+            lags: list[tuple[float, float]] = []
+            record = pipeline.stats.frame_lag
+
+            def frame_lag(lag_s: float) -> None:
+                lags.append((time.monotonic(), lag_s * 1000))
+                record(lag_s)
+
+            pipeline.stats.frame_lag = frame_lag  # type: ignore[method-assign]
+            memory: list[tuple[float, int]] = []
+            done = threading.Event()
+
+            def sample() -> None:
+                while not done.wait(10.0):
+                    memory.append((time.monotonic(), _rss_kb()))
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            with pipeline:
+                stats = pipeline.run().to_json()
+            done.set()
+    began, ended = lags[0][0], lags[-1][0]
+    first = [lag for t, lag in lags if began + 5 <= t <= began + 65]
+    last = [lag for t, lag in lags if t >= ended - 60]
+    return {
+        "minutes": minutes,
+        "lag_first_minute_ms": {"p50": percentile(first, 50), "p95": percentile(first, 95)},
+        "lag_last_minute_ms": {"p50": percentile(last, 50), "p95": percentile(last, 95)},
+        "rss_mb_after_1_min": next((kb / 1024 for t, kb in memory if t >= began + 60), None),
+        "rss_mb_at_end": memory[-1][1] / 1024 if memory else None,
+        "stats": stats,
+    }
+
+
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+if __name__ == "__main__":  # cd scripts && ../.venv/bin/python -m bench_support.streams MINUTES: the RTSP soak
+    import json
+
+    print(json.dumps(soak(float(sys.argv[1]) if len(sys.argv) > 1 else 10.0), indent=2))
