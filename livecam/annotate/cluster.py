@@ -152,7 +152,13 @@ def connect(ray: Any, address: str | None) -> bool:
         ray.init(address=address, namespace=_NAMESPACE, log_to_driver=False)
         return True
     log.info("no --ray ADDRESS nor RAY_ADDRESS: starting a Ray cluster on this machine (127.0.0.1 only)")
-    ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, namespace=_NAMESPACE, log_to_driver=False)
+    ray.init(
+        address="local",  # a new cluster even when `ray start` runs one here (that one is `--ray auto`)
+        _node_ip_address="127.0.0.1",
+        include_dashboard=False,
+        namespace=_NAMESPACE,
+        log_to_driver=False,
+    )
     if ray.util.get_node_ip_address() != "127.0.0.1":
         ray.shutdown()
         raise ConfigError(
