@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from livecam.frames import Image
 from livecam.hls import is_hls, target_duration
 from livecam.redaction import redact_url as redact_url  # also imported from here
 from livecam.streamerrors import diagnose_open, read_failure, unsupported
+from livecam.streamprobe import ENV, capture_options, needs_full_probe, short_probe_options
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +336,15 @@ class OpenCVSource:
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC,
                 round(opts.read_timeout_s * 1000),
             ]
-            return cv2.VideoCapture(self._target, api, params)
+            with capture_options(short_probe_options(str(self._target), os.environ.get(ENV))):
+                cap = cv2.VideoCapture(self._target, api, params)
+            if cap.isOpened() and needs_full_probe(
+                cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
+            ):
+                log.info("%s: no picture size after a short probe; probing it fully", self.name)
+                cap.release()
+                cap = cv2.VideoCapture(self._target, api, params)
+            return cap
         api = opts.backend_id if opts.backend_id is not None else cv2.CAP_ANY
         return cv2.VideoCapture(self._target, api)
 

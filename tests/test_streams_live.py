@@ -11,6 +11,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from stream_servers import FfmpegStream, RtspServer, footage, missing_tools
@@ -22,9 +23,11 @@ from livecam.live.pipeline import LiveConfig, LivePipeline
 from livecam.live.slot import LatestSlot
 from livecam.live.status import StatusBoard
 from livecam.sources import CaptureOptions, OpenCVSource
+from livecam.streamprobe import ENV
 
 pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=f"missing system packages: {missing_tools()}")
 
+ENV_BEFORE = os.environ.get(ENV)
 WAIT = 20.0
 """Upper bound of every wait: generous for a loaded machine; never a timing assertion."""
 
@@ -146,3 +149,25 @@ def test_a_run_of_a_stream_reports_its_lag(tcp: FfmpegStream) -> None:
     assert stats["displayed_frames"] >= 1
     assert stats["stream_lag_ms"]["p50"] is not None and stats["stream_lag_ms"]["p95"] is not None
     assert isinstance(stats["frames_dropped_to_stay_live"], int)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", ["tcp", "rtmp"])
+def test_tcp_and_rtmp_open_with_a_short_probe_and_recover(
+    protocol: Literal["tcp", "rtmp"], clip: Path, tmp_path: Path
+) -> None:
+    with FfmpegStream(protocol, clip, tmp_path) as server:
+        watch = Watch(server.url)
+        try:
+            info = watch.source.info
+            assert info is not None and (info.width, info.height) == (640, 272)  # the short probe found the size
+            watch.frames(10)
+            server.stop()
+            assert watch.status_becomes(lambda m: m is not None and m.startswith("Stream "))
+            server.start()
+            watch.frames(10)
+            assert watch.status_becomes(lambda m: m is None)
+            assert watch.capture.reconnects >= 1
+            assert os.environ.get(ENV) == ENV_BEFORE  # put back after each open
+        finally:
+            watch.close()

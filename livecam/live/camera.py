@@ -19,7 +19,7 @@ from livecam.cost.gate import SendGate
 from livecam.cost.policy import SendPolicy
 from livecam.frames import Frame, Image
 from livecam.live.boxes_log import BoxesLog
-from livecam.live.capture import CaptureThread
+from livecam.live.capture import STATUS_KEY, CaptureThread
 from livecam.live.compose import FrameComposer, ShownHook
 from livecam.live.motion import MotionThread
 from livecam.live.sender import AnswerHook, Feed
@@ -34,7 +34,8 @@ from livecam.sources import SourceInfo, VideoSource
 from livecam.stats import CameraStats
 
 STALL_S = 2.0
-"""No new frame for this long shows a "No new video" status."""
+"""No new frame for this long shows a "No new video" status (unless the capture shows its own)."""
+_NO_NEW_VIDEO = "No new video for"
 
 
 class CameraCounters(StatsRecorder):
@@ -242,13 +243,23 @@ class Camera:
         stalled = self._clock() - self.last_frame_at
         if self.last_frame is not None:
             if stalled >= STALL_S and not self.ended:
-                self.status.set("video", f"No new video for {stalled:.0f} s")
+                self._no_new_video(stalled)
             return self.last_frame
         self.status.set("video", "Waiting for video")
         if self._blank is None:
             width, height = (self.info.width, self.info.height) if self.info else (640, 360)
             self._blank = Frame(-1, np.zeros((height, width, 3), np.uint8), self._clock())
         return self._blank
+
+    def _no_new_video(self, stalled: float) -> None:
+        """Say that no new frame came, unless the capture says it itself: one banner, not two."""
+        current = self.status.get("video")
+        # A stream's capture declares stalls on its own clock; any source's capture reports dropouts.
+        if (self.info is not None and self.info.stall_timeout_s is not None) or self.status.get(STATUS_KEY):
+            if current is not None and current.startswith(_NO_NEW_VIDEO):
+                self.status.set("video", None)
+            return
+        self.status.set("video", f"{_NO_NEW_VIDEO} {stalled:.0f} s")
 
     def join(self, timeout: float) -> list[str]:
         """Wait for its threads (after ``stop``); the names of any still running."""
