@@ -180,3 +180,20 @@ def test_a_known_burst_length_plays_evenly_from_the_first_segment() -> None:
     assert abs(first - (3 * per_segment - 1 - behind)) <= 3
     assert [i for _, i in after] == list(range(first, 4 * per_segment))  # no freeze waiting for segment 4
     assert max(abs(gap - DT) for gap in intervals(after)) < 1e-5
+
+
+def test_a_stall_is_not_learnt_as_jitter() -> None:
+    clock: StreamClock[int] = StreamClock()
+    for i in range(50):  # an even source: no delay
+        clock.push(i, i * DT, i * DT)
+        clock.pop(i * DT + 1e-9)
+    assert clock.delay < 1e-6
+    clock.gap()  # declared stalled: nothing came for 3 s
+    resumed = 49 * DT + 3.0
+    assert not clock.push(49, 49 * DT, resumed)  # a repeat is still stale after the gap
+    for n, i in enumerate(range(50, 60)):
+        now = resumed + n * DT
+        assert clock.push(i, i * DT, now)
+        got = clock.pop(now + 1e-9)  # (float rounding of the scripted times)
+        assert got is not None and got[0] == i  # shown on arrival, not 3 s later
+    assert clock.delay < 1e-6

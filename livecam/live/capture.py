@@ -413,6 +413,8 @@ class CaptureThread:
         """Called with the lock held."""
         self._stalled = self._banner = True
         self.stalls += 1
+        if self._stream is not None:
+            self._stream.gap()
         waited = now - self._last_new_at
         log.warning("%s: no new frame for %.1f s; the stream stalled", name, waited)
         self._status.set(STATUS_KEY, f"Stream stalled - no new video for {waited:.0f} s")

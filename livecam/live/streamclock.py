@@ -17,7 +17,9 @@ is a small adaptive jitter buffer in front of the frame slot:
   than any before it (relative to its pts, by more than half a frame: a backlog being drained)
   is not shown until the backlog stops pouring in (one frame interval without an arrival).
 - A frame whose ``pts`` does not advance is stale (a decoder repeating its last picture) and is
-  refused. A frame later than ``max_delay_s`` or a ``pts`` that jumps back starts a new timeline.
+  refused. A frame later than ``max_delay_s``, a ``pts`` that jumps back, or the end of a stall
+  (:meth:`gap`) starts a new timeline: a stream that stopped for seconds and resumed is not
+  jitter, and learning it as such would delay every frame after it by the stall.
 
 Every method takes ``now``; nothing here reads a clock or sleeps, so tests drive it with numbers.
 """
@@ -166,6 +168,16 @@ class StreamClock(Generic[T]):
         """When a due entry may leave: a backlog's frames, one step after its last frame came."""
         due = self._due(entry)
         return max(due, self._backlog_arrival + self._step) if entry.catching_up else due
+
+    def gap(self) -> None:
+        """The stream stopped (a stall): when it resumes, its gap is not jitter to learn a delay from.
+
+        The timeline is forgotten as by :meth:`restart` (nothing is held: a stall is declared
+        only when the buffer ran empty), but the last pts is kept, so a repeat is still stale.
+        """
+        self.dropped += len(self._queue)
+        self._queue.clear()
+        self._offsets.clear()
 
     def restart(self) -> None:
         """Forget the timeline (a reconnect): held items are dropped; the learned delay is kept."""
