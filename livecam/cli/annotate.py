@@ -460,7 +460,10 @@ def _run_on_ray(
     )
     args.output.mkdir(exist_ok=True)
     with stop_on_signals(stop):
-        return run_on_ray(job, address, stop, stream)
+        outcome = run_on_ray(job, address, stop, stream)
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if outcome.failed else EXIT_OK
 
 
 def _sum_known(counts: Iterable[int | None]) -> int | None:
