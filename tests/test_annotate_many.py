@@ -247,3 +247,8 @@ def _decoded(path: Path) -> list[Any]:
         images.append(read[1])
     capture.release()
     return images
+
+
+def test_keyframes_are_refused_with_ray(tmp_path: Path, clips: list[Path]) -> None:
+    with StubApi() as api, pytest.raises(ConfigError, match="--keyframes"):
+        annotate(api, *clips, "-o", tmp_path / "out", "--ray", "--keyframes", "auto")
