@@ -118,6 +118,8 @@ class CameraStats:
 
     Attributes:
         source: its name, credentials redacted.
+        restarts: times the kiosk's watchdog gave it a fresh capture (it showed no new frame for
+            the watchdog time).
         failure: the type of the error that ended its capture thread, else None.
     """
 
@@ -131,6 +133,7 @@ class CameraStats:
     responses_failed: int = 0
     prediction_age_ms: Percentiles = field(default_factory=Percentiles)
     reconnects: int = 0
+    restarts: int = 0
     frames_not_shown: int = 0
     compensated_frames: int = 0
     failure: str | None = None

@@ -5,7 +5,7 @@
     python scripts/bench.py --quick               # every benchmark, short runs (under 2 minutes)
     python scripts/bench.py live encoder -o out/  # chosen benchmarks
 
-Benchmarks: live, annotate, encoder, server, client-cost, collect, model, servers, flood, motion, cost,
+Benchmarks: live, annotate, encoder, server, client-cost, collect, model, servers, flood, motion, cost, cameras,
 and ray (run only when named: it needs the ray extra); BENCHMARKS.md says what each measures and its
 targets. Results go to OUT/bench.md and OUT/bench.json (default: bench-results/). The machine is
 usually shared, so each benchmark reports ratios of runs made side by side.
@@ -27,6 +27,7 @@ from pathlib import Path
 
 from bench_support import (
     annotate,
+    cameras,
     client_cost,
     collect,
     cost,
@@ -56,6 +57,7 @@ BENCHMARKS: dict[str, Callable[[Scale], Section]] = {
     "cost": cost.run,
     "ray": ray.run,
     "streams": streams.run,
+    "cameras": cameras.run,
 }
 ON_REQUEST = frozenset({"ray"})
 """Run only when named (they need an extra installed)."""

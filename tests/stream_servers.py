@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import shutil
 import socket
 import socketserver
@@ -352,4 +351,3 @@ if __name__ == "__main__":  # serve one protocol by hand: python tests/stream_se
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
     shutil.rmtree(work, ignore_errors=True)
-    os._exit(0)

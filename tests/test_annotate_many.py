@@ -13,15 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import pytest
 from samples import SAMPLES
 from stub_api import Reply, Seen, StubApi, one_box
 
 from livecam.annotate.batch import expand_inputs, plan
 from livecam.annotate.manifest import MANIFEST_NAME
-from livecam.annotate.segments import frame_spans
+from livecam.annotate.segments import frame_spans, join_videos
 from livecam.cli.annotate import add_arguments
 from livecam.cli.annotate import run as run_annotate
+from livecam.display import VideoRecorder
 from livecam.errors import ConfigError
 
 KEY = "sk-many-SECRET-31"
@@ -211,3 +213,42 @@ def test_a_video_name_is_refused_where_a_folder_is_needed(tmp_path: Path, clips:
     with StubApi() as api, pytest.raises(ConfigError, match="give -o OUTDIR/"):
         annotate(api, clips[0], "-o", tmp_path / "out.mp4", "--skip-done")
     assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("copy", [True, False], ids=["packets copied", "encoded again"])
+def test_segments_join_into_every_frame_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, copy: bool) -> None:
+    if copy:
+        pytest.importorskip("av")
+    else:
+        monkeypatch.setitem(sys.modules, "av", None)
+    capture = cv2.VideoCapture(str(SAMPLES / "bikes.mp4"))
+    frames = [np.asarray(capture.read()[1], np.uint8) for _ in range(30)]
+    capture.release()
+    parts = []
+    for n, chunk in enumerate((frames[:12], frames[12:20], frames[20:])):
+        recorder = VideoRecorder(tmp_path / f"part{n}.mp4", 25.0, (640, 272))
+        for image in chunk:
+            recorder.write(image)
+        recorder.close()
+        parts.append(tmp_path / f"part{n}.mp4")
+    singles = [image for part in parts for image in _decoded(part)]
+    join_videos(parts, tmp_path / "joined.mp4", 25.0, (640, 272))
+    joined = _decoded(tmp_path / "joined.mp4")
+    assert len(joined) == 30
+    assert count_frames(tmp_path / "joined.mp4")[1] == pytest.approx(25.0)
+    if copy:
+        assert all(np.array_equal(a, b) for a, b in zip(joined, singles, strict=True)), "copying changed pixels"
+
+
+def _decoded(path: Path) -> list[Any]:
+    capture = cv2.VideoCapture(str(path))
+    images = []
+    while (read := capture.read())[0]:
+        images.append(read[1])
+    capture.release()
+    return images
+
+
+def test_keyframes_are_refused_with_ray(tmp_path: Path, clips: list[Path]) -> None:
+    with StubApi() as api, pytest.raises(ConfigError, match="--keyframes"):
+        annotate(api, *clips, "-o", tmp_path / "out", "--ray", "--keyframes", "auto")

@@ -262,3 +262,102 @@ def test_number_keys_show_one_camera_and_zero_or_esc_the_grid() -> None:
     # 2 -> camera 2; 9 (no such camera) -> unchanged; 0 -> grid; 1 -> camera 1; Esc -> grid; Esc -> quit.
     assert display.views == [None, 1, 1, None, 0, None]
     assert stats["source_frames"] < 1200  # quit before the clips ended
+
+
+class HangingCamera:
+    """A live camera whose reads hang after a few frames, until ``release`` is set."""
+
+    def __init__(self, frames: int, release: threading.Event) -> None:
+        self._left = frames
+        self._release = release
+        self._info: SourceInfo | None = None
+
+    @property
+    def info(self) -> SourceInfo | None:
+        return self._info
+
+    def open(self) -> SourceInfo:
+        self._info = SourceInfo(30.0, 64, 48, True, None, "hanging camera", kind="camera", paced=True)
+        return self._info
+
+    def read(self) -> Image | None:
+        if self._left <= 0:
+            self._release.wait(WAIT_S)
+            return None
+        self._left -= 1
+        return np.full((48, 64, 3), 200, np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_camera_watchdog_restarts_only_the_camera_that_stopped() -> None:
+    release = threading.Event()
+    stop = threading.Event()
+    reopened: list[int] = []
+
+    def reopen(camera: int) -> SyntheticSource:
+        reopened.append(camera)
+        return SyntheticSource(64, 48, 30, live=True)
+
+    def watch(picture: Image) -> None:
+        fresh = pipe.cameras[1]
+        if fresh.restarts >= 1 and fresh.last_seq >= 5:
+            stop.set()
+
+    pipe = LivePipeline(
+        [SyntheticSource(64, 48, 30, live=True), HangingCamera(5, release)],
+        None,
+        HeadlessDisplay(),
+        LiveConfig(hud=False, camera_watchdog=2.0),
+        reopen=reopen,
+        on_frame=[watch],
+        stop=stop,
+    )
+    try:
+        with pipe:
+            stats = pipe.run().to_json()
+    finally:
+        release.set()
+    assert reopened and set(reopened) == {1}
+    first, second = stats["cameras"]
+    assert first["restarts"] == 0 and second["restarts"] == len(reopened)
+    assert second["source_frames"] >= 5 + 6  # the hanging camera's frames, then the fresh capture's
+    assert stats["source_frames"] == first["source_frames"] + second["source_frames"]
+
+
+class GarbageClip:
+    """A clip whose every read is not a picture (a flat float array), then ends."""
+
+    def __init__(self, reads: int) -> None:
+        self._left = reads
+        self._info: SourceInfo | None = None
+
+    @property
+    def info(self) -> SourceInfo | None:
+        return self._info
+
+    def open(self) -> SourceInfo:
+        self._info = SourceInfo(30.0, 64, 48, False, self._left, "garbage", kind="file", paced=True)
+        return self._info
+
+    def read(self) -> Image | None:
+        if self._left <= 0:
+            return None
+        self._left -= 1
+        return np.zeros(17, np.float64)  # what a broken decoder might hand back
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_camera_sending_garbage_affects_only_its_own_tile() -> None:
+    with StubApi() as api:
+        with LivePipeline(
+            [clip(30), GarbageClip(20)], ApiConfig(api.url, "test/1"), HeadlessDisplay(), LiveConfig(hud=False)
+        ) as pipe:
+            stats = pipe.run().to_json()
+    good, garbage = stats["cameras"]
+    assert good["source_frames"] == 30 and good["responses_ok"] >= 1
+    assert garbage["source_frames"] == 0 and garbage["responses_ok"] == 0
+    assert "failure" not in stats and garbage["failure"] is None

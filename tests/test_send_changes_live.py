@@ -82,3 +82,17 @@ def test_every_frame_mode_is_unchanged_and_a_budget_caps_it(blob_api: str, tmp_p
     assert 1 <= stats["requests_sent"] <= 1 + int(stats["duration_s"])
     assert stats["requests_skipped"]["budget"] > 0
     assert stats["requests_skipped"]["unchanged"] == 0
+
+
+@pytest.mark.slow
+def test_the_python_run_takes_the_send_options(blob_api: str, tmp_path: Path) -> None:
+    import livecam
+
+    clip = tmp_path / "still.avi"
+    write_clip(clip, scene_frames(still_s=1.0, moving_s=0.0, cycles=1))
+    stats = livecam.run(str(clip), api_url=blob_api, model="blobs/1", send="changes", refresh=600)
+    assert stats.send == "changes"
+    assert stats.requests_sent == 1 and stats.requests_by_reason == {"first": 1}
+    assert stats.requests_skipped.unchanged > 0
+    with pytest.raises(ValueError, match="send"):
+        livecam.run(str(clip), api_url=blob_api, model="blobs/1", send="sometimes")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -11,7 +14,7 @@ from livecam.cost.budget import WINDOW_S, RequestBudget
 from livecam.cost.change import ChangeMeter, thumbnail
 from livecam.cost.credits import credits_for, is_hosted, processing_time
 from livecam.cost.gate import SendGate
-from livecam.cost.policy import SendPolicy
+from livecam.cost.policy import SendPolicy, default_send_mode, send_policy
 from livecam.frames import Frame, Image
 from livecam.predictions import Prediction, Predictions
 
@@ -208,3 +211,23 @@ def test_policy_rejects_bad_values() -> None:
         SendPolicy("changes", refresh_s=0)
     with pytest.raises(ValueError, match="budget"):
         SendPolicy("changes", max_per_minute=0)
+
+
+def test_the_kiosk_file_and_flags_choose_what_is_sent(tmp_path: Path) -> None:
+    from livecam.cli.kiosk import add_arguments, live_config, load_kiosk_config
+
+    path = tmp_path / "kiosk.toml"
+    path.write_text('[api]\nsend = "changes"\nrefresh = 12\nmax-requests-per-minute = 20\n', encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = live_config(load_kiosk_config(parser.parse_args(["--config", str(path)])), ["http://127.0.0.1:9001"])
+    assert config.send == SendPolicy("changes", 12.0, 20)
+    flags = parser.parse_args(["--config", str(path), "--send", "every"])
+    assert live_config(load_kiosk_config(flags), ["http://127.0.0.1:9001"]).send.mode == "every"
+
+
+def test_the_default_is_changes_only_for_roboflows_hosted_api() -> None:
+    assert default_send_mode(["https://serverless.roboflow.com"]) == "changes"
+    assert default_send_mode(["http://127.0.0.1:9001"]) == "every"
+    assert send_policy(None, 5.0, None, ["https://detect.roboflow.com"]).mode == "changes"
+    assert send_policy("every", 5.0, None, ["https://detect.roboflow.com"]).mode == "every"

@@ -46,11 +46,11 @@ DOCUMENTED = {
     "reconnects",
     "stream_lag_ms",
     "frames_dropped_to_stay_live",
+    "send",
     "requests_skipped",
+    "requests_by_reason",
     "requests_per_minute",
     "estimated_credits",
-    "requests_by_reason",
-    "send",
 }
 
 

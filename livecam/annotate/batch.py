@@ -126,7 +126,7 @@ def settings_of(api: ApiConfig, options: AnnotateOptions) -> str:
     return (
         f"model={api.model_id} confidence={api.confidence:g} overlap={api.overlap:g} "
         f"classes={','.join(api.classes or ())} max_side={api.max_side} every={options.every} "
-        f"labels={options.style.labels}"
+        f"labels={options.style.labels} keyframes={options.keyframes}"
     )
 
 

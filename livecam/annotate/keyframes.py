@@ -30,7 +30,7 @@ from livecam.motion.compensator import moved
 from livecam.motion.ring import Grey
 from livecam.predictions import Prediction, Predictions
 
-MAX_GAP = 15
+MAX_GAP = 10
 """``auto``: a keyframe at least this often (frames), so a missed object is found soon."""
 FLOW_LONG_SIDE = 320
 """Optical flow runs on grey frames halved until their long side is at most this."""
@@ -38,7 +38,7 @@ MATCH_IOU = 0.3
 """A box carried forward and one carried backward are the same object above this overlap."""
 AGREE_IOU = 0.6
 """``auto``: two keyframes agree when each object carried from one lands on it in the other this well."""
-AGREE_CONFIDENCE = 0.6
+AGREE_CONFIDENCE = 0.45
 """``auto``: a box this confident seen on one side only means the keyframes disagree."""
 SCENE_CUT = 0.5
 """``auto``: a keyframe where this share of the picture changed since the last one."""

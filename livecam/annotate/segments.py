@@ -5,13 +5,14 @@
     join_lines([lines0, lines1, lines2], out_jsonl)                     # byte for byte
 
 A segment's JSON Lines are the lines a run over the whole file writes for those frames (the
-engine numbers frames and times in the whole file), so joining is concatenation. Its video is
-decoded and written again into one file, since OpenCV cannot copy compressed frames; that is
-the join's only cost, paid once per video split in several segments.
+engine numbers frames and times in the whole file), so joining is concatenation. Its video's
+compressed frames are copied into one file with PyAV (the ray extra), or, without it, decoded and
+written again, once per video cut in several segments.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -26,7 +27,9 @@ from livecam.sources import OpenCVSource
 DEFAULT_SEGMENT_S = 600.0
 """Seconds of video per task by default (BENCHMARKS.md, "Ray"): a worker's first task costs 0.7 s,
 under 0.5 % of ten minutes' client work; a one-hour video still spreads over six workers, and
-clips up to ten minutes are not cut, so they cost no join (1.4 ms a frame on the driver)."""
+clips up to ten minutes are not cut at all."""
+log = logging.getLogger(__name__)
+
 PARTS_FOLDER = ".livecam-parts"
 """Where segments' outputs wait in OUTDIR until their video is complete."""
 
@@ -79,7 +82,11 @@ def frame_spans(frames: int | None, fps: float, segment_s: float, every: int = 1
 
 
 def join_videos(parts: Sequence[Path], output: Path, fps: float, size: tuple[int, int]) -> None:
-    """Write every frame of ``parts``, in order, into ``output`` (replaced atomically; one part is moved).
+    """Every frame of ``parts``, in order, into ``output`` (replaced atomically; one part is moved).
+
+    The compressed frames are copied when PyAV is installed (the ray extra brings it): no second
+    encoding, so no loss and little work. Without it, or if a part will not copy, the frames are
+    decoded and written again.
 
     Raises:
         OutputError: a part cannot be read or the output cannot be written.
@@ -88,7 +95,42 @@ def join_videos(parts: Sequence[Path], output: Path, fps: float, size: tuple[int
         os.replace(parts[0], output)
         return
     temporary = output.with_name(f".{output.stem}.joining{output.suffix}")
-    writer = VideoRecorder(temporary, fps, size)
+    if not _copy_packets(parts, temporary):
+        _encode_again(parts, temporary, fps, size)
+    os.replace(temporary, output)
+
+
+def _copy_packets(parts: Sequence[Path], output: Path) -> bool:
+    """Remux ``parts`` one after another into ``output``, shifting each part's timestamps; False if it cannot."""
+    try:
+        import av
+    except ImportError:
+        return False
+    try:
+        with av.open(str(parts[0])) as first, av.open(str(output), "w") as out:
+            stream = out.add_stream_from_template(first.streams.video[0])
+            offset = 0
+            for part in parts:
+                with av.open(str(part)) as source:
+                    end = offset
+                    for packet in source.demux(source.streams.video[0]):
+                        if packet.dts is None:
+                            continue  # the demuxer's empty packet at the end
+                        packet.pts = (packet.pts or 0) + offset
+                        packet.dts += offset
+                        end = max(end, packet.pts + (packet.duration or 0))
+                        packet.stream = stream
+                        out.mux(packet)
+                    offset = end
+    except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
+        log.warning("cannot copy the segments into %s (%s); decoding and writing them again", output, exc)
+        output.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _encode_again(parts: Sequence[Path], output: Path, fps: float, size: tuple[int, int]) -> None:
+    writer = VideoRecorder(output, fps, size)
     try:
         for part in parts:
             source = OpenCVSource(str(part))
@@ -102,7 +144,6 @@ def join_videos(parts: Sequence[Path], output: Path, fps: float, size: tuple[int
                 source.close()
     finally:
         writer.close()
-    os.replace(temporary, output)
 
 
 def join_lines(parts: Sequence[Path], output: Path) -> None:

@@ -375,6 +375,9 @@ def run_many(
         raise ConfigError("--collect works with one INPUT; annotate the videos one at a time to collect frames")
     if args.segment_s is not None and args.ray is None:
         raise ConfigError("--segment-s goes with --ray")
+    if args.ray is not None and getattr(args, "keyframes", None) is not None:
+        # A segment's first frames would take their boxes from keyframes in the segment before.
+        raise ConfigError("--keyframes does not combine with --ray yet; use --every N, or run without --ray")
     check_positive(segment_s=args.segment_s)
     options, per_server, adaptive = annotate_options(args, choice)
     outdir: Path = args.output
@@ -459,7 +462,10 @@ def _run_on_ray(
     )
     args.output.mkdir(exist_ok=True)
     with stop_on_signals(stop):
-        return run_on_ray(job, address, stop, stream)
+        outcome = run_on_ray(job, address, stop, stream)
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if outcome.failed else EXIT_OK
 
 
 def _sum_known(counts: Iterable[int | None]) -> int | None:

@@ -142,6 +142,7 @@ def live_config(config: KioskConfig, urls: Sequence[str] = ()) -> LiveConfig:
         style=style,
         motion=overlay.motion,
         send=config.api.send_policy(urls),
+        camera_watchdog=config.kiosk.watchdog if config.sources else None,
     )
 
 
@@ -182,6 +183,7 @@ def _serve(config: KioskConfig, api: ApiConfig, stop: threading.Event, collector
             on_answer=hooks,
             on_camera_answer=camera_hooks,
             on_camera_frame=publish,
+            reopen=lambda camera: make_source(config, config.sources[camera]),
             stop=pipeline_stop,
         )
 

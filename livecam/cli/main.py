@@ -27,6 +27,7 @@ examples:
   livecam run 0 --model my-project/3                  webcam, Roboflow hosted (key from ${API_KEY_ENV})
   livecam run rtsp://cam.local/stream --api-url http://localhost:9001 --model my-project/3
   livecam annotate in.mp4 -o out.mp4 --json out.jsonl
+  livecam annotate footage/ -o annotated/ --json      every video in a folder (add --ray for a Ray cluster)
   livecam serve --port 9001
   livecam upload collected/ --project my-project      send --collect's frames to Roboflow for labelling
 """
@@ -110,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     command = commands.add_parser(
         "annotate",
         parents=[common],
-        help="annotate a video file (or a folder of images), every frame",
-        description="Send every frame of a video to the API and write an annotated video and JSON Lines.",
+        help="annotate video files (or a folder of images), every frame",
+        description="Send every frame of a video to the API and write an annotated video and JSON Lines; "
+        "several videos go into a folder, here or on a Ray cluster (--ray).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

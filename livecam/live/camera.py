@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -102,10 +103,28 @@ class Camera:
         send: SendPolicy | None = None,
         budget: RequestBudget | None = None,
     ) -> None:
+        self._settings: dict[str, Any] = {
+            "style": style,
+            "max_age": max_age,
+            "detecting": detecting,
+            "motion": motion,
+            "hud": hud,
+            "boxes_log": boxes_log,
+            "clock": clock,
+            "on_shown": on_shown,
+            "send": send,
+            "budget": budget,
+        }
         self.source = source
         self.index = index
         self.stats = stats
         self.status = status
+        self.stop = threading.Event()
+        """Stops this camera's threads alone (one of several; a single camera uses the run's)."""
+        self.restarts = 0
+        """Times the watchdog replaced this camera's capture (one of several)."""
+        self._captured_before = 0
+        self._reconnects_before = 0
         self.frames: LatestSlot[Frame] = LatestSlot()
         self.predictions: LatestSlot[Predictions] = LatestSlot()
         self.carried: LatestSlot[Carried] | None = LatestSlot() if motion else None
@@ -144,6 +163,32 @@ class Camera:
         """Its grid tile as last drawn, and when."""
         self.tile_at = -math.inf
         self._blank: Frame | None = None
+
+    def successor(self, source: VideoSource) -> Camera:
+        """A fresh camera in this one's place, on ``source``: same counters, status and settings.
+
+        Its slots, motion tracks and capture are new (the old capture may still be stuck in a read).
+        """
+        new = Camera(source, self.index, self.stats, self.status, **self._settings)
+        new.restarts = self.restarts + 1
+        new._captured_before = self.frames_captured
+        new._reconnects_before = self.reconnects
+        new.tile, new.last_frame, new.last_frame_at = self.tile, self.last_frame, self._clock()
+        return new
+
+    @property
+    def frames_captured(self) -> int:
+        """Frames read from its source, over every restart."""
+        return self._captured_before + (self.capture.frames_captured if self.capture is not None else 0)
+
+    @property
+    def reconnects(self) -> int:
+        """Its source's reconnects, over every restart."""
+        return self._reconnects_before + (self.capture.reconnects if self.capture is not None else 0)
+
+    def stopped_for(self, now: float) -> float:
+        """How long it has shown no new frame (its source ended, stalled or keeps failing)."""
+        return now - self.last_frame_at
 
     @property
     def number(self) -> int:
@@ -218,7 +263,7 @@ class Camera:
         """Its entry of the ``cameras`` statistics (safe to call while it runs)."""
         stats = self.stats.snapshot()
         capture = self.capture
-        captured = capture.frames_captured if capture is not None else 0
+        captured = self.frames_captured
         duration = stats.duration_s
         info = self.info
         return CameraStats(
@@ -231,7 +276,8 @@ class Camera:
             responses_ok=stats.responses_ok,
             responses_failed=stats.responses_failed,
             prediction_age_ms=stats.prediction_age_ms,
-            reconnects=capture.reconnects if capture is not None else 0,
+            reconnects=self.reconnects,
+            restarts=self.restarts,
             frames_not_shown=max(0, captured - stats.displayed_frames),
             compensated_frames=self.composer.compensated_frames,
             failure=None if capture is None or capture.error is None else type(capture.error).__name__,

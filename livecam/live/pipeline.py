@@ -94,6 +94,9 @@ class LiveConfig:
             (``--display-fps``); None: as often as the fastest source has a new frame.
         weights: with several sources, one weight each for a weighted round robin of the
             requests (``--weight``); None: the camera that waited longest goes first.
+        camera_watchdog: with several sources and a ``reopen`` factory, a camera that showed no
+            new frame for this many seconds gets a fresh capture of its source, alone (the kiosk's
+            watchdog); None: never.
         send: which frames are sent (``--send``, ``--refresh``, ``--max-requests-per-minute``;
             the budget is the run's, over every camera).
     """
@@ -112,6 +115,7 @@ class LiveConfig:
     grid: tuple[int, int] | None = None
     display_fps: float | None = None
     weights: tuple[float, ...] | None = None
+    camera_watchdog: float | None = None
     send: SendPolicy = field(default_factory=SendPolicy)
 
 
@@ -162,6 +166,8 @@ class LivePipeline:
         on_shown: called on the display thread with each newly shown frame (undrawn), the boxes
             drawn on it and their age (e.g. the Python API's ``stream``).
         on_camera_shown: the same with the camera's index first (any number of sources).
+        reopen: with several sources, makes a fresh (unopened) source for camera ``i``, for
+            ``config.camera_watchdog``.
         on_camera_frame: with several sources, called with a camera's index and its own
             annotated picture (full size, with its status lines) each time its tile is redrawn
             (e.g. the kiosk's per-camera web views).
@@ -183,6 +189,7 @@ class LivePipeline:
         on_shown: Sequence[ShownHook] = (),
         on_camera_shown: Sequence[CameraShownHook] = (),
         on_camera_frame: Sequence[Callable[[int, Image], None]] = (),
+        reopen: Callable[[int], VideoSource] | None = None,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -208,6 +215,9 @@ class LivePipeline:
         self._on_answer = list(on_answer)
         self._on_camera_answer = list(on_camera_answer)
         self._on_camera_frame = list(on_camera_frame)
+        self._reopen = reopen
+        self._retired: list[Camera] = []
+        """Cameras replaced by the watchdog whose threads may still be finishing."""
         self._recorder: VideoRecorder | None = None
         self._senders: SenderPool | None = None
         self._boxes_log = BoxesLog(self.config.boxes_log) if self.config.boxes_log is not None else None
@@ -298,10 +308,7 @@ class LivePipeline:
         warm_up_drawing(sizes[0], self.config.style)
         if self._make_client is not None:
             servers = self._server_pool(self._make_client, sum(info.fps for info in infos))
-            feeds = [
-                camera.feed([*self._on_answer, *(_with_camera(hook, i) for hook in self._on_camera_answer)])
-                for i, camera in enumerate(self.cameras)
-            ]
+            feeds = [camera.feed(self._hooks(i)) for i, camera in enumerate(self.cameras)]
             weights = self.config.weights
             self._senders = SenderPool(
                 servers,
@@ -319,8 +326,40 @@ class LivePipeline:
             camera.frames.watch(self._bell)
             camera.stats.started_at = started
             # Capture last: until it runs, close() closes the source itself if anything above failed.
-            camera.start(self.stop, self.config.max_frames)
+            camera.start(camera.stop if self.several else self.stop, self.config.max_frames)
         return self.info
+
+    def _hooks(self, camera: int) -> list[AnswerHook]:
+        """The answer hooks of camera ``camera``."""
+        return [*self._on_answer, *(_with_camera(hook, camera) for hook in self._on_camera_answer)]
+
+    def _restart_stopped(self, now: float) -> None:
+        """Give each camera that showed no new frame for ``camera_watchdog`` s a fresh capture (alone)."""
+        limit = self.config.camera_watchdog
+        if limit is None or self._reopen is None:
+            return
+        for i, camera in enumerate(self.cameras):
+            if camera.stopped_for(now) < limit:
+                continue
+            try:
+                fresh = camera.successor(self._reopen(i))
+                info = fresh.open()
+            except SourceError as exc:
+                log.warning("camera %d showed no new frame for %.0f s and cannot be reopened: %s", i + 1, limit, exc)
+                camera.last_frame_at = now  # try again after another watchdog period
+                camera.status.set("video", f"No new video - reopening failed, retrying in {limit:.0f} s")
+                continue
+            log.warning("camera %d showed no new frame for %.0f s; restarting it: %s", i + 1, limit, info.name)
+            camera.stop.set()
+            camera.frames.close()
+            self._retired = [old for old in self._retired if old.capture is not None and old.capture.is_alive()]
+            self._retired.append(camera)
+            fresh.frames.watch(self._bell)
+            if self._senders is not None:
+                self._senders.replace(i, fresh.feed(self._hooks(i)))
+            fresh.stats.started_at = self.stats.started_at
+            fresh.start(fresh.stop, self.config.max_frames)
+            self.cameras[i] = fresh
 
     def _server_pool(self, make_client: Callable[[], DetectionClient], fps: float) -> ServerPool:
         """Every server of ``api``, each with its own window; one server when a client factory was injected."""
@@ -397,6 +436,7 @@ class LivePipeline:
                     continue
             last_shown = now
             self._show_grid(now)
+            self._restart_stopped(now)
 
     def _show_grid(self, now: float) -> None:
         """Draw each camera's tile that changed, then show the grid (or the one camera selected)."""
@@ -443,7 +483,7 @@ class LivePipeline:
         for camera in self.cameras:
             camera.stats.ended_at = ended
         self.close()
-        captured = sum(c.capture.frames_captured for c in self.cameras if c.capture is not None)
+        captured = sum(c.frames_captured for c in self.cameras)
         started = any(c.capture is not None for c in self.cameras)
         self.stats.source_frames = captured
         info = self.info
@@ -452,7 +492,7 @@ class LivePipeline:
             in_flight="auto" if self.config.adaptive else self.config.in_flight,
             encoder=self._senders.encoder_name if self._senders else None,
             frames_not_shown=max(0, captured - self.stats.displayed_frames) if started else 0,
-            reconnects=sum(c.capture.reconnects for c in self.cameras if c.capture is not None),
+            reconnects=sum(c.reconnects for c in self.cameras),
             frames_dropped_to_stay_live=sum(
                 c.capture.dropped_to_stay_live for c in self.cameras if c.capture is not None
             ),
@@ -545,7 +585,8 @@ class LivePipeline:
             return
         self._closed = True
         self.stop.set()
-        for camera in self.cameras:
+        for camera in [*self.cameras, *self._retired]:
+            camera.stop.set()
             camera.frames.close()
         self.display.close()  # the window goes at once, even while a request is still in flight
         if self._recorder is not None:

@@ -101,7 +101,7 @@ class SenderPool:
         if not feeds:
             raise ValueError("at least one feed")
         self._servers = servers
-        self._feeds = tuple(feeds)
+        self._feeds = list(feeds)
         self._turns = turns or CameraTurns(len(self._feeds))
         self._bell = Doorbell()
         if len(self._feeds) > 1:
@@ -126,6 +126,18 @@ class SenderPool:
         self.encoder_name: str | None = None
         self.error: BaseException | None = None
         """An unexpected exception that killed a worker; it also sets ``stop`` to end the run."""
+
+    def replace(self, camera: int, feed: Feed) -> None:
+        """Send ``camera``'s frames from ``feed`` from now on (a camera given a fresh capture)."""
+        with self._claim_lock:
+            self._feeds[camera] = feed
+            self._claimed_seq[camera] = -1  # the new capture counts its frames from 0
+            self._considered_seq[camera] = -1
+            with self._answer_lock:
+                self._answered_seq[camera] = -1
+            if len(self._feeds) > 1:
+                feed.frames.watch(self._bell)
+        self._bell.ring()
 
     @property
     def servers(self) -> ServerPool:

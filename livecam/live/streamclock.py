@@ -8,7 +8,7 @@ is a small adaptive jitter buffer in front of the frame slot:
   time itself when the stream carries none). An even source has a constant offset.
 - The *delay* is the worst lateness seen over the last ``window_s``: how much later than the
   earliest offset in the window a frame arrived (for HLS about one segment, for an even source
-  almost 0), capped at ``max_delay_s``.
+  almost 0), plus a tenth for a segment a little later than any before, capped at ``max_delay_s``.
 - A frame is due at ``pts + earliest offset + delay``, so frames leave one frame interval apart
   even when they came in a burst, and none leaves before it arrived.
 - :meth:`pop` gives the newest due frame and drops the older due ones (a backlog after a
@@ -34,6 +34,8 @@ MAX_DELAY_S = 5.0
 """The most the buffer delays a frame (enough to play HLS with 4 s segments evenly)."""
 WINDOW_S = 30.0
 """How long arrival jitter is remembered when learning the delay."""
+_MARGIN = 0.1
+"""The delay is the worst lateness seen plus this share of it."""
 _MAX_STEP_S = 0.5
 """A longer pts step than this is a gap, not the frame interval."""
 _BACKWARD_JUMP_S = 1.0
@@ -78,7 +80,7 @@ class StreamClock(Generic[T]):
         self._last_pts: float | None = None
         self._step = 0.0  # the last pts step: one frame interval
         self._seed = max(0.0, initial_delay_s)
-        self._last_arrival = 0.0
+        self._backlog_arrival = 0.0  # when the last frame of a backlog came
         self.dropped = 0
         """Items dropped to stay at the live edge (or because the buffer was full)."""
         self.stale = 0
@@ -87,7 +89,7 @@ class StreamClock(Generic[T]):
     @property
     def delay(self) -> float:
         """The delay learned so far, in seconds."""
-        return min(self._max_delay, self._lateness[0][1]) if self._lateness else 0.0
+        return min(self._max_delay, self._lateness[0][1] * (1 + _MARGIN)) if self._lateness else 0.0
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -125,7 +127,8 @@ class StreamClock(Generic[T]):
             self._lateness.pop()
         self._lateness.append((now, lateness))
         self._queue.append(_Entry(item, pts, now, catching_up))
-        self._last_arrival = now
+        if catching_up:
+            self._backlog_arrival = now
         while len(self._queue) > self._capacity:
             self._queue.popleft()
             self.dropped += 1
@@ -160,9 +163,9 @@ class StreamClock(Generic[T]):
         return found
 
     def _release(self, entry: _Entry[T]) -> float:
-        """When a due entry may leave: while a backlog pours in, one step after the last arrival."""
+        """When a due entry may leave: a backlog's frames, one step after its last frame came."""
         due = self._due(entry)
-        return max(due, self._last_arrival + self._step) if entry.catching_up else due
+        return max(due, self._backlog_arrival + self._step) if entry.catching_up else due
 
     def restart(self) -> None:
         """Forget the timeline (a reconnect): held items are dropped; the learned delay is kept."""

@@ -177,13 +177,14 @@ def keyframes_rows(
     video: Path, work: Path, label: str, truth: Sequence[Sequence[dict[str, Any]]], api: Sequence[str]
 ) -> tuple[list[list[Any]], dict[str, Any]]:
     """``--keyframes auto`` against ``--every N`` and ``--keyframes N`` at about the same number of calls."""
-    auto = annotate_run(video, work, f"{label}-auto", "--keyframes", "auto", *api)
+    slug = label.replace(" ", "-").replace(".", "-")
+    auto = annotate_run(video, work, f"{slug}-auto", "--keyframes", "auto", *api)
     calls = calls_of(auto)
     every = max(2, round(len(truth) / max(1, calls)))
     rows = [[label, "--keyframes auto", calls, calls / len(truth), annotate_score(auto, truth)]]
     data: dict[str, Any] = {"frames": len(truth), "auto": {"calls": calls, "iou": rows[0][-1]}}
     for flag in ("--every", "--keyframes"):
-        lines = annotate_run(video, work, f"{label}{flag}", flag, str(every), *api)
+        lines = annotate_run(video, work, f"{slug}{flag}", flag, str(every), *api)
         rows.append(
             [label, f"{flag} {every}", calls_of(lines), calls_of(lines) / len(truth), annotate_score(lines, truth)]
         )

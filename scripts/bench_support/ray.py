@@ -94,7 +94,7 @@ def task_overhead(video: Path, out: Path, url: str, repeats: int) -> dict[str, f
         if done.error:
             raise RuntimeError(done.error)
         local_s.append(time.perf_counter() - started)
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
     try:
         counter = ray.remote(_NullCounter).options(num_cpus=0).remote()
         remote = ray.remote(annotate_segment).options(num_cpus=1)
@@ -116,7 +116,7 @@ def task_overhead(video: Path, out: Path, url: str, repeats: int) -> dict[str, f
 
 
 def join_cost(video: Path, out: Path) -> float:
-    """Milliseconds per frame to join two segments of ``video`` into one file (decoded and written again)."""
+    """Milliseconds per frame to join two segments of ``video`` into one file (copied with PyAV when installed)."""
     import cv2
 
     from livecam.annotate.segments import join_videos
@@ -170,6 +170,31 @@ def scaling(client_cpu_per_frame: float, task_s: float, segment_s: float) -> lis
         server_cores = frames * server_cpu_per_frame / (DEADLINE_H * 3600)
         rows.append([hours, f"{frames:,.0f}", tasks, round(core_s / 3600, 1), nodes, math.ceil(server_cores / 2)])
     return rows
+
+
+def files_at_once(scale: Scale) -> tuple[str, dict[str, Any]]:
+    """``annotate`` of 1 file vs 4 files at once against the same servers: frames/s vs their capacity.
+
+    Returns the Markdown table and the figures (for ``scripts/bench.py cameras``).
+    """
+    frames = {"tiny": 10, "quick": 80, "full": 250}[scale]
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        inputs = library(tmp, frames)
+        with servers(LATENCY_MS, (SLOTS,) * SERVERS) as urls:
+            one = annotate_many(inputs[:1], tmp / "one", urls)
+            four = annotate_many(inputs, tmp / "four", urls)
+    rows = [
+        [label, result["frames"], result["fps"], result["fps"] / CAPACITY_FPS, result["cpu_s"]]
+        for label, result in (("1 file", one), ("4 files at once", four))
+    ]
+    text = (
+        f"`livecam annotate` of 1 vs 4 clips of the sample footage ({frames} frames each) into OUTDIR/, against "
+        f"{SERVERS} model-free servers of {SLOTS} slots x {LATENCY_MS} ms (combined capacity {CAPACITY_FPS:g} "
+        "frames/s)\n\n"
+        + table(["annotate", "frames", "frames/s", f"share of capacity (target >= {SHARE_TARGET:g})", "CPU s"], rows)
+    )
+    return text, {"capacity_fps": CAPACITY_FPS, "one_file": one, "four_files": four}
 
 
 def run(scale: Scale) -> Section:

@@ -1,0 +1,144 @@
+"""Benchmark: several cameras in one ``livecam run``. N = 1, 2, 4 (and 9) sources against a
+fixed-capacity loopback server and against the embedded model: per-camera frames shown, answers
+per camera (fairness: min/max), CPU per frame per camera, peak memory; and ``annotate`` of 1 vs 4 files."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench_support.common import PYTHON, REPO, SAMPLES, Scale, Section, latency_server, read_json, table
+from bench_support.ray import files_at_once
+
+FOOTAGE = str(SAMPLES / "bikes.mp4")
+"""640x272 at 25 fps, 10 s: every run is shorter, so no camera ends early."""
+SYNTHETIC = "synthetic:320x240@15"
+SERVER_LATENCY_MS, SERVER_SLOTS = 100, 2
+"""The loopback server: 2 requests at once, 100 ms each, so 20 answers/s for all cameras together."""
+SHOWN_TARGET = 0.98
+FAIRNESS_TARGET = 0.8
+"""Answers of the least served camera over the most served one (the issue's +-20 % of the mean, roughly)."""
+
+
+_PEAK = "LIVECAM_BENCH_PEAK_RSS_KB"
+_MEASURE = f"""
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(child.pid, 0)
+sys.stderr.write("\\n{_PEAK} %d\\n" % usage.ru_maxrss)
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+"""Runs the command and reports its own peak: Linux counts, in a process's peak, the size of the
+process it was forked from, so measured straight from this (large) process it would be this one's."""
+
+
+def measured_run(command: Sequence[str], timeout_s: float) -> tuple[float, float]:
+    """Run ``command``; (CPU seconds of it and the children it waited for, its peak RSS in MB)."""
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            [PYTHON, "-c", _MEASURE, *command], stdout=subprocess.DEVNULL, stderr=errors, cwd=REPO
+        )
+        timer = threading.Timer(timeout_s, process.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage, unlike RUSAGE_CHILDREN
+        finally:
+            timer.cancel()
+        process.returncode = code = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        text = errors.read().decode(errors="replace")
+    if code != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {code}:\n{text[-2000:]}")
+    peak = re.search(rf"\n{_PEAK} (\d+)\n", text)
+    return usage.ru_utime + usage.ru_stime, int(peak.group(1)) / 1024 if peak else float("nan")
+
+
+def camera_run(sources: Sequence[str], api: Sequence[str], seconds: float, stats: Path) -> dict[str, Any]:
+    """``livecam run --headless`` of ``sources``; its statistics with the CPU and memory it took."""
+    command = [PYTHON, "-m", "livecam", "run", *sources, "--headless", "-q", *api, "--duration", f"{seconds:g}"]
+    cpu_s, rss_mb = measured_run([*command, "--stats-json", str(stats)], timeout_s=seconds + 120)
+    data = read_json(stats)
+    data["cpu_s"], data["rss_mb"] = cpu_s, rss_mb
+    return data
+
+
+def row(label: str, count: int, stats: dict[str, Any]) -> list[Any]:
+    """One table row: how much of each camera's video was shown, answers per camera, costs."""
+    cameras = stats.get("cameras") or [stats]
+    shown = [c["displayed_frames"] / c["source_frames"] for c in cameras if c["source_frames"]]
+    answers = [c["responses_ok"] for c in cameras]
+    frames = sum(c["source_frames"] for c in cameras)
+    fairness = min(answers) / max(answers) if max(answers) else None
+    return [
+        label,
+        count,
+        round(min(shown), 3) if shown else None,
+        f"{min(answers)} / {max(answers)}",
+        None if fairness is None else round(fairness, 2),
+        round(stats["prediction_rate"], 1),
+        round(stats["cpu_s"] * 1000 / frames, 1) if frames else None,
+        round(stats["rss_mb"]),
+        "yes" if shown and min(shown) >= SHOWN_TARGET else "NO",
+    ]
+
+
+def run(scale: Scale) -> Section:
+    """N cameras against the loopback server, then against the embedded model."""
+    seconds = {"tiny": 1.5, "quick": 4.0, "full": 9.0}[scale]
+    counts = {"tiny": (2,), "quick": (1, 2, 4), "full": (1, 2, 4, 9)}[scale]
+    kinds = (("footage", FOOTAGE),) if scale == "tiny" else (("footage", FOOTAGE), ("synthetic", SYNTHETIC))
+    embedded_counts = {"tiny": (2,), "quick": (1, 2), "full": (1, 2, 4)}[scale]
+    section = Section("Cameras")
+    rows: list[list[Any]] = []
+    data: dict[str, Any] = {"server": [], "embedded": []}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        with latency_server(SERVER_LATENCY_MS, SERVER_SLOTS) as url:
+            api = ["--api-url", url, "--model", "bench/1", "--in-flight", str(SERVER_SLOTS)]
+            for kind, source in kinds:
+                for count in counts:
+                    stats = camera_run([source] * count, api, seconds, tmp / f"server-{kind}-{count}.json")
+                    data["server"].append({"sources": kind, "count": count, "stats": stats})
+                    rows.append(row(f"server, {kind}", count, stats))
+        for count in embedded_counts:
+            stats = camera_run([FOOTAGE] * count, [], seconds, tmp / f"embedded-{count}.json")
+            data["embedded"].append({"count": count, "stats": stats})
+            rows.append(row("embedded model, footage", count, stats))
+    section.tables.append(
+        f"`livecam run SRC x N --headless --duration {seconds:g}`; footage = {Path(FOOTAGE).name} (640x272 at "
+        f"25 fps), synthetic = {SYNTHETIC}; server = a loopback server of {SERVER_SLOTS} slots x "
+        f"{SERVER_LATENCY_MS} ms (20 answers/s in all) with --in-flight {SERVER_SLOTS}; embedded = the bundled "
+        "model in its own process\n\n"
+        + table(
+            [
+                "servers",
+                "cameras",
+                "least shown/source",
+                "answers per camera min / max",
+                "min/max",
+                "answers/s (all)",
+                "CPU ms per frame",
+                "peak RSS MB",
+                f"shown >= {SHOWN_TARGET:g}",
+            ],
+            rows,
+        )
+    )
+    section.notes.append(
+        "CPU is the run's process and the children it waited for (the embedded server's process included), "
+        "per source frame of all cameras; peak RSS is the largest of those processes."
+    )
+    section.notes.append(
+        f"Fairness target: min/max answers per camera >= {FAIRNESS_TARGET:g} while the server is the bottleneck."
+    )
+    files_table, data["annotate_files"] = files_at_once(scale)
+    section.tables.append(files_table)
+    section.data = data
+    return section
