@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from livecam.annotate.engine import AnnotateResult
     from livecam.client import ApiConfig, DetectionClient
-    from livecam.connection import serve
     from livecam.display import HeadlessDisplay, WindowDisplay
     from livecam.errors import (
         AuthError,
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from livecam.public.annotate import annotate
     from livecam.public.client import Client, draw
     from livecam.public.live import Shown, run, stream
+    from livecam.public.serve import serve
     from livecam.sources import SyntheticSource, open_source
     from livecam.stats import RunStats
 
@@ -67,7 +67,7 @@ _WHERE = {
     "draw": "livecam.public.client",
     "open_source": "livecam.sources",
     "run": "livecam.public.live",
-    "serve": "livecam.connection",
+    "serve": "livecam.public.serve",
     "stream": "livecam.public.live",
 }
 

@@ -11,20 +11,14 @@ when neither an API URL nor a model was named.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from livecam.client import HOSTED_API_URL, ApiConfig
+from livecam.client import ApiConfig
 from livecam.cost.policy import DEFAULT_REFRESH_S, SendPolicy, send_policy
-from livecam.detector.bundled import Precision
-from livecam.errors import ConfigError
-
-if TYPE_CHECKING:
-    from livecam.server.process import ServerProcess
 
 log = logging.getLogger("livecam")
 
@@ -35,7 +29,7 @@ AUTO_MAX_IN_FLIGHT = 32
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """The detection API options as given (see :data:`livecam.options.API_OPTIONS`).
+    """The detection API options as given (see :data:`livecam.public.options.API_OPTIONS`).
 
     ``api_url`` and ``model`` both None means the embedded server; ``in_flight`` None means the
     command's own default. ``api_url`` holds every URL given (several servers of one model).
@@ -52,7 +46,8 @@ class ApiSettings:
     in_flight: int | str | None = None
     timeout: float = 10.0
     encoder: str = "auto"
-    precision: Precision | None = None
+    precision: str | None = None
+    """The embedded server's model (``int8``, ``fp16``, ``fp32``), as the options table checks it."""
     send: str | None = None
     """``every`` or ``changes``; None chooses by the server (``changes`` for Roboflow's hosted API)."""
     refresh: float = DEFAULT_REFRESH_S
@@ -126,54 +121,3 @@ def as_percent(value: float, name: str) -> float:
         log.info("--%s %g read as %g %% (a value below 1 is a fraction)", name, value, percent)
         return percent
     return value
-
-
-@contextlib.contextmanager
-def serve(precision: Precision | None = None) -> Iterator[str]:
-    """The embedded server (bundled COCO model ``coco/1``, a free loopback port) in a child process.
-
-    Yields its base URL, ``http://127.0.0.1:PORT``; the server stops when the context ends.
-
-    Raises:
-        ConfigError: the model cannot be loaded or the server cannot start.
-    """
-    with _embedded(precision) as server:
-        yield server.url
-
-
-@contextlib.contextmanager
-def _embedded(precision: Precision | None) -> Iterator[ServerProcess]:
-    from livecam.server.process import ServerProcess
-
-    # In a process of its own: its model work then never competes with the display for the
-    # interpreter lock, and gives way to it when the cores are busy (BENCHMARKS.md, "Flood").
-    with ServerProcess(precision) as server:
-        yield server
-
-
-@contextlib.contextmanager
-def connect(settings: ApiSettings) -> Iterator[ApiConfig]:
-    """The API to use; starts the embedded server for as long as the context lasts when needed.
-
-    Raises:
-        ConfigError: an API URL without a model, a precision for a remote API, or the hosted API
-            without a key.
-    """
-    if settings.embedded:
-        with _embedded(settings.precision) as server:
-            log.info("no --api-url or --model: using the embedded server at %s with the bundled COCO model", server.url)
-            yield settings.api_config((server.url,), server.model_id)
-        return
-    if settings.model is None:
-        raise ConfigError("--api-url needs --model PROJECT/VERSION (e.g. --model coco/1)")
-    if settings.precision is not None:
-        raise ConfigError(
-            f"--precision {settings.precision} chooses the embedded server's model; with --api-url or --model "
-            "the remote server decides (leave --precision out)"
-        )
-    if settings.api_url is None and not settings.api_key:
-        raise ConfigError(
-            f"--model {settings.model} without --api-url uses Roboflow's hosted API, which needs your API key: "
-            f"set {API_KEY_ENV} or give --api-key (or name your own server with --api-url)"
-        )
-    yield settings.api_config(settings.api_url or (HOSTED_API_URL,), settings.model)

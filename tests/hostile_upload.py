@@ -21,6 +21,8 @@ import functools
 import gzip
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -173,28 +175,43 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
+_PEAK = "LIVECAM_TEST_PEAK_RSS_KB"
+
+_MEASURE = f"""
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(child.pid, 0)
+sys.stderr.write("\\n{_PEAK} %d\\n" % usage.ru_maxrss)
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def run_measured(command: Sequence[str], env: dict[str, str], timeout: float = 120.0) -> tuple[int, str, str, float]:
     """Run ``command`` to its end: its exit status, stdout, stderr and peak RSS in MB.
 
-    The peak is the child's own (``wait4`` reaps it and reports its usage), not the largest of
-    every child this test process ever had, as ``RUSAGE_CHILDREN`` would be.
+    The command runs as the child of a small Python process that reports the child's own peak
+    (``wait4``): Linux counts, in a process's peak, the memory of the process it was forked from
+    at the moment it started another program, so measured straight from this (large) test
+    process the peak would be this process's size, not the command's.
     """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=err, text=True)
-        done = threading.Event()
-        result: dict[str, Any] = {}
-
-        def reap() -> None:
-            _, status, usage = os.wait4(proc.pid, 0)
-            result.update(status=os.waitstatus_to_exitcode(status), rss_mb=usage.ru_maxrss / 1024)  # KiB
-            done.set()
-
-        reaper = threading.Thread(target=reap, name="reaper", daemon=True)
-        reaper.start()
-        if not done.wait(timeout):
-            proc.kill()
-        reaper.join(timeout)
-        proc.returncode = result["status"]
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _MEASURE, *command],
+            env=env,
+            stdout=out,
+            stderr=err,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            status = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            status = proc.wait(timeout)
         out.seek(0)
         err.seek(0)
-        return result["status"], out.read(), err.read(), result["rss_mb"]
+        errors = err.read()
+        match = re.search(rf"\n{_PEAK} (\d+)\n", errors)
+        peak_mb = int(match.group(1)) / 1024 if match else float("inf")  # KiB
+        return status, out.read(), errors[: match.start()] if match else errors, peak_mb

@@ -324,3 +324,40 @@ def test_the_camera_watchdog_restarts_only_the_camera_that_stopped() -> None:
     assert first["restarts"] == 0 and second["restarts"] == len(reopened)
     assert second["source_frames"] >= 5 + 6  # the hanging camera's frames, then the fresh capture's
     assert stats["source_frames"] == first["source_frames"] + second["source_frames"]
+
+
+class GarbageClip:
+    """A clip whose every read is not a picture (a flat float array), then ends."""
+
+    def __init__(self, reads: int) -> None:
+        self._left = reads
+        self._info: SourceInfo | None = None
+
+    @property
+    def info(self) -> SourceInfo | None:
+        return self._info
+
+    def open(self) -> SourceInfo:
+        self._info = SourceInfo(30.0, 64, 48, False, self._left, "garbage", kind="file", paced=True)
+        return self._info
+
+    def read(self) -> Image | None:
+        if self._left <= 0:
+            return None
+        self._left -= 1
+        return np.zeros(17, np.float64)  # what a broken decoder might hand back
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_camera_sending_garbage_affects_only_its_own_tile() -> None:
+    with StubApi() as api:
+        with LivePipeline(
+            [clip(30), GarbageClip(20)], ApiConfig(api.url, "test/1"), HeadlessDisplay(), LiveConfig(hud=False)
+        ) as pipe:
+            stats = pipe.run().to_json()
+    good, garbage = stats["cameras"]
+    assert good["source_frames"] == 30 and good["responses_ok"] >= 1
+    assert garbage["source_frames"] == 0 and garbage["responses_ok"] == 0
+    assert "failure" not in stats and garbage["failure"] is None

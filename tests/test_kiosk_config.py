@@ -193,7 +193,7 @@ def test_quit_sequence_none_never_quits() -> None:
 
 
 def test_the_collect_table_takes_the_collect_flags_names(tmp_path: Path) -> None:
-    from livecam.collect.session import collect_config
+    from livecam.public.collecting import collect_config
 
     config = load(
         tmp_path,
@@ -233,7 +233,7 @@ def test_bad_collect_values_are_named_with_key_and_line(tmp_path: Path, text: st
 
 
 def test_collect_flags_without_a_folder_are_refused() -> None:
-    from livecam.collect.session import collect_config
+    from livecam.public.collecting import collect_config
 
     with pytest.raises(ConfigError, match="--collect-max-total: only with --collect DIR"):
         collect_config({"max_total": 5})

@@ -22,9 +22,9 @@ from livecam.live.slot import LatestSlot
 from livecam.live.stats import StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.motion import Carried
-from livecam.options import LABELS, MOTION, check_flag, label_style
 from livecam.overlay import OverlayStyle, label_text
 from livecam.predictions import Prediction, Predictions
+from livecam.public.options import LABELS, MOTION, check_flag, label_style
 
 KEY = "rf_SECRETKEY_motion_0123"
 BOX = Prediction(10, 20, 50, 60, 0.875, "cat", track_id=4)

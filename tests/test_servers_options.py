@@ -12,8 +12,9 @@ from livecam.cli.common import api_choice
 from livecam.cli.kiosk import add_arguments as add_kiosk_arguments
 from livecam.cli.kiosk import api_choice as kiosk_api_choice
 from livecam.cli.kiosk import load_kiosk_config
-from livecam.connection import ApiSettings, connect
+from livecam.connection import ApiSettings
 from livecam.errors import ConfigError
+from livecam.public.serve import connect
 
 A, B, C = "http://10.0.0.1:9001", "http://10.0.0.2:9001", "http://10.0.0.3:9001"
 

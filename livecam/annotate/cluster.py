@@ -41,7 +41,6 @@ from livecam.redaction import redact
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 MAX_RETRIES = 3
 """Times Ray runs a task again after its worker process or node died."""
 PROGRESS_EVERY_S = 0.5
@@ -120,6 +119,27 @@ class SegmentDone:
 LOOPBACK_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Set to 0 before Ray is imported, Ray takes 127.0.0.1 as this node's address and its servers
 listen there only (by default it swaps 127.0.0.1 for the machine's routable address)."""
+
+
+@dataclass(frozen=True)
+class ClusterOutcome:
+    """How an ``annotate --ray`` run went.
+
+    Attributes:
+        files: inputs given.
+        complete: inputs whose outputs are complete now (skipped ones included).
+        skipped: inputs left out as complete from an earlier run (``--skip-done``).
+        failed: inputs that could not be read or whose tasks failed.
+        frames: frames written in this run.
+        interrupted: the stop event (Ctrl-C) ended the run early; OUTDIR is resumable.
+    """
+
+    files: int
+    complete: int
+    skipped: int
+    failed: int
+    frames: int
+    interrupted: bool
 
 
 def import_ray(local: bool) -> Any:
@@ -321,9 +341,10 @@ class ClusterRun:
         self._manifest = Manifest(self._outdir)
         self._settings = settings_of(job.api, job.options)
         self.interrupted = False
+        self._skipped = 0
 
-    def run(self) -> int:
-        """Annotate every input; the exit status."""
+    def run(self) -> ClusterOutcome:
+        """Annotate every input."""
         started = time.monotonic()
         inputs, failed = self._plan()
         ray = self._ray
@@ -372,6 +393,7 @@ class ClusterRun:
             probe.close()
             if self._job.skip_done and self._manifest.complete(item.name, identity):
                 log.info("%s: already done in %s; skipped", item.source.name, item.video)
+                self._skipped += 1
                 continue
             spans = frame_spans(probe.total, probe.fps, self._job.segment_s, self._job.options.every)
             segments = [Segment(item.name, i, start, end) for i, (start, end) in enumerate(spans)]
@@ -472,35 +494,43 @@ class ClusterRun:
         except RayError as exc:
             log.warning("could not stop the embedded servers on the nodes (%s); they end with the cluster", exc)
 
-    def _report(self, inputs: list[_Input], failed: list[tuple[BatchItem, str]], elapsed_s: float) -> int:
-        for item, error in failed:
-            log.error("%s: failed, %s", item.source.name, error)
-        errors = [(e.item, e.error) for e in inputs if e.error is not None]
+    def _report(self, inputs: list[_Input], failed: list[tuple[BatchItem, str]], elapsed_s: float) -> ClusterOutcome:
+        errors = [*failed, *((e.item, e.error) for e in inputs if e.error is not None)]
         for item, error in errors:
             log.error("%s: failed, %s", item.source.name, error)
         complete = [e for e in inputs if e.error is None and len(e.done) == len(e.segments)]
         frames = sum(sum(d.frames for d in e.done.values()) for e in complete)
-        log.info("%d of %d files annotated on the cluster (%d frames in %.1f s, %.1f fps)", len(complete),
-                 len(self._job.items), frames, elapsed_s, frames / elapsed_s if elapsed_s > 0 else 0.0)  # fmt: skip
+        skipped = f", {self._skipped} already done" if self._skipped else ""
+        log.info("%d of %d files annotated on the cluster (%d frames in %.1f s, %.1f fps)%s", len(complete),
+                 len(self._job.items), frames, elapsed_s, frames / elapsed_s if elapsed_s > 0 else 0.0,
+                 skipped)  # fmt: skip
         if self.interrupted:
             log.warning("interrupted: OUTDIR keeps every finished segment; run the same command to finish the rest")
-            return EXIT_INTERRUPTED
-        return EXIT_FAILED if failed or errors else EXIT_OK
+        return ClusterOutcome(
+            files=len(self._job.items),
+            complete=len(complete) + self._skipped,
+            skipped=self._skipped,
+            failed=len(errors),
+            frames=frames,
+            interrupted=self.interrupted,
+        )
 
 
 def _counts(done: SegmentDone) -> dict[str, int]:
     return {"frames": done.frames, "sent": done.sent, "failed": done.failed}
 
 
-def run_on_ray(job: ClusterJob, address: str | None, stop: threading.Event, progress_stream: TextIO | None) -> int:
-    """Run ``job`` on the Ray cluster at ``address`` (None: a new local one); the exit status.
+def run_on_ray(
+    job: ClusterJob, address: str | None, stop: threading.Event, progress_stream: TextIO | None
+) -> ClusterOutcome:
+    """Run ``job`` on the Ray cluster at ``address`` (None: a new local one).
 
     Raises:
         ConfigError: Ray is not installed, or the cluster cannot be reached.
     """
     ray = import_ray(local=not address)
     if not job.items:
-        return EXIT_OK
+        return ClusterOutcome(0, 0, 0, 0, 0, False)
     try:
         connected = connect(ray, address)
     except (ConnectionError, RuntimeError, ValueError) as exc:

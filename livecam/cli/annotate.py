@@ -56,18 +56,20 @@ from livecam.cli.common import (
     check_positive,
     stop_on_signals,
 )
+from livecam.cli.flags import add_options
 from livecam.cli.run import API_HELP
 from livecam.collect import CollectConfig, Collector
-from livecam.collect.session import asking_low_confidence, collect_config, collecting
-from livecam.connection import ApiSettings, connect
+from livecam.connection import ApiSettings
 from livecam.errors import ConfigError
 from livecam.frames import Frame
-from livecam.options import API_OPTIONS, add_options
 from livecam.outputs import check_writable, check_writable_folder
 from livecam.overlay import OverlayStyle
 from livecam.predictions import Predictions
 from livecam.progress import Progress
 from livecam.public.annotate import outputs, window_for, worth_keeping
+from livecam.public.collecting import asking_low_confidence, collect_config, collecting
+from livecam.public.options import API_OPTIONS
+from livecam.public.serve import checked_precision, connect
 
 log = logging.getLogger(__name__)
 
@@ -456,11 +458,14 @@ def _run_on_ray(
         segment_s=DEFAULT_SEGMENT_S if args.segment_s is None else args.segment_s,
         max_failed_fraction=args.max_failed_fraction,
         skip_done=args.skip_done,
-        precision=choice.precision,
+        precision=checked_precision(choice.precision),
     )
     args.output.mkdir(exist_ok=True)
     with stop_on_signals(stop):
-        return run_on_ray(job, address, stop, stream)
+        outcome = run_on_ray(job, address, stop, stream)
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if outcome.failed else EXIT_OK
 
 
 def _sum_known(counts: Iterable[int | None]) -> int | None:

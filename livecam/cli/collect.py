@@ -1,4 +1,4 @@
-"""The ``--collect DIR`` flags of ``run`` and ``annotate`` (the settings are :mod:`livecam.collect.session`'s).
+"""The ``--collect DIR`` flags of ``run`` and ``annotate`` (the settings are :mod:`livecam.public.collecting`'s).
 
 add_arguments(parser)                              # the flags, from COLLECT_OPTIONS
 config = collect_config(given(args))               # None without --collect
@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from livecam.options import COLLECT_OPTIONS, Option, add_options, given_values
+from livecam.cli.flags import add_options, given_values
+from livecam.public.options import COLLECT_OPTIONS, Option
 
 HELP = "Save the frames the model likely gets wrong, for labelling (then: livecam upload DIR)."
 

@@ -1,7 +1,7 @@
 """What every command shares: exit statuses, logging, signals, and the API options from the flags.
 
 The API options become an :class:`~livecam.connection.ApiSettings`, which
-:func:`livecam.connection.connect` turns into the API a mode asks, starting the embedded server
+:func:`livecam.public.serve.connect` turns into the API a mode asks, starting the embedded server
 when none was named (the Python API does the same).
 """
 
@@ -18,10 +18,11 @@ from collections.abc import Iterator, Mapping
 from types import FrameType
 from typing import Any
 
+from livecam.cli.flags import given_values
 from livecam.connection import ApiSettings
 from livecam.errors import ConfigError
 from livecam.logsafe import SafeLogFilter
-from livecam.options import API_OPTIONS, Option, check_flag, given_values
+from livecam.public.options import API_OPTIONS, Option, check_flag
 
 log = logging.getLogger("livecam")
 
@@ -29,7 +30,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def api_values(args: argparse.Namespace) -> dict[Option, Any]:
-    """The API options given as flags, checked (see :data:`livecam.options.API_OPTIONS`)."""
+    """The API options given as flags, checked (see :data:`livecam.public.options.API_OPTIONS`)."""
     return {o: check_flag(o, v) if o.repeat else v for o, v in given_values(args, API_OPTIONS).items()}
 
 

@@ -16,11 +16,11 @@ from livecam.cli.common import (
     configure_logging,
     stop_on_signals,
 )
+from livecam.cli.flags import add_options, given_values
 from livecam.cli.kiosk_file import build_config, read_toml
 from livecam.client import ApiConfig
 from livecam.collect import Collector
-from livecam.collect.session import asking_low_confidence, collect_config, collecting
-from livecam.connection import API_KEY_ENV, ApiSettings, connect
+from livecam.connection import API_KEY_ENV, ApiSettings
 from livecam.display import Display, HeadlessDisplay, WindowDisplay, require_display
 from livecam.errors import ConfigError
 from livecam.kiosk.app import Supervisor
@@ -30,9 +30,11 @@ from livecam.kiosk.display import KioskDisplay
 from livecam.kiosk.orientation import OrientedSource
 from livecam.kiosk.web import FrameHub, WebView
 from livecam.live.pipeline import LiveConfig, LivePipeline
-from livecam.options import OPTIONS, Option, add_options, given_values, label_style, parse_color
 from livecam.overlay import OverlayStyle
+from livecam.public.collecting import asking_low_confidence, collect_config, collecting
 from livecam.public.live import camera_collector
+from livecam.public.options import OPTIONS, Option, label_style, parse_color
+from livecam.public.serve import connect
 from livecam.redaction import redact_url
 from livecam.sources import CaptureOptions, VideoSource, open_source
 

@@ -26,7 +26,7 @@ from livecam.kiosk.config import (
     OverlaySettings,
     SourceSettings,
 )
-from livecam.options import OPTIONS, NestedError, Option, check_flag
+from livecam.public.options import OPTIONS, NestedError, Option, check_flag
 
 if sys.version_info >= (3, 11):
     import tomllib

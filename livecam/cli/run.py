@@ -9,9 +9,10 @@ from collections.abc import Mapping
 
 from livecam.cli import collect
 from livecam.cli.common import EXIT_FAILED, EXIT_OK, api_values, stop_on_signals
+from livecam.cli.flags import add_options, given_values
 from livecam.display import require_display
-from livecam.options import API_OPTIONS, LABELS, RUN_OPTIONS, SEND_OPTIONS, SOURCE_OPTIONS, add_options, given_values
 from livecam.public.live import live_plan, run_live
+from livecam.public.options import API_OPTIONS, LABELS, RUN_OPTIONS, SEND_OPTIONS, SOURCE_OPTIONS
 
 log = logging.getLogger("livecam")
 

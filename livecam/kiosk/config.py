@@ -1,7 +1,7 @@
 """The kiosk's settings: frozen, typed and checked, one dataclass per table of its TOML file.
 
 The command line (:mod:`livecam.cli.kiosk`) builds a :class:`KioskConfig` from the file and the
-flags, both generated from the one declaration of every option in :mod:`livecam.options`.
+flags, both generated from the one declaration of every option in :mod:`livecam.public.options`.
 """
 
 from __future__ import annotations

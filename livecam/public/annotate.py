@@ -35,10 +35,11 @@ from livecam.annotate.media import (
     VideoInput,
     VideoOutput,
 )
-from livecam.connection import ApiSettings, connect
+from livecam.connection import ApiSettings
 from livecam.errors import ConfigError
-from livecam.options import API_OPTIONS, LABELS, keyword_values, label_style
 from livecam.outputs import StagedFile, check_writable, check_writable_folder
+from livecam.public.options import API_OPTIONS, LABELS, keyword_values, label_style
+from livecam.public.serve import connect
 
 
 def window_for(settings: ApiSettings) -> tuple[int, bool]:

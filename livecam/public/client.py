@@ -37,7 +37,7 @@ class Client:
     def __init__(self, url: str, *, model: str, api_key: str | None = None, **options: Any) -> None:
         from livecam.client import DetectionClient
         from livecam.connection import ApiSettings
-        from livecam.options import API_OPTIONS, keyword_values
+        from livecam.public.options import API_OPTIONS, keyword_values
 
         per_request = tuple(o for o in API_OPTIONS if o.keyword not in ("api_url", "model", "api_key", "in_flight"))
         values = keyword_values({"api_url": url, "model": model, "api_key": api_key}, API_OPTIONS)
@@ -95,8 +95,8 @@ def draw(image: Image, predictions: Predictions, *, labels: bool | str | list[st
     Raises:
         ValueError: a bad ``labels`` value.
     """
-    from livecam.options import LABELS, keyword_values, label_style
     from livecam.overlay import draw_predictions
+    from livecam.public.options import LABELS, keyword_values, label_style
 
     parts = keyword_values({"labels": labels}, (LABELS,))[LABELS]
     return draw_predictions(image.copy(), predictions, label_style(parts))

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from livecam.connection import ApiSettings, connect
+from livecam.connection import ApiSettings
 from livecam.frames import Frame, Image
 from livecam.live.pipeline import CameraAnswerHook, CameraShownHook, LiveConfig, LivePipeline
 from livecam.live.sender import AnswerHook
 from livecam.live.slot import Doorbell, LatestSlot
-from livecam.options import (
+from livecam.predictions import Predictions
+from livecam.public.options import (
     API_OPTIONS,
     COLLECT_OPTIONS,
     FULLSCREEN,
@@ -37,7 +38,7 @@ from livecam.options import (
     Option,
     label_style,
 )
-from livecam.predictions import Predictions
+from livecam.public.serve import connect
 from livecam.redaction import redact_url
 from livecam.sources import CaptureOptions, open_source
 from livecam.stats import RunStats, write_json
@@ -158,8 +159,8 @@ def run_live(
     Raises:
         ConfigError: bad settings found while starting (an unknown source, an unusable API, ...).
     """
-    from livecam.collect.session import asking_low_confidence, collect_config, collecting
     from livecam.display import HeadlessDisplay, WindowDisplay
+    from livecam.public.collecting import asking_low_confidence, collect_config, collecting
 
     sources = [open_source(spec, plan.capture) for spec in plan.sources]
     names = [redact_url(spec) for spec in plan.sources]
@@ -235,7 +236,7 @@ def run(source: Sources = 0, **options: Any) -> RunStats:
         ValueError: a bad option value (naming it).
         ConfigError: settings that cannot work (an output folder missing, an API URL without a model, ...).
     """
-    from livecam.options import keyword_values
+    from livecam.public.options import keyword_values
 
     plan = live_plan(_specs(source), keyword_values(options, LIVE_OPTIONS), os.environ, headless=True)
     return run_live(plan, threading.Event())
@@ -277,7 +278,7 @@ def stream(source: Sources = 0, **options: Any) -> Generator[Shown, None, None]:
     Raises:
         TypeError, ValueError, ConfigError: as :func:`run`, at the call.
     """
-    from livecam.options import keyword_values
+    from livecam.public.options import keyword_values
 
     values = keyword_values(options, LIVE_OPTIONS)
     plan = live_plan(_specs(source), values, os.environ, headless=True)

@@ -5,6 +5,7 @@ per camera (fairness: min/max), CPU per frame per camera, peak memory; and ``ann
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -25,10 +26,25 @@ FAIRNESS_TARGET = 0.8
 """Answers of the least served camera over the most served one (the issue's +-20 % of the mean, roughly)."""
 
 
+_PEAK = "LIVECAM_BENCH_PEAK_RSS_KB"
+_MEASURE = f"""
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(child.pid, 0)
+sys.stderr.write("\\n{_PEAK} %d\\n" % usage.ru_maxrss)
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+"""Runs the command and reports its own peak: Linux counts, in a process's peak, the size of the
+process it was forked from, so measured straight from this (large) process it would be this one's."""
+
+
 def measured_run(command: Sequence[str], timeout_s: float) -> tuple[float, float]:
-    """Run ``command``; (CPU seconds of it and the children it waited for, peak RSS in MB)."""
+    """Run ``command``; (CPU seconds of it and the children it waited for, its peak RSS in MB)."""
     with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(list(command), stdout=subprocess.DEVNULL, stderr=errors, cwd=REPO)
+        process = subprocess.Popen(
+            [PYTHON, "-c", _MEASURE, *command], stdout=subprocess.DEVNULL, stderr=errors, cwd=REPO
+        )
         timer = threading.Timer(timeout_s, process.kill)
         timer.start()
         try:
@@ -36,11 +52,12 @@ def measured_run(command: Sequence[str], timeout_s: float) -> tuple[float, float
         finally:
             timer.cancel()
         process.returncode = code = os.waitstatus_to_exitcode(status)
-        if code != 0:
-            errors.seek(0)
-            text = errors.read().decode(errors="replace")
-            raise RuntimeError(f"{' '.join(command)} exited {code}:\n{text[-2000:]}")
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+        errors.seek(0)
+        text = errors.read().decode(errors="replace")
+    if code != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {code}:\n{text[-2000:]}")
+    peak = re.search(rf"\n{_PEAK} (\d+)\n", text)
+    return usage.ru_utime + usage.ru_stime, int(peak.group(1)) / 1024 if peak else float("nan")
 
 
 def camera_run(sources: Sequence[str], api: Sequence[str], seconds: float, stats: Path) -> dict[str, Any]:

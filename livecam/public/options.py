@@ -1,17 +1,15 @@
-"""Every option that both the command line and the kiosk's TOML file take, declared once.
+"""Every option, declared once: the flags, the kiosk's TOML file and the Python keywords take them.
 
-Each :class:`Option` names its kiosk table and key, its flag, and one validator; the flags of
-``run``, ``annotate`` and ``kiosk`` and the kiosk file reader (:mod:`livecam.cli.kiosk_file`) are
-all generated from these declarations, so a value is checked the same way wherever it comes from.
+Each :class:`Option` names its kiosk table and key, its flag, its Python keyword and one
+validator; the flags of ``run``, ``annotate`` and ``kiosk`` (:mod:`livecam.cli.flags`), the kiosk
+file reader (:mod:`livecam.cli.kiosk_file`) and the Python API's keywords (:func:`keyword_values`)
+all come from these declarations, so a value is checked the same way wherever it comes from.
 
-    group = parser.add_argument_group("detection API")
-    add_options(group, API_OPTIONS, check=True)       # bad values are usage errors at once
-    values = given_values(args, API_OPTIONS)          # {option: value} for the flags given
+    values = keyword_values({"confidence": 50}, API_OPTIONS)   # {option: checked value}
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import difflib
 import re
@@ -858,46 +856,7 @@ OPTIONS: tuple[Option, ...] = (
 """Every option of the kiosk's file, in the order ``--help`` lists them."""
 
 
-# --- the flags ----------------------------------------------------------------------------------
-
-
-def add_options(
-    group: argparse._ActionsContainer,
-    options: Iterable[Option],
-    *,
-    check: bool,
-    dest: Callable[[Option], str] = lambda option: option.dest,
-    helps: Mapping[str, str] | None = None,
-) -> None:
-    """One flag per option, all defaulting to None so :func:`given_values` knows which were given.
-
-    Args:
-        group: the parser or argument group.
-        options: the declarations.
-        check: validate each value as it is parsed (a bad value is a usage error naming the
-            flag); otherwise the caller checks it later (the kiosk, to report flags like keys).
-        dest: the namespace attribute for an option.
-        helps: help texts that differ for this command, by option key.
-    """
-    for option in options:
-        text = (helps or {}).get(option.key, option.help)
-        if option.metavar is None:
-            group.add_argument(
-                option.flag, dest=dest(option), action=argparse.BooleanOptionalAction, default=None, help=text
-            )
-        elif option.repeat:
-            group.add_argument(option.flag, dest=dest(option), action="append", metavar=option.metavar, help=text)
-        else:
-            convert = _checked(option) if check else option.from_text
-            group.add_argument(option.flag, dest=dest(option), type=convert, metavar=option.metavar, help=text)
-
-
-def given_values(
-    args: argparse.Namespace, options: Iterable[Option], dest: Callable[[Option], str] = lambda option: option.dest
-) -> dict[Option, Any]:
-    """The options given on the command line, with their values."""
-    values = {option: getattr(args, dest(option), None) for option in options}
-    return {option: value for option, value in values.items() if value is not None}
+# --- values from the command line ----------------------------------------------------------------
 
 
 def check_flag(option: Option, value: Any) -> Any:
@@ -910,21 +869,6 @@ def check_flag(option: Option, value: Any) -> Any:
         return option.check(value)
     except ValueError as exc:
         raise ConfigError(f"{option.flag}: {exc}") from exc
-
-
-def _checked(option: Option) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        try:
-            value = option.from_text(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {option.metavar} (got {text!r})") from None
-        try:
-            return option.check(value)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = option.key  # argparse names the type in some messages
-    return convert
 
 
 # --- the Python keywords ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from livecam.client import ApiConfig
 from livecam.collect.collector import Collector
 from livecam.collect.config import CollectConfig
 from livecam.errors import ConfigError
-from livecam.options import COLLECT_OPTIONS
+from livecam.public.options import COLLECT_OPTIONS
 
 log = logging.getLogger("livecam")
 
