@@ -8,7 +8,8 @@ is a small adaptive jitter buffer in front of the frame slot:
   time itself when the stream carries none). An even source has a constant offset.
 - The *delay* is the worst lateness seen over the last ``window_s``: how much later than the
   earliest offset in the window a frame arrived (for HLS about one segment, for an even source
-  almost 0), plus a tenth for a segment a little later than any before, capped at ``max_delay_s``.
+  almost 0; never below ``min_delay_s``, a lateness known beforehand), plus a tenth for a
+  segment a little later than any before, capped at ``max_delay_s``.
 - A frame is due at ``pts + earliest offset + delay``, so frames leave one frame interval apart
   even when they came in a burst, and none leaves before it arrived.
 - :meth:`pop` gives the newest due frame and drops the older due ones (a backlog after a
