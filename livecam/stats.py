@@ -241,9 +241,19 @@ def write_json(path: Path, data: Mapping[str, object]) -> None:
         OutputError: the file cannot be written (no permission, disk full, ...).
     """
     path = Path(path)
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        # A device or a link (/dev/stdout, /dev/null, a pipe): written in place. Moving a file
+        # over it would replace the device itself, which root may do.
+        try:
+            with path.open("w", encoding="utf-8") as out:
+                out.write(text)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

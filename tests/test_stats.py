@@ -164,3 +164,14 @@ def test_one_prediction_serialiser_writes_track_id() -> None:
     untracked = Prediction(10, 20, 30, 60, 0.9, "car")
     assert "track_id" not in prediction_json(untracked)
     assert prediction_json(untracked, shapes=False)["track_id"] is None
+
+
+def test_write_json_writes_through_a_link_or_a_device_instead_of_replacing_it(tmp_path: Path) -> None:
+    target = tmp_path / "real.json"
+    target.write_text("", encoding="utf-8")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    write_json(link, {"a": 1})
+    assert link.is_symlink() and json.loads(target.read_text(encoding="utf-8")) == {"a": 1}
+    write_json(Path("/dev/null"), {"a": 1})  # as root, a move would have replaced the device
+    assert Path("/dev/null").is_char_device()
