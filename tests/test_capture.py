@@ -455,3 +455,23 @@ def test_a_pipeline_closes_once_even_with_its_capture_stuck_in_a_read(caplog: py
         pipeline.close()  # e.g. finish() and then the context manager: no second wait
     assert caplog.text.count("did not stop") == 1
     source.release.set()
+
+
+def test_a_stream_that_resumes_after_a_stall_is_shown_at_once_not_held_for_the_stall(rig: Rig) -> None:
+    clock = FakeClock()
+    paused = threading.Event()
+    session: list[object] = [(IMG, 0.0), paused, (IMG, 0.04)]  # the publisher pauses, then goes on
+    source = StampedSource([session], stall_timeout_s=2.0)
+    capture = rig.capture(source, clock=clock)
+    first = rig.slot.wait_newer(-1, WAIT)
+    assert first is not None
+    clock.now = 3.0
+    assert rig.status.wait_for(lambda m: m is not None and m.startswith("Stream stalled"))
+    paused.set()  # the next frame arrives at t=3.0, 2.96 s later than its pts says
+    resumed = rig.slot.wait_newer(first.seq, WAIT)  # the fake clock stays at 3.0: due now, or never
+    assert resumed is not None and resumed.captured_at == 3.0
+    assert capture.stream_delay_s == 0.0  # the stall was not learnt as jitter
+    assert rig.status.wait_for(lambda m: m is None)
+    rig.stop.set()
+    source.release.set()
+    assert capture.join(WAIT)

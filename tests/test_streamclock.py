@@ -163,7 +163,7 @@ def test_lag_does_not_drift_over_a_long_stream() -> None:
 
 def test_a_known_burst_length_plays_evenly_from_the_first_segment() -> None:
     """HLS with 4 s segments and the playlist's target duration given: no freeze to learn it."""
-    clock: StreamClock[int] = StreamClock(initial_delay_s=4.0)
+    clock: StreamClock[int] = StreamClock(min_delay_s=4.0)
     per_segment = int(4 * FPS)
     arrivals = []
     for seg in range(4):  # the first three arrive at once on connect (the live playlist's backlog)
@@ -197,3 +197,11 @@ def test_a_stall_is_not_learnt_as_jitter() -> None:
         got = clock.pop(now + 1e-9)  # (float rounding of the scripted times)
         assert got is not None and got[0] == i  # shown on arrival, not 3 s later
     assert clock.delay < 1e-6
+
+
+def test_a_known_burst_length_is_a_floor_that_is_never_forgotten() -> None:
+    clock: StreamClock[int] = StreamClock(min_delay_s=2.0, window_s=5.0)
+    for i in range(500):  # 20 s of an even source, four windows long
+        clock.push(i, i * DT, i * DT)
+        clock.pop(i * DT)
+    assert clock.delay == pytest.approx(2.2)  # the floor and its margin: no skip ahead after a window

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
+import cv2
 import pytest
 
+from livecam import sources
 from livecam.streamprobe import ENV, SHORT_PROBE_US, capture_options, needs_full_probe, short_probe_options
 
 
@@ -46,3 +48,45 @@ def test_the_environment_is_set_for_the_block_then_restored(monkeypatch: pytest.
     assert os.environ[ENV] == "rtsp_transport;udp"
     with capture_options(None):
         assert os.environ[ENV] == "rtsp_transport;udp"
+
+
+class FakeCapture:
+    """A ``cv2.VideoCapture`` stand-in that records the FFmpeg options each open saw."""
+
+    opens: list[str | None] = []
+    sizes: list[float] = []
+
+    def __init__(self, *args: object) -> None:
+        FakeCapture.opens.append(os.environ.get(ENV))
+        self._width = FakeCapture.sizes.pop(0)
+
+    def isOpened(self) -> bool:  # noqa: N802  (OpenCV's name)
+        return True
+
+    def get(self, prop: int) -> float:
+        if prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT):
+            return self._width
+        return 25.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def release(self) -> None:
+        """Nothing to release."""
+
+
+@pytest.mark.parametrize(
+    ("sizes", "opens"),
+    [
+        ([640.0], [f"analyzeduration;{SHORT_PROBE_US}"]),  # the short probe found the picture size
+        ([0.0, 640.0], [f"analyzeduration;{SHORT_PROBE_US}", None]),  # joined mid-GOP: probed again fully
+    ],
+)
+def test_an_rtmp_open_probes_briefly_and_fully_only_when_it_must(
+    monkeypatch: pytest.MonkeyPatch, sizes: list[float], opens: list[str | None]
+) -> None:
+    monkeypatch.delenv(ENV, raising=False)
+    monkeypatch.setattr(FakeCapture, "opens", [])
+    monkeypatch.setattr(FakeCapture, "sizes", list(sizes))
+    monkeypatch.setattr(cv2, "VideoCapture", FakeCapture)
+    info = sources.OpenCVSource("rtmp://127.0.0.1:1935/live/x").open()
+    assert FakeCapture.opens == opens
+    assert info.width == 640
+    assert ENV not in os.environ

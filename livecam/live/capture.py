@@ -69,6 +69,8 @@ STREAM_RETRY_MAX_S = 2.0
 """The longest wait between reconnect attempts to a stream (cameras: 10 s)."""
 STREAM_BUFFER_BYTES = 768 * 2**20
 """The most decoded stream frames the stream clock holds, in bytes (about 5 s of 1080p at 25 fps)."""
+_BURST_LATENESS = 2.0
+"""The worst lateness of a stream that comes in bursts, in bursts (see ``start``)."""
 _CLOCK_IDLE_S = 1.0
 """The longest the release thread sleeps without a reason (a safety net; pushes and join wake it)."""
 
@@ -214,7 +216,11 @@ class CaptureThread:
             # Enough for the longest delay, within a memory budget; beyond it the oldest go.
             frame_bytes = max(1, info.width * info.height * 3)
             capacity = min(math.ceil(info.fps * (MAX_DELAY_S + 1)), STREAM_BUFFER_BYTES // frame_bytes)
-            self._stream = StreamClock(capacity=max(8, capacity), initial_delay_s=info.burst_s or 0.0)
+            # A burst's first frame is a burst older than its last, and the reader finds a burst up
+            # to one burst after it is complete (HLS reloads its playlist once per target duration):
+            # start with that delay rather than raise it, and pause the picture, each time one is later.
+            initial = _BURST_LATENESS * (info.burst_s or 0.0)
+            self._stream = StreamClock(capacity=max(8, capacity), min_delay_s=initial)
         if self._stream is not None:
             self._last_new_at = self._clock()
             self._releaser = Worker(

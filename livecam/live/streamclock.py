@@ -8,7 +8,8 @@ is a small adaptive jitter buffer in front of the frame slot:
   time itself when the stream carries none). An even source has a constant offset.
 - The *delay* is the worst lateness seen over the last ``window_s``: how much later than the
   earliest offset in the window a frame arrived (for HLS about one segment, for an even source
-  almost 0), plus a tenth for a segment a little later than any before, capped at ``max_delay_s``.
+  almost 0; never below ``min_delay_s``, a lateness known beforehand), plus a tenth for a
+  segment a little later than any before, capped at ``max_delay_s``.
 - A frame is due at ``pts + earliest offset + delay``, so frames leave one frame interval apart
   even when they came in a burst, and none leaves before it arrived.
 - :meth:`pop` gives the newest due frame and drops the older due ones (a backlog after a
@@ -59,8 +60,9 @@ class StreamClock(Generic[T]):
         capacity: the most items held; a push beyond it drops the oldest (counted).
         max_delay_s: the learned delay never exceeds this.
         window_s: how long the arrival history used for learning is kept.
-        initial_delay_s: the delay to start with, before any arrival was seen (a stream known to
-            come in bursts, such as HLS); it is forgotten like a lateness seen at the first push.
+        min_delay_s: the least lateness to expect, known before any arrival (a stream that comes
+            in bursts of a known length, such as HLS): kept for the stream's life, so the picture
+            neither pauses to learn it nor skips ahead when it would be forgotten.
     """
 
     def __init__(
@@ -69,7 +71,7 @@ class StreamClock(Generic[T]):
         *,
         max_delay_s: float = MAX_DELAY_S,
         window_s: float = WINDOW_S,
-        initial_delay_s: float = 0.0,
+        min_delay_s: float = 0.0,
     ) -> None:
         if capacity < 1 or max_delay_s < 0 or window_s <= 0:
             raise ValueError("capacity must be >= 1, max_delay_s >= 0 and window_s > 0")
@@ -81,7 +83,7 @@ class StreamClock(Generic[T]):
         self._lateness: deque[tuple[float, float]] = deque()  # (arrival, lateness), lateness decreasing
         self._last_pts: float | None = None
         self._step = 0.0  # the last pts step: one frame interval
-        self._seed = max(0.0, initial_delay_s)
+        self._floor = max(0.0, min_delay_s)
         self._backlog_arrival = 0.0  # when the last frame of a backlog came
         self.dropped = 0
         """Items dropped to stay at the live edge (or because the buffer was full)."""
@@ -91,7 +93,8 @@ class StreamClock(Generic[T]):
     @property
     def delay(self) -> float:
         """The delay learned so far, in seconds."""
-        return min(self._max_delay, self._lateness[0][1] * (1 + _MARGIN)) if self._lateness else 0.0
+        worst = max(self._floor, self._lateness[0][1] if self._lateness else 0.0)
+        return min(self._max_delay, worst * (1 + _MARGIN))
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -123,8 +126,6 @@ class StreamClock(Generic[T]):
         while self._offsets and self._offsets[-1][1] >= offset:
             self._offsets.pop()
         self._offsets.append((now, offset))
-        if self._seed:
-            lateness, self._seed = max(lateness, self._seed), 0.0
         while self._lateness and self._lateness[-1][1] <= lateness:
             self._lateness.pop()
         self._lateness.append((now, lateness))
