@@ -62,6 +62,9 @@ WHITE: Color = (255, 255, 255)
 AMBER: Color = (0, 176, 255)
 RED: Color = (40, 40, 210)
 
+MAX_AGE_S = 3.0
+"""Detections older than this (seconds) are hidden rather than drawn stale, unless told otherwise."""
+
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _ASCII_REPLACEMENTS = {
     "\u2014": "-",

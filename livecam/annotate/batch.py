@@ -12,6 +12,7 @@ cleanly is recorded in the folder's manifest, which ``--skip-done`` reads.
 
 from __future__ import annotations
 
+import functools
 import glob
 import logging
 import queue
@@ -28,6 +29,7 @@ from livecam.balance.pool import ServerPool
 from livecam.client import ApiConfig
 from livecam.errors import ConfigError, LivecamError
 from livecam.progress import Progress
+from livecam.workers import Worker, join_all
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +255,9 @@ class Batch:
         self._fatal = False
         self._outcomes: dict[int, FileOutcome] = {}
         self._finished = 0
+        self._left = 0
+        self._ended = threading.Event()
+        """Set when the last file thread of a run has ended."""
 
     def pending(self) -> tuple[list[BatchItem], list[FileOutcome]]:
         """The items still to do, and those skipped as complete (only with ``skip_done``)."""
@@ -275,23 +280,27 @@ class Batch:
         for pair in enumerate(todo):
             work.put(pair)
         self._total = len(todo)
-        watcher = threading.Thread(target=self._watch_stop, name="annotate-batch-stop", daemon=True)
+        watcher = Worker(self._watch_stop, "annotate-batch-stop")
         watcher.start()
-        threads = [
-            threading.Thread(target=self._annotate_some, args=(work,), name=f"annotate-file-{i}", daemon=True)
+        workers = [
+            Worker(functools.partial(self._annotate_some, work), f"annotate-file-{i}")
             for i in range(min(self._files_at_once, len(todo)))
         ]
+        self._left = len(workers)
+        self._ended.clear()
         try:
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                # Each file ends on its own once stop is set (its engine joins its threads, bounded).
-                thread.join()
+            for worker in workers:
+                worker.start()
+            # Each file ends on its own once stop is set (its engine joins its threads, bounded),
+            # so this waits for the work, however long; only the joins after it have a deadline.
+            if workers:
+                self._ended.wait()
         finally:
             self.interrupted = self._stop.is_set() and not self._fatal
             self._stop.set()
             self._pool.wake()
-            watcher.join(self._options.join_timeout_s)
+            for name in join_all([*workers, watcher], self._options.join_timeout_s):
+                log.warning("%s still running %.0f s after the batch ended", name, self._options.join_timeout_s)
         done = [self._outcomes.get(i, FileOutcome(item, error="interrupted")) for i, item in enumerate(todo)]
         order = {item.name: n for n, item in enumerate(self._items)}
         return sorted([*skipped, *done], key=lambda o: order[o.item.name])
@@ -305,6 +314,15 @@ class Batch:
         self._pool.wake()
 
     def _annotate_some(self, work: queue.SimpleQueue[tuple[int, BatchItem]]) -> None:
+        try:
+            self._annotate_files(work)
+        finally:
+            with self._lock:
+                self._left -= 1
+                if self._left == 0:
+                    self._ended.set()
+
+    def _annotate_files(self, work: queue.SimpleQueue[tuple[int, BatchItem]]) -> None:
         while not self._stop.is_set():
             try:
                 index, item = work.get_nowait()

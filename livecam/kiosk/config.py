@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from livecam.connection import ApiSettings
 from livecam.kiosk.keys import QuitSequence
 from livecam.kiosk.orientation import Orientation
-from livecam.overlay import Color
+from livecam.overlay import MAX_AGE_S, Color
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class OverlaySettings:
     hud: bool = False
     title: str = "livecam"
     caption: str = ""
-    max_age: float = 3.0
+    max_age: float = MAX_AGE_S
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from livecam.live.slot import Doorbell, LatestSlot
 from livecam.live.stats import MotionStats, RunStats, SourceSummary, StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.motion import Carried
-from livecam.overlay import OverlayStyle, draw_status
+from livecam.overlay import MAX_AGE_S, OverlayStyle, draw_status
 from livecam.parsing import AnswerParser
 from livecam.predictions import Predictions
 from livecam.sources import SourceInfo, VideoSource
@@ -105,7 +105,7 @@ class LiveConfig:
     adaptive: bool = False
     max_frames: int | None = None
     duration: float | None = None
-    max_prediction_age: float = 3.0
+    max_prediction_age: float = MAX_AGE_S
     hud: bool = True
     style: OverlayStyle = field(default_factory=OverlayStyle)
     snapshot_dir: Path = Path(".")

@@ -27,6 +27,7 @@ from livecam.errors import ConfigError
 from livecam.kiosk.config import KioskConfig
 from livecam.kiosk.keys import QuitSequence
 from livecam.kiosk.orientation import ROTATIONS
+from livecam.live.pipeline import LiveConfig
 from livecam.net import parse_allowed_hosts
 from livecam.overlay import Color, OverlayStyle
 
@@ -355,6 +356,9 @@ _API = ApiSettings()
 _KIOSK = KioskConfig()
 """The kiosk file's defaults, for the help texts."""
 
+_LIVE = LiveConfig()
+"""The defaults of ``run`` (and of the Python ``run`` and ``stream``), for the help texts."""
+
 
 def _on(value: bool) -> str:
     return "on" if value else "off"
@@ -482,7 +486,8 @@ MOTION = Option(
     "motion",
     "--motion",
     _on_off,
-    "move the boxes with their objects between answers, so they are drawn where the objects are now (default: on)",
+    "move the boxes with their objects between answers, so they are drawn where the objects are now "
+    f"(default: {_on(_LIVE.motion)})",
     "on|off",
 )
 LABELS = Option(
@@ -491,7 +496,7 @@ LABELS = Option(
     "--labels",
     _label_parts,
     "what box labels show: a comma list of class, confidence, id (the track number), or none; "
-    "on = class,confidence (default: on)",
+    f"on = class,confidence (default: {_on(_LIVE.style.labels)})",
     "PARTS",
 )
 MAX_AGE = Option(
@@ -706,7 +711,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "hud",
         "--hud",
         _boolean,
-        "show the fps/latency panel; --no-hud starts with it hidden (toggle with h) (default: on)",
+        f"show the fps/latency panel; --no-hud starts with it hidden (toggle with h) (default: {_on(_LIVE.hud)})",
         None,
     ),
     *DRAWING_OPTIONS,
@@ -723,7 +728,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "snapshot-dir",
         "--snapshot-dir",
         _path,
-        "where the s key saves PNG snapshots (default: .)",
+        f"where the s key saves PNG snapshots (default: {_LIVE.snapshot_dir})",
         "DIR",
     ),
     *SEVERAL_OPTIONS,
