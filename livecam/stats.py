@@ -14,14 +14,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from livecam.errors import OutputError
 
 Json: TypeAlias = None | bool | int | float | str | list["Json"] | dict[str, "Json"]
 """A JSON value as :func:`json.dumps` writes it."""
 
-JsonDocument: TypeAlias = dict[str, Any]
+JsonDocument: TypeAlias = dict[str, Json]
 """A serialised stats document. Its values are typed like :func:`json.loads`'s, for its readers to
 index freely; the typed contract is the dataclasses it comes from."""
 

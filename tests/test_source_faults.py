@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from faults.servers import free_port
+from json_view import loose
 from mjpeg_server import MjpegServer
 
 from livecam.display import HeadlessDisplay
@@ -138,7 +139,7 @@ class CorruptSource:
 def test_corrupt_frames_are_skipped() -> None:
     source = CorruptSource()
     with LivePipeline(source, None, HeadlessDisplay()) as pipe:
-        stats = pipe.run().to_json()
+        stats = loose(pipe.run().to_json())
     valid = 8  # seven 160x120 frames and one 320x240
     assert stats["source_frames"] == valid
     assert stats["displayed_frames"] >= valid - 1

@@ -96,7 +96,7 @@ def steps(repeats: int) -> dict[str, float]:
         saver.close(timeout=120)
         total_ms = (time.perf_counter() - started) * 1000
         timings["offer, picked and queued"] = statistics.median(offers)
-        saved = saver.stats()["collected"]
+        saved = saver.summary().collected
         # The writer's side: hash, JPEG q95 of the full frame, three fsync'd files per item.
         timings["one save on the writer thread (mean)"] = total_ms / max(1, saved)
     return timings
