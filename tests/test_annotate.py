@@ -508,6 +508,22 @@ def test_a_worker_that_cannot_start_ends_the_run(failing: str) -> None:
     assert output.indices == list(range(len(output.indices)))
 
 
+class ClosingFails(FakeDetector):
+    def close(self) -> None:
+        raise RuntimeError("socket already gone")
+
+
+def test_a_thread_that_fails_is_the_runs_failure() -> None:
+    output = ListOutput()
+    result = run_in_thread(
+        Annotator(CountingInput(5, output), output, ClosingFails, AnnotateOptions(in_flight=1), threading.Event())
+    )
+    assert result.broken == "an annotate thread failed (RuntimeError: socket already gone)"
+    assert not result.interrupted
+    assert output.indices == list(range(len(output.indices)))
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("annotate-")]
+
+
 def test_a_stop_set_from_outside_wakes_every_waiting_thread() -> None:
     started, stop = threading.Event(), threading.Event()
     output = ListOutput()

@@ -13,6 +13,7 @@ At most :attr:`AnnotateOptions.capacity` frames are held in memory at any time.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -34,7 +35,7 @@ from livecam.motion.carrier import BoxCarrier
 from livecam.overlay import OverlayStyle, PredictionPainter
 from livecam.predictions import Predictions
 from livecam.stats import ServerStats
-from livecam.workers import join_all
+from livecam.workers import Worker, join_all
 
 log = logging.getLogger(__name__)
 
@@ -285,25 +286,24 @@ class Annotator:
         """Annotate until the input ends, ``stop`` is set or a fatal error; then join the threads."""
         started = self._clock()
         window = Window(self._options.capacity, self._stop)
-        threads = [
-            threading.Thread(target=self._watch_stop, args=(window,), name="annotate-stop", daemon=True),
-            threading.Thread(target=self._read, args=(window,), name="annotate-reader", daemon=True),
+        on_error = functools.partial(self._thread_failed, window)
+        workers = [
+            Worker(functools.partial(self._watch_stop, window), "annotate-stop", on_error=on_error),
+            Worker(functools.partial(self._read, window), "annotate-reader", on_error=on_error),
         ]
-        threads += [
-            threading.Thread(target=self._work, args=(window,), name=f"annotate-worker-{i}", daemon=True)
+        workers += [
+            Worker(functools.partial(self._work, window), f"annotate-worker-{i}", on_error=on_error)
             for i in range(self._options.in_flight)
         ]
-        started_threads: list[threading.Thread] = []
         try:
-            for thread in threads:
-                thread.start()
-                started_threads.append(thread)
+            for worker in workers:
+                worker.start()
             written, sent, failed = self._write(window)
             with self._fatal_lock:
                 interrupted = self._stop.is_set() and self._fatal is None and self._broken is None
         finally:
             window.halt()  # also ends the stop watcher: halting sets the stop event
-            self._join(started_threads)
+            self._join(workers)
         return AnnotateResult(
             frames_read=self._frames_read,
             frames_expected=self._source.total,
@@ -493,7 +493,13 @@ class Annotator:
                     log.warning("an answer hook failed; annotation goes on", exc_info=True)
                 self._hook_failed = True
 
-    def _join(self, threads: list[threading.Thread]) -> None:
+    def _thread_failed(self, window: Window, exc: BaseException) -> None:
+        # The frames that thread held would never come; the run ends and says why.
+        with self._fatal_lock:
+            self._broken = self._broken or f"an annotate thread failed ({type(exc).__name__}: {exc})"
+        window.halt()
+
+    def _join(self, threads: list[Worker]) -> None:
         for name in join_all(threads, self._options.join_timeout_s, clock=self._clock):
             log.warning(
                 "%s did not stop within %.0f s (a request is still open); leaving it",

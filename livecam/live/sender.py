@@ -41,7 +41,7 @@ from livecam.live.slot import Doorbell, LatestSlot, SlotClosed
 from livecam.live.stats import StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.predictions import Predictions
-from livecam.workers import join_all
+from livecam.workers import Worker, join_all
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,8 @@ class SenderPool:
         self._answered_seq = [-1] * len(self._feeds)
         self._hook_failed = False
         self._threads = [
-            threading.Thread(target=self._work, name=f"livecam-sender-{i}", daemon=True) for i in range(workers)
+            Worker(self._serve, f"livecam-sender-{i}", failure="a detection thread failed", on_error=self._crashed)
+            for i in range(workers)
         ]
         self.encoder_name: str | None = None
         self.error: BaseException | None = None
@@ -152,14 +153,11 @@ class SenderPool:
         self._servers.wake()
         return join_all(self._threads, timeout, clock=self._clock)
 
-    def _work(self) -> None:
-        try:
-            self._serve()
-        except Exception as exc:  # noqa: BLE001 - reported by the pipeline, which then ends the run
-            log.exception("a detection thread failed")
-            self.error = exc
-            self._stop.set()
-            self._servers.wake()
+    def _crashed(self, exc: BaseException) -> None:
+        # Reported by the pipeline as the run's failure; the run ends.
+        self.error = exc
+        self._stop.set()
+        self._servers.wake()
 
     def _serve(self) -> None:
         try:
