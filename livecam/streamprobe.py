@@ -13,6 +13,8 @@ of 0 and is reopened with FFmpeg's defaults (:func:`needs_full_probe`).
 FFmpeg takes these options only from the process-wide ``OPENCV_FFMPEG_CAPTURE_OPTIONS``, read on
 each open, so :func:`capture_options` sets it for one open under a lock and puts it back. The
 user's own options are kept; one that already sets ``analyzeduration`` or ``probesize`` wins.
+Another stream opened at the same moment by another thread may see the short probe too; the
+picture-size check after every stream open covers that case as well.
 """
 
 from __future__ import annotations
