@@ -20,12 +20,18 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 
 from livecam.server.imagesize import header_size
 
 DEFAULT_SIZE = (640, 480)
+
+Reply = tuple[int, bytes, dict[str, str]]
+"""An answer's status, JSON body and extra headers."""
+Respond = Callable[[bytes, float], Reply]
+"""What a request body gets, given the server's latency in seconds."""
 
 
 def answer(width: int, height: int) -> bytes:
@@ -53,15 +59,27 @@ def answer(width: int, height: int) -> bytes:
     return json.dumps({"time": 0.0, "image": {"width": width, "height": height}, "predictions": boxes}).encode()
 
 
+def two_boxes(body: bytes, latency_s: float) -> Reply:
+    """:func:`answer` for the size of the image in ``body``."""
+    return 200, answer(*(_image_size(body) or DEFAULT_SIZE)), {}
+
+
 class LatencyServer(ThreadingHTTPServer):
-    """A threaded HTTP server whose every POST waits ``latency_s`` in one of ``slots`` places."""
+    """A threaded HTTP server whose every answered POST waits ``latency_s`` in one of ``slots`` places.
+
+    ``respond`` makes each answer from the request body (two boxes by default); an error answer
+    is sent at once.
+    """
 
     daemon_threads = True
 
-    def __init__(self, port: int, latency_s: float, slots: int, stop: threading.Event) -> None:
+    def __init__(
+        self, port: int, latency_s: float, slots: int, stop: threading.Event, respond: Respond = two_boxes
+    ) -> None:
         self.latency_s = latency_s
         self.slots = threading.BoundedSemaphore(slots)
         self.stop = stop
+        self.respond = respond
         super().__init__(("127.0.0.1", port), _Handler)
 
 
@@ -79,18 +97,20 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        size = _image_size(body) or DEFAULT_SIZE
         server = self.server
-        while not server.slots.acquire(timeout=0.5):
-            if server.stop.is_set():
-                return
-        try:
-            server.stop.wait(server.latency_s)
-        finally:
-            server.slots.release()
-        payload = answer(*size)
-        self.send_response(200)
+        status, payload, headers = server.respond(body, server.latency_s)
+        if status == 200:
+            while not server.slots.acquire(timeout=0.5):
+                if server.stop.is_set():
+                    return
+            try:
+                server.stop.wait(server.latency_s)
+            finally:
+                server.slots.release()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -104,9 +124,9 @@ def _image_size(body: bytes) -> tuple[int, int] | None:
     return header_size(head)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, respond: Respond = two_boxes, description: str | None = __doc__) -> int:
     """Serve until SIGTERM/SIGINT; the chosen port is printed first as ``PORT n``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description=description.splitlines()[0] if description else None)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay of every answer")
     parser.add_argument("--slots", type=int, default=8, help="requests delayed at once; more wait")
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: a free one)")
@@ -118,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
-    server = LatencyServer(args.port, args.latency_ms / 1000, max(1, args.slots), stop)
+    server = LatencyServer(args.port, args.latency_ms / 1000, max(1, args.slots), stop, respond)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     thread.start()
     print(f"PORT {server.server_address[1]}", flush=True)
