@@ -21,7 +21,6 @@ import functools
 import gzip
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -29,7 +28,12 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+from bench_support.peak import measured, peak_mb  # noqa: E402
 
 GIB = 1 << 30
 _CHUNK = 1 << 20
@@ -175,29 +179,15 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-_PEAK = "LIVECAM_TEST_PEAK_RSS_KB"
-
-_MEASURE = f"""
-import os, subprocess, sys
-child = subprocess.Popen(sys.argv[1:])
-_, status, usage = os.wait4(child.pid, 0)
-sys.stderr.write("\\n{_PEAK} %d\\n" % usage.ru_maxrss)
-code = os.waitstatus_to_exitcode(status)
-sys.exit(code if code >= 0 else 128 - code)
-"""
-
-
 def run_measured(command: Sequence[str], env: dict[str, str], timeout: float = 120.0) -> tuple[int, str, str, float]:
     """Run ``command`` to its end: its exit status, stdout, stderr and peak RSS in MB.
 
-    The command runs as the child of a small Python process that reports the child's own peak
-    (``wait4``): Linux counts, in a process's peak, the memory of the process it was forked from
-    at the moment it started another program, so measured straight from this (large) test
-    process the peak would be this process's size, not the command's.
+    The peak is the command's own (see ``scripts/bench_support/peak.py``), not this large test
+    process's size.
     """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-c", _MEASURE, *command],
+            measured(command),
             env=env,
             stdout=out,
             stderr=err,
@@ -211,7 +201,5 @@ def run_measured(command: Sequence[str], env: dict[str, str], timeout: float = 1
             status = proc.wait(timeout)
         out.seek(0)
         err.seek(0)
-        errors = err.read()
-        match = re.search(rf"\n{_PEAK} (\d+)\n", errors)
-        peak_mb = int(match.group(1)) / 1024 if match else float("inf")  # KiB
-        return status, out.read(), errors[: match.start()] if match else errors, peak_mb
+        errors, peak = peak_mb(err.read())
+        return status, out.read(), errors, peak

@@ -5,7 +5,6 @@ per camera (fairness: min/max), CPU per frame per camera, peak memory; and ``ann
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import tempfile
 import threading
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_support.common import PYTHON, REPO, SAMPLES, Scale, Section, latency_server, read_json, table
+from bench_support.peak import measured, peak_mb
 from bench_support.ray import files_at_once
 
 FOOTAGE = str(SAMPLES / "bikes.mp4")
@@ -26,25 +26,10 @@ FAIRNESS_TARGET = 0.8
 """Answers of the least served camera over the most served one (the issue's +-20 % of the mean, roughly)."""
 
 
-_PEAK = "LIVECAM_BENCH_PEAK_RSS_KB"
-_MEASURE = f"""
-import os, subprocess, sys
-child = subprocess.Popen(sys.argv[1:])
-_, status, usage = os.wait4(child.pid, 0)
-sys.stderr.write("\\n{_PEAK} %d\\n" % usage.ru_maxrss)
-code = os.waitstatus_to_exitcode(status)
-sys.exit(code if code >= 0 else 128 - code)
-"""
-"""Runs the command and reports its own peak: Linux counts, in a process's peak, the size of the
-process it was forked from, so measured straight from this (large) process it would be this one's."""
-
-
 def measured_run(command: Sequence[str], timeout_s: float) -> tuple[float, float]:
     """Run ``command``; (CPU seconds of it and the children it waited for, its peak RSS in MB)."""
     with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(
-            [PYTHON, "-c", _MEASURE, *command], stdout=subprocess.DEVNULL, stderr=errors, cwd=REPO
-        )
+        process = subprocess.Popen(measured(command), stdout=subprocess.DEVNULL, stderr=errors, cwd=REPO)
         timer = threading.Timer(timeout_s, process.kill)
         timer.start()
         try:
@@ -53,11 +38,10 @@ def measured_run(command: Sequence[str], timeout_s: float) -> tuple[float, float
             timer.cancel()
         process.returncode = code = os.waitstatus_to_exitcode(status)
         errors.seek(0)
-        text = errors.read().decode(errors="replace")
+        text, peak = peak_mb(errors.read().decode(errors="replace"))
     if code != 0:
         raise RuntimeError(f"{' '.join(command)} exited {code}:\n{text[-2000:]}")
-    peak = re.search(rf"\n{_PEAK} (\d+)\n", text)
-    return usage.ru_utime + usage.ru_stime, int(peak.group(1)) / 1024 if peak else float("nan")
+    return usage.ru_utime + usage.ru_stime, peak if peak != float("inf") else float("nan")
 
 
 def camera_run(sources: Sequence[str], api: Sequence[str], seconds: float, stats: Path) -> dict[str, Any]:
