@@ -98,11 +98,13 @@ class SendGate:
             thumb: Thumb | None = None
             if self.policy.mode == "changes":
                 thumb = thumbnail(frame.seq, frame.image)
-                drawn = self._drawn(frame.index)
-                reason = self._reason(thumb, now, drawn)
+                # One look at the slots: an answer arriving meanwhile must not mix two answers' boxes.
+                answer = self._answers()
+                carried = self._carried_now(answer)
+                drawn = _drawn(answer, carried, frame.index)
+                reason = self._reason(thumb, now, answer, carried, drawn)
                 if reason is None:
                     self._unchanged += 1
-                    answer = self._answers()
                     if answer is not None:
                         self._confirmed = (answer.frame_seq, now)
                     return Decision(False, "unchanged")
@@ -144,17 +146,9 @@ class SendGate:
             return None
         return carried if carried.compensated and len(carried.items) == len(answer.items) else None
 
-    def _drawn(self, index: int) -> list[Box]:
-        """The boxes drawn on frame ``index``: the newest answer's, carried to it when motion runs."""
-        answer = self._answers()
-        if answer is None:
-            return []
-        carried = self._carried_now(answer)
-        # The motion thread may be a frame or two behind this frame: its boxes moved on by their
-        # velocity, as the display draws them.
-        return boxes_of(carried.ahead(index - carried.index) if carried is not None else answer.items)
-
-    def _reason(self, thumb: Thumb, now: float, drawn: list[Box]) -> str | None:
+    def _reason(
+        self, thumb: Thumb, now: float, answer: Predictions | None, carried: Carried | None, drawn: list[Box]
+    ) -> str | None:
         reference = self._reference
         if reference is None:
             return "first"
@@ -162,7 +156,6 @@ class SendGate:
             return "retry"
         if self._last_sent_at is not None and now - self._last_sent_at >= self.policy.refresh_s:
             return "refresh"
-        answer = self._answers()
         if answer is None:
             return None  # the first call is still out
         detected = boxes_of(answer.items)
@@ -174,7 +167,6 @@ class SendGate:
         then = self._sent.get(answer.frame_seq)
         if then is None or not detected or len(detected) > MAX_BOXES_CHECKED:
             return None
-        carried = self._carried_now(answer)
         if carried is None:  # the boxes stay where they were detected: did their objects stay too?
             return "box" if any(meter.box_changed(then, thumb, [box]) for box in detected) else None
         lost = carried.lost if len(carried.lost) == len(detected) else (False,) * len(detected)
@@ -193,3 +185,12 @@ class SendGate:
         self._sent[frame.seq] = thumb
         while len(self._sent) > _THUMBS_KEPT:
             self._sent.popitem(last=False)
+
+
+def _drawn(answer: Predictions | None, carried: Carried | None, index: int) -> list[Box]:
+    """The boxes drawn on frame ``index``: ``answer``'s, carried to it when motion runs."""
+    if answer is None:
+        return []
+    # The motion thread may be a frame or two behind this frame: its boxes moved on by their
+    # velocity, as the display draws them.
+    return boxes_of(carried.ahead(index - carried.index) if carried is not None else answer.items)
