@@ -5,17 +5,29 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from livecam.annotate.engine import AnnotateOptions, Annotator
 from livecam.annotate.jsonl import JsonLinesWriter
-from livecam.annotate.keyframes import MAX_GAP, Key, KeyframePicker, Segment, parse_keyframes, place_between
+from livecam.annotate.keyframes import (
+    MAX_GAP,
+    TRACK_CONFIDENCE,
+    Key,
+    KeyframePicker,
+    Placed,
+    Segment,
+    asking_for_tracks,
+    parse_keyframes,
+    place_between,
+)
+from livecam.client import ApiConfig
 from livecam.errors import ConfigError
 from livecam.frames import Image
 from livecam.motion.carrier import BoxCarrier
-from livecam.predictions import Predictions
+from livecam.predictions import Prediction, Predictions
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -112,6 +124,69 @@ def test_an_object_seen_on_one_side_only_makes_the_keyframes_disagree(moving: li
     assert not Segment(Key(0, moving[0], before), moving[1:8], Key(8, moving[8], gone), carrier).agrees()
 
 
+@pytest.fixture(scope="module")
+def still() -> list[Image]:
+    return [image for _, image in scene_frames(still_s=0.44, moving_s=0.0, cycles=1)]  # 11 frames
+
+
+def one_box(image: Image, confidence: float) -> Prediction:
+    """The first blob of ``image`` at ``confidence``."""
+    return replace(answer(image).items[0], confidence=confidence)
+
+
+def drawn(placed: list[Placed]) -> list[int]:
+    """How many boxes each placed frame draws."""
+    return [len(p.predictions.items) for p in placed]
+
+
+def test_a_box_under_the_threshold_on_one_keyframe_is_drawn_nearer_the_other(still: list[Image]) -> None:
+    # 0.60 on the first keyframe, 0.25 on the second: the interpolated confidence falls below
+    # 0.40 after 0.2 / 0.35 of the way, so the first 5 of the 9 frames between draw it.
+    sure, unsure = one_box(still[0], 0.60), one_box(still[10], 0.25)
+    placed = place_between(
+        Key(0, still[0], Predictions(items=(sure,))),
+        still[1:10],
+        Key(10, still[10], Predictions(below_threshold=(unsure,))),
+    )
+    assert drawn(placed) == [1] * 5 + [0] * 4
+    assert all(p.predictions.below_threshold == () for p in placed)
+    first = placed[0].predictions.items[0]
+    assert first.confidence == pytest.approx(0.60 - 0.35 * 0.1)
+    assert frame_score(boxes(Predictions(items=(sure,))), boxes(placed[0].predictions)) > 0.95
+
+
+def test_the_display_threshold_decides_where_an_interpolated_box_is_drawn(still: list[Image]) -> None:
+    first = Key(0, still[0], Predictions(items=(one_box(still[0], 0.60),)))
+    last = Key(10, still[10], Predictions(below_threshold=(one_box(still[10], 0.25),)))
+    placed = Segment(first, still[1:10], last, BoxCarrier(), shown=0.3).placed()
+    assert drawn(placed) == [1] * 8 + [0]
+
+
+def test_a_box_seen_on_one_side_only_fades_towards_the_other(still: list[Image]) -> None:
+    box = one_box(still[0], 0.80)
+    gone = place_between(Key(0, still[0], Predictions(items=(box,))), still[1:10], Key(10, still[10], Predictions()))
+    assert drawn(gone) == [1] * 5 + [0] * 4  # 0.8 x (1 - w) >= 0.4 up to halfway
+    new = place_between(Key(0, still[0], Predictions()), still[1:10], Key(10, still[10], Predictions(items=(box,))))
+    assert drawn(new) == [0] * 4 + [1] * 5
+
+
+def test_a_box_is_kept_whole_before_a_keyframe_whose_request_failed(still: list[Image]) -> None:
+    box = one_box(still[0], 0.80)
+    placed = place_between(Key(0, still[0], Predictions(items=(box,))), still[1:10], Key(10, still[10], None))
+    assert drawn(placed) == [1] * 9
+
+
+def test_keyframes_ask_for_boxes_under_the_display_threshold() -> None:
+    api = ApiConfig("http://127.0.0.1:9", "a/1", confidence=40.0)
+    assert asking_for_tracks(api, None) is api
+    assert asking_for_tracks(api, "auto").lowest_confidence == TRACK_CONFIDENCE * 100
+    assert asking_for_tracks(api, 4).asked_confidence == TRACK_CONFIDENCE * 100
+    collecting_lower = replace(api, lowest_confidence=10.0)
+    assert asking_for_tracks(collecting_lower, 4).lowest_confidence == 10.0
+    low = replace(api, confidence=15.0)
+    assert asking_for_tracks(low, 4) is low
+
+
 def test_after_the_last_keyframe_boxes_are_carried_forward(moving: list[Image]) -> None:
     placed = place_between(Key(0, moving[0], answer(moving[0])), moving[1:6], None)
     assert all(p.k1 is None for p in placed)
@@ -165,6 +240,29 @@ def test_annotate_writes_every_frame_in_order_with_placed_boxes(
     for r in records:
         assert frame_score(truths[r["frame"]], r["predictions"]) > 0.8, r["frame"]
     assert corners(records[0]["predictions"][0])
+
+
+class UnsureDetector(BlobDetector):
+    """Sees the red blob under the display threshold only (as a server asked for lower boxes answers)."""
+
+    def detect(self, image: Image, stop: threading.Event) -> Predictions:
+        found = answer(image)
+        sure = tuple(p for p in found.items if p.class_name != "red")
+        unsure = tuple(replace(p, confidence=0.3) for p in found.items if p.class_name == "red")
+        return replace(found, items=sure, below_threshold=unsure)
+
+
+def test_boxes_under_the_threshold_are_never_written(moving: list[Image], tmp_path: Path) -> None:
+    frames = [image.copy() for image in moving[:20]]
+    jsonl = JsonLinesWriter(tmp_path / "out.jsonl")
+    annotator = Annotator(
+        FrameList(frames), ListOutput(), UnsureDetector, AnnotateOptions(keyframes=4), threading.Event(), jsonl=jsonl
+    )
+    assert annotator.run().frames_written == len(frames)
+    jsonl.close()
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [len(r["predictions"]) for r in records] == [len(THINGS) - 1] * len(frames)
+    assert not any(p["class"] == "red" for r in records for p in r["predictions"])
 
 
 def test_keyframes_and_every_are_not_given_together() -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from livecam.annotate.jsonl import ClassIds, JsonLinesWriter, frame_record
-from livecam.annotate.keyframes import Key, KeyframePicker, Keyframes, Segment, gap_of
+from livecam.annotate.keyframes import MIN_SPLIT, SHOWN_CONFIDENCE, Key, KeyframePicker, Keyframes, Segment, gap_of
 from livecam.annotate.media import FrameInput, FrameOutput, InputFrame
 from livecam.annotate.window import Outcome, Window
 from livecam.backoff import Backoff
@@ -164,6 +164,8 @@ class AnnotateOptions:
         every: send every Nth frame; the frames between show the last sent frame's boxes.
         keyframes: send only keyframes (``"auto"`` or every Nth frame) and place the boxes of the
             frames between from the answers on both sides (:mod:`livecam.annotate.keyframes`).
+        confidence: the display threshold (0-1, the API's ``--confidence``); with ``keyframes``, a
+            placed box is drawn where its confidence interpolated between the keyframes reaches it.
         window: frames held in memory at most; None picks enough to keep ``in_flight`` busy.
         style: how boxes are drawn (the same drawing as live mode).
         join_timeout_s: how long to wait for threads when the run ends.
@@ -172,6 +174,7 @@ class AnnotateOptions:
     in_flight: int = DEFAULT_IN_FLIGHT
     every: int = 1
     keyframes: Keyframes | None = None
+    confidence: float = SHOWN_CONFIDENCE
     window: int | None = None
     style: OverlayStyle = field(default_factory=OverlayStyle)
     join_timeout_s: float = 5.0
@@ -444,8 +447,14 @@ class Annotator:
             nonlocal detector, sent, failed
             if not frames:
                 return
-            segment = Segment(first, [f.image for f in frames], last, carrier)
-            if refine and last is not None and len(frames) >= 2 and not self._stop.is_set() and not segment.agrees():
+            segment = Segment(first, [f.image for f in frames], last, carrier, self._options.confidence)
+            if (
+                refine
+                and last is not None
+                and len(frames) >= MIN_SPLIT
+                and not self._stop.is_set()
+                and not segment.agrees()
+            ):
                 detector = detector or self._detectors()
                 middle = frames[len(frames) // 2]
                 outcome = self._detect(detector, middle.image, window)

@@ -4,9 +4,15 @@ Only keyframes are sent. The boxes of every frame between two keyframes come fro
 both sides: the first keyframe's boxes are carried forward frame by frame with optical flow
 (:class:`~livecam.motion.carrier.BoxCarrier`), the second's carried backward, the two sets
 matched by where they meet, and each matched pair blended by distance (a frame near the first
-keyframe takes mostly its carried box). A box found on one side only is kept while its flow
-holds and ends where it is lost: an object that leaves or appears between keyframes fades in or
-out where the picture no longer shows it.
+keyframe takes mostly its carried box).
+
+Keyframes are asked for boxes down to :data:`TRACK_CONFIDENCE`, below the display threshold, so
+that an object the model sees at 0.5 on one keyframe and at 0.3 on the next is still one object.
+A placed box's confidence is interpolated between its two keyframes, and it is drawn where that
+clears the display threshold: a detection that flickers around the threshold is drawn on the
+frames nearer its confident side, not on all or none of them. A box found on one side only fades
+towards the side that does not see it (its confidence interpolated towards 0) and ends where its
+flow is lost.
 
 ``auto`` sends a keyframe at least every :data:`MAX_GAP` frames and at a scene cut (the change
 measure of ``--send changes``, after removing the camera's own motion), then checks each pair of
@@ -17,12 +23,14 @@ neighbouring frames. Calls go where the picture is hard to follow.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
+from livecam.client import ApiConfig
 from livecam.cost.change import ChangeMeter, Thumb, thumbnail
 from livecam.frames import Image
 from livecam.motion.carrier import Box, BoxCarrier, Shift
@@ -30,16 +38,25 @@ from livecam.motion.compensator import moved
 from livecam.motion.ring import Grey
 from livecam.predictions import Prediction, Predictions
 
-MAX_GAP = 10
+MAX_GAP = 12
 """``auto``: a keyframe at least this often (frames), so a missed object is found soon."""
-FLOW_LONG_SIDE = 320
-"""Optical flow runs on grey frames halved until their long side is at most this."""
+MIN_SPLIT = 6
+"""``auto``: two disagreeing keyframes with fewer frames than this between them get no keyframe
+between: on the sample footage those calls bought less than the same calls spread evenly."""
+FLOW_LONG_SIDE = 480
+"""Optical flow runs on grey frames halved until their long side is at most this (as the motion
+thread's); at 320, people 60 pixels tall in a 768x576 picture had too few points to be followed."""
+TRACK_CONFIDENCE = 0.20
+"""Keyframes are asked for boxes down to this confidence (0-1), for matching and interpolating only."""
+SHOWN_CONFIDENCE = 0.40
+"""The display threshold a placed box's interpolated confidence must clear, unless told."""
 MATCH_IOU = 0.3
 """A box carried forward and one carried backward are the same object above this overlap."""
-AGREE_IOU = 0.6
+AGREE_IOU = 0.3
 """``auto``: two keyframes agree when each object carried from one lands on it in the other this well."""
-AGREE_CONFIDENCE = 0.45
-"""``auto``: a box this confident seen on one side only means the keyframes disagree."""
+AGREE_CONFIDENCE = 0.6
+"""``auto``: a box this confident seen on one side only (not even at :data:`TRACK_CONFIDENCE` on the
+other) means the keyframes disagree."""
 SCENE_CUT = 0.5
 """``auto``: a keyframe where this share of the picture changed since the last one."""
 
@@ -62,6 +79,17 @@ def parse_keyframes(value: str) -> Keyframes:
     if every < 2:
         raise ValueError(f"must be auto or at least 2 (got {every}); send every frame without --keyframes")
     return every
+
+
+def asking_for_tracks(api: ApiConfig, choice: Keyframes | None) -> ApiConfig:
+    """``api`` asking for boxes down to :data:`TRACK_CONFIDENCE` when keyframes are placed (only
+    those above ``--confidence`` are drawn); unchanged without ``--keyframes``."""
+    if choice is None:
+        return api
+    lowest = TRACK_CONFIDENCE * 100
+    if api.lowest_confidence is not None:
+        lowest = min(lowest, api.lowest_confidence)
+    return api if lowest >= api.confidence else dataclasses.replace(api, lowest_confidence=lowest)
 
 
 def gap_of(choice: Keyframes) -> int:
@@ -151,16 +179,26 @@ class Segment:
         first: the keyframe before.
         between: the pictures of the frames in between, in order.
         last: the keyframe after, or None after the last keyframe.
+        shown: the display threshold (0-1): a placed box is drawn where its interpolated
+            confidence reaches it. The keyframes' boxes below it (their ``below_threshold``) are
+            tracked too, for matching and interpolating.
     """
 
-    def __init__(self, first: Key, between: Sequence[Image], last: Key | None, carrier: BoxCarrier) -> None:
-        self.first, self.last = first, last
+    def __init__(
+        self,
+        first: Key,
+        between: Sequence[Image],
+        last: Key | None,
+        carrier: BoxCarrier,
+        shown: float = SHOWN_CONFIDENCE,
+    ) -> None:
+        self.first, self.last, self.shown = first, last, shown
         self.steps = steps = len(between)
         greys, scale = _greys([first.image, *between, *([last.image] if last is not None else [])])
-        self.forward = _carried(first.answer.items if first.answer else (), greys[: steps + 1], scale, carrier)
+        self.forward = _carried(_tracked(first.answer), greys[: steps + 1], scale, carrier)
         self.backward: list[Track] = []
         if last is not None and last.answer is not None:
-            self.backward = _carried(last.answer.items, greys[::-1][: steps + 1], scale, carrier)
+            self.backward = _carried(_tracked(last.answer), greys[::-1][: steps + 1], scale, carrier)
         self.pairs: dict[int, int] = {}
         self._overlaps: list[float] = []
         if self.backward:
@@ -190,6 +228,10 @@ class Segment:
         first, last = self.first, self.last
         template = first.answer or (last.answer if last is not None else None) or Predictions()
         k1 = last.index if last is not None else None
+        # A box seen on one side only fades towards a keyframe that answered without it; after
+        # the last keyframe, or before a failed one, nothing says it left.
+        fades = last is not None and last.answer is not None
+        matched_back = set(self.pairs.values())
         placed: list[Placed] = []
         for step in range(self.steps):
             weight = (step + 1) / (self.steps + 1)  # how far from the first keyframe
@@ -199,26 +241,31 @@ class Segment:
                 if j is not None:
                     items.append(_blend(track.at[step], self.backward[j].at[step], weight))
                 elif (alone := track.seen(step)) is not None:
-                    items.append(alone)  # seen before only: kept while its flow holds
-            matched_back = set(self.pairs.values())
+                    items.append(replace(alone, confidence=alone.confidence * (1 - weight if fades else 1)))
             for j, track in enumerate(self.backward):
-                # Seen after only: a confident box fades in for the second half (a flickering
-                # detection would otherwise be drawn where the model did not see it).
-                if j in matched_back or weight <= 0.5 or track.prediction.confidence < AGREE_CONFIDENCE:
-                    continue
-                if (alone := track.seen(step)) is not None:
-                    items.append(alone)
-            placed.append(Placed(replace(template, items=tuple(items)), first.index, k1))
+                if j not in matched_back and (alone := track.seen(step)) is not None:
+                    items.append(replace(alone, confidence=alone.confidence * weight))
+            shown = tuple(p for p in items if p.confidence >= self.shown)
+            placed.append(Placed(replace(template, items=shown, below_threshold=()), first.index, k1))
         return placed
 
 
 def place_between(
-    first: Key, between: Sequence[Image], last: Key | None, carrier: BoxCarrier | None = None
+    first: Key,
+    between: Sequence[Image],
+    last: Key | None,
+    carrier: BoxCarrier | None = None,
+    shown: float = SHOWN_CONFIDENCE,
 ) -> list[Placed]:
     """The boxes of each frame of ``between``, from the answers of the keyframes on both sides."""
     if not between:
         return []
-    return Segment(first, between, last, carrier or BoxCarrier()).placed()
+    return Segment(first, between, last, carrier or BoxCarrier(), shown).placed()
+
+
+def _tracked(answer: Predictions | None) -> tuple[Prediction, ...]:
+    """A keyframe's boxes, those under the display threshold included."""
+    return () if answer is None else (*answer.items, *answer.below_threshold)
 
 
 def _greys(images: Sequence[Image]) -> tuple[list[Grey], float]:

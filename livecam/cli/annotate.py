@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,7 +38,7 @@ from livecam.annotate.engine import (
     PooledDetector,
     server_pool,
 )
-from livecam.annotate.keyframes import MAX_GAP, Keyframes, parse_keyframes
+from livecam.annotate.keyframes import MAX_GAP, Keyframes, asking_for_tracks, parse_keyframes
 from livecam.annotate.media import (
     FrameInput,
     ImageFolderInput,
@@ -250,7 +250,11 @@ def annotate_options(args: argparse.Namespace, choice: ApiSettings) -> tuple[Ann
     per_server, adaptive = window_for(choice)
     workers = min(MAX_WORKERS, per_server * choice.servers)
     options = AnnotateOptions(
-        in_flight=workers, every=args.every, keyframes=args.keyframes, style=OverlayStyle(labels=not args.no_labels)
+        in_flight=workers,
+        every=args.every,
+        keyframes=args.keyframes,
+        confidence=choice.confidence / 100,
+        style=OverlayStyle(labels=not args.no_labels),
     )
     return options, per_server, adaptive
 
@@ -301,6 +305,7 @@ def run(
     try:
         with stop_on_signals(stop), contextlib.ExitStack() as stack:
             api = asking_low_confidence(stack.enter_context(connect(choice)), job.collect)
+            api = asking_for_tracks(api, job.options.keyframes)
             written = stack.enter_context(outputs(source, job.output, job.json, job.folder))
             collector = stack.enter_context(collecting(job.collect, source=str(job.input), model_id=api.model_id))
             progress = None if getattr(args, "quiet", 0) else Progress(source.total, progress_stream or sys.stderr)
@@ -399,7 +404,7 @@ def run_many(
     outdir.mkdir(exist_ok=True)
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
-        api = stack.enter_context(connect(choice))
+        api = asking_for_tracks(stack.enter_context(connect(choice)), options.keyframes)
         stack.enter_context(stop_on_signals(stop))
         pool = server_pool(api, per_server, adaptive)
         stack.callback(pool.close)
@@ -490,7 +495,12 @@ def _report_many(outcomes: Sequence[FileOutcome], interrupted: bool, elapsed_s: 
 def _offer_to(collector: Collector) -> AnswerHook:
     """Hands annotated frames to the collector, timed by their place in the video (a copy: the writer draws next)."""
 
+    lowest = collector.config.lowest_confidence
+
     def offer(frame: InputFrame, predictions: Predictions) -> None:
+        if predictions.below_threshold:  # keyframes may have asked lower than the collector wants
+            kept = () if lowest is None else tuple(p for p in predictions.below_threshold if p.confidence >= lowest)
+            predictions = replace(predictions, below_threshold=kept)
         at = frame.time_s if frame.time_s is not None else time.monotonic()
         collector.offer(Frame(frame.index, frame.image, at), predictions, frame.time_s, copy=True)
 
