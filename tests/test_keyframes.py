@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
 from dataclasses import replace
@@ -268,3 +269,18 @@ def test_boxes_under_the_threshold_are_never_written(moving: list[Image], tmp_pa
 def test_keyframes_and_every_are_not_given_together() -> None:
     with pytest.raises(ConfigError, match="--keyframes and --every"):
         AnnotateOptions(every=2, keyframes=4)
+
+
+def test_the_offline_evaluation_runs_at_its_tiny_scale(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench_support" / "keyframes_eval.py"), "--tiny"]
+        + ["--cache", str(tmp_path), "--json", str(tmp_path / "figures.json")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,  # a bound for a hung child, not a speed target
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert figures["bikes.mp4 --keyframes 3"]["calls"] == 11  # frames 0, 3, ..., 27 and the last, 29
+    assert "| bikes.mp4 | --keyframes auto |" in done.stdout

@@ -16,9 +16,9 @@ flow is lost.
 
 ``auto`` sends a keyframe at least every :data:`MAX_GAP` frames and at a scene cut (the change
 measure of ``--send changes``, after removing the camera's own motion), then checks each pair of
-keyframes: where they disagree (an object on one side missing on the other, or not where the
-motion between them puts it), the frame halfway between is sent too, and so on, down to
-neighbouring frames. Calls go where the picture is hard to follow.
+keyframes: where they disagree (a confident object on one side not seen at all on the other, or
+not where the motion between them puts it), the frame halfway between is sent too, and so on
+while at least :data:`MIN_SPLIT` frames lie between. Calls go where the picture is hard to follow.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from livecam.motion.compensator import moved
 from livecam.motion.ring import Grey
 from livecam.predictions import Prediction, Predictions
 
-MAX_GAP = 12
+MAX_GAP = 16
 """``auto``: a keyframe at least this often (frames), so a missed object is found soon."""
 MIN_SPLIT = 6
 """``auto``: two disagreeing keyframes with fewer frames than this between them get no keyframe
