@@ -22,6 +22,7 @@ from livecam.live.boxes_log import BoxesLog
 from livecam.live.capture import STATUS_KEY, CaptureThread
 from livecam.live.compose import FrameComposer, ShownHook
 from livecam.live.motion import MotionThread
+from livecam.live.opener import STATUS_KEY as OPEN_STATUS_KEY
 from livecam.live.sender import AnswerHook, Feed
 from livecam.live.slot import LatestSlot, SlotClosed
 from livecam.live.stats import StatsRecorder
@@ -245,7 +246,8 @@ class Camera:
             if stalled >= STALL_S and not self.ended:
                 self._no_new_video(stalled)
             return self.last_frame
-        self.status.set("video", "Waiting for video")
+        if self.status.get(OPEN_STATUS_KEY) is None:  # an open under way says more
+            self.status.set("video", "Waiting for video")
         if self._blank is None:
             width, height = (self.info.width, self.info.height) if self.info else (640, 360)
             self._blank = Frame(-1, np.zeros((height, width, 3), np.uint8), self._clock())
