@@ -34,7 +34,7 @@ from livecam.client import ApiConfig, DetectionClient
 from livecam.cost.budget import RequestBudget
 from livecam.cost.policy import SendPolicy
 from livecam.display import Display, VideoRecorder
-from livecam.errors import SourceError
+from livecam.errors import OutputError, SourceError
 from livecam.frames import Frame, Image
 from livecam.live.boxes_log import BoxesLog
 from livecam.live.camera import STALL_S, Camera, CameraCounters
@@ -48,6 +48,7 @@ from livecam.live.slot import Doorbell, LatestSlot
 from livecam.live.stats import MotionStats, RunStats, SourceSummary, StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.motion import Carried
+from livecam.outputs import StagedFile
 from livecam.overlay import MAX_AGE_S, OverlayStyle, draw_status
 from livecam.parsing import AnswerParser
 from livecam.predictions import Predictions
@@ -222,6 +223,7 @@ class LivePipeline:
         """Cameras whose source is being opened in the background, by index: the camera it is for."""
         """Cameras replaced by the watchdog whose threads may still be finishing."""
         self._recorder: VideoRecorder | None = None
+        self._record_file: StagedFile | None = None
         self._senders: SenderPool | None = None
         self._boxes_log = BoxesLog(self.config.boxes_log) if self.config.boxes_log is not None else None
         single = len(sources) == 1
@@ -316,7 +318,8 @@ class LivePipeline:
             fps = self.config.display_fps or fps
         size = self._layout.size if self._layout is not None else sizes[0]
         if self.config.record is not None:
-            self._recorder = VideoRecorder(self.config.record, fps, size)
+            self._record_file = StagedFile(self.config.record)
+            self._recorder = VideoRecorder(self._record_file.path, fps, size)
             self._recorder_fps = fps
             log.info("recording to %s (%s)", self.config.record, self._recorder.codec)
         warm_up_drawing(sizes[0], self.config.style)
@@ -618,8 +621,7 @@ class LivePipeline:
         for _, reopening in self._reopening.values():
             reopening.cancel(0.0)  # an open still under way closes what it opens
         self.display.close()  # the window goes at once, even while a request is still in flight
-        if self._recorder is not None:
-            self._recorder.close()
+        self._finish_recording()
         stuck: list[str] = []
         for camera in self.cameras:
             if camera.capture is not None and not camera.capture.join(JOIN_TIMEOUT_S):
@@ -638,6 +640,21 @@ class LivePipeline:
         for camera in self.cameras:
             if camera.capture is None:
                 camera.source.close()  # otherwise the capture thread closes it on its way out
+
+    def _finish_recording(self) -> None:
+        """Close the recording and put it in place; a run that recorded nothing leaves the file as it was."""
+        recorder, staged = self._recorder, self._record_file
+        if recorder is None or staged is None:
+            return
+        recorder.close()
+        if recorder.frames_written == 0:
+            staged.discard()
+            log.warning("no frame was recorded; %s was not written", staged.target)
+            return
+        try:
+            staged.commit()
+        except OutputError as exc:
+            log.error("the recording could not be put in place: %s", exc)
 
     @property
     def holds_source(self) -> bool:
