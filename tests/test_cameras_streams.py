@@ -118,6 +118,39 @@ def test_a_camera_offline_at_the_start_gets_its_tile_and_joins_when_it_comes_up(
         pipe.close()
         stream.stop()
     assert [c["displayed_frames"] > 0 for c in result["cameras"]] == [True, True]
+    assert result["cameras"][1]["source"] == stream.url
+
+
+def test_a_camera_that_never_opens_is_named_in_the_statistics() -> None:
+    stream = MjpegServer(fps=25).start()
+    stream.stop()
+    url = stream.url.replace("http://", "http://user:secret@")
+    tiles = Tiles()
+    stop = threading.Event()
+    pipe = LivePipeline(
+        [SyntheticSource(64, 48, 25, live=True), OpenCVSource(url, CaptureOptions(open_timeout_s=1))],
+        None,
+        HeadlessDisplay(),
+        LiveConfig(hud=False),
+        on_frame=[tiles.on_frame],
+        stop=stop,
+    )
+    tiles.pipe = pipe
+    result: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: result.update(pipe.run().to_json()), daemon=True)
+    try:
+        pipe.start()
+        runner.start()
+        assert tiles.wait_for(
+            lambda: len(tiles.banners) == 2 and any("cannot open the source" in line for line in tiles.banners[1])
+        )
+    finally:
+        stop.set()
+        runner.join(WAIT_S)
+        pipe.close()
+    offline = result["cameras"][1]
+    assert offline["displayed_frames"] == 0 and "secret" not in offline["source"]
+    assert offline["source"].endswith(stream.url.split("//", 1)[1])
 
 
 def test_several_sources_that_cannot_open_fail_the_run_when_none_opens_or_a_file_is_missing(tmp_path: Any) -> None:

@@ -193,6 +193,12 @@ class Camera:
         return now - self.last_frame_at
 
     @property
+    def source_name(self) -> str:
+        """What its source is called before it opened (credentials redacted)."""
+        name = getattr(self.source, "name", None)  # an OpenCVSource knows; a wrapper may not
+        return redact_url(name) if isinstance(name, str) else f"camera {self.number}"
+
+    @property
     def number(self) -> int:
         """Its number as users see it (1 for the first camera)."""
         return (self.index or 0) + 1
@@ -280,7 +286,7 @@ class Camera:
         duration = stats.duration_s
         info = self.info
         return CameraStats(
-            source=redact_url(info.name if info is not None else f"camera {self.number}"),
+            source=redact_url(info.name if info is not None else self.source_name),
             source_frames=captured,
             displayed_frames=stats.displayed_frames,
             source_fps=round(captured / duration, 3) if duration > 0 else 0.0,
