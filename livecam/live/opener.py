@@ -87,6 +87,7 @@ class Reopening:
         name: the camera, for thread names and the log ("camera 3").
         clock: monotonic seconds.
         backoff: delays between failed attempts.
+        failed: why an attempt made before (already logged) failed; the next waits a backoff delay.
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class Reopening:
         name: str,
         clock: Callable[[], float],
         backoff: Backoff | None = None,
+        failed: str | None = None,
     ) -> None:
         self.source = source
         self._status = status
@@ -108,6 +110,10 @@ class Reopening:
         self._last_error: str | None = None
         self.attempts = 0
         self.opened = False
+        if failed is not None:
+            self.attempts = 1
+            self._last_error = failed
+            self._wait_after_failure(clock())
 
     def poll(self, now: float) -> SourceInfo | None:
         """Start an attempt when one is due; the source's info once an attempt opened it (once)."""
@@ -130,13 +136,21 @@ class Reopening:
             log.info("%s opened after %d attempts", self._name, self.attempts)
             return attempt.info
         reason = attempt.failure()
-        delay = self._backoff.next_delay()
-        self._next_at = now + delay
         level = logging.INFO if reason == self._last_error else logging.WARNING
         self._last_error = reason
         log.log(level, "%s cannot be opened (attempt %d): %s", self._name, self.attempts, for_log(reason))
-        self._status.set(STATUS_KEY, f"Cannot open the source - retrying in {delay:.0f} s")
+        self._wait_after_failure(now)
         return None
+
+    def _wait_after_failure(self, now: float) -> None:
+        delay = self._backoff.next_delay()
+        self._next_at = now + delay
+        self._status.set(STATUS_KEY, f"Cannot open the source - retrying in {delay:.0f} s")
+
+    def settle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the attempt under way (if any) to end; False if it has not."""
+        attempt = self._attempt
+        return attempt is None or attempt.join(timeout)
 
     def cancel(self, timeout: float) -> bool:
         """Stop trying; an attempt under way closes what it opens. False if it is still blocked after ``timeout``."""

@@ -308,7 +308,7 @@ class LivePipeline:
         for waiting, error in unopened:
             # One camera offline must not keep the others off the screen: it is opened in the background.
             log.warning("camera %d cannot be opened yet; the others start without it: %s", waiting.number, error)
-            self._reopening[waiting.index or 0] = (waiting, self._reopener(waiting, waiting.source))
+            self._reopening[waiting.index or 0] = (waiting, self._reopener(waiting, waiting.source, str(error)))
         self.info = infos[0]
         sizes = [(info.width, info.height) for info in infos]
         fps = max(info.fps for info in infos)
@@ -348,8 +348,8 @@ class LivePipeline:
             camera.start(camera.stop if self.several else self.stop, self.config.max_frames)
         return self.info
 
-    def _reopener(self, camera: Camera, source: VideoSource) -> Reopening:
-        return Reopening(source, camera.status, name=f"camera {camera.number}", clock=self._clock)
+    def _reopener(self, camera: Camera, source: VideoSource, failed: str | None = None) -> Reopening:
+        return Reopening(source, camera.status, name=f"camera {camera.number}", clock=self._clock, failed=failed)
 
     def _hooks(self, camera: int) -> list[AnswerHook]:
         """The answer hooks of camera ``camera``."""
