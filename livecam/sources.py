@@ -177,6 +177,17 @@ class Timestamped(Protocol):
         ...
 
 
+def may_come_back(source: VideoSource) -> bool:
+    """Whether a source that cannot be opened now may open later: a stream or a camera, not a file.
+
+    A wrapper (e.g. a turned source) answers for the source it wraps (its ``inner``).
+    """
+    inner = getattr(source, "inner", None)
+    if inner is not None:
+        return may_come_back(inner)
+    return isinstance(source, OpenCVSource) and source.kind in ("stream", "camera")
+
+
 def is_stream_url(spec: str) -> bool:
     """True for ``rtsp://``, ``http://`` and the other network stream schemes."""
     scheme, sep, _ = spec.partition("://")

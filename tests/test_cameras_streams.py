@@ -6,14 +6,16 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from mjpeg_server import MjpegServer
 from stub_api import StubApi
 
 from livecam.client import ApiConfig
 from livecam.display import HeadlessDisplay
+from livecam.errors import SourceError
 from livecam.frames import Image
 from livecam.live.pipeline import LiveConfig, LivePipeline
-from livecam.sources import CaptureOptions, OpenCVSource
+from livecam.sources import CaptureOptions, OpenCVSource, SyntheticSource
 
 WAIT_S = 20.0
 
@@ -79,3 +81,88 @@ def test_a_stream_that_dies_shows_its_banner_alone_and_comes_back() -> None:
     cameras = result["cameras"]
     assert cameras[2]["reconnects"] >= 1
     assert all(c["responses_ok"] > 0 for c in cameras)
+
+
+def test_a_camera_offline_at_the_start_gets_its_tile_and_joins_when_it_comes_up() -> None:
+    stream = MjpegServer(fps=25).start()
+    stream.stop()  # its port is closed when the run starts
+    tiles = Tiles()
+    stop = threading.Event()
+    result: dict[str, Any] = {}
+    pipe = LivePipeline(
+        [SyntheticSource(64, 48, 25, live=True), OpenCVSource(stream.url, CaptureOptions(open_timeout_s=2))],
+        None,
+        HeadlessDisplay(),
+        LiveConfig(hud=False),
+        on_frame=[tiles.on_frame],
+        stop=stop,
+    )
+    tiles.pipe = pipe
+    runner = threading.Thread(target=lambda: result.update(pipe.run().to_json()), daemon=True)
+    try:
+        pipe.start()  # no SourceError: the other camera starts without it
+        runner.start()
+        assert tiles.wait_for(
+            lambda: (
+                len(tiles.shown) == 2
+                and tiles.shown[0] >= 10
+                and any("cannot open the source" in line for line in tiles.banners[1])
+            )
+        ), tiles.banners
+        assert tiles.shown[1] == 0
+        stream.start()
+        assert tiles.wait_for(lambda: tiles.shown[1] >= 5 and not tiles.banners[1]), tiles.banners
+    finally:
+        stop.set()
+        runner.join(WAIT_S)
+        pipe.close()
+        stream.stop()
+    assert [c["displayed_frames"] > 0 for c in result["cameras"]] == [True, True]
+    assert result["cameras"][1]["source"] == stream.url
+
+
+def test_a_camera_that_never_opens_is_named_in_the_statistics() -> None:
+    stream = MjpegServer(fps=25).start()
+    stream.stop()
+    url = stream.url.replace("http://", "http://user:secret@")
+    tiles = Tiles()
+    stop = threading.Event()
+    pipe = LivePipeline(
+        [SyntheticSource(64, 48, 25, live=True), OpenCVSource(url, CaptureOptions(open_timeout_s=1))],
+        None,
+        HeadlessDisplay(),
+        LiveConfig(hud=False),
+        on_frame=[tiles.on_frame],
+        stop=stop,
+    )
+    tiles.pipe = pipe
+    result: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: result.update(pipe.run().to_json()), daemon=True)
+    try:
+        pipe.start()
+        runner.start()
+        assert tiles.wait_for(
+            lambda: len(tiles.banners) == 2 and any("cannot open the source" in line for line in tiles.banners[1])
+        )
+    finally:
+        stop.set()
+        runner.join(WAIT_S)
+        pipe.close()
+    offline = result["cameras"][1]
+    assert offline["displayed_frames"] == 0 and "secret" not in offline["source"]
+    assert offline["source"].endswith(stream.url.split("//", 1)[1])
+
+
+def test_several_sources_that_cannot_open_fail_the_run_when_none_opens_or_a_file_is_missing(tmp_path: Any) -> None:
+    closed = MjpegServer(fps=25).start()
+    closed.stop()
+    offline = OpenCVSource(closed.url, CaptureOptions(open_timeout_s=2))
+    with pytest.raises(SourceError, match="camera 1"):
+        LivePipeline([offline, OpenCVSource(closed.url)], None, HeadlessDisplay()).start()
+    missing = OpenCVSource(str(tmp_path / "missing.mp4"))
+    pipe = LivePipeline([SyntheticSource(64, 48, 25, live=True), missing], None, HeadlessDisplay())
+    try:
+        with pytest.raises(SourceError, match="camera 2"):
+            pipe.start()
+    finally:
+        pipe.close()

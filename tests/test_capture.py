@@ -475,3 +475,43 @@ def test_a_stream_that_resumes_after_a_stall_is_shown_at_once_not_held_for_the_s
     rig.stop.set()
     source.release.set()
     assert capture.join(WAIT)
+
+
+class WatchedWaits(threading.Condition):
+    """The capture's condition, noting the timeout of each wait of the stream clock's thread."""
+
+    def __init__(self, clock: FakeClock, at: float) -> None:
+        super().__init__()
+        self._clock, self._at = clock, at
+        self.timeouts: list[float] = []
+        self.waited = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if threading.current_thread().name == "capture-clock" and self._clock.now == self._at:
+            self.timeouts.append(-1.0 if timeout is None else timeout)
+            self.waited.set()
+        return super().wait(timeout)
+
+
+def test_the_stream_clock_waits_while_a_lost_stream_reconnects(rig: Rig) -> None:
+    """A stall deadline passed during a reconnect must not turn the clock thread into a busy loop."""
+    clock = FakeClock()
+    gate = threading.Event()
+    source = StampedSource([[(IMG, 0.0), None], [(IMG, 0.0)]], stall_timeout_s=2.0, open_gate=gate)
+    source.open()
+    capture = CaptureThread(source, rig.slot, rig.stop, rig.status, clock=clock, backoff=tiny_backoff())
+    waits = WatchedWaits(clock, at=5.0)
+    capture._cond = waits  # noqa: SLF001  (the only way to see how the thread waits)
+    capture.start()
+    try:
+        assert source.reopening.wait(WAIT)  # the reader is in its reopen, held by the gate
+        clock.now = 5.0  # long past the stall deadline of the first frame
+        with waits:
+            waits.notify_all()
+        assert waits.waited.wait(WAIT)
+        assert min(waits.timeouts) > 0, waits.timeouts
+        assert capture.stalls == 0  # the reconnect's banner, not a stall's
+    finally:
+        rig.stop.set()
+        gate.set()
+        assert capture.join(WAIT)

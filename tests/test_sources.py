@@ -12,11 +12,13 @@ import pytest
 from mjpeg_server import MjpegServer
 
 from livecam.errors import ConfigError, SourceError
+from livecam.kiosk.orientation import Orientation, OrientedSource
 from livecam.sources import (
     CaptureOptions,
     OpenCVSource,
     SyntheticSource,
     is_stream_url,
+    may_come_back,
     open_source,
     redact_url,
     sane_fps,
@@ -301,3 +303,11 @@ def test_mjpeg_stream_is_readable_and_its_end_is_a_failed_read() -> None:
         source.open()
         assert source.read() is not None
         source.close()
+
+
+def test_only_streams_and_cameras_may_come_back_when_they_cannot_open() -> None:
+    stream = OpenCVSource("rtsp://127.0.0.1:9/stream")
+    assert may_come_back(stream) and may_come_back(OpenCVSource(0))
+    assert may_come_back(OrientedSource(stream, Orientation(rotation=90)))
+    assert not may_come_back(OpenCVSource("clip.mp4"))
+    assert not may_come_back(SyntheticSource(64, 48))

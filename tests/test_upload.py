@@ -296,7 +296,7 @@ def test_a_malformed_sidecar_is_a_clear_error_naming_it(tmp_path: Path, caplog: 
     with RoboflowStub(KEY) as stub, caplog.at_level(logging.WARNING):
         assert upload(tmp_path, stub) == 1
         assert [i.name for i in stub.images.values()] == [f"{stems[2]}.jpg"]
-    assert f"{stems[0]}.livecam.json is nested too deep to read" in caplog.text
+    assert f"{stems[0]}.livecam.json is nested too deeply to be a sidecar" in caplog.text
     assert f"{stems[1]}.livecam.json is not valid JSON" in caplog.text
 
 

@@ -48,15 +48,24 @@ class Item:
         Raises:
             OSError, ValueError: unreadable or not a JSON object.
         """
-        try:
-            data = json.loads(self.sidecar.read_text(encoding="utf-8"))
-        except RecursionError:
-            raise ValueError(f"{self.sidecar} is nested too deeply to be a sidecar") from None
-        except ValueError as exc:
-            raise ValueError(f"{self.sidecar} is not valid JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{self.sidecar} is not a JSON object")
-        return data
+        return sidecar_object(self.sidecar.read_text(encoding="utf-8"), str(self.sidecar))
+
+
+def sidecar_object(text: str, name: str) -> dict[str, Any]:
+    """The JSON object a sidecar's ``text`` holds (``name`` says which file in the messages).
+
+    Raises:
+        ValueError: not JSON, nested too deeply, or not an object.
+    """
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{name} is nested too deeply to be a sidecar") from None
+    except ValueError as exc:
+        raise ValueError(f"{name} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{name} is not a JSON object")
+    return data
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -22,6 +22,7 @@ from livecam.live.boxes_log import BoxesLog
 from livecam.live.capture import STATUS_KEY, CaptureThread
 from livecam.live.compose import FrameComposer, ShownHook
 from livecam.live.motion import MotionThread
+from livecam.live.opener import STATUS_KEY as OPEN_STATUS_KEY
 from livecam.live.sender import AnswerHook, Feed
 from livecam.live.slot import LatestSlot, SlotClosed
 from livecam.live.stats import StatsRecorder
@@ -192,6 +193,12 @@ class Camera:
         return now - self.last_frame_at
 
     @property
+    def source_name(self) -> str:
+        """What its source is called before it opened (credentials redacted)."""
+        name = getattr(self.source, "name", None)  # an OpenCVSource knows; a wrapper may not
+        return redact_url(name) if isinstance(name, str) else f"camera {self.number}"
+
+    @property
     def number(self) -> int:
         """Its number as users see it (1 for the first camera)."""
         return (self.index or 0) + 1
@@ -245,7 +252,8 @@ class Camera:
             if stalled >= STALL_S and not self.ended:
                 self._no_new_video(stalled)
             return self.last_frame
-        self.status.set("video", "Waiting for video")
+        if self.status.get(OPEN_STATUS_KEY) is None:  # an open under way says more
+            self.status.set("video", "Waiting for video")
         if self._blank is None:
             width, height = (self.info.width, self.info.height) if self.info else (640, 360)
             self._blank = Frame(-1, np.zeros((height, width, 3), np.uint8), self._clock())
@@ -278,7 +286,7 @@ class Camera:
         duration = stats.duration_s
         info = self.info
         return CameraStats(
-            source=redact_url(info.name if info is not None else f"camera {self.number}"),
+            source=redact_url(info.name if info is not None else self.source_name),
             source_frames=captured,
             displayed_frames=stats.displayed_frames,
             source_fps=round(captured / duration, 3) if duration > 0 else 0.0,

@@ -395,8 +395,11 @@ class CaptureThread:
                 if got is None:
                     if self._reader_done and len(stream) == 0:
                         return
-                    stall_at = None if stall_s is None or self._stalled else self._last_new_at + stall_s
-                    if stall_at is not None and now >= stall_at and len(stream) == 0 and not self._reconnecting:
+                    # A stall is due only with nothing held; a reconnect shows its own banner, and
+                    # a deadline it leaves behind must not become a wait of zero (a busy loop).
+                    watching = stall_s is not None and not (self._stalled or self._reconnecting) and len(stream) == 0
+                    stall_at = self._last_new_at + stall_s if watching and stall_s is not None else None
+                    if stall_at is not None and now >= stall_at:
                         self._declare_stall(now, info.name)
                         continue
                     due = stream.due_at(now)
@@ -459,6 +462,7 @@ class CaptureThread:
             with self._cond:
                 self._reconnecting = False
                 self._last_new_at = self._clock()  # a stall is counted from the reopen
+                self._cond.notify_all()
 
     def _reopen(self, word: str) -> bool:
         while True:

@@ -34,7 +34,7 @@ from livecam.client import ApiConfig, DetectionClient
 from livecam.cost.budget import RequestBudget
 from livecam.cost.policy import SendPolicy
 from livecam.display import Display, VideoRecorder
-from livecam.errors import SourceError
+from livecam.errors import OutputError, SourceError
 from livecam.frames import Frame, Image
 from livecam.live.boxes_log import BoxesLog
 from livecam.live.camera import STALL_S, Camera, CameraCounters
@@ -42,15 +42,17 @@ from livecam.live.compose import ShownHook, warm_up_drawing
 from livecam.live.fairness import CameraTurns
 from livecam.live.grid import GridLayout, GridView, auto_shape, fit_into
 from livecam.live.keys import KeyBindings
+from livecam.live.opener import Reopening
 from livecam.live.sender import AnswerHook, SenderPool
 from livecam.live.slot import Doorbell, LatestSlot
 from livecam.live.stats import MotionStats, RunStats, SourceSummary, StatsRecorder
 from livecam.live.status import StatusBoard
 from livecam.motion import Carried
+from livecam.outputs import StagedFile
 from livecam.overlay import MAX_AGE_S, OverlayStyle, draw_status
 from livecam.parsing import AnswerParser
 from livecam.predictions import Predictions
-from livecam.sources import SourceInfo, VideoSource
+from livecam.sources import SourceInfo, VideoSource, may_come_back
 from livecam.stats import CameraStats, RequestsSkipped, ServerStats
 from livecam.workers import JOIN_TIMEOUT_S
 
@@ -217,8 +219,11 @@ class LivePipeline:
         self._on_camera_frame = list(on_camera_frame)
         self._reopen = reopen
         self._retired: list[Camera] = []
+        self._reopening: dict[int, tuple[Camera, Reopening]] = {}
+        """Cameras whose source is being opened in the background, by index: the camera it is for."""
         """Cameras replaced by the watchdog whose threads may still be finishing."""
         self._recorder: VideoRecorder | None = None
+        self._record_file: StagedFile | None = None
         self._senders: SenderPool | None = None
         self._boxes_log = BoxesLog(self.config.boxes_log) if self.config.boxes_log is not None else None
         single = len(sources) == 1
@@ -284,15 +289,26 @@ class LivePipeline:
         if self.info is not None:
             return self.info
         infos: list[SourceInfo] = []
+        unopened: list[tuple[Camera, SourceError]] = []
         for camera in self.cameras:
             try:
                 info = camera.open()
             except SourceError as exc:
                 if not self.several:
                     raise
-                raise SourceError(f"camera {camera.number}: {exc}") from exc
+                if not may_come_back(camera.source):
+                    raise SourceError(f"camera {camera.number}: {exc}") from exc
+                unopened.append((camera, exc))
+                continue
             log.info("source: %s, %dx%d at %.3g fps", info.name, info.width, info.height, info.fps)
             infos.append(info)
+        if not infos:
+            first, error = unopened[0]
+            raise SourceError(f"camera {first.number}: {error}") from error
+        for waiting, error in unopened:
+            # One camera offline must not keep the others off the screen: it is opened in the background.
+            log.warning("camera %d cannot be opened yet; the others start without it: %s", waiting.number, error)
+            self._reopening[waiting.index or 0] = (waiting, self._reopener(waiting, waiting.source, str(error)))
         self.info = infos[0]
         sizes = [(info.width, info.height) for info in infos]
         fps = max(info.fps for info in infos)
@@ -302,7 +318,8 @@ class LivePipeline:
             fps = self.config.display_fps or fps
         size = self._layout.size if self._layout is not None else sizes[0]
         if self.config.record is not None:
-            self._recorder = VideoRecorder(self.config.record, fps, size)
+            self._record_file = StagedFile(self.config.record)
+            self._recorder = VideoRecorder(self._record_file.path, fps, size)
             self._recorder_fps = fps
             log.info("recording to %s (%s)", self.config.record, self._recorder.codec)
         warm_up_drawing(sizes[0], self.config.style)
@@ -325,41 +342,54 @@ class LivePipeline:
         for camera in self.cameras:
             camera.frames.watch(self._bell)
             camera.stats.started_at = started
+            if camera.info is None:
+                continue  # opened in the background
             # Capture last: until it runs, close() closes the source itself if anything above failed.
             camera.start(camera.stop if self.several else self.stop, self.config.max_frames)
         return self.info
+
+    def _reopener(self, camera: Camera, source: VideoSource, failed: str | None = None) -> Reopening:
+        return Reopening(source, camera.status, name=f"camera {camera.number}", clock=self._clock, failed=failed)
 
     def _hooks(self, camera: int) -> list[AnswerHook]:
         """The answer hooks of camera ``camera``."""
         return [*self._on_answer, *(_with_camera(hook, camera) for hook in self._on_camera_answer)]
 
     def _restart_stopped(self, now: float) -> None:
-        """Give each camera that showed no new frame for ``camera_watchdog`` s a fresh capture (alone)."""
+        """Open cameras in the background: those not open yet, and (with ``camera_watchdog``) each that
+        showed no new frame for that long, on a fresh source; swap each in once it opened."""
         limit = self.config.camera_watchdog
-        if limit is None or self._reopen is None:
-            return
         for i, camera in enumerate(self.cameras):
-            if camera.stopped_for(now) < limit:
+            if i in self._reopening:
                 continue
-            try:
+            if limit is not None and self._reopen is not None and camera.stopped_for(now) >= limit:
+                log.warning("camera %d showed no new frame for %.0f s; opening it again", i + 1, limit)
                 fresh = camera.successor(self._reopen(i))
-                info = fresh.open()
-            except SourceError as exc:
-                log.warning("camera %d showed no new frame for %.0f s and cannot be reopened: %s", i + 1, limit, exc)
-                camera.last_frame_at = now  # try again after another watchdog period
-                camera.status.set("video", f"No new video - reopening failed, retrying in {limit:.0f} s")
+                self._reopening[i] = (fresh, self._reopener(fresh, fresh.source))
+        for i, (fresh, reopening) in list(self._reopening.items()):
+            camera = self.cameras[i]
+            if fresh is not camera and limit is not None and camera.stopped_for(now) < limit:
+                reopening.cancel(0.0)  # the old capture got going again by itself
+                del self._reopening[i]
                 continue
-            log.warning("camera %d showed no new frame for %.0f s; restarting it: %s", i + 1, limit, info.name)
-            camera.stop.set()
-            camera.frames.close()
-            self._retired = [old for old in self._retired if old.capture is not None and old.capture.is_alive()]
-            self._retired.append(camera)
-            fresh.frames.watch(self._bell)
-            if self._senders is not None:
-                self._senders.replace(i, fresh.feed(self._hooks(i)))
-            fresh.stats.started_at = self.stats.started_at
+            info = reopening.poll(now)
+            if info is None:
+                continue
+            del self._reopening[i]
+            fresh.info = info
+            log.info("camera %d: %s, %dx%d at %.3g fps", i + 1, info.name, info.width, info.height, info.fps)
+            if fresh is not camera:
+                camera.stop.set()
+                camera.frames.close()
+                self._retired = [old for old in self._retired if old.capture is not None and old.capture.is_alive()]
+                self._retired.append(camera)
+                fresh.frames.watch(self._bell)
+                if self._senders is not None:
+                    self._senders.replace(i, fresh.feed(self._hooks(i)))
+                fresh.stats.started_at = self.stats.started_at
+                self.cameras[i] = fresh
+            fresh.last_frame_at = now  # the watchdog counts from its start
             fresh.start(fresh.stop, self.config.max_frames)
-            self.cameras[i] = fresh
 
     def _server_pool(self, make_client: Callable[[], DetectionClient], fps: float) -> ServerPool:
         """Every server of ``api``, each with its own window; one server when a client factory was injected."""
@@ -588,9 +618,10 @@ class LivePipeline:
         for camera in [*self.cameras, *self._retired]:
             camera.stop.set()
             camera.frames.close()
+        for _, reopening in self._reopening.values():
+            reopening.cancel(0.0)  # an open still under way closes what it opens
         self.display.close()  # the window goes at once, even while a request is still in flight
-        if self._recorder is not None:
-            self._recorder.close()
+        self._finish_recording()
         stuck: list[str] = []
         for camera in self.cameras:
             if camera.capture is not None and not camera.capture.join(JOIN_TIMEOUT_S):
@@ -609,6 +640,21 @@ class LivePipeline:
         for camera in self.cameras:
             if camera.capture is None:
                 camera.source.close()  # otherwise the capture thread closes it on its way out
+
+    def _finish_recording(self) -> None:
+        """Close the recording and put it in place; a run that recorded nothing leaves the file as it was."""
+        recorder, staged = self._recorder, self._record_file
+        if recorder is None or staged is None:
+            return
+        recorder.close()
+        if recorder.frames_written == 0:
+            staged.discard()
+            log.warning("no frame was recorded; %s was not written", staged.target)
+            return
+        try:
+            staged.commit()
+        except OutputError as exc:
+            log.error("the recording could not be put in place: %s", exc)
 
     @property
     def holds_source(self) -> bool:

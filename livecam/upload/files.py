@@ -7,12 +7,12 @@ be. Sidecars must be JSON objects. Every refusal is an :class:`ItemFileError` na
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from pathlib import Path
 from typing import Any
 
+from livecam.collect.store import sidecar_object
 from livecam.errors import LivecamError
 
 MAX_IMAGE_BYTES = 64 << 20
@@ -68,13 +68,7 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     Raises:
         ItemFileError: as :func:`read_item_text`, not JSON, nested too deep, or not an object.
     """
-    text = read_item_text(path)
     try:
-        data = json.loads(text)
-    except RecursionError:
-        raise ItemFileError(f"{path.name} is nested too deep to read; refused") from None
+        return sidecar_object(read_item_text(path), path.name)
     except ValueError as exc:
-        raise ItemFileError(f"{path.name} is not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ItemFileError(f"{path.name} is not a JSON object")
-    return data
+        raise ItemFileError(str(exc)) from None

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench_support import camera_outage
 from bench_support.common import PYTHON, REPO, SAMPLES, Scale, Section, latency_server, read_json, table
 from bench_support.peak import measured, peak_mb
 from bench_support.ray import files_at_once
@@ -22,8 +23,8 @@ SYNTHETIC = "synthetic:320x240@15"
 SERVER_LATENCY_MS, SERVER_SLOTS = 100, 2
 """The loopback server: 2 requests at once, 100 ms each, so 20 answers/s for all cameras together."""
 SHOWN_TARGET = 0.98
-FAIRNESS_TARGET = 0.8
-"""Answers of the least served camera over the most served one (the issue's +-20 % of the mean, roughly)."""
+FAIRNESS_TARGET = 0.2
+"""Every camera's answers within this share of the mean answers per camera while the server is the bottleneck."""
 
 
 def measured_run(command: Sequence[str], timeout_s: float) -> tuple[float, float]:
@@ -59,13 +60,15 @@ def row(label: str, count: int, stats: dict[str, Any]) -> list[Any]:
     shown = [c["displayed_frames"] / c["source_frames"] for c in cameras if c["source_frames"]]
     answers = [c["responses_ok"] for c in cameras]
     frames = sum(c["source_frames"] for c in cameras)
-    fairness = min(answers) / max(answers) if max(answers) else None
+    mean = sum(answers) / len(answers)
+    spread = max(abs(a - mean) for a in answers) / mean if mean else None
     return [
         label,
         count,
         round(min(shown), 3) if shown else None,
         f"{min(answers)} / {max(answers)}",
-        None if fairness is None else round(fairness, 2),
+        round(min(answers) / max(answers), 2) if max(answers) else None,
+        None if spread is None else f"{spread:.0%}",
         round(stats["prediction_rate"], 1),
         round(stats["cpu_s"] * 1000 / frames, 1) if frames else None,
         round(stats["rss_mb"]),
@@ -107,6 +110,7 @@ def run(scale: Scale) -> Section:
                 "least shown/source",
                 "answers per camera min / max",
                 "min/max",
+                "farthest from the mean",
                 "answers/s (all)",
                 "CPU ms per frame",
                 "peak RSS MB",
@@ -120,9 +124,34 @@ def run(scale: Scale) -> Section:
         "per source frame of all cameras; peak RSS is the largest of those processes."
     )
     section.notes.append(
-        f"Fairness target: min/max answers per camera >= {FAIRNESS_TARGET:g} while the server is the bottleneck."
+        f"Fairness target: every camera's answers within {FAIRNESS_TARGET:.0%} of the mean while the server is the "
+        "bottleneck (the server rows; the embedded model is shared with the cameras' own work on the same 2 cores)."
     )
+    if scale != "tiny":
+        outage_table, data["outage"] = outage(seconds)
+        section.tables.append(outage_table)
     files_table, data["annotate_files"] = files_at_once(scale)
     section.tables.append(files_table)
     section.data = data
     return section
+
+
+def outage(seconds: float) -> tuple[str, dict[str, Any]]:
+    """Four RTSP cameras, one killed and brought back: the table and its figures."""
+    missing = camera_outage.missing_tools()
+    if missing:
+        return f"(camera outage not measured: missing {', '.join(missing)})", {}
+    result = camera_outage.measure(seconds)
+    killed = camera_outage.KILLED + 1
+    back, gone = (_seconds(result.get(key)) for key in ("back_s", "banner_gone_s"))
+    return (
+        f"Four RTSP cameras of {Path(FOOTAGE).name} on loopback, the same server ({SERVER_SLOTS} slots x "
+        f"{SERVER_LATENCY_MS} ms); camera {killed}'s RTSP server killed, then started again; windows of "
+        f"{seconds:g} s after one second of play. Camera {killed} came back {back} s after its server's restart "
+        f"(target <= {camera_outage.RETURN_TARGET_S:g} s); its banner went {gone} s after that.\n\n"
+        + table(camera_outage.HEADERS, camera_outage.rows(result))
+    ), result
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
