@@ -187,3 +187,30 @@ def test_the_kiosk_collects_with_its_collect_table_and_saves_the_queue_when_stop
     saved = items(collected)
     assert len(saved) >= 1 and f"collected {len(saved)} frame" in stderr
     assert json.loads(saved[0].sidecar.read_text())["strategies"] == ["random"]
+
+
+def test_keyframes_ask_lower_but_write_and_collect_only_what_was_asked_for(tmp_path: Path) -> None:
+    confidences: list[str] = []
+
+    def two_boxes(seen: Seen) -> Reply:
+        confidences.append(seen.query["confidence"])
+        reply = one_box(seen)
+        assert isinstance(reply.body, dict)
+        reply.body["predictions"].append({**reply.body["predictions"][0], "confidence": 0.3, "class": "dog"})
+        return reply
+
+    collected, jsonl = tmp_path / "collected", tmp_path / "out.jsonl"
+    with StubApi(script=two_boxes) as api:
+        done = livecam(
+            "annotate", SAMPLES / "bikes.mp4", "-o", tmp_path / "out.mp4", "--json", jsonl, "--keyframes", "8",
+            "--api-url", api.url, "--model", "test/1",
+            "--collect", collected, "--collect-strategy", "classes", "--collect-classes", "person",
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert set(confidences) == {"20"}  # keyframes are asked down to 0.20, for tracking only
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(records) == 250 and any("from_keyframes" in r for r in records)
+    assert {p["class"] for r in records for p in r["predictions"]} == {"person"}  # never the dog at 0.3
+    saved = items(collected)
+    assert saved
+    assert all(json.loads(item.sidecar.read_text())["below_threshold"] == [] for item in saved)
