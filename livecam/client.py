@@ -62,7 +62,8 @@ class ApiConfig:
         encoder: ``auto``, ``opencv`` or ``turbojpeg``.
         lowest_confidence: percent; when below ``confidence``, the server is asked for boxes down
             to it and those under ``confidence`` come back apart, in
-            :attr:`Predictions.below_threshold` (for ``--collect``), never drawn.
+            :attr:`Predictions.below_threshold` (for ``--collect``, and for matching boxes between
+            keyframes with ``annotate --keyframes``), never drawn.
         api_urls: every server of the model (``--api-url`` repeated), ``api_url`` first; empty
             means ``api_url`` alone.
     """

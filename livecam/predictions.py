@@ -174,7 +174,8 @@ class Predictions:
         issues: what validation dropped or clipped, by kind (for logging once per kind).
         below_threshold: boxes under the display threshold, present only when the server was
             asked for lower confidences so that frames can be collected for labelling
-            (``--collect`` with ``low-confidence``); never drawn, served or written out.
+            (``--collect`` with ``low-confidence``) or boxes matched between keyframes
+            (``annotate --keyframes``); never drawn, served or written out.
     """
 
     items: tuple[Prediction, ...] = ()

@@ -23,7 +23,6 @@ while at least :data:`MIN_SPLIT` frames lie between. Calls go where the picture 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -89,7 +88,7 @@ def asking_for_tracks(api: ApiConfig, choice: Keyframes | None) -> ApiConfig:
     lowest = TRACK_CONFIDENCE * 100
     if api.lowest_confidence is not None:
         lowest = min(lowest, api.lowest_confidence)
-    return api if lowest >= api.confidence else dataclasses.replace(api, lowest_confidence=lowest)
+    return api if lowest >= api.confidence else replace(api, lowest_confidence=lowest)
 
 
 def gap_of(choice: Keyframes) -> int:
