@@ -191,3 +191,18 @@ def frame_score(truth: Sequence[dict[str, Any]], drawn: Sequence[dict[str, Any]]
 
 def mean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values) if values else math.nan
+
+
+def bracketing_shares(frames: int, calls: int) -> tuple[int, int]:
+    """The two ``--every N`` around ``calls`` calls over ``frames`` frames: (more calls, fewer calls)."""
+    ratio = frames / max(1, calls)
+    return max(2, math.floor(ratio)), max(2, math.ceil(ratio))
+
+
+def at_calls(calls: int, points: Sequence[tuple[int, float]]) -> float:
+    """The score at ``calls`` calls, read off the straight line through two (calls, score) points
+    (their mean when both made as many calls)."""
+    (c0, s0), (c1, s1) = points
+    if c0 == c1:
+        return (s0 + s1) / 2
+    return s0 + (calls - c0) / (c1 - c0) * (s1 - s0)

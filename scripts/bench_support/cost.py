@@ -19,7 +19,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench_support.blobs import FPS, detect_blobs, frame_score, mean, scene_frames, write_clip
+from bench_support.blobs import (
+    FPS,
+    at_calls,
+    bracketing_shares,
+    detect_blobs,
+    frame_score,
+    mean,
+    scene_frames,
+    write_clip,
+)
 from bench_support.common import PYTHON, SAMPLES, SCRIPTS, Scale, Section, read_json, run_child, serving, table
 
 LATENCY_MS = 200
@@ -176,19 +185,24 @@ def annotate_score(lines: Sequence[dict[str, Any]], truth: Sequence[Sequence[dic
 def keyframes_rows(
     video: Path, work: Path, label: str, truth: Sequence[Sequence[dict[str, Any]]], api: Sequence[str]
 ) -> tuple[list[list[Any]], dict[str, Any]]:
-    """``--keyframes auto`` against ``--every N`` and ``--keyframes N`` at about the same number of calls."""
+    """``--keyframes auto`` against ``--every N`` at the two N around its number of calls (and the
+    score ``--every`` would have at exactly its calls, on the line between them), and ``--keyframes N``."""
     slug = label.replace(" ", "-").replace(".", "-")
     auto = annotate_run(video, work, f"{slug}-auto", "--keyframes", "auto", *api)
     calls = calls_of(auto)
-    every = max(2, round(len(truth) / max(1, calls)))
-    rows = [[label, "--keyframes auto", calls, calls / len(truth), annotate_score(auto, truth)]]
+    more, fewer = bracketing_shares(len(truth), calls)
+    rows: list[list[Any]] = [[label, "--keyframes auto", calls, calls / len(truth), annotate_score(auto, truth)]]
     data: dict[str, Any] = {"frames": len(truth), "auto": {"calls": calls, "iou": rows[0][-1]}}
-    for flag in ("--every", "--keyframes"):
-        lines = annotate_run(video, work, f"{slug}{flag}", flag, str(every), *api)
-        rows.append(
-            [label, f"{flag} {every}", calls_of(lines), calls_of(lines) / len(truth), annotate_score(lines, truth)]
-        )
-        data[f"{flag.strip('-')}_{every}"] = {"calls": rows[-1][2], "iou": rows[-1][-1]}
+    runs = [("--every", n) for n in sorted({more, fewer})] + [("--keyframes", round(len(truth) / max(1, calls)))]
+    for flag, n in runs:
+        lines = annotate_run(video, work, f"{slug}{flag}{n}", flag, str(n), *api)
+        rows.append([label, f"{flag} {n}", calls_of(lines), calls_of(lines) / len(truth), annotate_score(lines, truth)])
+        data[f"{flag.strip('-')}_{n}"] = {"calls": rows[-1][2], "iou": rows[-1][-1]}
+    points = [(row[2], row[-1]) for row in rows if str(row[1]).startswith("--every")]
+    same = at_calls(calls, points if len(points) == 2 else points * 2)
+    data["every_at_same_calls"] = same
+    data["gain"] = rows[0][-1] - same
+    rows.append([label, f"--every at {calls} calls (on the line between the two)", calls, calls / len(truth), same])
     return rows, data
 
 

@@ -6,7 +6,8 @@ frame gives it. Each way of choosing keyframes and placing the frames between th
 over the decoded frames with livecam's own :class:`~livecam.annotate.keyframes.KeyframePicker`
 and :class:`~livecam.annotate.keyframes.Segment`, the frame halfway between two disagreeing
 keyframes asked as the annotate engine asks it, and scored as ``scripts/bench.py cost`` scores
-(:func:`bench_support.blobs.frame_score`), against ``--every N`` at the same number of calls.
+(:func:`bench_support.blobs.frame_score`), against ``--every N`` at the same number of calls (read
+off the line between the two N around it).
 
     .venv/bin/python scripts/bench_support/keyframes_eval.py --cache /tmp/kf-cache
     .venv/bin/python scripts/bench_support/keyframes_eval.py --tiny   # 30 frames of bikes.mp4
@@ -27,7 +28,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_support.blobs import frame_score, mean  # noqa: E402 - run as a script, beside its package
+from bench_support.blobs import at_calls, bracketing_shares, frame_score, mean  # noqa: E402 - run as a script, beside its package
 from bench_support.common import SAMPLES, table  # noqa: E402
 from livecam.annotate.keyframes import MIN_SPLIT, TRACK_CONFIDENCE, Key, KeyframePicker, Keyframes, Segment  # noqa: E402
 from livecam.client import DetectionClient  # noqa: E402
@@ -182,23 +183,33 @@ def score(shown: Shown, truth: Sequence[list[dict[str, Any]]]) -> float:
 def evaluate(
     clips: dict[str, tuple[list[Image], Raw]], strategies: dict[str, Strategy]
 ) -> tuple[list[list[Any]], dict[str, Any]]:
-    """Each strategy on each clip, with ``--every N`` at the nearest whole share of its calls."""
+    """Each strategy on each clip, against ``--every N`` at the two N around its calls and the score
+    ``--every`` would have at exactly its calls (on the line between those two)."""
     rows: list[list[Any]] = []
     data: dict[str, Any] = {}
     for clip, (frames, raw) in clips.items():
         ask = Ask(raw)
         truth = [as_json(ask(i)) for i in range(len(frames))]
-        held: dict[int, float] = {}
+        held: dict[int, tuple[int, float]] = {}
         for name, strategy in strategies.items():
             started = time.perf_counter()
             shown, calls = strategy(frames, ask)
             value = score(shown, truth)
-            n = max(2, round(len(frames) / max(1, calls)))
-            if n not in held:
-                held[n] = score(every(n)(frames, ask)[0], truth)
-            rows.append([clip, name, calls, calls / len(frames), value, f"--every {n}", held[n], value - held[n]])
-            data[f"{clip} {name}"] = {"calls": calls, "iou": value, "every": n, "every_iou": held[n]}
-            print(f"{clip} {name}: {calls} calls, {value:.3f} vs {held[n]:.3f} ({time.perf_counter() - started:.1f} s)")
+            ns = bracketing_shares(len(frames), calls)
+            for n in ns:
+                if n not in held:
+                    played, made = every(n)(frames, ask)
+                    held[n] = (made, score(played, truth))
+            same = at_calls(calls, [held[n] for n in ns])
+            around = " / ".join(f"{n}: {held[n][0]} calls, {held[n][1]:.2f}" for n in sorted(set(ns)))
+            rows.append([clip, name, calls, calls / len(frames), value, around, same, value - same])
+            data[f"{clip} {name}"] = {
+                "calls": calls,
+                "iou": value,
+                "every": {n: held[n] for n in ns},
+                "every_iou": same,
+            }
+            print(f"{clip} {name}: {calls} calls, {value:.3f} vs {same:.3f} ({time.perf_counter() - started:.1f} s)")
     return rows, data
 
 
@@ -218,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for n in (3,) if args.tiny else SHARES:
         strategies[f"--keyframes {n}"] = keyframes(n)
     rows, data = evaluate(clips, strategies)
-    headers = ["clip", "placement", "calls", "share", "mean IoU", "same calls", "its IoU", "gain"]
+    headers = ["clip", "placement", "calls", "share", "mean IoU", "--every N around", "--every at its calls", "gain"]
     print(table(headers, rows))
     if args.json is not None:
         args.json.write_text(json.dumps(data, indent=1), encoding="utf-8")
