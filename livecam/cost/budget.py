@@ -7,6 +7,9 @@ from collections import deque
 from collections.abc import Callable
 
 WINDOW_S = 60.0
+MARGIN_S = 0.05
+"""The (N+1)th call waits this much past a full window after the first: the server sees each call
+a few milliseconds after it is sent, not always the same few, and must count N in any minute too."""
 
 
 class RequestBudget:
@@ -48,5 +51,5 @@ class RequestBudget:
             return 0.0
         wait = self._calls[-1] + self.interval - now
         if len(self._calls) == self.per_minute:
-            wait = max(wait, self._calls[0] + WINDOW_S - now)
+            wait = max(wait, self._calls[0] + WINDOW_S + MARGIN_S - now)
         return max(0.0, wait)

@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bench_support import budget
 from bench_support.blobs import (
     FPS,
     at_calls,
@@ -162,6 +163,9 @@ def run(scale: Scale) -> Section:
         )
         section.data = data
         run_annotate(scale, section, url, work)
+    if scale != "tiny":
+        budget_table, section.data["budget"] = budget.run(scale)
+        section.tables.append(budget_table)
     return section
 
 
