@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from stub_api import Reply, Seen, StubApi
 
 import livecam
 
@@ -90,6 +91,8 @@ def test_every_exported_name_resolves() -> None:
         (lambda: livecam.stream("synthetic:64x48@10", in_flight=0), ValueError, "in_flight"),
         (lambda: livecam.Client("http://127.0.0.1:9", model="m/1", overlapp=3), TypeError, "overlapp"),
         (lambda: livecam.annotate(SAMPLES / "bikes.mp4", "x.mp4", jpeg_quality=0), ValueError, "jpeg_quality"),
+        (lambda: livecam.annotate(SAMPLES / "bikes.mp4", "x.mp4", keyframes=1), ValueError, "keyframes"),
+        (lambda: livecam.annotate(SAMPLES / "bikes.mp4", "x.mp4", keyframes="often"), ValueError, "keyframes"),
         (
             lambda: livecam.draw(np.zeros((8, 8, 3), np.uint8), livecam.Predictions(), labels="size"),
             ValueError,
@@ -208,3 +211,28 @@ def test_run_takes_several_sources_and_reports_each_camera() -> None:
     stats = livecam.run(["synthetic:64x48@30:8", "synthetic:64x48@30:8"], api_url="http://127.0.0.1:9", model="t/1")
     assert stats.cameras is not None and len(stats.cameras) == 2
     assert stats.source_frames == 16
+
+
+def test_annotate_places_the_frames_between_keyframes(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def one_person(seen: Seen) -> Reply:
+        asked.append(seen.query["confidence"])
+        return Reply(
+            body={
+                "predictions": [{"x": 320, "y": 136, "width": 60, "height": 120, "confidence": 0.9, "class": "person"}]
+            }
+        )
+
+    jsonl = tmp_path / "out.jsonl"
+    with StubApi(script=one_person) as api:
+        result = livecam.annotate(
+            SAMPLES / "bikes.mp4", tmp_path / "out.mp4", json=jsonl, keyframes=25, api_url=api.url, model="test/1"
+        )
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert result.frames_written == len(records) == 250
+    assert result.sent == len(asked) < 250 and set(asked) == {"20"}  # keyframes only, asked down to 0.20
+    placed = [r for r in records if "from_keyframes" in r]
+    keys = {r["frame"] for r in records if "from_keyframes" not in r}
+    assert len(keys) == result.sent and all(r["from_keyframes"][0] in keys for r in placed)
+    assert any(p["class"] == "person" for r in placed for p in r["predictions"])  # carried where its flow held

@@ -27,6 +27,7 @@ from livecam.annotate.engine import (
     server_pool,
 )
 from livecam.annotate.jsonl import JsonLinesWriter
+from livecam.annotate.keyframes import Keyframes, asking_for_tracks, parse_keyframes
 from livecam.annotate.media import (
     FrameInput,
     FrameOutput,
@@ -107,6 +108,7 @@ def annotate(
     *,
     json: str | Path | None = None,
     every: int = 1,
+    keyframes: int | str | None = None,
     labels: bool | str | list[str] = True,
     **options: Any,
 ) -> AnnotateResult:
@@ -117,6 +119,8 @@ def annotate(
         output: the annotated video (or a folder for annotated images).
         json: also write one JSON object per frame here (Roboflow format), in order.
         every: send only every Nth frame; the frames between keep its boxes.
+        keyframes: send only keyframes (``"auto"`` or every Nth frame) and place the boxes of the
+            frames between from the answers on both sides, carried with the objects' motion.
         labels: what labels show, as for :func:`livecam.draw`.
         options: the API options by their long names with underscores (``api_url``, ``model``,
             ``api_key``, ``confidence``, ``in_flight``, ...); without ``api_url`` and ``model``
@@ -143,16 +147,21 @@ def annotate(
         check_writable(json_path, "json")
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise ValueError(f"every: must be a whole number of at least 1 (got {every!r})")
+    choice = _keyframes(keyframes)
     parts = keyword_values({"labels": labels}, (LABELS,))[LABELS]
     settings = ApiSettings.given({o.dest: v for o, v in keyword_values(options, API_OPTIONS).items()}, os.environ)
     per_server, adaptive = window_for(settings)
     source: FrameInput = ImageFolderInput(source_path) if folder else VideoInput(source_path)
     run_options = AnnotateOptions(
-        in_flight=min(MAX_WORKERS, per_server * settings.servers), every=every, style=label_style(parts)
+        in_flight=min(MAX_WORKERS, per_server * settings.servers),
+        every=every,
+        keyframes=choice,
+        confidence=settings.confidence / 100,
+        style=label_style(parts),
     )
     try:
         with contextlib.ExitStack() as stack:
-            api = stack.enter_context(connect(settings))
+            api = asking_for_tracks(stack.enter_context(connect(settings)), choice)
             written = stack.enter_context(outputs(source, output_path, json_path, folder))
             pool = server_pool(api, per_server, adaptive)
             stack.callback(pool.close)
@@ -169,3 +178,15 @@ def annotate(
             return result
     finally:
         source.close()
+
+
+def _keyframes(value: int | str | None) -> Keyframes | None:
+    """``keyframes=`` checked as ``--keyframes`` is."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"keyframes: must be 'auto' or a whole number of at least 2 (got {value!r})")
+    try:
+        return parse_keyframes(str(value))
+    except ValueError as exc:
+        raise ValueError(f"keyframes: {exc}") from None
