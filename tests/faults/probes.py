@@ -12,29 +12,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-def open_sockets(pid: int | str = "self") -> int:
-    """Socket descriptors the process has open."""
-    count = 0
-    fd_dir = Path(f"/proc/{pid}/fd")
-    for entry in fd_dir.iterdir():
-        try:
-            if os.readlink(entry).startswith("socket:"):
-                count += 1
-        except FileNotFoundError:
-            continue  # closed while we looked
-    return count
-
-
-def socket_details(pid: int | str = "self") -> list[str]:
-    """``proto local -> remote state`` for each open socket of the process (for failure messages)."""
+def socket_inodes(pid: int | str = "self") -> frozenset[str]:
+    """The inodes of the sockets the process has open."""
     inodes = set()
     for entry in Path(f"/proc/{pid}/fd").iterdir():
         try:
             target = os.readlink(entry)
         except FileNotFoundError:
-            continue
+            continue  # closed while we looked
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
+    return frozenset(inodes)
+
+
+def socket_details(pid: int | str = "self") -> list[str]:
+    """``proto local -> remote state`` for each open socket of the process (for failure messages)."""
+    inodes = set(socket_inodes(pid))
     found = []
     for proto in ("tcp", "tcp6", "udp", "unix"):
         table = Path(f"/proc/{pid}/net/{proto}")
@@ -99,7 +92,8 @@ class Resources:
     """A snapshot of this process's Python threads, open sockets and child processes."""
 
     threads: frozenset[threading.Thread]
-    sockets: int
+    sockets: frozenset[str]
+    """Inodes of the open sockets."""
     children: frozenset[int] = frozenset()
 
     @classmethod
@@ -107,7 +101,7 @@ class Resources:
         """The snapshot; sockets that earlier tests left only to the garbage collector go first, so
         they cannot close later and upset the count."""
         gc.collect()
-        return cls(frozenset(threading.enumerate()), open_sockets(), child_pids())
+        return cls(frozenset(threading.enumerate()), socket_inodes(), child_pids())
 
     def leftover_threads(self, timeout: float = 5.0) -> list[str]:
         """Threads started since this snapshot still alive after joining each for up to ``timeout`` s."""
@@ -117,12 +111,14 @@ class Resources:
         return [t.name for t in extra if t.is_alive()]
 
     def assert_released(self) -> None:
-        """Every thread and process started since the snapshot has ended and the socket count is back."""
+        """Every thread, process and socket opened since the snapshot has ended or been closed."""
         assert self.leftover_threads() == []
         # Every live thread was there before (a thread of an earlier test may have ended since,
         # so the count can drop; it never grows).
         assert set(threading.enumerate()) <= self.threads
-        assert open_sockets() == self.sockets, socket_details()
+        # A socket opened since is a leak; one of an earlier test may have closed meanwhile.
+        opened = socket_inodes() - self.sockets
+        assert not opened, (sorted(opened), socket_details())
         assert child_pids() <= self.children
 
 
