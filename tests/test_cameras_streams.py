@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
 from mjpeg_server import MjpegServer
 from stub_api import StubApi
+from threaded_run import run_in_thread
 
 from livecam.client import ApiConfig
 from livecam.display import HeadlessDisplay
 from livecam.errors import SourceError
 from livecam.frames import Image
 from livecam.live.pipeline import LiveConfig, LivePipeline
-from livecam.sources import CaptureOptions, OpenCVSource, SyntheticSource
+from livecam.sources import CaptureOptions, OpenCVSource, SyntheticSource, VideoSource
 
 WAIT_S = 20.0
 
@@ -41,26 +43,41 @@ class Tiles:
             return self.cond.wait_for(predicate, WAIT_S)
 
 
+@contextlib.contextmanager
+def playing(
+    sources: Sequence[VideoSource], api: ApiConfig | None = None, config: LiveConfig | None = None
+) -> Iterator[tuple[Tiles, dict[str, Any]]]:
+    """One pipeline of ``sources`` started and run on its own thread, its tiles watched; the dict
+    holds the run's statistics once the block has ended."""
+    tiles, stop = Tiles(), threading.Event()
+    pipe = LivePipeline(
+        sources, api, HeadlessDisplay(), config or LiveConfig(hud=False), on_frame=[tiles.on_frame], stop=stop
+    )
+    tiles.pipe = pipe
+    runner: threading.Thread | None = None
+    try:
+        pipe.start()
+        runner, result = run_in_thread(pipe)
+        yield tiles, result
+    finally:
+        stop.set()
+        if runner is not None:
+            runner.join(WAIT_S)
+        pipe.close()
+
+
 def test_a_stream_that_dies_shows_its_banner_alone_and_comes_back() -> None:
     streams = [MjpegServer(fps=25).start() for _ in range(4)]
-    tiles = Tiles()
-    stop = threading.Event()
     options = CaptureOptions(open_timeout_s=2, read_timeout_s=1)
-    result: dict[str, Any] = {}
-    with StubApi(latency=0.02) as api:
-        pipe = LivePipeline(
-            [OpenCVSource(stream.url, options) for stream in streams],
-            ApiConfig(api.url, "test/1"),
-            HeadlessDisplay(),
-            LiveConfig(hud=False, in_flight=2),
-            on_frame=[tiles.on_frame],
-            stop=stop,
-        )
-        tiles.pipe = pipe
-        runner = threading.Thread(target=lambda: result.update(pipe.run().to_json()), daemon=True)
-        try:
-            pipe.start()
-            runner.start()
+    try:
+        with (
+            StubApi(latency=0.02) as api,
+            playing(
+                [OpenCVSource(stream.url, options) for stream in streams],
+                ApiConfig(api.url, "test/1"),
+                LiveConfig(hud=False, in_flight=2),
+            ) as (tiles, result),
+        ):
             assert tiles.wait_for(lambda: len(tiles.shown) == 4 and min(tiles.shown) >= 10)
             streams[2].stop()
             assert tiles.wait_for(
@@ -72,12 +89,9 @@ def test_a_stream_that_dies_shows_its_banner_alone_and_comes_back() -> None:
             assert not any("disconnected" in line for i in (0, 1, 3) for line in tiles.banners[i]), tiles.banners
             streams[2].start()
             assert tiles.wait_for(lambda: not tiles.banners[2] and tiles.shown[2] >= during[2] + 10)
-        finally:
-            stop.set()
-            runner.join(WAIT_S)
-            pipe.close()
-            for stream in streams:
-                stream.stop()
+    finally:
+        for stream in streams:
+            stream.stop()
     cameras = result["cameras"]
     assert cameras[2]["reconnects"] >= 1
     assert all(c["responses_ok"] > 0 for c in cameras)
@@ -86,36 +100,23 @@ def test_a_stream_that_dies_shows_its_banner_alone_and_comes_back() -> None:
 def test_a_camera_offline_at_the_start_gets_its_tile_and_joins_when_it_comes_up() -> None:
     stream = MjpegServer(fps=25).start()
     stream.stop()  # its port is closed when the run starts
-    tiles = Tiles()
-    stop = threading.Event()
-    result: dict[str, Any] = {}
-    pipe = LivePipeline(
-        [SyntheticSource(64, 48, 25, live=True), OpenCVSource(stream.url, CaptureOptions(open_timeout_s=2))],
-        None,
-        HeadlessDisplay(),
-        LiveConfig(hud=False),
-        on_frame=[tiles.on_frame],
-        stop=stop,
-    )
-    tiles.pipe = pipe
-    runner = threading.Thread(target=lambda: result.update(pipe.run().to_json()), daemon=True)
+    sources: list[VideoSource] = [
+        SyntheticSource(64, 48, 25, live=True),
+        OpenCVSource(stream.url, CaptureOptions(open_timeout_s=2)),
+    ]
     try:
-        pipe.start()  # no SourceError: the other camera starts without it
-        runner.start()
-        assert tiles.wait_for(
-            lambda: (
-                len(tiles.shown) == 2
-                and tiles.shown[0] >= 10
-                and any("cannot open the source" in line for line in tiles.banners[1])
-            )
-        ), tiles.banners
-        assert tiles.shown[1] == 0
-        stream.start()
-        assert tiles.wait_for(lambda: tiles.shown[1] >= 5 and not tiles.banners[1]), tiles.banners
+        with playing(sources) as (tiles, result):  # no SourceError: the other camera starts without it
+            assert tiles.wait_for(
+                lambda: (
+                    len(tiles.shown) == 2
+                    and tiles.shown[0] >= 10
+                    and any("cannot open the source" in line for line in tiles.banners[1])
+                )
+            ), tiles.banners
+            assert tiles.shown[1] == 0
+            stream.start()
+            assert tiles.wait_for(lambda: tiles.shown[1] >= 5 and not tiles.banners[1]), tiles.banners
     finally:
-        stop.set()
-        runner.join(WAIT_S)
-        pipe.close()
         stream.stop()
     assert [c["displayed_frames"] > 0 for c in result["cameras"]] == [True, True]
     assert result["cameras"][1]["source"] == stream.url
@@ -125,29 +126,14 @@ def test_a_camera_that_never_opens_is_named_in_the_statistics() -> None:
     stream = MjpegServer(fps=25).start()
     stream.stop()
     url = stream.url.replace("http://", "http://user:secret@")
-    tiles = Tiles()
-    stop = threading.Event()
-    pipe = LivePipeline(
-        [SyntheticSource(64, 48, 25, live=True), OpenCVSource(url, CaptureOptions(open_timeout_s=1))],
-        None,
-        HeadlessDisplay(),
-        LiveConfig(hud=False),
-        on_frame=[tiles.on_frame],
-        stop=stop,
-    )
-    tiles.pipe = pipe
-    result: dict[str, Any] = {}
-    runner = threading.Thread(target=lambda: result.update(pipe.run().to_json()), daemon=True)
-    try:
-        pipe.start()
-        runner.start()
+    sources: list[VideoSource] = [
+        SyntheticSource(64, 48, 25, live=True),
+        OpenCVSource(url, CaptureOptions(open_timeout_s=1)),
+    ]
+    with playing(sources) as (tiles, result):
         assert tiles.wait_for(
             lambda: len(tiles.banners) == 2 and any("cannot open the source" in line for line in tiles.banners[1])
         )
-    finally:
-        stop.set()
-        runner.join(WAIT_S)
-        pipe.close()
     offline = result["cameras"][1]
     assert offline["displayed_frames"] == 0 and "secret" not in offline["source"]
     assert offline["source"].endswith(stream.url.split("//", 1)[1])

@@ -27,6 +27,7 @@ from faults.servers import (
     one_box,
 )
 from stepped import run_every_frame
+from threaded_run import run_in_thread
 
 from livecam.balance.pool import _WAIT_STEP, outage_backoff
 from livecam.client import ApiConfig
@@ -200,13 +201,6 @@ def test_odd_answers_are_cleaned_and_drawn(name: str, resources: Resources) -> N
     assert held is not None and len(held.items) <= MAX_PREDICTIONS
     for box in held.items:
         assert 0 <= box.x1 <= box.x2 <= 640 and 0 <= box.y1 <= box.y2 <= 360
-
-
-def run_in_thread(pipe: LivePipeline) -> tuple[threading.Thread, dict[str, Any]]:
-    result: dict[str, Any] = {}
-    thread = threading.Thread(target=lambda: result.update(pipe.run().to_json()), name="test-display", daemon=True)
-    thread.start()
-    return thread, result
 
 
 def test_a_recovered_api_is_tried_again_within_the_promise() -> None:

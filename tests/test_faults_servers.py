@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from faults.probes import Resources, logs_as_text
 from faults.servers import Answer, FaultServer, Received, always, free_port, one_box
+from threaded_run import run_in_thread
 
 from livecam.client import ApiConfig
 from livecam.display import HeadlessDisplay
@@ -182,13 +183,6 @@ def live(urls: list[str], watch: Watch, stop: threading.Event, in_flight: int = 
     pipe = LivePipeline(source, api, HeadlessDisplay(), config, on_frame=[watch.on_frame], stop=stop)
     watch.pipe = pipe
     return pipe
-
-
-def run_in_thread(pipe: LivePipeline) -> tuple[threading.Thread, dict[str, Any]]:
-    result: dict[str, Any] = {}
-    thread = threading.Thread(target=lambda: result.update(pipe.run().to_json()), name="test-display", daemon=True)
-    thread.start()
-    return thread, result
 
 
 @pytest.fixture

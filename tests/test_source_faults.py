@@ -13,6 +13,7 @@ import pytest
 from faults.servers import free_port
 from json_view import loose
 from mjpeg_server import MjpegServer
+from threaded_run import run_in_thread
 
 from livecam.display import HeadlessDisplay
 from livecam.frames import Image
@@ -76,11 +77,10 @@ def test_stream_drop_keeps_the_last_frame_with_a_status_and_reconnects() -> None
     source = OpenCVSource(stream.url, CaptureOptions(open_timeout_s=2, read_timeout_s=1))
     pipe = LivePipeline(source, None, HeadlessDisplay(), LiveConfig(), on_frame=[shown.on_frame], stop=stop)
     shown.pipe = pipe
-    result: dict[str, Any] = {}
-    runner = threading.Thread(target=lambda: result.update(pipe.run().to_json()), daemon=True)
+    runner: threading.Thread | None = None
     try:
         pipe.start()
-        runner.start()
+        runner, result = run_in_thread(pipe)
         assert shown.wait_for(lambda: shown.count >= 10)
         stream.stop()
         assert shown.wait_for(lambda: any("Stream disconnected" in line for line in shown.status))
@@ -91,7 +91,8 @@ def test_stream_drop_keeps_the_last_frame_with_a_status_and_reconnects() -> None
         assert shown.wait_for(lambda: not shown.status and pipe.stats.displayed_frames > during + 10)
     finally:
         stop.set()
-        runner.join(WAIT_S)
+        if runner is not None:
+            runner.join(WAIT_S)
         pipe.close()
         stream.stop()
     assert result["reconnects"] >= 1
