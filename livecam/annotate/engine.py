@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from livecam.annotate.jsonl import ClassIds, JsonLinesWriter, frame_record
-from livecam.annotate.keyframes import MIN_SPLIT, SHOWN_CONFIDENCE, Key, KeyframePicker, Keyframes, Segment, gap_of
+from livecam.annotate.keyframes import SHOWN_CONFIDENCE, Key, KeyframePicker, Keyframes, Segment, gap_of
 from livecam.annotate.media import FrameInput, FrameOutput, InputFrame
 from livecam.annotate.window import Outcome, Window
 from livecam.backoff import Backoff
@@ -448,24 +448,19 @@ class Annotator:
             if not frames:
                 return
             segment = Segment(first, [f.image for f in frames], last, carrier, self._options.confidence)
-            if (
-                refine
-                and last is not None
-                and len(frames) >= MIN_SPLIT
-                and not self._stop.is_set()
-                and not segment.agrees()
-            ):
+            half = segment.split_at() if refine and not self._stop.is_set() else None
+            if half is not None:
                 detector = detector or self._detectors()
-                middle = frames[len(frames) // 2]
+                middle = frames[half]
                 outcome = self._detect(detector, middle.image, window)
                 sent += 1
                 failed += outcome.predictions is None
                 if outcome.predictions is not None:
                     self._answered(middle, outcome.predictions)
                 here = Key(middle.index, middle.image, outcome.predictions)
-                fill(first, frames[: len(frames) // 2], here)
+                fill(first, frames[:half], here)
                 emit(middle, outcome.predictions, outcome.error, None)
-                fill(here, frames[len(frames) // 2 + 1 :], last)
+                fill(here, frames[half + 1 :], last)
                 return
             for frame, place in zip(frames, segment.placed(), strict=True):
                 emit(frame, place.predictions, None, [place.k0, place.k1])

@@ -222,6 +222,13 @@ class Segment:
             return False
         return all(overlap >= AGREE_IOU for overlap in self._overlaps)
 
+    def split_at(self) -> int | None:
+        """``auto``: the place in ``between`` of the frame worth asking about too (the middle one),
+        when the keyframes disagree and at least :data:`MIN_SPLIT` frames lie between; else None."""
+        if self.last is None or self.steps < MIN_SPLIT or self.agrees():
+            return None
+        return self.steps // 2
+
     def placed(self) -> list[Placed]:
         """The boxes of each frame in between."""
         first, last = self.first, self.last

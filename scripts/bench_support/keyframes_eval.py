@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_support.blobs import at_calls, bracketing_shares, frame_score, mean  # noqa: E402 - run as a script, beside its package
 from bench_support.common import SAMPLES, table  # noqa: E402
-from livecam.annotate.keyframes import MIN_SPLIT, TRACK_CONFIDENCE, Key, KeyframePicker, Keyframes, Segment  # noqa: E402
+from livecam.annotate.keyframes import TRACK_CONFIDENCE, Key, KeyframePicker, Keyframes, Segment  # noqa: E402
 from livecam.client import DetectionClient  # noqa: E402
 from livecam.connection import ApiSettings  # noqa: E402
 from livecam.frames import Image  # noqa: E402
@@ -144,8 +144,8 @@ def keyframes(choice: Keyframes, segment: type[Segment] = Segment, lowest: float
             if not between:
                 return
             part = segment(first, [frames[i] for i in between], last, carrier, THRESHOLD)
-            if choice == "auto" and last is not None and len(between) >= MIN_SPLIT and not part.agrees():
-                half = len(between) // 2
+            half = part.split_at() if choice == "auto" else None
+            if half is not None:
                 here = sent(between[half])
                 fill(first, between[:half], here)
                 fill(here, between[half + 1 :], last)
