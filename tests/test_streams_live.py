@@ -115,18 +115,23 @@ def test_a_stall_is_declared_then_the_stream_resumes(tcp: FfmpegStream) -> None:
         watch.close()
 
 
+def assert_recovers(watch: Watch, server: RtspServer | FfmpegStream) -> None:
+    """Frames, then the server stopped: a "Stream ..." status; started again: frames and no status."""
+    watch.frames(10)
+    server.stop()
+    assert watch.status_becomes(lambda m: m is not None and m.startswith("Stream "))
+    server.start()
+    watch.frames(10)
+    assert watch.status_becomes(lambda m: m is None)
+    assert watch.capture.reconnects >= 1
+
+
 @pytest.mark.slow
 def test_rtsp_recovers_after_the_server_is_killed_and_restarted(clip: Path, tmp_path: Path) -> None:
     with RtspServer(clip, tmp_path) as server:
         watch = Watch(server.url)
         try:
-            watch.frames(10)
-            server.stop()
-            assert watch.status_becomes(lambda m: m is not None and m.startswith("Stream "))
-            server.start()
-            watch.frames(10)
-            assert watch.status_becomes(lambda m: m is None)
-            assert watch.capture.reconnects >= 1
+            assert_recovers(watch, server)
         finally:
             watch.close()
 
@@ -162,13 +167,7 @@ def test_tcp_and_rtmp_open_with_a_short_probe_and_recover(
         try:
             info = watch.source.info
             assert info is not None and (info.width, info.height) == (640, 272)  # the short probe found the size
-            watch.frames(10)
-            server.stop()
-            assert watch.status_becomes(lambda m: m is not None and m.startswith("Stream "))
-            server.start()
-            watch.frames(10)
-            assert watch.status_becomes(lambda m: m is None)
-            assert watch.capture.reconnects >= 1
+            assert_recovers(watch, server)
             assert os.environ.get(ENV) == ENV_BEFORE  # put back after each open
         finally:
             watch.close()
