@@ -25,6 +25,8 @@ from livecam.frames import Image
 LATENCY_MS, SLOTS, SERVERS = 200, 4, 2
 CAPACITY_FPS = SERVERS * SLOTS * 1000 / LATENCY_MS
 OVERHEAD_TARGET, SHARE_TARGET = 0.9, 0.85
+FRAMES: dict[Scale, int] = {"tiny": 10, "quick": 80, "full": 250}
+"""Frames of each clip of the library, by scale."""
 SERVER_FPS = 81.0
 """Frames/s ``livecam serve`` (int8, 2 workers) answers on a 2-core machine: BENCHMARKS.md, "Real-model rows"."""
 NODE_CORES, DEADLINE_H, VIDEO_FPS = 8, 8.0, 25.0
@@ -172,18 +174,22 @@ def scaling(client_cpu_per_frame: float, task_s: float, segment_s: float) -> lis
     return rows
 
 
+def one_and_four(inputs: Sequence[Path], tmp: Path, urls: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``annotate`` of the first input alone, then of all of them at once, against ``urls``."""
+    return annotate_many(inputs[:1], tmp / "one", urls), annotate_many(inputs, tmp / "four", urls)
+
+
 def files_at_once(scale: Scale) -> tuple[str, dict[str, Any]]:
     """``annotate`` of 1 file vs 4 files at once against the same servers: frames/s vs their capacity.
 
     Returns the Markdown table and the figures (for ``scripts/bench.py cameras``).
     """
-    frames = {"tiny": 10, "quick": 80, "full": 250}[scale]
+    frames = FRAMES[scale]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         inputs = library(tmp, frames)
         with servers(LATENCY_MS, (SLOTS,) * SERVERS) as urls:
-            one = annotate_many(inputs[:1], tmp / "one", urls)
-            four = annotate_many(inputs, tmp / "four", urls)
+            one, four = one_and_four(inputs, tmp, urls)
     rows = [
         [label, result["frames"], result["fps"], result["fps"] / CAPACITY_FPS, result["cpu_s"]]
         for label, result in (("1 file", one), ("4 files at once", four))
@@ -199,7 +205,7 @@ def files_at_once(scale: Scale) -> tuple[str, dict[str, Any]]:
 
 def run(scale: Scale) -> Section:
     """1 vs 4 files, plain vs ``--ray``; per-task overhead; the scaling table."""
-    frames = {"tiny": 10, "quick": 80, "full": 250}[scale]
+    frames = FRAMES[scale]
     repeats = {"tiny": 2, "quick": 3, "full": 5}[scale]
     from livecam.annotate.segments import DEFAULT_SEGMENT_S
 
@@ -209,8 +215,7 @@ def run(scale: Scale) -> Section:
         tmp = Path(tmp_name)
         inputs = library(tmp, frames)
         with servers(LATENCY_MS, (SLOTS,) * SERVERS) as urls:
-            one = annotate_many(inputs[:1], tmp / "one", urls)
-            four = annotate_many(inputs, tmp / "four", urls)
+            one, four = one_and_four(inputs, tmp, urls)
             spread = annotate_many(inputs, tmp / "ray", urls, ["--ray"])
             overhead = task_overhead(inputs[0], tmp / "overhead", urls[0], repeats)
         join_ms = join_cost(inputs[0], tmp / "join")
