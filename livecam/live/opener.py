@@ -109,7 +109,8 @@ class Reopening:
         self._next_at = clock()
         self._last_error: str | None = None
         self.attempts = 0
-        self.opened = False
+        self._done = False
+        """Opened, or given up: no more attempts."""
         if failed is not None:
             self.attempts = 1
             self._last_error = failed
@@ -117,7 +118,7 @@ class Reopening:
 
     def poll(self, now: float) -> SourceInfo | None:
         """Start an attempt when one is due; the source's info once an attempt opened it (once)."""
-        if self.opened:
+        if self._done:
             return None
         attempt = self._attempt
         if attempt is None:
@@ -130,7 +131,7 @@ class Reopening:
             return None
         self._attempt = None
         if attempt.info is not None:
-            self.opened = True
+            self._done = True
             self._backoff.reset()
             self._status.set(STATUS_KEY, None)
             log.info("%s opened after %d attempts", self._name, self.attempts)
@@ -155,7 +156,7 @@ class Reopening:
     def cancel(self, timeout: float) -> bool:
         """Stop trying; an attempt under way closes what it opens. False if it is still blocked after ``timeout``."""
         attempt, self._attempt = self._attempt, None
-        self.opened = True
+        self._done = True
         self._status.set(STATUS_KEY, None)
         if attempt is None:
             return True
